@@ -1,0 +1,241 @@
+"""The `maas` command line: build and inspect networks, validate feeds, run the demo and benchmarks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from feeds.gbfs import GbfsError, load_gbfs
+from feeds.gtfs import GtfsError, validate_gtfs
+from feeds.model import FeedError, ValidationReport
+from feeds.osm import OsmError
+from routing.build.network import BuildError, BuildInputs, build_network
+from routing.model import BuildParams, Manifest
+from routing.network import NetworkError, read_manifest
+
+_console = Console(stderr=True)
+_json = msgspec.json.Encoder()
+
+
+def _fail(message: str) -> None:
+    _console.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="maas")
+def main() -> None:
+    """maas: on-demand rural mobility - multimodal networks, journey planning, dispatch, booking."""
+
+
+# --------------------------------------------------------------------------------------------
+# maas network
+
+
+@main.group()
+def network() -> None:
+    """Build and inspect multimodal networks (streets, timetables, sharing)."""
+
+
+def _split_feed_arg(value: str) -> tuple[str, str | None]:
+    """`ID=path` gives a feed an explicit id; a plain path takes its file name as the id."""
+    if "=" in value and not Path(value).exists():
+        feed_id, _, path = value.partition("=")
+        return path, feed_id
+    return value, None
+
+
+@network.command("build")
+@click.option("--osm", type=click.Path(), help="OpenStreetMap extract (.osm.pbf or .osm XML).")
+@click.option("--gtfs", "gtfs", multiple=True, metavar="[ID=]PATH",
+              help="GTFS feed (zip or directory); repeat for several feeds. ID= sets the feed id.")
+@click.option("--gbfs", "gbfs", multiple=True, metavar="DIR|URL", help="GBFS system (directory or URL); repeatable.")
+@click.option("--out", required=True, type=click.Path(), help="Network directory to write (replaced atomically).")
+@click.option("--snap-radius-m", type=float, default=BuildParams().snap_radius_m, show_default=True,
+              help="Stops farther than this from any street are reported as unsnapped.")
+@click.option("--max-transfer-walk-m", type=float, default=BuildParams().max_transfer_walk_m, show_default=True,
+              help="Longest walk between two stops offered as a transfer.")
+@click.option("--walk-speed-mps", type=float, default=BuildParams().walk_speed_mps, show_default=True)
+@click.option("--bike-speed-mps", type=float, default=BuildParams().bike_speed_mps, show_default=True)
+@click.option("--min-transfer-s", type=int, default=BuildParams().default_min_transfer_s, show_default=True,
+              help="Change time at the same stop unless transfers.txt says otherwise.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def network_build(
+    osm: str | None, gtfs: tuple[str, ...], gbfs: tuple[str, ...], out: str, snap_radius_m: float,
+    max_transfer_walk_m: float, walk_speed_mps: float, bike_speed_mps: float, min_transfer_s: int, quiet: bool,
+) -> None:
+    """Build a network directory from GTFS feeds, GBFS systems and an OSM extract."""
+    for name, value in (("--snap-radius-m", snap_radius_m), ("--max-transfer-walk-m", max_transfer_walk_m),
+                        ("--walk-speed-mps", walk_speed_mps), ("--bike-speed-mps", bike_speed_mps)):
+        if not value > 0:
+            _fail(f"{name} must be positive, got {value}")
+    if min_transfer_s < 0:
+        _fail(f"--min-transfer-s must not be negative, got {min_transfer_s}")
+    split = [_split_feed_arg(v) for v in gtfs]
+    inputs = BuildInputs(
+        gtfs=[p for p, _ in split], gtfs_ids=[i for _, i in split], gbfs=list(gbfs), osm=osm,
+    )
+    params = BuildParams(
+        walk_speed_mps=walk_speed_mps, bike_speed_mps=bike_speed_mps, snap_radius_m=snap_radius_m,
+        max_transfer_walk_m=max_transfer_walk_m, default_min_transfer_s=min_transfer_s,
+    )
+    try:
+        manifest = build_network(inputs, out, params, console=None if quiet else _console)
+    except (BuildError, FeedError, NetworkError) as exc:
+        _fail(str(exc))
+    _print_summary(manifest, out)
+
+
+def _print_summary(manifest: Manifest, out: str | Path) -> None:
+    c = manifest.counts
+    _console.print(
+        f"[green]built[/] {out}: {c.stops} stops ({c.stops_snapped} snapped, {c.stops_unsnapped} not),"
+        f" {c.patterns} patterns, {c.trips} trips, {c.stop_times} stop times, {c.transfers} transfers,"
+        f" sharing {c.sharing['systems']} systems / {c.sharing['stations']} stations",
+        highlight=False,
+    )
+    for feed in manifest.feeds:
+        if feed.errors or feed.warnings:
+            _console.print(
+                f"  feed {feed.id}: {feed.errors} errors, {feed.warnings} warnings"
+                f" (see `maas feeds validate {feed.source}`)", highlight=False,
+            )
+
+
+def network_info_dict(manifest: Manifest) -> dict[str, object]:
+    """The stable JSON shape of `maas network info --json` (other tools read these keys)."""
+    c = manifest.counts
+    return {
+        "feeds": [
+            {
+                "id": f.id, "source": f.source, "stops": f.stops, "routes": f.routes, "trips": f.trips,
+                "stop_times": f.stop_times,
+                "service_start": f.service_start.isoformat() if f.service_start else None,
+                "service_end": f.service_end.isoformat() if f.service_end else None,
+            }
+            for f in manifest.feeds
+        ],
+        "stops": c.stops, "routes": c.routes, "patterns": c.patterns, "trips": c.trips,
+        "stop_times": c.stop_times, "streets": c.streets, "stops_snapped": c.stops_snapped,
+        "stops_unsnapped": c.stops_unsnapped, "transfers": c.transfers, "sharing": c.sharing,
+    }
+
+
+@network.command("info")
+@click.argument("directory", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def network_info(directory: str, as_json: bool) -> None:
+    """Summarise a built network: feeds, counts, street graphs, snapping, sharing."""
+    try:
+        manifest = read_manifest(directory)
+    except NetworkError as exc:
+        _fail(str(exc))
+    info = network_info_dict(manifest)
+    if as_json:
+        click.echo(msgspec.json.format(_json.encode(info)).decode())
+        return
+    console = Console()
+    table = Table(title=f"network {directory} (built {manifest.created:%Y-%m-%d %H:%M} UTC, tz {manifest.timezone})")
+    for col in ("feed", "stops", "routes", "trips", "stop_times", "service"):
+        table.add_column(col, justify="right" if col not in ("feed", "service") else "left")
+    for f in manifest.feeds:
+        table.add_row(f.id, str(f.stops), str(f.routes), str(f.trips), str(f.stop_times),
+                      f"{f.service_start} .. {f.service_end}")
+    console.print(table)
+    c = manifest.counts
+    console.print(f"patterns {c.patterns}, transfers {c.transfers}, stops snapped {c.stops_snapped},"
+                  f" unsnapped {c.stops_unsnapped}")
+    for mode, g in c.streets.items():
+        console.print(f"streets {mode}: {g['nodes']} nodes, {g['edges']} edges")
+    console.print(f"sharing: {c.sharing}")
+
+
+# --------------------------------------------------------------------------------------------
+# maas feeds
+
+
+@main.group()
+def feeds() -> None:
+    """Read and validate the outside world's formats."""
+
+
+def _gbfs_report(path: str) -> ValidationReport:
+    report = ValidationReport(feed_id=Path(path).name, source=path)
+    try:
+        for system in load_gbfs(path):
+            report.findings.extend(system.report.findings)
+    except GbfsError as exc:
+        report.add("error", "gbfs_unusable", path, str(exc))
+    return report
+
+
+@feeds.command("validate")
+@click.argument("path", type=click.Path())
+@click.option("--feed-id", help="Feed id (default: the file name without extensions).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+def feeds_validate(path: str, feed_id: str | None, as_json: bool) -> None:
+    """Validate a GTFS feed (zip or directory) or a GBFS directory; exit status 1 when it has errors."""
+    target = Path(path)
+    is_gbfs = target.is_dir() and ((target / "gbfs.json").exists() or (target / "manifest.json").exists())
+    if is_gbfs or path.startswith(("http://", "https://")):
+        report = _gbfs_report(path)
+    else:
+        try:
+            report = validate_gtfs(path, feed_id)
+        except GtfsError as exc:
+            report = ValidationReport(feed_id=feed_id or target.name, source=path)
+            report.add("error", "unreadable", target.name, str(exc))
+    if as_json:
+        payload = {
+            "feed_id": report.feed_id, "source": report.source, "valid": report.ok,
+            "errors": len(report.errors), "warnings": len(report.warnings), "findings": report.findings,
+        }
+        click.echo(msgspec.json.format(_json.encode(payload)).decode())
+    else:
+        console = Console()
+        for finding in report.findings:
+            colour = "red" if finding.severity == "error" else "yellow"
+            console.print(f"[{colour}]{finding}[/]", highlight=False)
+        console.print(f"{report.source}: {len(report.errors)} errors, {len(report.warnings)} warnings")
+    sys.exit(0 if report.ok else 1)
+
+
+# --------------------------------------------------------------------------------------------
+# maas demo, maas bench
+
+
+@main.command()
+@click.option("--out", type=click.Path(), help="Where to build the demo network (default: a cache folder).")
+@click.option("--rebuild", is_flag=True, help="Build again even if an up-to-date network exists.")
+def demo(out: str | None, rebuild: bool) -> None:
+    """Build the bundled Herrenberg sample region and summarise it."""
+    from maas.demo import run_demo
+
+    try:
+        run_demo(Path(out) if out else None, rebuild, _console)
+    except (BuildError, FeedError, NetworkError, OsmError) as exc:
+        _fail(str(exc))
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print tables, each with a reference measured in the same run."""
+
+
+@bench.command("network")
+@click.argument("directory", type=click.Path())
+@click.option("--loads", type=int, default=20, show_default=True, help="How many times to load the network.")
+@click.option("--no-rebuild", is_flag=True, help="Report the recorded build phases instead of building again.")
+def bench_network(directory: str, loads: int, no_rebuild: bool) -> None:
+    """Build time per phase (rebuilding from the recorded inputs) and load time of a network."""
+    from maas.bench import bench_network as run
+
+    try:
+        run(Path(directory), loads, not no_rebuild, Console())
+    except (BuildError, FeedError, NetworkError) as exc:
+        _fail(str(exc))

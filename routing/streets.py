@@ -1,0 +1,81 @@
+"""Street searches: the one module that calls the `ext.dijkstra` kernel."""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from routing.model import StreetArrays
+
+try:
+    from ext.dijkstra import StreetSearch as _KernelSearch
+except ImportError as exc:  # pragma: no cover - exercised only on a broken install
+    raise ImportError(
+        "the compiled kernel ext.dijkstra is missing; build it with `pip install -e .` "
+        "(or `python setup.py build_ext --inplace`) in the repository"
+    ) from exc
+
+WEIGHTS = ("length_m", "travel_time_s")
+
+
+def _contiguous(array: np.ndarray, dtype: type, name: str) -> np.ndarray:
+    if array.dtype != dtype or not array.flags.c_contiguous:
+        raise TypeError(f"{name} must be a C-contiguous {np.dtype(dtype).name} array, got {array.dtype}")
+    return array
+
+
+class StreetRouter:
+    """Bounded one-to-many searches on one street graph, by length or by travel time."""
+
+    def __init__(self, graph: StreetArrays, weight: str = "length_m") -> None:
+        if weight not in WEIGHTS:
+            raise ValueError(f"weight must be one of {WEIGHTS}, got {weight!r}")
+        self.graph = graph
+        self.weight = weight
+        self._search = _KernelSearch(
+            _contiguous(graph.indptr, np.int32, "indptr"),
+            _contiguous(graph.indices, np.int32, "indices"),
+            _contiguous(getattr(graph, weight), np.float32, weight),
+        )
+
+    def search(
+        self, sources: np.ndarray, source_costs: np.ndarray | None = None, budget: float = np.inf
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes reachable within `budget` from any source (starting at its cost), with their costs."""
+        sources = np.ascontiguousarray(sources, dtype=np.int32)
+        if source_costs is None:
+            source_costs = np.zeros(len(sources), dtype=np.float64)
+        source_costs = np.ascontiguousarray(source_costs, dtype=np.float64)
+        if len(sources) != len(source_costs):
+            raise ValueError("one source cost per source node")
+        if len(sources) and (sources.min() < 0 or sources.max() >= self.graph.n_nodes):
+            raise IndexError("source node outside the graph")
+        return self._search.search(sources, source_costs, float(budget))
+
+
+def search_reference(
+    graph: StreetArrays, weight: str, sources: np.ndarray, source_costs: np.ndarray, budget: float
+) -> dict[int, float]:
+    """Pure-Python Dijkstra with the kernel's semantics: the test oracle for `StreetRouter.search`."""
+    weights = getattr(graph, weight)
+    best: dict[int, float] = {}
+    heap: list[tuple[float, int]] = []
+    for node, cost in zip(sources.tolist(), source_costs.tolist(), strict=True):
+        if cost <= budget and cost < best.get(node, np.inf):
+            best[node] = cost
+            heapq.heappush(heap, (cost, node))
+    settled: dict[int, float] = {}
+    while heap:
+        cost, node = heapq.heappop(heap)
+        if node in settled:
+            continue
+        settled[node] = cost
+        for e in range(int(graph.indptr[node]), int(graph.indptr[node + 1])):
+            nxt = int(graph.indices[e])
+            # float32 weights are added in double precision, as in the kernel.
+            new = cost + float(weights[e])
+            if new <= budget and new < best.get(nxt, np.inf):
+                best[nxt] = new
+                heapq.heappush(heap, (new, nxt))
+    return settled

@@ -1,0 +1,48 @@
+"""Shared test fixtures: where the real data lives, and a way to derive broken feeds from real ones."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+HERRENBERG = SHARED_DATA / "region-herrenberg"
+
+
+def shared(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: the tests need the shared real data next to the repository")
+    return path
+
+
+Change = bytes | str | None | Callable[[str], str]
+
+
+def derive_feed(source: Path, target: Path, changes: dict[str, Change]) -> Path:
+    """Copy a real GTFS zip with some files replaced (bytes/str), removed (None) or edited (text -> text)."""
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as dst:
+        names = [i.filename for i in src.infolist()]
+        for name in names:
+            if name in changes:
+                change = changes[name]
+                if change is None:
+                    continue
+                if callable(change):
+                    change = change(src.read(name).decode("utf-8-sig"))
+                dst.writestr(name, change if isinstance(change, bytes) else change.encode("utf-8"))
+            else:
+                dst.writestr(name, src.read(name))
+        for name, change in changes.items():
+            if name not in names and change is not None and not callable(change):
+                dst.writestr(name, change if isinstance(change, bytes) else change.encode("utf-8"))
+    return target
+
+
+@pytest.fixture
+def small_feed() -> Path:
+    """A small real feed (VVS bus 764, 17 stops, 26 trips)."""
+    return shared("region-herrenberg", "gtfs", "vvs-bus-764-only.gtfs.zip")

@@ -1,0 +1,61 @@
+"""The Dijkstra kernel against the pure-Python oracle, on random graphs and on a real street graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from routing.model import StreetArrays
+from routing.streets import StreetRouter, search_reference
+
+
+def _graph(n: int, edges: list[tuple[int, int, float]]) -> StreetArrays:
+    edges = sorted(edges)
+    src = np.array([e[0] for e in edges], dtype=np.int64)
+    counts = np.bincount(src, minlength=n) if len(edges) else np.zeros(n, dtype=np.int64)
+    m = len(edges)
+    zeros = np.zeros(m, dtype=np.float32)
+    return StreetArrays(
+        mode="walk", node_osm_id=np.arange(n, dtype=np.int64), node_lat=np.zeros(n), node_lon=np.zeros(n),
+        indptr=np.r_[0, np.cumsum(counts)].astype(np.int32),
+        indices=np.array([e[1] for e in edges], dtype=np.int32),
+        length_m=np.array([e[2] for e in edges], dtype=np.float32), travel_time_s=zeros,
+        name_idx=np.full(m, -1, dtype=np.int32), names=np.zeros(0, dtype="<U1"),
+        geometry_offsets=np.zeros(m + 1, dtype=np.int32), geometry_lat=np.zeros(0), geometry_lon=np.zeros(0),
+    )
+
+
+@st.composite
+def graphs_and_queries(draw: st.DrawFn) -> tuple[StreetArrays, np.ndarray, np.ndarray, float]:
+    n = draw(st.integers(1, 30))
+    edges = draw(st.lists(
+        st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.floats(0, 100, width=32)), max_size=120,
+    ))
+    k = draw(st.integers(1, 3))
+    sources = np.array(draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k)), dtype=np.int32)
+    costs = np.array(draw(st.lists(st.floats(0, 50), min_size=k, max_size=k)), dtype=np.float64)
+    budget = draw(st.one_of(st.just(float("inf")), st.floats(0, 300)))
+    return _graph(n, edges), sources, costs, budget
+
+
+@settings(max_examples=300, deadline=None)
+@given(graphs_and_queries())
+def test_kernel_matches_oracle_on_random_graphs(case: tuple[StreetArrays, np.ndarray, np.ndarray, float]) -> None:
+    graph, sources, costs, budget = case
+    nodes, found = StreetRouter(graph).search(sources, costs, budget)
+    expected = search_reference(graph, "length_m", sources, costs, budget)
+    assert dict(zip(nodes.tolist(), found.tolist(), strict=True)) == pytest.approx(expected)
+    assert np.all(np.diff(found) >= 0), "nodes come out in increasing cost"
+
+
+def test_search_validates_its_input() -> None:
+    graph = _graph(3, [(0, 1, 1.0), (1, 2, 1.0)])
+    router = StreetRouter(graph)
+    with pytest.raises(IndexError):
+        router.search(np.array([5]))
+    with pytest.raises(ValueError, match="weight"):
+        StreetRouter(graph, "speed")
+    nodes, costs = router.search(np.array([0]), budget=1.5)
+    assert nodes.tolist() == [0, 1] and costs.tolist() == [0.0, 1.0]
