@@ -21,6 +21,7 @@ import msgspec
 import numpy as np
 import pandas as pd
 
+from feeds.geo import haversine_m
 from feeds.model import FeedError, ValidationReport
 
 # An archive declaring more than this uncompressed is refused before anything is inflated.
@@ -150,8 +151,8 @@ def validate_gtfs(path: str | Path, feed_id: str | None = None) -> ValidationRep
     reader = _FeedReader(Path(path), feed_id or feed_id_from_path(path))
     try:
         reader.read()
-    except GtfsError:
-        pass
+    except GtfsError as exc:
+        reader.report.add("error", "unusable_feed", Path(path).name, str(exc))
     return reader.report
 
 
@@ -389,12 +390,6 @@ def _parse_ints(
     return out.astype(np.int64)
 
 
-def _haversine_m(lat1, lon1, lat2, lon2):  # noqa: ANN001, ANN202 - numpy broadcasting
-    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(x, dtype=np.float64)) for x in (lat1, lon1, lat2, lon2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6_371_000.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-
-
 # --------------------------------------------------------------------------------------------
 # The reader
 
@@ -569,7 +564,7 @@ class _FeedReader:
         known = ~np.isnan(lat) & ~np.isnan(lon)
         if known.sum() >= 3:
             mlat, mlon = np.median(lat[known]), np.median(lon[known])
-            dist = _haversine_m(lat, lon, mlat, mlon)
+            dist = haversine_m(lat, lon, mlat, mlon)
             far = known & (dist > FAR_STOP_M)
             f.rows("warning", "stop_too_far", file, stops, far, "stop_lat",
                    f"stop lies more than {FAR_STOP_M / 1000:.0f} km from the median of the feed's stops")

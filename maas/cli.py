@@ -18,7 +18,7 @@ from routing.build.network import BuildError, BuildInputs, build_network
 from routing.model import BuildParams, Manifest
 from routing.network import NetworkError, read_manifest
 
-_console = Console(stderr=True)
+_console = Console(stderr=True, soft_wrap=True)
 _json = msgspec.json.Encoder()
 
 
@@ -197,7 +197,7 @@ def feeds_validate(path: str, feed_id: str | None, as_json: bool) -> None:
         }
         click.echo(msgspec.json.format(_json.encode(payload)).decode())
     else:
-        console = Console()
+        console = Console(soft_wrap=True)
         for finding in report.findings:
             colour = "red" if finding.severity == "error" else "yellow"
             console.print(f"[{colour}]{finding}[/]", highlight=False)

@@ -59,3 +59,22 @@ def test_search_validates_its_input() -> None:
         StreetRouter(graph, "speed")
     nodes, costs = router.search(np.array([0]), budget=1.5)
     assert nodes.tolist() == [0, 1] and costs.tolist() == [0.0, 1.0]
+
+
+def test_kernel_matches_oracle_on_the_herrenberg_walk_graph() -> None:
+    from feeds.osm import load_streets
+    from routing.build.network import street_arrays
+    from tests.conftest import HERRENBERG
+
+    graph = street_arrays(load_streets(HERRENBERG / "herrenberg-and-around.osm.pbf", modes=("walk",))["walk"])
+    rng = np.random.default_rng(7)
+    for weight in ("length_m", "travel_time_s"):
+        router = StreetRouter(graph, weight)
+        for _ in range(10):
+            sources = rng.integers(0, graph.n_nodes, size=2).astype(np.int32)
+            costs = rng.uniform(0, 50, size=2)
+            budget = 2000.0 if weight == "length_m" else 1500.0
+            nodes, found = router.search(sources, costs, budget)
+            expected = search_reference(graph, weight, sources, costs, budget)
+            assert len(nodes) > 10
+            assert dict(zip(nodes.tolist(), found.tolist(), strict=True)) == pytest.approx(expected)
