@@ -10,7 +10,7 @@ from routing.model import StreetArrays
 
 try:
     from ext.dijkstra import StreetSearch as _KernelSearch
-except ImportError as exc:  # pragma: no cover - exercised only on a broken install
+except ImportError as exc:
     raise ImportError(
         "the compiled kernel ext.dijkstra is missing; build it with `pip install -e .` "
         "(or `python setup.py build_ext --inplace`) in the repository"

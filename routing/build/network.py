@@ -81,6 +81,10 @@ class _Phases:
         self.progress.update(task, completed=max(total, 1))
 
 
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     if path.is_dir():
@@ -157,7 +161,7 @@ def build_network(
     if not inputs.gtfs and inputs.osm is None:
         raise BuildError("nothing to build: give at least one GTFS feed or an OSM extract")
     for path in [*inputs.gtfs, *inputs.gbfs, *([inputs.osm] if inputs.osm else [])]:
-        if not Path(path).exists():
+        if not _is_url(path) and not Path(path).exists():
             raise BuildError(f"{path}: no such file or directory")
     phases = _Phases(console)
     with phases.progress:
@@ -249,7 +253,10 @@ def _manifest(
         for f in feeds
     ]
     sources = [SourceFile(kind="gtfs", path=f.source, sha256=f.sha256, id=f.feed_id) for f in feeds]
-    sources += [SourceFile(kind="gbfs", path=str(p), sha256=_sha256_file(Path(p))) for p in inputs.gbfs]
+    # A GBFS URL is live data: its content at build time is not kept, so there is no hash to record.
+    sources += [
+        SourceFile(kind="gbfs", path=str(p), sha256="" if _is_url(p) else _sha256_file(Path(p))) for p in inputs.gbfs
+    ]
     if inputs.osm:
         sources.append(SourceFile(kind="osm", path=str(inputs.osm), sha256=_sha256_file(Path(inputs.osm))))
     walk = snaps.get("walk")

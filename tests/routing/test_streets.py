@@ -78,3 +78,16 @@ def test_kernel_matches_oracle_on_the_herrenberg_walk_graph() -> None:
             expected = search_reference(graph, weight, sources, costs, budget)
             assert len(nodes) > 10
             assert dict(zip(nodes.tolist(), found.tolist(), strict=True)) == pytest.approx(expected)
+
+
+def test_missing_kernel_is_an_actionable_import_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    import routing.streets
+
+    monkeypatch.setitem(sys.modules, "ext.dijkstra", None)
+    with pytest.raises(ImportError, match="pip install -e"):
+        importlib.reload(routing.streets)
+    monkeypatch.undo()
+    importlib.reload(routing.streets)
