@@ -18,7 +18,7 @@ _DIRECTIVES = {
     "nonecheck": False,
 }
 
-_KERNELS = ["dijkstra"]
+_KERNELS = ["dijkstra", "raptor"]
 
 extensions = [
     Extension(

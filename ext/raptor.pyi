@@ -1,0 +1,41 @@
+import numpy as np
+import numpy.typing as npt
+
+UNREACHED: int
+PARENT_NONE: int
+PARENT_SOURCE: int
+PARENT_TRANSIT: int
+PARENT_FOOTPATH: int
+PARENT_KEPT: int
+
+class RaptorTimetable:
+    n_stops: int
+    n_patterns: int
+    n_trips: int
+    def __init__(
+        self,
+        pattern_stop_offsets: npt.NDArray[np.int32],
+        pattern_stops: npt.NDArray[np.int32],
+        pattern_pickup: npt.NDArray[np.int8],
+        pattern_dropoff: npt.NDArray[np.int8],
+        pattern_trip_offsets: npt.NDArray[np.int32],
+        pattern_stop_time_offsets: npt.NDArray[np.int64],
+        arrival: npt.NDArray[np.int32],
+        departure: npt.NDArray[np.int32],
+        stop_pattern_offsets: npt.NDArray[np.int32],
+        stop_patterns: npt.NDArray[np.int32],
+        transfer_offsets: npt.NDArray[np.int32],
+        transfer_to: npt.NDArray[np.int32],
+        transfer_s: npt.NDArray[np.int32],
+    ) -> None: ...
+    def earliest_arrival(
+        self,
+        source_stops: npt.NDArray[np.int32],
+        source_times: npt.NDArray[np.int32],
+        max_rounds: int,
+        trip_active: npt.NDArray[np.uint8],
+        day_offset: npt.NDArray[np.int32],
+        change_s: npt.NDArray[np.int32],
+        stop_ok: npt.NDArray[np.uint8],
+        use_footpaths: bool,
+    ) -> dict[str, np.ndarray]: ...

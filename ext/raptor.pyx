@@ -1,0 +1,263 @@
+# cython: language_level=3
+"""RAPTOR earliest-arrival rounds over the timetable arrays (one round per trip taken).
+
+Times are int32 seconds relative to the query day's service-day origin. Trips may run on
+several service days (yesterday's late trips, today's, tomorrow's): `day_offset[d]` shifts
+service day d's times onto the query day's clock and `trip_active[d, t]` says whether trip t
+runs on it. Labels of round k are the best arrivals with at most k trips.
+"""
+
+import numpy as np
+
+cimport numpy as cnp
+from libc.stdint cimport INT32_MAX
+
+from ext._types cimport int8_t, int32_t, int64_t, uint8_t
+
+cnp.import_array()
+
+cdef enum:
+    NONE = 0
+    SOURCE = 1
+    TRANSIT = 2
+    FOOTPATH = 3
+    KEPT = 4  # unchanged from the previous round
+
+UNREACHED = INT32_MAX
+PARENT_NONE = NONE
+PARENT_SOURCE = SOURCE
+PARENT_TRANSIT = TRANSIT
+PARENT_FOOTPATH = FOOTPATH
+PARENT_KEPT = KEPT
+
+
+cdef class RaptorTimetable:
+    """The arrays a search reads, held once per loaded network."""
+
+    cdef const int32_t[::1] pattern_stop_offsets
+    cdef const int32_t[::1] pattern_stops
+    cdef const int8_t[::1] pattern_pickup
+    cdef const int8_t[::1] pattern_dropoff
+    cdef const int32_t[::1] pattern_trip_offsets
+    cdef const int64_t[::1] pattern_stop_time_offsets
+    cdef const int32_t[::1] arrival
+    cdef const int32_t[::1] departure
+    cdef const int32_t[::1] stop_pattern_offsets
+    cdef const int32_t[::1] stop_patterns
+    cdef const int32_t[::1] transfer_offsets
+    cdef const int32_t[::1] transfer_to
+    cdef const int32_t[::1] transfer_s
+    cdef readonly int32_t n_stops
+    cdef readonly int32_t n_patterns
+    cdef readonly int32_t n_trips
+
+    def __init__(
+        self,
+        const int32_t[::1] pattern_stop_offsets, const int32_t[::1] pattern_stops,
+        const int8_t[::1] pattern_pickup, const int8_t[::1] pattern_dropoff,
+        const int32_t[::1] pattern_trip_offsets, const int64_t[::1] pattern_stop_time_offsets,
+        const int32_t[::1] arrival, const int32_t[::1] departure,
+        const int32_t[::1] stop_pattern_offsets, const int32_t[::1] stop_patterns,
+        const int32_t[::1] transfer_offsets, const int32_t[::1] transfer_to, const int32_t[::1] transfer_s,
+    ):
+        self.pattern_stop_offsets = pattern_stop_offsets
+        self.pattern_stops = pattern_stops
+        self.pattern_pickup = pattern_pickup
+        self.pattern_dropoff = pattern_dropoff
+        self.pattern_trip_offsets = pattern_trip_offsets
+        self.pattern_stop_time_offsets = pattern_stop_time_offsets
+        self.arrival = arrival
+        self.departure = departure
+        self.stop_pattern_offsets = stop_pattern_offsets
+        self.stop_patterns = stop_patterns
+        self.transfer_offsets = transfer_offsets
+        self.transfer_to = transfer_to
+        self.transfer_s = transfer_s
+        self.n_stops = stop_pattern_offsets.shape[0] - 1
+        self.n_patterns = pattern_stop_offsets.shape[0] - 1
+        self.n_trips = pattern_trip_offsets[self.n_patterns]
+
+    def earliest_arrival(
+        self,
+        const int32_t[::1] source_stops,
+        const int32_t[::1] source_times,
+        int32_t max_rounds,
+        const uint8_t[:, ::1] trip_active,
+        const int32_t[::1] day_offset,
+        const int32_t[::1] change_s,
+        const uint8_t[::1] stop_ok,
+        bint use_footpaths,
+    ):
+        """Labels and parents of rounds 0..max_rounds; see the module docstring for the conventions."""
+        cdef int32_t S = self.n_stops
+        cdef int32_t K = max_rounds
+        cdef int32_t D = day_offset.shape[0]
+        labels_np = np.full((K + 1, S), UNREACHED, dtype=np.int32)
+        ready_np = np.full((K + 1, S), UNREACHED, dtype=np.int32)
+        transit_np = np.full(S, UNREACHED, dtype=np.int32)
+        kind_np = np.zeros((K + 1, S), dtype=np.int8)
+        trip_np = np.full((K + 1, S), -1, dtype=np.int32)
+        day_np = np.full((K + 1, S), -1, dtype=np.int8)
+        board_np = np.full((K + 1, S), -1, dtype=np.int32)
+        alight_np = np.full((K + 1, S), -1, dtype=np.int32)
+        from_np = np.full((K + 1, S), -1, dtype=np.int32)
+        marked_np = np.zeros(S, dtype=np.uint8)
+        next_marked_np = np.zeros(S, dtype=np.uint8)
+        queued_np = np.zeros(self.n_patterns, dtype=np.uint8)
+        queue_np = np.empty(self.n_patterns, dtype=np.int32)
+        cdef int32_t[:, ::1] labels = labels_np
+        cdef int32_t[:, ::1] ready = ready_np
+        cdef int32_t[::1] transit = transit_np
+        cdef int8_t[:, ::1] kind = kind_np
+        cdef int32_t[:, ::1] ptrip = trip_np
+        cdef int8_t[:, ::1] pday = day_np
+        cdef int32_t[:, ::1] pboard = board_np
+        cdef int32_t[:, ::1] palight = alight_np
+        cdef int32_t[:, ::1] pfrom = from_np
+        cdef uint8_t[::1] marked = marked_np
+        cdef uint8_t[::1] next_marked = next_marked_np
+        cdef uint8_t[::1] queued = queued_np
+        cdef int32_t[::1] queue = queue_np
+        cdef Py_ssize_t i, j, k, q, n_queue
+        cdef int32_t s, t, p, e, d, lo, hi, mid, n, r, row, n_rows, best_row, best_day
+        cdef int32_t cur_row, cur_day, cur_board, time, arr, dep, best_dep, cur_dep
+        cdef int64_t base
+        cdef int32_t first_trip
+        cdef bint any_marked
+
+        with nogil:
+            for i in range(source_stops.shape[0]):
+                s = source_stops[i]
+                if source_times[i] < labels[0, s]:
+                    labels[0, s] = source_times[i]
+                    ready[0, s] = source_times[i]
+                    kind[0, s] = SOURCE
+                    marked[s] = 1
+            if use_footpaths:
+                for i in range(source_stops.shape[0]):
+                    s = source_stops[i]
+                    if labels[0, s] != source_times[i]:
+                        continue
+                    for e in range(self.transfer_offsets[s], self.transfer_offsets[s + 1]):
+                        t = self.transfer_to[e]
+                        arr = labels[0, s] + self.transfer_s[e]
+                        if arr < labels[0, t]:
+                            labels[0, t] = arr
+                            ready[0, t] = arr
+                            kind[0, t] = FOOTPATH
+                            pfrom[0, t] = s
+                            marked[t] = 1
+
+            for k in range(1, K + 1):
+                # Every label of round k starts as the best with fewer trips.
+                for s in range(S):
+                    labels[k, s] = labels[k - 1, s]
+                    ready[k, s] = ready[k - 1, s]
+                    kind[k, s] = KEPT if labels[k - 1, s] != INT32_MAX else NONE
+                    transit[s] = INT32_MAX
+                n_queue = 0
+                for s in range(S):
+                    if not marked[s]:
+                        continue
+                    for j in range(self.stop_pattern_offsets[s], self.stop_pattern_offsets[s + 1]):
+                        p = self.stop_patterns[j]
+                        if not queued[p]:
+                            queued[p] = 1
+                            queue[n_queue] = p
+                            n_queue += 1
+                any_marked = False
+                for q in range(n_queue):
+                    p = queue[q]
+                    queued[p] = 0
+                    n = self.pattern_stop_offsets[p + 1] - self.pattern_stop_offsets[p]
+                    first_trip = self.pattern_trip_offsets[p]
+                    n_rows = self.pattern_trip_offsets[p + 1] - first_trip
+                    base = self.pattern_stop_time_offsets[p]
+                    cur_row = -1
+                    cur_day = -1
+                    cur_board = -1
+                    for i in range(n):
+                        s = self.pattern_stops[self.pattern_stop_offsets[p] + i]
+                        # Alight from the current trip.
+                        if cur_row >= 0 and stop_ok[s] and self.pattern_dropoff[self.pattern_stop_offsets[p] + i] != 1:
+                            arr = self.arrival[base + <int64_t> cur_row * n + i] + day_offset[cur_day]
+                            if arr < labels[k, s]:
+                                labels[k, s] = arr
+                                kind[k, s] = TRANSIT
+                                ptrip[k, s] = first_trip + cur_row
+                                pday[k, s] = <int8_t> cur_day
+                                pboard[k, s] = cur_board
+                                palight[k, s] = i
+                                if arr < transit[s]:
+                                    transit[s] = arr
+                                if arr + change_s[s] < ready[k, s]:
+                                    ready[k, s] = arr + change_s[s]
+                                next_marked[s] = 1
+                                any_marked = True
+                        # Board (or change to an earlier trip) where a label of the previous round allows.
+                        time = ready[k - 1, s]
+                        if time == INT32_MAX or not stop_ok[s] or self.pattern_pickup[self.pattern_stop_offsets[p] + i] == 1:
+                            continue
+                        if cur_row >= 0:
+                            cur_dep = self.departure[base + <int64_t> cur_row * n + i] + day_offset[cur_day]
+                            if time > cur_dep:
+                                continue
+                        else:
+                            cur_dep = INT32_MAX
+                        best_row = -1
+                        best_day = -1
+                        best_dep = cur_dep
+                        for d in range(D):
+                            # FIFO trips: the departures at position i rise with the row; find the first catchable.
+                            lo = 0
+                            hi = n_rows
+                            while lo < hi:
+                                mid = (lo + hi) >> 1
+                                if self.departure[base + <int64_t> mid * n + i] + day_offset[d] < time:
+                                    lo = mid + 1
+                                else:
+                                    hi = mid
+                            row = lo
+                            while row < n_rows and not trip_active[d, first_trip + row]:
+                                row += 1
+                            if row < n_rows:
+                                dep = self.departure[base + <int64_t> row * n + i] + day_offset[d]
+                                if dep < best_dep:
+                                    best_dep = dep
+                                    best_row = row
+                                    best_day = d
+                        if best_row >= 0:
+                            cur_row = best_row
+                            cur_day = best_day
+                            cur_board = i
+                # Footpaths from the stops reached by a trip in this round.
+                if use_footpaths:
+                    for s in range(S):
+                        if transit[s] == INT32_MAX:
+                            continue
+                        for e in range(self.transfer_offsets[s], self.transfer_offsets[s + 1]):
+                            t = self.transfer_to[e]
+                            arr = transit[s] + self.transfer_s[e]
+                            if arr < labels[k, t]:
+                                labels[k, t] = arr
+                                kind[k, t] = FOOTPATH
+                                pfrom[k, t] = s
+                                if arr < ready[k, t]:
+                                    ready[k, t] = arr
+                                next_marked[t] = 1
+                                any_marked = True
+                for s in range(S):
+                    marked[s] = next_marked[s]
+                    next_marked[s] = 0
+                if not any_marked:
+                    # Nothing improved: later rounds equal this one.
+                    for j in range(k + 1, K + 1):
+                        for s in range(S):
+                            labels[j, s] = labels[k, s]
+                            ready[j, s] = ready[k, s]
+                            kind[j, s] = KEPT if labels[k, s] != INT32_MAX else NONE
+                    break
+        return {
+            "labels": labels_np, "kind": kind_np, "trip": trip_np, "day": day_np,
+            "board": board_np, "alight": alight_np, "from_stop": from_np,
+        }

@@ -1,0 +1,320 @@
+"""Earliest-arrival RAPTOR on a network's timetable: the one module that calls `ext.raptor`.
+
+Also holds the pure-Python implementation of the same semantics, the kernel's test oracle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import msgspec
+import numpy as np
+
+from routing.model import Timetable
+
+try:
+    from ext import raptor as _kernel
+except ImportError as exc:
+    raise ImportError(
+        "the compiled kernel ext.raptor is missing; build it with `pip install -e .` in the repository"
+    ) from exc
+
+UNREACHED = _kernel.UNREACHED
+NONE, SOURCE, TRANSIT, FOOTPATH, KEPT = (
+    _kernel.PARENT_NONE, _kernel.PARENT_SOURCE, _kernel.PARENT_TRANSIT, _kernel.PARENT_FOOTPATH, _kernel.PARENT_KEPT,
+)
+# Service days searched around the query day: yesterday's trips run past midnight into it.
+SEARCH_DAYS = (-1, 0, 1)
+
+
+class ServiceDays(msgspec.Struct, frozen=True, kw_only=True):
+    """Which trips run on the service days around a query date, on that date's clock."""
+
+    date: dt.date
+    origin_epoch_s: int  # the query date's service-day origin (noon minus 12 h) as UTC epoch seconds
+    day_offset: np.ndarray  # int32 [D]: seconds from the query day's origin to each service day's origin
+    trip_active: np.ndarray  # uint8 [D, T]
+
+
+class Labels(msgspec.Struct, frozen=True, kw_only=True):
+    """Per round k and stop: best arrival with at most k trips, and how it was reached."""
+
+    labels: np.ndarray
+    kind: np.ndarray
+    trip: np.ndarray
+    day: np.ndarray
+    board: np.ndarray
+    alight: np.ndarray
+    from_stop: np.ndarray
+
+
+class TransitLeg(msgspec.Struct, frozen=True, kw_only=True):
+    trip: int
+    pattern: int
+    day: int
+    board_pos: int
+    alight_pos: int
+    from_stop: int
+    to_stop: int
+    departure: int
+    arrival: int
+
+
+class FootpathLeg(msgspec.Struct, frozen=True, kw_only=True):
+    from_stop: int
+    to_stop: int
+    departure: int
+    arrival: int
+
+
+class StopJourney(msgspec.Struct, frozen=True, kw_only=True):
+    """A stop-to-stop journey with its legs in travel order; times on the query day's clock."""
+
+    source: int
+    target: int
+    departure: int
+    arrival: int
+    trips: int
+    legs: list[TransitLeg | FootpathLeg]
+
+
+def service_origin_epoch(date: dt.date, timezone: str) -> int:
+    """UTC epoch seconds of a service day's origin: noon minus 12 h, which is not midnight on DST days."""
+    noon = dt.datetime(date.year, date.month, date.day, 12, tzinfo=zoneinfo.ZoneInfo(timezone))
+    return int(noon.timestamp()) - 12 * 3600
+
+
+class Raptor:
+    """Searches one timetable; build once per loaded network and reuse."""
+
+    def __init__(self, timetable: Timetable, first_date: dt.date, timezone: str) -> None:
+        tt = timetable
+        self.timetable = tt
+        self.first_date = first_date
+        self.timezone = timezone
+        self._kernel = _kernel.RaptorTimetable(*(
+            _contiguous(getattr(tt, name), dtype, name) for name, dtype in (
+                ("pattern_stop_offsets", np.int32), ("pattern_stops", np.int32),
+                ("pattern_pickup", np.int8), ("pattern_dropoff", np.int8),
+                ("pattern_trip_offsets", np.int32), ("pattern_stop_time_offsets", np.int64),
+                ("arrival", np.int32), ("departure", np.int32),
+                ("stop_pattern_offsets", np.int32), ("stop_patterns", np.int32),
+                ("transfer_offsets", np.int32), ("transfer_to", np.int32), ("transfer_s", np.int32),
+            )
+        ))
+        self.trip_pattern = np.repeat(
+            np.arange(tt.n_patterns, dtype=np.int32), np.diff(np.asarray(tt.pattern_trip_offsets))
+        )
+        n_days = tt.service_days.shape[1] * 8
+        self._active_bits = np.unpackbits(np.asarray(tt.service_days), axis=1, bitorder="little")[:, :n_days]
+
+    def service_days(self, date: dt.date) -> ServiceDays:
+        """The trips running on the days around `date` and how their clocks relate to `date`'s."""
+        origin = service_origin_epoch(date, self.timezone)
+        offsets, rows = [], []
+        trip_service = np.asarray(self.timetable.trip_service)
+        for delta in SEARCH_DAYS:
+            day = date + dt.timedelta(days=delta)
+            offsets.append(service_origin_epoch(day, self.timezone) - origin)
+            index = (day - self.first_date).days
+            if 0 <= index < self._active_bits.shape[1]:
+                rows.append(self._active_bits[trip_service, index])
+            else:
+                rows.append(np.zeros(self.timetable.n_trips, dtype=np.uint8))
+        return ServiceDays(
+            date=date, origin_epoch_s=origin, day_offset=np.array(offsets, dtype=np.int32),
+            trip_active=np.ascontiguousarray(np.stack(rows).astype(np.uint8).reshape(len(SEARCH_DAYS), -1)),
+        )
+
+    def change_times(self, min_transfer_s: int) -> np.ndarray:
+        """Change time at each stop: the feed's own (transfers.txt) where longer than the query's."""
+        return np.maximum(np.asarray(self.timetable.stop_min_transfer_s), min_transfer_s).astype(np.int32)
+
+    def earliest_arrival(
+        self, sources: np.ndarray, source_times: np.ndarray, days: ServiceDays, *, max_transfers: int = 8,
+        min_transfer_s: int = 60, use_footpaths: bool = True, wheelchair: bool = False,
+    ) -> Labels:
+        """Rounds 0..max_transfers+1 of RAPTOR from the given stops at the given times."""
+        tt = self.timetable
+        active = days.trip_active
+        stop_ok = np.ones(tt.n_stops, dtype=np.uint8)
+        if wheelchair:
+            active = active & (np.asarray(tt.trip_wheelchair) == 1).astype(np.uint8)[None, :]
+            stop_ok = self.wheelchair_stops()
+        change = self.change_times(min_transfer_s) if min_transfer_s > 0 or use_footpaths else np.zeros(tt.n_stops, np.int32)
+        result = self._kernel.earliest_arrival(
+            np.ascontiguousarray(sources, dtype=np.int32), np.ascontiguousarray(source_times, dtype=np.int32),
+            int(max_transfers) + 1, np.ascontiguousarray(active, dtype=np.uint8),
+            np.ascontiguousarray(days.day_offset, dtype=np.int32), change, stop_ok, bool(use_footpaths),
+        )
+        return Labels(**result)
+
+    def wheelchair_stops(self) -> np.ndarray:
+        """Stops where a wheelchair user may board: wheelchair_boarding 1, or 0 inheriting a parent's 1."""
+        tt = self.timetable
+        own = np.asarray(tt.stop_wheelchair)
+        parent = np.asarray(tt.stop_parent)
+        inherited = np.where(parent >= 0, own[np.maximum(parent, 0)], 0)
+        return ((own == 1) | ((own == 0) & (inherited == 1))).astype(np.uint8)
+
+    def journeys(self, result: Labels, target: int, days: ServiceDays) -> list[StopJourney]:
+        """The Pareto set over (arrival, trips) at `target`: fewer trips or an earlier arrival."""
+        out: list[StopJourney] = []
+        best = UNREACHED
+        for k in range(result.labels.shape[0]):
+            arrival = int(result.labels[k, target])
+            if arrival < best and result.kind[k, target] != KEPT:
+                out.append(self._reconstruct(result, k, target, days))
+                best = arrival
+        return out
+
+    def _reconstruct(self, result: Labels, k: int, stop: int, days: ServiceDays) -> StopJourney:
+        tt = self.timetable
+        legs: list[TransitLeg | FootpathLeg] = []
+        arrival = int(result.labels[k, stop])
+        forced_transit = False
+        while True:
+            kind = TRANSIT if forced_transit else int(result.kind[k, stop])
+            forced_transit = False
+            if kind == KEPT:
+                k -= 1
+                continue
+            if kind == SOURCE:
+                break
+            if kind == FOOTPATH:
+                origin = int(result.from_stop[k, stop])
+                end = int(result.labels[k, stop])
+                start = end - _footpath_seconds(tt, origin, stop)
+                legs.append(FootpathLeg(from_stop=origin, to_stop=stop, departure=start, arrival=end))
+                stop = origin
+                forced_transit = k > 0
+                if k == 0:
+                    break
+                continue
+            if kind != TRANSIT:
+                raise RuntimeError(f"stop {stop} round {k} has no parent; labels are inconsistent")
+            trip = int(result.trip[k, stop])
+            day = int(result.day[k, stop])
+            board, alight = int(result.board[k, stop]), int(result.alight[k, stop])
+            p = int(self.trip_pattern[trip])
+            s0 = int(tt.pattern_stop_offsets[p])
+            n = int(tt.pattern_stop_offsets[p + 1]) - s0
+            row = trip - int(tt.pattern_trip_offsets[p])
+            base = int(tt.pattern_stop_time_offsets[p]) + row * n
+            offset = int(days.day_offset[day])
+            board_stop = int(tt.pattern_stops[s0 + board])
+            legs.append(TransitLeg(
+                trip=trip, pattern=p, day=day, board_pos=board, alight_pos=alight, from_stop=board_stop,
+                to_stop=int(tt.pattern_stops[s0 + alight]), departure=int(tt.departure[base + board]) + offset,
+                arrival=int(tt.arrival[base + alight]) + offset,
+            ))
+            stop = board_stop
+            k -= 1
+        legs.reverse()
+        first = legs[0].departure if legs else arrival
+        return StopJourney(
+            source=legs[0].from_stop if legs else stop, target=legs[-1].to_stop if legs else stop,
+            departure=first, arrival=arrival, trips=sum(isinstance(leg, TransitLeg) for leg in legs), legs=legs,
+        )
+
+
+def _footpath_seconds(tt: Timetable, a: int, b: int) -> int:
+    lo, hi = int(tt.transfer_offsets[a]), int(tt.transfer_offsets[a + 1])
+    targets = np.asarray(tt.transfer_to[lo:hi])
+    hits = np.flatnonzero(targets == b)
+    if not len(hits):
+        raise RuntimeError(f"no footpath {a} -> {b}")
+    return int(np.min(np.asarray(tt.transfer_s[lo:hi])[hits]))
+
+
+def _contiguous(array: np.ndarray, dtype: type, name: str) -> np.ndarray:
+    if array.dtype != dtype or not array.flags.c_contiguous:
+        raise TypeError(f"{name} must be a C-contiguous {np.dtype(dtype).name} array, got {array.dtype}")
+    return array
+
+
+def earliest_arrival_reference(
+    tt: Timetable, sources: np.ndarray, source_times: np.ndarray, max_rounds: int, trip_active: np.ndarray,
+    day_offset: np.ndarray, change_s: np.ndarray, stop_ok: np.ndarray, use_footpaths: bool,
+) -> np.ndarray:
+    """Pure-Python RAPTOR with the kernel's semantics (labels only): the test oracle.
+
+    Written for clarity, not speed: every trip of every service day is tried at every stop.
+    """
+    S = tt.n_stops
+    inf = UNREACHED
+    labels = [[inf] * S for _ in range(max_rounds + 1)]
+    ready = [[inf] * S for _ in range(max_rounds + 1)]
+    marked: set[int] = set()
+    for s, t in zip(sources.tolist(), source_times.tolist(), strict=True):
+        if t < labels[0][s]:
+            labels[0][s] = ready[0][s] = t
+            marked.add(s)
+    if use_footpaths:
+        for s, t in zip(sources.tolist(), source_times.tolist(), strict=True):
+            if labels[0][s] != t:
+                continue
+            for e in range(int(tt.transfer_offsets[s]), int(tt.transfer_offsets[s + 1])):
+                u = int(tt.transfer_to[e])
+                a = t + int(tt.transfer_s[e])
+                if a < labels[0][u]:
+                    labels[0][u] = ready[0][u] = a
+                    marked.add(u)
+    pattern_of_stop: dict[int, set[int]] = {}
+    for p in range(tt.n_patterns):
+        for s in tt.pattern_stops[tt.pattern_stop_offsets[p] : tt.pattern_stop_offsets[p + 1]].tolist():
+            pattern_of_stop.setdefault(s, set()).add(p)
+    for k in range(1, max_rounds + 1):
+        labels[k] = list(labels[k - 1])
+        ready[k] = list(ready[k - 1])
+        transit = [inf] * S
+        next_marked: set[int] = set()
+        patterns = sorted({p for s in marked for p in pattern_of_stop.get(s, ())})
+        for p in patterns:
+            s0, s1 = int(tt.pattern_stop_offsets[p]), int(tt.pattern_stop_offsets[p + 1])
+            n = s1 - s0
+            t0, t1 = int(tt.pattern_trip_offsets[p]), int(tt.pattern_trip_offsets[p + 1])
+            base = int(tt.pattern_stop_time_offsets[p])
+            current: tuple[int, int] | None = None  # (row, day)
+            for i in range(n):
+                s = int(tt.pattern_stops[s0 + i])
+                if current is not None and stop_ok[s] and tt.pattern_dropoff[s0 + i] != 1:
+                    row, day = current
+                    a = int(tt.arrival[base + row * n + i]) + int(day_offset[day])
+                    if a < labels[k][s]:
+                        labels[k][s] = a
+                        transit[s] = min(transit[s], a)
+                        ready[k][s] = min(ready[k][s], a + int(change_s[s]))
+                        next_marked.add(s)
+                r = ready[k - 1][s]
+                if r == inf or not stop_ok[s] or tt.pattern_pickup[s0 + i] == 1:
+                    continue
+                cur_dep = inf
+                if current is not None:
+                    cur_dep = int(tt.departure[base + current[0] * n + i]) + int(day_offset[current[1]])
+                    if r > cur_dep:
+                        continue
+                best = (cur_dep, None)
+                for day in range(len(day_offset)):
+                    for row in range(t1 - t0):
+                        if not trip_active[day, t0 + row]:
+                            continue
+                        d = int(tt.departure[base + row * n + i]) + int(day_offset[day])
+                        if r <= d < best[0]:
+                            best = (d, (row, day))
+                if best[1] is not None:
+                    current = best[1]
+        if use_footpaths:
+            for s in range(S):
+                if transit[s] == inf:
+                    continue
+                for e in range(int(tt.transfer_offsets[s]), int(tt.transfer_offsets[s + 1])):
+                    u = int(tt.transfer_to[e])
+                    a = transit[s] + int(tt.transfer_s[e])
+                    if a < labels[k][u]:
+                        labels[k][u] = a
+                        ready[k][u] = min(ready[k][u], a)
+                        next_marked.add(u)
+        marked = next_marked
+    return np.array(labels, dtype=np.int64)
