@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+import zoneinfo
 from pathlib import Path
 
 import click
@@ -153,6 +155,63 @@ def network_info(directory: str, as_json: bool) -> None:
     for mode, g in c.streets.items():
         console.print(f"streets {mode}: {g['nodes']} nodes, {g['edges']} edges")
     console.print(f"sharing: {c.sharing}")
+
+
+# --------------------------------------------------------------------------------------------
+# maas plan
+
+
+def _parse_time(text: str, timezone: str) -> dt.datetime:
+    """ISO 8601; a time without an offset is local to the network's time zone."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--depart {text!r}: give an ISO 8601 time such as 2021-06-15T07:30 or 2021-06-15T07:30+02:00")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
+    return value
+
+
+@main.command()
+@click.argument("directory", type=click.Path())
+@click.option("--from", "origin", required=True, help="lat,lon or stop:<feed>:<stop_id>.")
+@click.option("--to", "destination", required=True, help="lat,lon or stop:<feed>:<stop_id>.")
+@click.option("--depart", required=True, help="ISO 8601 departure time (local to the network without an offset).")
+@click.option("--max-walk-m", type=float, default=1000.0, show_default=True,
+              help="Longest walk to, from and between stops; 0 gives the pure timetable answer.")
+@click.option("--min-transfer-s", type=int, default=None,
+              help="Minimum change time at a stop [default: 60, or 0 with --max-walk-m 0].")
+@click.option("--max-transfers", type=int, default=6, show_default=True)
+@click.option("--wheelchair", is_flag=True, help="Only wheelchair-accessible trips and stops.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable itineraries.")
+def plan(directory: str, origin: str, destination: str, depart: str, max_walk_m: float,
+         min_transfer_s: int | None, max_transfers: int, wheelchair: bool, as_json: bool) -> None:
+    """Plan journeys on a built network: walking to, between and from stops, and transit."""
+    from routing.network import load_network
+    from routing.router import Endpoint, PlanError, PlanRequest, Router
+
+    try:
+        network_ = load_network(directory)
+        request = PlanRequest(
+            origin=Endpoint.parse(origin), destination=Endpoint.parse(destination),
+            depart=_parse_time(depart, network_.manifest.timezone), max_walk_m=max_walk_m,
+            min_transfer_s=min_transfer_s, max_transfers=max_transfers, wheelchair=wheelchair,
+        )
+        result = Router(network_).plan(request)
+    except (NetworkError, PlanError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(msgspec.json.format(_json.encode(result)).decode())
+        return
+    console = Console(soft_wrap=True)
+    if not result.itineraries:
+        console.print("no journey found (is the date inside the feeds' service periods? see `maas network info`)")
+    for n, it in enumerate(result.itineraries, 1):
+        console.print(f"[bold]{n}. {it.departure:%H:%M} -> {it.arrival:%H:%M}[/], {it.transfers} transfers,"
+                      f" walk {it.walk_m:.0f} m")
+        for leg in it.legs:
+            what = f"{leg.route_name or leg.route}" if leg.mode == "transit" else f"walk {leg.distance_m:.0f} m"
+            console.print(f"   {leg.departure:%H:%M} {leg.from_.name} -> {leg.arrival:%H:%M} {leg.to.name}: {what}")
 
 
 # --------------------------------------------------------------------------------------------

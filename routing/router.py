@@ -1,0 +1,288 @@
+"""Door-to-door journeys: walk to stops, RAPTOR, walk from stops; Pareto over arrival and transfers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zoneinfo
+from typing import Literal
+
+import msgspec
+import numpy as np
+
+from routing.build.geo import haversine_m
+from routing.build.snap import EdgeSnapper
+from routing.model import Network, Timetable
+from routing.raptor import UNREACHED, FootpathLeg, Raptor, StopJourney, TransitLeg
+from routing.streets import StreetRouter
+
+Mode = Literal["walk", "transit"]
+
+
+class PlanError(Exception):
+    """A request that cannot be planned as asked; the message says what to change."""
+
+
+class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """A stop (namespaced GTFS id) or a coordinate."""
+
+    stop: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Endpoint:
+        """`stop:<feed>:<stop_id>` or `lat,lon`."""
+        if text.startswith("stop:"):
+            return cls(stop=text[5:])
+        parts = text.split(",")
+        try:
+            lat, lon = (float(p) for p in parts)
+        except ValueError:
+            raise PlanError(f"{text!r}: give 'lat,lon' (e.g. 48.5935,8.8630) or 'stop:<feed>:<stop_id>'") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise PlanError(f"{text!r}: latitude must be within -90..90 and longitude within -180..180")
+        return cls(lat=lat, lon=lon)
+
+
+class PlanRequest(msgspec.Struct, frozen=True, kw_only=True):
+    origin: Endpoint
+    destination: Endpoint
+    depart: dt.datetime  # aware
+    max_walk_m: float = 1000.0
+    min_transfer_s: int | None = None  # default: 60 s, or 0 when walking is off (the pure timetable answer)
+    max_transfers: int = 6
+    wheelchair: bool = False
+
+
+class Place(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    lat: float
+    lon: float
+    stop: str | None = None
+
+
+class Leg(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    mode: Mode
+    from_: Place
+    to: Place
+    departure: dt.datetime
+    arrival: dt.datetime
+    route: str | None
+    route_name: str | None
+    trip: str | None
+    distance_m: float
+    geometry: str
+
+
+class Itinerary(msgspec.Struct, frozen=True, kw_only=True):
+    departure: dt.datetime
+    arrival: dt.datetime
+    transfers: int
+    walk_m: float
+    legs: list[Leg]
+
+
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
+    itineraries: list[Itinerary]
+
+
+def encode_polyline(lat: np.ndarray, lon: np.ndarray) -> str:
+    """Google's encoded polyline (precision 5) of a sequence of points."""
+    out: list[str] = []
+    prev = (0, 0)
+    for point in zip(np.round(np.asarray(lat) * 1e5).astype(np.int64), np.round(np.asarray(lon) * 1e5).astype(np.int64), strict=True):
+        for value, before in zip(point, prev, strict=True):
+            delta = int(value - before)
+            delta = ~(delta << 1) if delta < 0 else delta << 1
+            while delta >= 0x20:
+                out.append(chr((0x20 | (delta & 0x1F)) + 63))
+                delta >>= 5
+            out.append(chr(delta + 63))
+        prev = point
+    return "".join(out)
+
+
+class _Access(msgspec.Struct, frozen=True, kw_only=True):
+    stops: np.ndarray  # int32
+    walk_m: np.ndarray  # float64
+    place: Place
+
+
+class Router:
+    """Plans journeys on one loaded network; create once and reuse (it keeps search state)."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        manifest = network.manifest
+        self.timezone = zoneinfo.ZoneInfo(manifest.timezone)
+        self.walk_speed_mps = manifest.params.walk_speed_mps
+        self.raptor = Raptor(network.timetable, manifest.first_date, manifest.timezone)
+        self.stop_index = {str(s): i for i, s in enumerate(network.timetable.stop_id)}
+        self._walk = network.streets.get("walk")
+        self._walk_router = StreetRouter(self._walk, "length_m") if self._walk is not None else None
+        self._snapper: EdgeSnapper | None = None
+
+    # -- endpoints ----------------------------------------------------------------------------
+
+    def _stop_place(self, stop: int) -> Place:
+        tt = self.network.timetable
+        return Place(name=str(tt.stop_name[stop]), lat=float(tt.stop_lat[stop]), lon=float(tt.stop_lon[stop]),
+                     stop=str(tt.stop_id[stop]))
+
+    def _access(self, end: Endpoint, max_walk_m: float, label: str) -> _Access:
+        """Stops reachable on foot from an endpoint, with the walking distance to each."""
+        if end.stop is not None:
+            if end.stop not in self.stop_index:
+                raise PlanError(f"{label}: no stop {end.stop!r} in this network (ids look like <feed>:<stop_id>)")
+            s = self.stop_index[end.stop]
+            return _Access(stops=np.array([s], np.int32), walk_m=np.zeros(1), place=self._stop_place(s))
+        assert end.lat is not None and end.lon is not None
+        place = Place(name=f"{end.lat:.5f},{end.lon:.5f}", lat=end.lat, lon=end.lon)
+        tt = self.network.timetable
+        # Stops off the street graph (beyond the OSM extract, or a network without one) are
+        # reached along a straight line times the build's detour factor.
+        detour = self.network.manifest.params.straight_line_detour
+        walk = haversine_m(end.lat, end.lon, tt.stop_lat, tt.stop_lon) * detour
+        walk[~np.isfinite(walk)] = np.inf
+        snap = self.network.snaps.get("walk")
+        node = np.array([-1])
+        if snap is not None and self._walk is not None and self._walk_router is not None:
+            if self._snapper is None:
+                self._snapper = EdgeSnapper(self._walk)
+            stop_nodes = np.asarray(snap.node)
+            on_streets = stop_nodes >= 0
+            walk[on_streets] = np.inf
+            node, snap_m = self._snapper.snap(np.array([end.lat]), np.array([end.lon]), max(max_walk_m, 300.0))
+            if node[0] >= 0:
+                nodes, costs = self._walk_router.search(node, snap_m, max_walk_m)
+                reached = np.full(self._walk.n_nodes, np.inf)
+                reached[nodes] = costs
+                walk[on_streets] = reached[stop_nodes[on_streets]] + np.asarray(snap.distance_m)[on_streets]
+        stops = np.flatnonzero(walk <= max_walk_m).astype(np.int32)
+        if not len(stops) and (snap is None or node[0] < 0):
+            raise PlanError(
+                f"{label}: {end.lat},{end.lon} is outside this network (no street and no stop within {max_walk_m:.0f} m)"
+            )
+        return _Access(stops=stops, walk_m=walk[stops], place=place)
+
+    # -- planning -----------------------------------------------------------------------------
+
+    def plan(self, request: PlanRequest) -> Plan:
+        """Itineraries leaving at or after `request.depart`, Pareto-optimal in arrival and transfers."""
+        if request.depart.tzinfo is None:
+            raise PlanError("the departure time needs a time zone (the CLI assumes the network's)")
+        if request.max_transfers < 0 or request.max_walk_m < 0:
+            raise PlanError("max_transfers and max_walk_m must not be negative")
+        use_footpaths = request.max_walk_m > 0
+        min_transfer = request.min_transfer_s if request.min_transfer_s is not None else (60 if use_footpaths else 0)
+        origin = self._access(request.origin, request.max_walk_m, "origin")
+        destination = self._access(request.destination, request.max_walk_m, "destination")
+        local = request.depart.astimezone(self.timezone)
+        days = self.raptor.service_days(local.date())
+        start = int(request.depart.timestamp()) - days.origin_epoch_s
+        access_s = np.ceil(origin.walk_m / self.walk_speed_mps).astype(np.int64)
+        result = self.raptor.earliest_arrival(
+            origin.stops, (start + access_s).astype(np.int32), days, max_transfers=request.max_transfers,
+            min_transfer_s=min_transfer, use_footpaths=use_footpaths, wheelchair=request.wheelchair,
+        )
+        egress_s = np.ceil(destination.walk_m / self.walk_speed_mps).astype(np.int64)
+        itineraries: list[Itinerary] = []
+        best = UNREACHED
+        labels = result.labels[:, destination.stops].astype(np.int64)
+        for k in range(1, labels.shape[0]):
+            total = np.where(labels[k] < UNREACHED, labels[k] + egress_s, np.iinfo(np.int64).max)
+            if not len(total):
+                break
+            j = int(np.argmin(total))
+            if total[j] >= best:
+                continue
+            target = int(destination.stops[j])
+            journeys = [jr for jr in self.raptor.journeys(result, target, days) if jr.arrival == labels[k, j]]
+            if not journeys:
+                continue
+            best = int(total[j])
+            itineraries.append(self._itinerary(journeys[0], origin, destination, j, start, days.origin_epoch_s))
+        direct = self._direct_walk(origin, destination, request, start, days.origin_epoch_s)
+        if direct is not None:
+            itineraries.append(direct)
+        itineraries.sort(key=lambda it: (it.arrival, it.transfers))
+        return Plan(itineraries=itineraries)
+
+    def _time(self, origin_epoch: int, t: int) -> dt.datetime:
+        return dt.datetime.fromtimestamp(origin_epoch + t, self.timezone)
+
+    def _walk_leg(self, a: Place, b: Place, dep: int, arr: int, metres: float, origin_epoch: int) -> Leg:
+        return Leg(mode="walk", from_=a, to=b, departure=self._time(origin_epoch, dep),
+                   arrival=self._time(origin_epoch, arr), route=None, route_name=None, trip=None,
+                   distance_m=round(metres, 1),
+                   geometry=encode_polyline(np.array([a.lat, b.lat]), np.array([a.lon, b.lon])))
+
+    def _itinerary(
+        self, journey: StopJourney, origin: _Access, destination: _Access, j: int, start: int, origin_epoch: int,
+    ) -> Itinerary:
+        tt = self.network.timetable
+        legs: list[Leg] = []
+        first_stop = journey.legs[0].from_stop
+        k0 = int(np.flatnonzero(origin.stops == first_stop)[0])
+        walk_total = 0.0
+        if origin.place.stop is None and origin.walk_m[k0] >= 0:
+            first = self._stop_place(first_stop)
+            depart = journey.legs[0].departure - int(math.ceil(origin.walk_m[k0] / self.walk_speed_mps))
+            legs.append(self._walk_leg(origin.place, first, depart, journey.legs[0].departure, origin.walk_m[k0], origin_epoch))
+            walk_total += float(origin.walk_m[k0])
+        for leg in journey.legs:
+            if isinstance(leg, TransitLeg):
+                p = leg.pattern
+                s0 = int(tt.pattern_stop_offsets[p])
+                stops = np.asarray(tt.pattern_stops[s0 + leg.board_pos : s0 + leg.alight_pos + 1])
+                route = int(tt.pattern_route[p])
+                name = str(tt.route_short_name[route]) or str(tt.route_long_name[route])
+                legs.append(Leg(
+                    mode="transit", from_=self._stop_place(leg.from_stop), to=self._stop_place(leg.to_stop),
+                    departure=self._time(origin_epoch, leg.departure), arrival=self._time(origin_epoch, leg.arrival),
+                    route=str(tt.route_id[route]), route_name=name or None,
+                    trip=str(tt.trip_id[leg.trip]), distance_m=0.0,
+                    geometry=encode_polyline(tt.stop_lat[stops], tt.stop_lon[stops]),
+                ))
+            elif isinstance(leg, FootpathLeg):
+                metres = _footpath_m(tt, leg.from_stop, leg.to_stop)
+                walk_total += metres
+                legs.append(self._walk_leg(self._stop_place(leg.from_stop), self._stop_place(leg.to_stop),
+                                           leg.departure, leg.arrival, metres, origin_epoch))
+        egress_m = float(destination.walk_m[j])
+        if destination.place.stop is None:
+            arrive = journey.arrival + int(math.ceil(egress_m / self.walk_speed_mps))
+            legs.append(self._walk_leg(self._stop_place(journey.target), destination.place, journey.arrival, arrive,
+                                       egress_m, origin_epoch))
+            walk_total += egress_m
+        return Itinerary(
+            departure=legs[0].departure, arrival=legs[-1].arrival, transfers=max(journey.trips - 1, 0),
+            walk_m=round(walk_total, 1), legs=legs,
+        )
+
+    def _direct_walk(
+        self, origin: _Access, destination: _Access, request: PlanRequest, start: int, origin_epoch: int,
+    ) -> Itinerary | None:
+        """Walking the whole way, when the destination is within the walking limit of the origin."""
+        if origin.place.stop is not None or destination.place.stop is not None or self._snapper is None:
+            return None
+        assert self._walk_router is not None
+        nodes_o, cost_o = self._snapper.snap(np.array([origin.place.lat]), np.array([origin.place.lon]), 300.0)
+        nodes_d, cost_d = self._snapper.snap(np.array([destination.place.lat]), np.array([destination.place.lon]), 300.0)
+        reached, costs = self._walk_router.search(nodes_o, cost_o, request.max_walk_m)
+        hit = np.flatnonzero(reached == nodes_d[0])
+        if not len(hit):
+            return None
+        metres = float(costs[hit[0]] + cost_d[0])
+        if metres > request.max_walk_m:
+            return None
+        arrive = start + int(math.ceil(metres / self.walk_speed_mps))
+        leg = self._walk_leg(origin.place, destination.place, start, arrive, metres, origin_epoch)
+        return Itinerary(departure=leg.departure, arrival=leg.arrival, transfers=0, walk_m=round(metres, 1), legs=[leg])
+
+
+def _footpath_m(tt: Timetable, a: int, b: int) -> float:
+    lo, hi = int(tt.transfer_offsets[a]), int(tt.transfer_offsets[a + 1])
+    hits = np.flatnonzero(np.asarray(tt.transfer_to[lo:hi]) == b)
+    return float(np.asarray(tt.transfer_m[lo:hi])[hits].min()) if len(hits) else 0.0

@@ -1,0 +1,147 @@
+"""Door-to-door plans on the Herrenberg network between real named places: they exist and are physically sound."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import zoneinfo
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from click.testing import CliRunner
+
+from maas.cli import main
+from routing.build.geo import haversine_m
+from routing.build.network import BuildInputs, build_network
+from routing.network import load_network
+from routing.router import Endpoint, Itinerary, PlanError, PlanRequest, Router, encode_polyline
+from tests.conftest import HERRENBERG
+
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+
+
+@pytest.fixture(scope="module")
+def network_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("router") / "net"
+    build_network(BuildInputs(
+        gtfs=[str(p) for p in sorted((HERRENBERG / "gtfs").glob("*.zip"))],
+        osm=str(HERRENBERG / "herrenberg-and-around.osm.pbf"),
+    ), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def router(network_dir: Path) -> Router:
+    return Router(load_network(network_dir))
+
+
+def _places_in_region() -> list[tuple[str, float, float]]:
+    area = json.loads((HERRENBERG / "herrenberg-and-around.geojson").read_text())
+    polygon = shapely.geometry.shape(area["features"][0]["geometry"])
+    with (HERRENBERG / "od" / "stadtnavi-test-locations.csv").open() as fh:
+        rows = [(r[0], float(r[1]), float(r[2])) for r in csv.reader(fh) if r]
+    return [r for r in rows if polygon.contains(shapely.Point(r[2], r[1]))]
+
+
+def _assert_sound(it: Itinerary, depart: dt.datetime) -> None:
+    assert it.legs
+    assert it.departure >= depart
+    assert it.departure == it.legs[0].departure and it.arrival == it.legs[-1].arrival
+    for before, after in zip(it.legs, it.legs[1:], strict=False):
+        assert (before.to.lat, before.to.lon) == (after.from_.lat, after.from_.lon), "legs connect in space"
+        assert after.departure >= before.arrival, "legs connect in time"
+    for leg in it.legs:
+        seconds = (leg.arrival - leg.departure).total_seconds()
+        assert seconds >= 0, "no leg goes back in time"
+        straight = float(haversine_m(leg.from_.lat, leg.from_.lon, leg.to.lat, leg.to.lon))
+        if leg.mode == "walk":
+            assert leg.distance_m + 1 >= straight
+            assert leg.distance_m <= 2.0 * max(seconds, 1.0) + 1, "nobody walks faster than 2 m/s"
+        else:
+            assert leg.route and leg.trip
+            assert straight <= 45.0 * max(seconds, 60.0), "no bus or train is faster than 160 km/h"
+        assert leg.geometry
+    transit = [leg for leg in it.legs if leg.mode == "transit"]
+    assert it.transfers == max(len(transit) - 1, 0)
+
+
+def test_plans_between_named_places_exist_and_are_sound(router: Router) -> None:
+    date = dt.date(2021, 6, 15)  # inside the city-bus feed's service period
+    places = _places_in_region()
+    assert len(places) >= 5
+    found: set[tuple[str, str]] = set()
+    for name_a, lat_a, lon_a in places:
+        for name_b, lat_b, lon_b in places:
+            if name_a == name_b:
+                continue
+            depart = dt.datetime.combine(date, dt.time(7, 30), BERLIN)
+            plan = router.plan(PlanRequest(
+                origin=Endpoint(lat=lat_a, lon=lon_a), destination=Endpoint(lat=lat_b, lon=lon_b), depart=depart,
+            ))
+            for it in plan.itineraries:
+                _assert_sound(it, depart)
+            arrivals = [it.arrival for it in plan.itineraries]
+            transfers = [it.transfers for it in plan.itineraries]
+            for i, j in zip(range(len(arrivals)), range(1, len(arrivals)), strict=False):
+                assert not (arrivals[j] >= arrivals[i] and transfers[j] >= transfers[i] and
+                            plan.itineraries[j].legs[0].mode == "transit"), "itineraries are Pareto-optimal"
+            if plan.itineraries:
+                found.add((name_a, name_b))
+    # Rohrau and Nebringen have no scheduled stop within walking distance in these feeds (their buses
+    # run on demand); every pair of the other places has a plan.
+    served = {"Herrenberg Bahnhof", "Herrenberg Verenaweg", "Kuppingen"}
+    assert {(a, b) for a in served for b in served if a != b} <= found
+
+
+def test_pure_timetable_answer_between_stops(network_dir: Path) -> None:
+    result = CliRunner().invoke(main, [
+        "plan", str(network_dir), "--from", "stop:vvs-s1-only:de:08115:4512:1:2",
+        "--to", "stop:vvs-s1-only:de:08111:6002:1:2", "--depart", "2020-10-06T08:00", "--max-walk-m", "0", "--json",
+    ])
+    if result.exit_code != 0 and "no stop" in result.output:
+        pytest.fail(result.output)
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert plan["itineraries"]
+    for it in plan["itineraries"]:
+        assert {leg["mode"] for leg in it["legs"]} == {"transit"}, "no footpaths with --max-walk-m 0"
+        for a, b in zip(it["legs"], it["legs"][1:], strict=False):
+            assert a["to"]["stop"] == b["from"]["stop"], "changes only at the same stop id"
+        assert set(it) == {"departure", "arrival", "transfers", "walk_m", "legs"}
+        assert set(it["legs"][0]) >= {"mode", "from", "to", "departure", "arrival", "route", "trip", "geometry"}
+        assert it["departure"].startswith("2020-10-06T08") and it["departure"].endswith("+02:00")
+
+
+def test_bad_requests_are_clear_errors(router: Router, network_dir: Path) -> None:
+    depart = dt.datetime(2020, 10, 6, 7, 30, tzinfo=BERLIN)
+    with pytest.raises(PlanError, match="no stop 'x:y'"):
+        router.plan(PlanRequest(origin=Endpoint(stop="x:y"), destination=Endpoint(lat=48.59, lon=8.86), depart=depart))
+    with pytest.raises(PlanError, match="outside this network"):
+        router.plan(PlanRequest(origin=Endpoint(lat=10.0, lon=10.0), destination=Endpoint(lat=48.59, lon=8.86), depart=depart))
+    with pytest.raises(PlanError, match="lat,lon"):
+        Endpoint.parse("Herrenberg")
+    runner = CliRunner()
+    res = runner.invoke(main, ["plan", str(network_dir), "--from", "48.59,8.86", "--to", "48.61,8.84", "--depart", "tomorrow"])
+    assert res.exit_code == 2 and "ISO 8601" in res.output and "Traceback" not in res.output
+
+
+def test_encoded_polyline_matches_the_published_example() -> None:
+    # The example of Google's polyline format documentation.
+    lat = np.array([38.5, 40.7, 43.252])
+    lon = np.array([-120.2, -120.95, -126.453])
+    assert encode_polyline(lat, lon) == "_p~iF~ps|U_ulLnnqC_mqNvxq`@"
+
+
+def test_the_s_bahn_takes_a_rider_from_herrenberg_to_ehningen(router: Router) -> None:
+    depart = dt.datetime(2020, 10, 6, 7, 30, tzinfo=BERLIN)
+    plan = router.plan(PlanRequest(
+        origin=Endpoint(lat=48.5935, lon=8.8630), destination=Endpoint(lat=48.6582, lon=8.9408), depart=depart,
+    ))
+    assert plan.itineraries
+    best = plan.itineraries[0]
+    _assert_sound(best, depart)
+    assert [leg.route_name for leg in best.legs if leg.mode == "transit"] == ["S1"]
+    assert best.arrival - depart < dt.timedelta(minutes=45)
