@@ -124,6 +124,7 @@ cdef class RaptorTimetable:
         cdef int64_t base
         cdef int32_t first_trip
         cdef bint any_marked
+        cdef int64_t patterns_scanned = 0, stops_scanned = 0
 
         with nogil:
             for i in range(source_stops.shape[0]):
@@ -170,6 +171,8 @@ cdef class RaptorTimetable:
                     p = queue[q]
                     queued[p] = 0
                     n = self.pattern_stop_offsets[p + 1] - self.pattern_stop_offsets[p]
+                    patterns_scanned += 1
+                    stops_scanned += n
                     first_trip = self.pattern_trip_offsets[p]
                     n_rows = self.pattern_trip_offsets[p + 1] - first_trip
                     base = self.pattern_stop_time_offsets[p]
@@ -260,4 +263,5 @@ cdef class RaptorTimetable:
         return {
             "labels": labels_np, "kind": kind_np, "trip": trip_np, "day": day_np,
             "board": board_np, "alight": alight_np, "from_stop": from_np,
+            "patterns_scanned": patterns_scanned, "stops_scanned": stops_scanned,
         }

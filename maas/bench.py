@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 import tempfile
 import time
+import zoneinfo
 from pathlib import Path
+
+import numpy as np
 
 from rich.console import Console
 from rich.table import Table
@@ -13,6 +17,8 @@ from rich.table import Table
 from feeds.gtfs import read_gtfs
 from routing.build.network import BuildInputs, build_network
 from routing.network import load_network, read_manifest
+from routing.raptor import Raptor, earliest_arrival_reference
+from routing.router import Endpoint, PlanError, PlanRequest, Router
 
 
 def _inputs_of(directory: Path) -> BuildInputs:
@@ -66,3 +72,73 @@ def bench_network(directory: Path, loads: int, rebuild: bool, console: Console) 
     load.add_row(f"load_network ({len(times)} runs)", f"{median:.4f}", f"{p95:.4f}", f"{median / reference:.4f}x")
     load.add_row(f"reference: re-read {len(gtfs_sources)} GTFS feeds", f"{reference:.4f}", "", "1x")
     console.print(load)
+
+
+def _percentiles(values: list[float]) -> tuple[float, float, float]:
+    array = np.asarray(values)
+    return tuple(float(np.percentile(array, q)) for q in (50, 95, 99))  # type: ignore[return-value]
+
+
+def bench_router(directory: Path, queries: int, oracle_queries: int, seed: int, console: Console) -> None:
+    """Earliest-arrival kernel times on random stop queries, the oracle on a subset, door-to-door plans."""
+    net = load_network(directory)
+    manifest = net.manifest
+    tt = net.timetable
+    raptor = Raptor(tt, manifest.first_date, manifest.timezone)
+    per_day = np.unpackbits(np.asarray(tt.service_days), axis=1, bitorder="little")[np.asarray(tt.trip_service)].sum(axis=0)
+    date = manifest.first_date + dt.timedelta(days=int(np.argmax(per_day)))
+    days = raptor.service_days(date)
+    served = np.unique(np.asarray(tt.pattern_stops))
+    rng = np.random.default_rng(seed)
+    sources = rng.choice(served, size=queries)
+    starts = rng.integers(6 * 3600, 20 * 3600, size=queries)
+    times, patterns, stops = [], [], []
+    for source, start in zip(sources, starts, strict=True):
+        t0 = time.perf_counter()
+        result = raptor.earliest_arrival(np.array([source]), np.array([start]), days)
+        times.append((time.perf_counter() - t0) * 1000)
+        patterns.append(result.patterns_scanned)
+        stops.append(result.stops_scanned)
+    change = raptor.change_times(60)
+    oracle_times, kernel_same = [], []
+    for source, start in zip(sources[:oracle_queries], starts[:oracle_queries], strict=True):
+        t0 = time.perf_counter()
+        earliest_arrival_reference(
+            tt, np.array([source], np.int32), np.array([start], np.int32), 7, days.trip_active, days.day_offset,
+            change, np.ones(tt.n_stops, np.uint8), True,
+        )
+        oracle_times.append((time.perf_counter() - t0) * 1000)
+    kernel_same = times[:oracle_queries]
+    table = Table(title=f"router: {directory}, {tt.arrival.shape[0]} stop times, service day {date}")
+    for col in ("what", "queries", "p50 ms", "p95 ms", "p99 ms", "patterns / query", "stop visits / query"):
+        table.add_column(col, justify="left" if col == "what" else "right")
+    p50, p95, p99 = _percentiles(times)
+    table.add_row("earliest arrival, kernel", str(queries), f"{p50:.3f}", f"{p95:.3f}", f"{p99:.3f}",
+                  f"{np.mean(patterns):.0f}", f"{np.mean(stops):.0f}")
+    if oracle_times:
+        o50, o95, o99 = _percentiles(oracle_times)
+        table.add_row("reference: pure-Python oracle", str(len(oracle_times)), f"{o50:.1f}", f"{o95:.1f}", f"{o99:.1f}", "", "")
+        ratio = float(np.median(oracle_times) / np.median(kernel_same))
+        table.add_row("oracle / kernel (same queries, median)", "", f"{ratio:.0f}x", "", "", "", "")
+    if "walk" in net.streets:
+        router = Router(net)
+        lat0, lat1 = np.percentile(net.streets["walk"].node_lat, [20, 80])
+        lon0, lon1 = np.percentile(net.streets["walk"].node_lon, [20, 80])
+        plan_times = []
+        local = zoneinfo.ZoneInfo(manifest.timezone)
+        for _ in range(max(queries // 10, 20)):
+            request = PlanRequest(
+                origin=Endpoint(lat=float(rng.uniform(lat0, lat1)), lon=float(rng.uniform(lon0, lon1))),
+                destination=Endpoint(lat=float(rng.uniform(lat0, lat1)), lon=float(rng.uniform(lon0, lon1))),
+                depart=dt.datetime.combine(date, dt.time(int(rng.integers(6, 20)), 0), local),
+            )
+            t0 = time.perf_counter()
+            try:
+                router.plan(request)
+            except PlanError:
+                continue
+            plan_times.append((time.perf_counter() - t0) * 1000)
+        if plan_times:
+            d50, d95, d99 = _percentiles(plan_times)
+            table.add_row("door-to-door plan (walk + transit)", str(len(plan_times)), f"{d50:.2f}", f"{d95:.2f}", f"{d99:.2f}", "", "")
+    console.print(table)

@@ -298,3 +298,21 @@ def bench_network(directory: str, loads: int, no_rebuild: bool) -> None:
         run(Path(directory), loads, not no_rebuild, Console())
     except (BuildError, FeedError, NetworkError) as exc:
         _fail(str(exc))
+
+
+@bench.command("router")
+@click.argument("directory", type=click.Path())
+@click.option("--queries", type=int, default=1000, show_default=True, help="Random earliest-arrival queries.")
+@click.option("--oracle-queries", type=int, default=5, show_default=True,
+              help="How many of them also run on the pure-Python oracle (the reference).")
+@click.option("--seed", type=int, default=1, show_default=True)
+def bench_router(directory: str, queries: int, oracle_queries: int, seed: int) -> None:
+    """Query times of the RAPTOR kernel (p50/p95/p99) against the oracle, and door-to-door plans."""
+    from maas.bench import bench_router as run
+
+    if queries < 1 or oracle_queries < 0:
+        _fail("--queries must be at least 1 and --oracle-queries not negative")
+    try:
+        run(Path(directory), queries, min(oracle_queries, queries), seed, Console())
+    except NetworkError as exc:
+        _fail(str(exc))

@@ -47,6 +47,8 @@ class Labels(msgspec.Struct, frozen=True, kw_only=True):
     board: np.ndarray
     alight: np.ndarray
     from_stop: np.ndarray
+    patterns_scanned: int = 0  # work counters of the search, for benchmarks
+    stops_scanned: int = 0
 
 
 class TransitLeg(msgspec.Struct, frozen=True, kw_only=True):

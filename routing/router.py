@@ -198,7 +198,11 @@ class Router:
             if total[j] >= best:
                 continue
             target = int(destination.stops[j])
-            journeys = [jr for jr in self.raptor.journeys(result, target, days) if jr.arrival == labels[k, j]]
+            # A stop both origin and destination reach on foot gives a journey without a trip: the
+            # direct walk covers that case.
+            journeys = [
+                jr for jr in self.raptor.journeys(result, target, days) if jr.arrival == labels[k, j] and jr.trips > 0
+            ]
             if not journeys:
                 continue
             best = int(total[j])
@@ -270,6 +274,8 @@ class Router:
         assert self._walk_router is not None
         nodes_o, cost_o = self._snapper.snap(np.array([origin.place.lat]), np.array([origin.place.lon]), 300.0)
         nodes_d, cost_d = self._snapper.snap(np.array([destination.place.lat]), np.array([destination.place.lon]), 300.0)
+        if nodes_o[0] < 0 or nodes_d[0] < 0:
+            return None
         reached, costs = self._walk_router.search(nodes_o, cost_o, request.max_walk_m)
         hit = np.flatnonzero(reached == nodes_d[0])
         if not len(hit):

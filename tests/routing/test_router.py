@@ -145,3 +145,26 @@ def test_the_s_bahn_takes_a_rider_from_herrenberg_to_ehningen(router: Router) ->
     _assert_sound(best, depart)
     assert [leg.route_name for leg in best.legs if leg.mode == "transit"] == ["S1"]
     assert best.arrival - depart < dt.timedelta(minutes=45)
+
+
+def test_random_points_in_the_region_plan_or_refuse_cleanly(router: Router) -> None:
+    rng = np.random.default_rng(21)
+    walk = router.network.streets["walk"]
+    lats, lons = np.asarray(walk.node_lat), np.asarray(walk.node_lon)
+    planned = 0
+    for _ in range(60):
+        a, b = rng.integers(0, len(lats), size=2)
+        jitter = rng.normal(0, 0.003, size=4)
+        request = PlanRequest(
+            origin=Endpoint(lat=float(lats[a] + jitter[0]), lon=float(lons[a] + jitter[1])),
+            destination=Endpoint(lat=float(lats[b] + jitter[2]), lon=float(lons[b] + jitter[3])),
+            depart=dt.datetime(2021, 6, 15, int(rng.integers(5, 21)), 0, tzinfo=BERLIN),
+        )
+        try:
+            plan = router.plan(request)
+        except PlanError:
+            continue
+        for it in plan.itineraries:
+            _assert_sound(it, request.depart)
+        planned += bool(plan.itineraries)
+    assert planned >= 1  # most random pairs in this rural region have no bus on that day
