@@ -183,22 +183,27 @@ def _parse_time(text: str, timezone: str) -> dt.datetime:
               help="Minimum change time at a stop [default: 60, or 0 with --max-walk-m 0].")
 @click.option("--max-transfers", type=int, default=6, show_default=True)
 @click.option("--wheelchair", is_flag=True, help="Only wheelchair-accessible trips and stops.")
+@click.option("--on-demand", "on_demand", type=click.Path(), default=None,
+              help="On-demand service definition (TOML); its rides may start or end a journey.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable itineraries.")
 def plan(directory: str, origin: str, destination: str, depart: str, max_walk_m: float,
-         min_transfer_s: int | None, max_transfers: int, wheelchair: bool, as_json: bool) -> None:
-    """Plan journeys on a built network: walking to, between and from stops, and transit."""
+         min_transfer_s: int | None, max_transfers: int, wheelchair: bool, on_demand: str | None,
+         as_json: bool) -> None:
+    """Plan journeys on a built network: walking to, between and from stops, transit, on-demand rides."""
     from routing.network import load_network
+    from routing.ondemand import DriveTimeEstimator, ServiceError, load_service
     from routing.router import Endpoint, PlanError, PlanRequest, Router
 
     try:
         network_ = load_network(directory)
+        rides = DriveTimeEstimator(network_, load_service(on_demand)) if on_demand else None
         request = PlanRequest(
             origin=Endpoint.parse(origin), destination=Endpoint.parse(destination),
             depart=_parse_time(depart, network_.manifest.timezone), max_walk_m=max_walk_m,
             min_transfer_s=min_transfer_s, max_transfers=max_transfers, wheelchair=wheelchair,
         )
-        result = Router(network_).plan(request)
-    except (NetworkError, PlanError) as exc:
+        result = Router(network_, rides).plan(request)
+    except (NetworkError, PlanError, ServiceError) as exc:
         _fail(str(exc))
     if as_json:
         click.echo(msgspec.json.format(_json.encode(result)).decode())
@@ -210,7 +215,8 @@ def plan(directory: str, origin: str, destination: str, depart: str, max_walk_m:
         console.print(f"[bold]{n}. {it.departure:%H:%M} -> {it.arrival:%H:%M}[/], {it.transfers} transfers,"
                       f" walk {it.walk_m:.0f} m")
         for leg in it.legs:
-            what = f"{leg.route_name or leg.route}" if leg.mode == "transit" else f"walk {leg.distance_m:.0f} m"
+            what = {"transit": f"{leg.route_name or leg.route}", "walk": f"walk {leg.distance_m:.0f} m",
+                    "on_demand": "on-demand ride"}[leg.mode]
             console.print(f"   {leg.departure:%H:%M} {leg.from_.name} -> {leg.arrival:%H:%M} {leg.to.name}: {what}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zoneinfo
+from collections.abc import Callable
 from typing import Literal
 
 import msgspec
@@ -13,10 +14,11 @@ import numpy as np
 from routing.build.geo import haversine_m
 from routing.build.snap import EdgeSnapper
 from routing.model import Network, Timetable
-from routing.raptor import UNREACHED, FootpathLeg, Raptor, StopJourney, TransitLeg
+from routing.ondemand import RideEstimator
+from routing.raptor import UNREACHED, FootpathLeg, Raptor, ServiceDays, StopJourney, TransitLeg
 from routing.streets import StreetRouter
 
-Mode = Literal["walk", "transit"]
+Mode = Literal["walk", "transit", "on_demand"]
 
 
 class PlanError(Exception):
@@ -71,7 +73,7 @@ class Leg(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
     route: str | None
     route_name: str | None
     trip: str | None
-    distance_m: float
+    distance_m: float  # walked for walk legs, straight line for rides, 0 for transit
     geometry: str
 
 
@@ -103,17 +105,40 @@ def encode_polyline(lat: np.ndarray, lon: np.ndarray) -> str:
     return "".join(out)
 
 
+WALK, ON_DEMAND = 0, 1
+
+
 class _Access(msgspec.Struct, frozen=True, kw_only=True):
+    """How an endpoint connects to stops: seconds and metres per stop, by walking or by an on-demand ride."""
+
     stops: np.ndarray  # int32
-    walk_m: np.ndarray  # float64
+    seconds: np.ndarray  # int64
+    metres: np.ndarray  # float64: walked, or straight line for a ride
+    mode: np.ndarray  # int8: WALK or ON_DEMAND
     place: Place
+
+    def with_rides(self, stops: np.ndarray, seconds: np.ndarray, metres: np.ndarray) -> _Access:
+        """Each stop by whichever is faster: the walk already known, or the given rides."""
+        best: dict[int, tuple[int, float, int]] = {
+            int(s): (int(t), float(m), int(k)) for s, t, m, k in zip(self.stops, self.seconds, self.metres, self.mode, strict=True)
+        }
+        for s, t, m in zip(stops.tolist(), seconds.tolist(), metres.tolist(), strict=True):
+            if s not in best or t < best[s][0]:
+                best[s] = (t, m, ON_DEMAND)
+        keys = sorted(best)
+        return _Access(
+            stops=np.array(keys, dtype=np.int32), seconds=np.array([best[k][0] for k in keys], dtype=np.int64),
+            metres=np.array([best[k][1] for k in keys]), mode=np.array([best[k][2] for k in keys], dtype=np.int8),
+            place=self.place,
+        )
 
 
 class Router:
     """Plans journeys on one loaded network; create once and reuse (it keeps search state)."""
 
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Network, on_demand: RideEstimator | None = None) -> None:
         self.network = network
+        self.on_demand = on_demand
         manifest = network.manifest
         self.timezone = zoneinfo.ZoneInfo(manifest.timezone)
         self.walk_speed_mps = manifest.params.walk_speed_mps
@@ -136,7 +161,8 @@ class Router:
             if end.stop not in self.stop_index:
                 raise PlanError(f"{label}: no stop {end.stop!r} in this network (ids look like <feed>:<stop_id>)")
             s = self.stop_index[end.stop]
-            return _Access(stops=np.array([s], np.int32), walk_m=np.zeros(1), place=self._stop_place(s))
+            return _Access(stops=np.array([s], np.int32), seconds=np.zeros(1, np.int64), metres=np.zeros(1),
+                           mode=np.zeros(1, np.int8), place=self._stop_place(s))
         assert end.lat is not None and end.lon is not None
         place = Place(name=f"{end.lat:.5f},{end.lon:.5f}", lat=end.lat, lon=end.lon)
         tt = self.network.timetable
@@ -164,7 +190,10 @@ class Router:
             raise PlanError(
                 f"{label}: {end.lat},{end.lon} is outside this network (no street and no stop within {max_walk_m:.0f} m)"
             )
-        return _Access(stops=stops, walk_m=walk[stops], place=place)
+        return _Access(
+            stops=stops, seconds=np.ceil(walk[stops] / self.walk_speed_mps).astype(np.int64), metres=walk[stops],
+            mode=np.zeros(len(stops), np.int8), place=place,
+        )
 
     # -- planning -----------------------------------------------------------------------------
 
@@ -181,17 +210,47 @@ class Router:
         local = request.depart.astimezone(self.timezone)
         days = self.raptor.service_days(local.date())
         start = int(request.depart.timestamp()) - days.origin_epoch_s
-        access_s = np.ceil(origin.walk_m / self.walk_speed_mps).astype(np.int64)
+        search = dict(start=start, days=days, request=request, min_transfer=min_transfer, use_footpaths=use_footpaths)
+        itineraries = self._transit(origin, destination, **search)
+        rides = self.on_demand if self.on_demand is not None and self.on_demand.service.runs_at(local) else None
+        if rides is not None and origin.place.stop is None and destination.place.stop is None:
+            ride_origin = self._with_rides(origin, rides.rides_to_stops)
+            ride_destination = self._with_rides(destination, rides.rides_from_stops)
+            if ride_origin is not origin or ride_destination is not destination:
+                with_rides = self._transit(ride_origin, ride_destination, **search)
+                itineraries += [it for it in with_rides if any(leg.mode == "on_demand" for leg in it.legs)]
+            ride_s = rides.direct_ride_s((origin.place.lat, origin.place.lon), (destination.place.lat, destination.place.lon))
+            if ride_s is not None:
+                itineraries.append(self._direct(origin.place, destination.place, "on_demand", start, ride_s, None,
+                                                days.origin_epoch_s))
+        direct = self._direct_walk(origin, destination, request, start, days.origin_epoch_s)
+        if direct is not None:
+            itineraries.append(direct)
+        itineraries.sort(key=lambda it: (it.arrival, it.transfers))
+        return Plan(itineraries=itineraries)
+
+    def _with_rides(self, access: _Access, rides: Callable[[float, float], tuple[np.ndarray, np.ndarray]]) -> _Access:
+        stops, seconds = rides(access.place.lat, access.place.lon)
+        if not len(stops):
+            return access
+        tt = self.network.timetable
+        metres = haversine_m(access.place.lat, access.place.lon, tt.stop_lat[stops], tt.stop_lon[stops])
+        return access.with_rides(stops, seconds, metres)
+
+    def _transit(
+        self, origin: _Access, destination: _Access, *, start: int, days: ServiceDays, request: PlanRequest,
+        min_transfer: int, use_footpaths: bool,
+    ) -> list[Itinerary]:
+        """RAPTOR from the origin's stops; per number of trips, the best arrival at the destination."""
         result = self.raptor.earliest_arrival(
-            origin.stops, (start + access_s).astype(np.int32), days, max_transfers=request.max_transfers,
+            origin.stops, (start + origin.seconds).astype(np.int32), days, max_transfers=request.max_transfers,
             min_transfer_s=min_transfer, use_footpaths=use_footpaths, wheelchair=request.wheelchair,
         )
-        egress_s = np.ceil(destination.walk_m / self.walk_speed_mps).astype(np.int64)
         itineraries: list[Itinerary] = []
         best = UNREACHED
         labels = result.labels[:, destination.stops].astype(np.int64)
         for k in range(1, labels.shape[0]):
-            total = np.where(labels[k] < UNREACHED, labels[k] + egress_s, np.iinfo(np.int64).max)
+            total = np.where(labels[k] < UNREACHED, labels[k] + destination.seconds, np.iinfo(np.int64).max)
             if not len(total):
                 break
             j = int(np.argmin(total))
@@ -206,35 +265,46 @@ class Router:
             if not journeys:
                 continue
             best = int(total[j])
-            itineraries.append(self._itinerary(journeys[0], origin, destination, j, start, days.origin_epoch_s))
-        direct = self._direct_walk(origin, destination, request, start, days.origin_epoch_s)
-        if direct is not None:
-            itineraries.append(direct)
-        itineraries.sort(key=lambda it: (it.arrival, it.transfers))
-        return Plan(itineraries=itineraries)
+            itineraries.append(self._itinerary(journeys[0], origin, destination, j, days.origin_epoch_s))
+        return itineraries
 
     def _time(self, origin_epoch: int, t: int) -> dt.datetime:
         return dt.datetime.fromtimestamp(origin_epoch + t, self.timezone)
 
+    def _access_leg(self, access: _Access, k: int, a: Place, b: Place, dep: int, arr: int, origin_epoch: int) -> Leg:
+        if access.mode[k] == ON_DEMAND:
+            return self._leg("on_demand", a, b, dep, arr, float(access.metres[k]), origin_epoch)
+        return self._walk_leg(a, b, dep, arr, float(access.metres[k]), origin_epoch)
+
+    def _direct(self, a: Place, b: Place, mode: Mode, start: int, seconds: int, metres: float | None,
+                origin_epoch: int) -> Itinerary:
+        straight = float(haversine_m(a.lat, a.lon, b.lat, b.lon))
+        leg = self._leg(mode, a, b, start, start + seconds, straight if metres is None else metres, origin_epoch)
+        return Itinerary(departure=leg.departure, arrival=leg.arrival, transfers=0,
+                         walk_m=round(metres, 1) if mode == "walk" and metres is not None else 0.0, legs=[leg])
+
     def _walk_leg(self, a: Place, b: Place, dep: int, arr: int, metres: float, origin_epoch: int) -> Leg:
-        return Leg(mode="walk", from_=a, to=b, departure=self._time(origin_epoch, dep),
+        return self._leg("walk", a, b, dep, arr, metres, origin_epoch)
+
+    def _leg(self, mode: Mode, a: Place, b: Place, dep: int, arr: int, metres: float, origin_epoch: int) -> Leg:
+        return Leg(mode=mode, from_=a, to=b, departure=self._time(origin_epoch, dep),
                    arrival=self._time(origin_epoch, arr), route=None, route_name=None, trip=None,
                    distance_m=round(metres, 1),
                    geometry=encode_polyline(np.array([a.lat, b.lat]), np.array([a.lon, b.lon])))
 
     def _itinerary(
-        self, journey: StopJourney, origin: _Access, destination: _Access, j: int, start: int, origin_epoch: int,
+        self, journey: StopJourney, origin: _Access, destination: _Access, j: int, origin_epoch: int,
     ) -> Itinerary:
         tt = self.network.timetable
         legs: list[Leg] = []
         first_stop = journey.legs[0].from_stop
         k0 = int(np.flatnonzero(origin.stops == first_stop)[0])
         walk_total = 0.0
-        if origin.place.stop is None and origin.walk_m[k0] >= 0:
+        if origin.place.stop is None:
             first = self._stop_place(first_stop)
-            depart = journey.legs[0].departure - int(math.ceil(origin.walk_m[k0] / self.walk_speed_mps))
-            legs.append(self._walk_leg(origin.place, first, depart, journey.legs[0].departure, origin.walk_m[k0], origin_epoch))
-            walk_total += float(origin.walk_m[k0])
+            depart = journey.legs[0].departure - int(origin.seconds[k0])
+            legs.append(self._access_leg(origin, k0, origin.place, first, depart, journey.legs[0].departure, origin_epoch))
+            walk_total += float(origin.metres[k0]) if origin.mode[k0] == WALK else 0.0
         for leg in journey.legs:
             if isinstance(leg, TransitLeg):
                 p = leg.pattern
@@ -254,12 +324,11 @@ class Router:
                 walk_total += metres
                 legs.append(self._walk_leg(self._stop_place(leg.from_stop), self._stop_place(leg.to_stop),
                                            leg.departure, leg.arrival, metres, origin_epoch))
-        egress_m = float(destination.walk_m[j])
         if destination.place.stop is None:
-            arrive = journey.arrival + int(math.ceil(egress_m / self.walk_speed_mps))
-            legs.append(self._walk_leg(self._stop_place(journey.target), destination.place, journey.arrival, arrive,
-                                       egress_m, origin_epoch))
-            walk_total += egress_m
+            arrive = journey.arrival + int(destination.seconds[j])
+            legs.append(self._access_leg(destination, j, self._stop_place(journey.target), destination.place,
+                                         journey.arrival, arrive, origin_epoch))
+            walk_total += float(destination.metres[j]) if destination.mode[j] == WALK else 0.0
         return Itinerary(
             departure=legs[0].departure, arrival=legs[-1].arrival, transfers=max(journey.trips - 1, 0),
             walk_m=round(walk_total, 1), legs=legs,
@@ -283,9 +352,8 @@ class Router:
         metres = float(costs[hit[0]] + cost_d[0])
         if metres > request.max_walk_m:
             return None
-        arrive = start + int(math.ceil(metres / self.walk_speed_mps))
-        leg = self._walk_leg(origin.place, destination.place, start, arrive, metres, origin_epoch)
-        return Itinerary(departure=leg.departure, arrival=leg.arrival, transfers=0, walk_m=round(metres, 1), legs=[leg])
+        seconds = int(math.ceil(metres / self.walk_speed_mps))
+        return self._direct(origin.place, destination.place, "walk", start, seconds, metres, origin_epoch)
 
 
 def _footpath_m(tt: Timetable, a: int, b: int) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 
+import msgspec
 import numpy as np
 
 from routing.model import StreetArrays
@@ -52,6 +53,25 @@ class StreetRouter:
         if len(sources) and (sources.min() < 0 or sources.max() >= self.graph.n_nodes):
             raise IndexError("source node outside the graph")
         return self._search.search(sources, source_costs, float(budget))
+
+
+def reversed_graph(graph: StreetArrays) -> StreetArrays:
+    """The same streets with every edge turned round: searching it finds the ways *to* a node."""
+    source = np.repeat(np.arange(graph.n_nodes, dtype=np.int32), np.diff(graph.indptr))
+    order = np.argsort(np.asarray(graph.indices), kind="stable")
+    counts = np.bincount(np.asarray(graph.indices), minlength=graph.n_nodes)
+    return msgspec.structs.replace(
+        graph,
+        indptr=np.r_[0, np.cumsum(counts)].astype(np.int32),
+        indices=np.ascontiguousarray(source[order]),
+        length_m=np.ascontiguousarray(np.asarray(graph.length_m)[order]),
+        travel_time_s=np.ascontiguousarray(np.asarray(graph.travel_time_s)[order]),
+        name_idx=np.ascontiguousarray(np.asarray(graph.name_idx)[order]),
+        # Reversed searches use costs only: the reversed graph carries no edge geometry.
+        geometry_offsets=np.zeros(graph.n_edges + 1, dtype=np.int32),
+        geometry_lat=np.zeros(0),
+        geometry_lon=np.zeros(0),
+    )
 
 
 def search_reference(

@@ -213,12 +213,9 @@ def test_earliest_arrivals_equal_a_connection_scan_on_real_feeds(feed: Path, tmp
 
 
 @pytest.fixture(scope="module")
-def herrenberg_raptor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Raptor, object]:
-    out = tmp_path_factory.mktemp("raptor") / "net"
-    feeds = [str(p) for p in sorted((HERRENBERG / "gtfs").glob("*.zip"))]
-    manifest = build_network(BuildInputs(gtfs=feeds, osm=str(HERRENBERG / "herrenberg-and-around.osm.pbf")), out)
-    net = load_network(out)
-    return Raptor(net.timetable, manifest.first_date, manifest.timezone), net
+def herrenberg_raptor(network_dir: Path) -> tuple[Raptor, object]:
+    net = load_network(network_dir)
+    return Raptor(net.timetable, net.manifest.first_date, net.manifest.timezone), net
 
 
 def test_kernel_matches_oracle_on_herrenberg_with_footpaths(herrenberg_raptor: tuple[Raptor, object]) -> None:

@@ -15,22 +15,11 @@ from click.testing import CliRunner
 
 from maas.cli import main
 from routing.build.geo import haversine_m
-from routing.build.network import BuildInputs, build_network
 from routing.network import load_network
 from routing.router import Endpoint, Itinerary, PlanError, PlanRequest, Router, encode_polyline
 from tests.conftest import HERRENBERG
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
-
-
-@pytest.fixture(scope="module")
-def network_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("router") / "net"
-    build_network(BuildInputs(
-        gtfs=[str(p) for p in sorted((HERRENBERG / "gtfs").glob("*.zip"))],
-        osm=str(HERRENBERG / "herrenberg-and-around.osm.pbf"),
-    ), out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +49,12 @@ def _assert_sound(it: Itinerary, depart: dt.datetime) -> None:
         if leg.mode == "walk":
             assert leg.distance_m + 1 >= straight
             assert leg.distance_m <= 2.0 * max(seconds, 1.0) + 1, "nobody walks faster than 2 m/s"
-        else:
+        elif leg.mode == "transit":
             assert leg.route and leg.trip
             assert straight <= 45.0 * max(seconds, 60.0), "no bus or train is faster than 160 km/h"
+        else:
+            assert leg.mode == "on_demand" and leg.route is None
+            assert straight <= 36.0 * max(seconds, 60.0), "no minibus is faster than 130 km/h"
         assert leg.geometry
     transit = [leg for leg in it.legs if leg.mode == "transit"]
     assert it.transfers == max(len(transit) - 1, 0)
