@@ -89,6 +89,7 @@ cdef class StreetSearch:
     cdef const int32_t[::1] indices
     cdef const float[::1] weight
     cdef double[::1] dist
+    cdef int32_t[::1] pred
     cdef int32_t[::1] touched
     cdef readonly Py_ssize_t n_nodes
 
@@ -98,10 +99,12 @@ cdef class StreetSearch:
         self.weight = weight
         self.n_nodes = indptr.shape[0] - 1
         self.dist = np.full(self.n_nodes, np.inf, dtype=np.float64)
+        self.pred = np.full(self.n_nodes, -1, dtype=np.int32)
         self.touched = np.empty(self.n_nodes, dtype=np.int32)
 
     def search(self, const int32_t[::1] sources, const double[::1] source_costs, double budget):
-        """Nodes reached within `budget` (sources included) and their costs, in increasing cost."""
+        """Nodes reached within `budget` (sources included), their costs in increasing order, and for each
+        the edge it was reached by (-1 for a source)."""
         cdef Py_ssize_t n_src = sources.shape[0]
         cdef Py_ssize_t n_touched = 0, n_settled = 0, k
         cdef Heap heap
@@ -111,8 +114,10 @@ cdef class StreetSearch:
         cdef bint failed = False
         out_nodes = np.empty(self.n_nodes, dtype=np.int32)
         out_costs = np.empty(self.n_nodes, dtype=np.float64)
+        out_pred = np.empty(self.n_nodes, dtype=np.int32)
         cdef int32_t[::1] on = out_nodes
         cdef double[::1] oc = out_costs
+        cdef int32_t[::1] op = out_pred
         if heap_init(&heap, 1024) != 0:
             raise MemoryError()
         with nogil:
@@ -124,6 +129,7 @@ cdef class StreetSearch:
                         self.touched[n_touched] = u
                         n_touched += 1
                     self.dist[u] = c
+                    self.pred[u] = -1
                     if heap_push(&heap, c, u) != 0:
                         failed = True
                         break
@@ -133,6 +139,7 @@ cdef class StreetSearch:
                     continue
                 on[n_settled] = u
                 oc[n_settled] = c
+                op[n_settled] = self.pred[u]
                 n_settled += 1
                 for e in range(self.indptr[u], self.indptr[u + 1]):
                     v = self.indices[e]
@@ -142,12 +149,14 @@ cdef class StreetSearch:
                             self.touched[n_touched] = v
                             n_touched += 1
                         self.dist[v] = nc
+                        self.pred[v] = e
                         if heap_push(&heap, nc, v) != 0:
                             failed = True
                             break
             for k in range(n_touched):
                 self.dist[self.touched[k]] = INFINITY
+                self.pred[self.touched[k]] = -1
             heap_free(&heap)
         if failed:
             raise MemoryError()
-        return out_nodes[:n_settled].copy(), out_costs[:n_settled].copy()
+        return out_nodes[:n_settled].copy(), out_costs[:n_settled].copy(), out_pred[:n_settled].copy()

@@ -16,7 +16,7 @@ from routing.build.snap import EdgeSnapper
 from routing.model import Network, Timetable
 from routing.ondemand import RideEstimator
 from routing.raptor import UNREACHED, FootpathLeg, Raptor, ServiceDays, StopJourney, TransitLeg
-from routing.streets import StreetRouter
+from routing.streets import StreetRouter, path_points, tree_path
 
 Mode = Literal["walk", "transit", "on_demand"]
 
@@ -279,18 +279,45 @@ class Router:
     def _direct(self, a: Place, b: Place, mode: Mode, start: int, seconds: int, metres: float | None,
                 origin_epoch: int) -> Itinerary:
         straight = float(haversine_m(a.lat, a.lon, b.lat, b.lon))
-        leg = self._leg(mode, a, b, start, start + seconds, straight if metres is None else metres, origin_epoch)
+        if mode == "walk" and metres is not None:
+            leg = self._walk_leg(a, b, start, start + seconds, metres, origin_epoch)
+        else:
+            leg = self._leg(mode, a, b, start, start + seconds, straight if metres is None else metres, origin_epoch)
         return Itinerary(departure=leg.departure, arrival=leg.arrival, transfers=0,
                          walk_m=round(metres, 1) if mode == "walk" and metres is not None else 0.0, legs=[leg])
 
     def _walk_leg(self, a: Place, b: Place, dep: int, arr: int, metres: float, origin_epoch: int) -> Leg:
-        return self._leg("walk", a, b, dep, arr, metres, origin_epoch)
+        lat, lon = self._walk_geometry(a, b, metres)
+        return self._leg("walk", a, b, dep, arr, metres, origin_epoch, encode_polyline(lat, lon))
 
-    def _leg(self, mode: Mode, a: Place, b: Place, dep: int, arr: int, metres: float, origin_epoch: int) -> Leg:
+    def _node_of(self, place: Place) -> int:
+        """The walk-graph node a place is snapped to, -1 when it is off the streets."""
+        if self._walk is None:
+            return -1
+        if place.stop is not None:
+            return int(self.network.snaps["walk"].node[self.stop_index[place.stop]])
+        if self._snapper is None:
+            self._snapper = EdgeSnapper(self._walk)
+        return int(self._snapper.snap(np.array([place.lat]), np.array([place.lon]), 300.0)[0][0])
+
+    def _walk_geometry(self, a: Place, b: Place, metres: float) -> tuple[np.ndarray, np.ndarray]:
+        """The walked way from a to b along the streets; a straight line where either end is off them."""
+        straight = np.array([a.lat, b.lat]), np.array([a.lon, b.lon])
+        start, end = self._node_of(a), self._node_of(b)
+        if start < 0 or end < 0 or self._walk is None or self._walk_router is None:
+            return straight
+        nodes, _, pred = self._walk_router.search_tree(np.array([start]), budget=max(metres, 100.0) + 1.0)
+        if end not in set(nodes.tolist()):
+            return straight
+        lat, lon = path_points(self._walk, tree_path(self._walk, nodes, pred, end))
+        return np.r_[a.lat, lat, b.lat], np.r_[a.lon, lon, b.lon]
+
+    def _leg(self, mode: Mode, a: Place, b: Place, dep: int, arr: int, metres: float, origin_epoch: int,
+             geometry: str | None = None) -> Leg:
         return Leg(mode=mode, from_=a, to=b, departure=self._time(origin_epoch, dep),
                    arrival=self._time(origin_epoch, arr), route=None, route_name=None, trip=None,
                    distance_m=round(metres, 1),
-                   geometry=encode_polyline(np.array([a.lat, b.lat]), np.array([a.lon, b.lon])))
+                   geometry=geometry or encode_polyline(np.array([a.lat, b.lat]), np.array([a.lon, b.lon])))
 
     def _itinerary(
         self, journey: StopJourney, origin: _Access, destination: _Access, j: int, origin_epoch: int,

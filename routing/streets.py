@@ -44,6 +44,13 @@ class StreetRouter:
         self, sources: np.ndarray, source_costs: np.ndarray | None = None, budget: float = np.inf
     ) -> tuple[np.ndarray, np.ndarray]:
         """Nodes reachable within `budget` from any source (starting at its cost), with their costs."""
+        nodes, costs, _ = self.search_tree(sources, source_costs, budget)
+        return nodes, costs
+
+    def search_tree(
+        self, sources: np.ndarray, source_costs: np.ndarray | None = None, budget: float = np.inf
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As `search`, plus the edge each node was reached by (-1 at a source): the shortest-path tree."""
         sources = np.ascontiguousarray(sources, dtype=np.int32)
         if source_costs is None:
             source_costs = np.zeros(len(sources), dtype=np.float64)
@@ -53,6 +60,34 @@ class StreetRouter:
         if len(sources) and (sources.min() < 0 or sources.max() >= self.graph.n_nodes):
             raise IndexError("source node outside the graph")
         return self._search.search(sources, source_costs, float(budget))
+
+
+def tree_path(graph: StreetArrays, nodes: np.ndarray, pred_edge: np.ndarray, target: int) -> np.ndarray:
+    """Edges from the search's source to `target` along a shortest-path tree of `search_tree`."""
+    edge_of = dict(zip(nodes.tolist(), pred_edge.tolist(), strict=True))
+    source_of_edge = np.repeat(np.arange(graph.n_nodes, dtype=np.int32), np.diff(graph.indptr))
+    edges: list[int] = []
+    node = target
+    while edge_of.get(node, -1) >= 0:
+        edge = edge_of[node]
+        edges.append(edge)
+        node = int(source_of_edge[edge])
+    edges.reverse()
+    return np.array(edges, dtype=np.int64)
+
+
+def path_points(graph: StreetArrays, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The polyline (lat, lon) of consecutive edges, without repeating the shared end points."""
+    if not len(edges):
+        return np.zeros(0), np.zeros(0)
+    offsets = np.asarray(graph.geometry_offsets)
+    lat, lon = [], []
+    for k, edge in enumerate(edges.tolist()):
+        lo, hi = int(offsets[edge]), int(offsets[edge + 1])
+        skip = 1 if k else 0
+        lat.append(np.asarray(graph.geometry_lat[lo + skip : hi]))
+        lon.append(np.asarray(graph.geometry_lon[lo + skip : hi]))
+    return np.concatenate(lat), np.concatenate(lon)
 
 
 def reversed_graph(graph: StreetArrays) -> StreetArrays:

@@ -35,6 +35,19 @@ def _places_in_region() -> list[tuple[str, float, float]]:
     return [r for r in rows if polygon.contains(shapely.Point(r[2], r[1]))]
 
 
+def decode_polyline(text: str) -> np.ndarray:
+    """Points of an encoded polyline, written independently of the encoder under test."""
+    values, shift, acc = [], 0, 0
+    for ch in text:
+        b = ord(ch) - 63
+        acc |= (b & 0x1F) << shift
+        shift += 5
+        if b < 0x20:
+            values.append(~(acc >> 1) if acc & 1 else acc >> 1)
+            shift, acc = 0, 0
+    return np.cumsum(np.array(values, dtype=np.int64).reshape(-1, 2), axis=0) / 1e5
+
+
 def _assert_sound(it: Itinerary, depart: dt.datetime) -> None:
     assert it.legs
     assert it.departure >= depart
@@ -55,7 +68,12 @@ def _assert_sound(it: Itinerary, depart: dt.datetime) -> None:
         else:
             assert leg.mode == "on_demand" and leg.route is None
             assert straight <= 36.0 * max(seconds, 60.0), "no minibus is faster than 130 km/h"
-        assert leg.geometry
+        points = decode_polyline(leg.geometry)
+        assert np.allclose(points[0], (leg.from_.lat, leg.from_.lon), atol=2e-5)
+        assert np.allclose(points[-1], (leg.to.lat, leg.to.lon), atol=2e-5)
+        if leg.mode == "walk" and leg.distance_m > 150:
+            drawn = haversine_m(points[:-1, 0], points[:-1, 1], points[1:, 0], points[1:, 1]).sum()
+            assert 0.6 * leg.distance_m <= drawn <= 1.3 * leg.distance_m + 50, "the drawn walk is the walked way"
     transit = [leg for leg in it.legs if leg.mode == "transit"]
     assert it.transfers == max(len(transit) - 1, 0)
 

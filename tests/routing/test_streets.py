@@ -91,3 +91,21 @@ def test_missing_kernel_is_an_actionable_import_error(monkeypatch: pytest.Monkey
         importlib.reload(routing.streets)
     monkeypatch.undo()
     importlib.reload(routing.streets)
+
+
+def test_tree_paths_cost_what_the_search_says(network_dir) -> None:  # noqa: ANN001 - session fixture
+    from routing.network import load_network
+    from routing.streets import path_points, tree_path
+
+    walk = load_network(network_dir).streets["walk"]
+    router = StreetRouter(walk, "length_m")
+    rng = np.random.default_rng(4)
+    for source in rng.integers(0, walk.n_nodes, size=5):
+        nodes, costs, pred = router.search_tree(np.array([source]), budget=1500.0)
+        for k in rng.integers(0, len(nodes), size=10):
+            edges = tree_path(walk, nodes, pred, int(nodes[k]))
+            assert float(np.asarray(walk.length_m)[edges].sum()) == pytest.approx(costs[k], rel=1e-5, abs=1e-3)
+            lat, lon = path_points(walk, edges)
+            if len(edges):
+                assert (lat[0], lon[0]) == (walk.node_lat[source], walk.node_lon[source])
+                assert (lat[-1], lon[-1]) == (walk.node_lat[nodes[k]], walk.node_lon[nodes[k]])
