@@ -166,7 +166,7 @@ def _parse_time(text: str, timezone: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        _fail(f"--depart {text!r}: give an ISO 8601 time such as 2021-06-15T07:30 or 2021-06-15T07:30+02:00")
+        _fail(f"{text!r}: give an ISO 8601 time such as 2021-06-15T07:30 or 2021-06-15T07:30+02:00")
     if value.tzinfo is None:
         value = value.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
     return value
@@ -176,7 +176,9 @@ def _parse_time(text: str, timezone: str) -> dt.datetime:
 @click.argument("directory", type=click.Path())
 @click.option("--from", "origin", required=True, help="lat,lon or stop:<feed>:<stop_id>.")
 @click.option("--to", "destination", required=True, help="lat,lon or stop:<feed>:<stop_id>.")
-@click.option("--depart", required=True, help="ISO 8601 departure time (local to the network without an offset).")
+@click.option("--depart", default=None, help="ISO 8601 departure time (local to the network without an offset).")
+@click.option("--arrive-by", "arrive_by", default=None,
+              help="ISO 8601 arrival deadline instead of --depart: leave as late as possible, arrive by then.")
 @click.option("--max-walk-m", type=float, default=1000.0, show_default=True,
               help="Longest walk to, from and between stops; 0 gives the pure timetable answer.")
 @click.option("--min-transfer-s", type=int, default=None,
@@ -186,7 +188,7 @@ def _parse_time(text: str, timezone: str) -> dt.datetime:
 @click.option("--on-demand", "on_demand", type=click.Path(), default=None,
               help="On-demand service definition (TOML); its rides may start or end a journey.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable itineraries.")
-def plan(directory: str, origin: str, destination: str, depart: str, max_walk_m: float,
+def plan(directory: str, origin: str, destination: str, depart: str | None, arrive_by: str | None, max_walk_m: float,
          min_transfer_s: int | None, max_transfers: int, wheelchair: bool, on_demand: str | None,
          as_json: bool) -> None:
     """Plan journeys on a built network: walking to, between and from stops, transit, on-demand rides."""
@@ -194,15 +196,18 @@ def plan(directory: str, origin: str, destination: str, depart: str, max_walk_m:
     from routing.ondemand import DriveTimeEstimator, ServiceError, load_service
     from routing.router import Endpoint, PlanError, PlanRequest, Router
 
+    if (depart is None) == (arrive_by is None):
+        _fail("give exactly one of --depart and --arrive-by")
     try:
         network_ = load_network(directory)
         rides = DriveTimeEstimator(network_, load_service(on_demand)) if on_demand else None
         request = PlanRequest(
             origin=Endpoint.parse(origin), destination=Endpoint.parse(destination),
-            depart=_parse_time(depart, network_.manifest.timezone), max_walk_m=max_walk_m,
+            depart=_parse_time(depart or arrive_by or "", network_.manifest.timezone), max_walk_m=max_walk_m,
             min_transfer_s=min_transfer_s, max_transfers=max_transfers, wheelchair=wheelchair,
         )
-        result = Router(network_, rides).plan(request)
+        router = Router(network_, rides)
+        result = router.plan(request) if depart else router.plan_arriving_by(request, request.depart)
     except (NetworkError, PlanError, ServiceError) as exc:
         _fail(str(exc))
     if as_json:

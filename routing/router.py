@@ -229,6 +229,33 @@ class Router:
         itineraries.sort(key=lambda it: (it.arrival, it.transfers))
         return Plan(itineraries=itineraries)
 
+    def plan_arriving_by(self, request: PlanRequest, deadline: dt.datetime, window_s: int = 3 * 3600) -> Plan:
+        """Itineraries arriving by `deadline` that leave as late as possible (at most `window_s` before it).
+
+        The earliest arrival never decreases when one leaves later (trips do not overtake, waiting is
+        allowed), so the latest departure that still arrives in time is found by bisection on the
+        departure second, each step a forward search.
+        """
+        if deadline.tzinfo is None:
+            raise PlanError("the arrival time needs a time zone (the CLI assumes the network's)")
+        if window_s <= 0:
+            raise PlanError("the search window must be positive")
+
+        def in_time(seconds_before: int) -> list[Itinerary]:
+            plan = self.plan(msgspec.structs.replace(request, depart=deadline - dt.timedelta(seconds=seconds_before)))
+            return [it for it in plan.itineraries if it.arrival <= deadline]
+
+        if not in_time(window_s):
+            return Plan(itineraries=[])
+        early, late = window_s, 0  # in_time(early) holds; find the smallest "seconds before" that holds
+        while early - late > 1:
+            mid = (early + late) // 2
+            if in_time(mid):
+                early = mid
+            else:
+                late = mid
+        return Plan(itineraries=in_time(early))
+
     def _with_rides(self, access: _Access, rides: Callable[[float, float], tuple[np.ndarray, np.ndarray]]) -> _Access:
         stops, seconds = rides(access.place.lat, access.place.lon)
         if not len(stops):

@@ -8,6 +8,7 @@ import json
 import zoneinfo
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 import shapely
@@ -178,3 +179,20 @@ def test_random_points_in_the_region_plan_or_refuse_cleanly(router: Router) -> N
             _assert_sound(it, request.depart)
         planned += bool(plan.itineraries)
     assert planned >= 1  # most random pairs in this rural region have no bus on that day
+
+
+def test_arrive_by_leaves_as_late_as_possible(router: Router) -> None:
+    deadline = dt.datetime(2021, 6, 15, 9, 0, tzinfo=BERLIN)
+    request = PlanRequest(origin=Endpoint(lat=48.5935, lon=8.8630), destination=Endpoint(lat=48.6113, lon=8.8430),
+                          depart=deadline)
+    plan = router.plan_arriving_by(request, deadline)
+    assert plan.itineraries
+    latest = max(it.departure for it in plan.itineraries)
+    for it in plan.itineraries:
+        assert it.arrival <= deadline
+        _assert_sound(it, deadline - dt.timedelta(hours=3))
+    # One minute later nothing arrives in time: the departure is the latest possible.
+    later = router.plan(msgspec.structs.replace(request, depart=latest + dt.timedelta(seconds=60)))
+    assert all(it.arrival > deadline for it in later.itineraries)
+    res = CliRunner().invoke(main, ["plan", "/nowhere", "--from", "1,1", "--to", "2,2"])
+    assert res.exit_code == 2 and "exactly one of --depart and --arrive-by" in res.output
