@@ -179,6 +179,8 @@ def _parse_time(text: str, timezone: str) -> dt.datetime:
 @click.option("--depart", default=None, help="ISO 8601 departure time (local to the network without an offset).")
 @click.option("--arrive-by", "arrive_by", default=None,
               help="ISO 8601 arrival deadline instead of --depart: leave as late as possible, arrive by then.")
+@click.option("--window-min", type=int, default=None,
+              help="With --depart: every useful journey leaving within this many minutes (a range query).")
 @click.option("--max-walk-m", type=float, default=1000.0, show_default=True,
               help="Longest walk to, from and between stops; 0 gives the pure timetable answer.")
 @click.option("--min-transfer-s", type=int, default=None,
@@ -188,7 +190,8 @@ def _parse_time(text: str, timezone: str) -> dt.datetime:
 @click.option("--on-demand", "on_demand", type=click.Path(), default=None,
               help="On-demand service definition (TOML); its rides may start or end a journey.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable itineraries.")
-def plan(directory: str, origin: str, destination: str, depart: str | None, arrive_by: str | None, max_walk_m: float,
+def plan(directory: str, origin: str, destination: str, depart: str | None, arrive_by: str | None,
+         window_min: int | None, max_walk_m: float,
          min_transfer_s: int | None, max_transfers: int, wheelchair: bool, on_demand: str | None,
          as_json: bool) -> None:
     """Plan journeys on a built network: walking to, between and from stops, transit, on-demand rides."""
@@ -198,6 +201,8 @@ def plan(directory: str, origin: str, destination: str, depart: str | None, arri
 
     if (depart is None) == (arrive_by is None):
         _fail("give exactly one of --depart and --arrive-by")
+    if window_min is not None and (window_min <= 0 or arrive_by):
+        _fail("--window-min must be positive and goes with --depart")
     try:
         network_ = load_network(directory)
         rides = DriveTimeEstimator(network_, load_service(on_demand)) if on_demand else None
@@ -207,7 +212,12 @@ def plan(directory: str, origin: str, destination: str, depart: str | None, arri
             min_transfer_s=min_transfer_s, max_transfers=max_transfers, wheelchair=wheelchair,
         )
         router = Router(network_, rides)
-        result = router.plan(request) if depart else router.plan_arriving_by(request, request.depart)
+        if arrive_by:
+            result = router.plan_arriving_by(request, request.depart)
+        elif window_min is not None:
+            result = router.plan_range(request, window_min * 60)
+        else:
+            result = router.plan(request)
     except (NetworkError, PlanError, ServiceError) as exc:
         _fail(str(exc))
     if as_json:

@@ -129,6 +129,22 @@ class Raptor:
             trip_active=np.ascontiguousarray(np.stack(rows).astype(np.uint8).reshape(len(SEARCH_DAYS), -1)),
         )
 
+    def departures(self, stop: int, days: ServiceDays) -> np.ndarray:
+        """Departure times (query day's clock) of every running trip that may be boarded at `stop`."""
+        tt = self.timetable
+        out = []
+        for p in np.asarray(tt.stop_patterns[tt.stop_pattern_offsets[stop] : tt.stop_pattern_offsets[stop + 1]]).tolist():
+            s0, s1 = int(tt.pattern_stop_offsets[p]), int(tt.pattern_stop_offsets[p + 1])
+            n = s1 - s0
+            t0, t1 = int(tt.pattern_trip_offsets[p]), int(tt.pattern_trip_offsets[p + 1])
+            base = int(tt.pattern_stop_time_offsets[p])
+            block = np.asarray(tt.departure[base : base + (t1 - t0) * n]).reshape(t1 - t0, n)
+            for i in np.flatnonzero((np.asarray(tt.pattern_stops[s0:s1]) == stop) & (np.asarray(tt.pattern_pickup[s0:s1]) != 1)):
+                for d, offset in enumerate(days.day_offset.tolist()):
+                    active = days.trip_active[d, t0:t1].astype(bool)
+                    out.append(block[active, i] + offset)
+        return np.unique(np.concatenate(out)) if out else np.zeros(0, dtype=np.int32)
+
     def change_times(self, min_transfer_s: int) -> np.ndarray:
         """Change time at each stop: the feed's own (transfers.txt) where longer than the query's."""
         return np.maximum(np.asarray(self.timetable.stop_min_transfer_s), min_transfer_s).astype(np.int32)

@@ -256,6 +256,50 @@ class Router:
                 late = mid
         return Plan(itineraries=in_time(early))
 
+    def plan_range(self, request: PlanRequest, window_s: int) -> Plan:
+        """Every useful itinerary leaving within `window_s` after `request.depart`: none of them leaves
+        earlier, arrives later and changes more often than another (a profile, as range RAPTOR gives)."""
+        if window_s <= 0:
+            raise PlanError("the search window must be positive")
+        origin = self._access(request.origin, request.max_walk_m, "origin")
+        local = request.depart.astimezone(self.timezone)
+        days = self.raptor.service_days(local.date())
+        start = int(request.depart.timestamp()) - days.origin_epoch_s
+        # Only leaving just in time for some departure from a reachable stop can change the answer.
+        candidates = {start}
+        for stop, access_s in zip(origin.stops.tolist(), origin.seconds.tolist(), strict=True):
+            for dep in self.raptor.departures(stop, days).tolist():
+                leave = dep - access_s
+                if start <= leave <= start + window_s:
+                    candidates.add(leave)
+        found: dict[tuple, Itinerary] = {}
+        for leave in sorted(candidates):
+            depart = dt.datetime.fromtimestamp(days.origin_epoch_s + leave, self.timezone)
+            for it in self.plan(msgspec.structs.replace(request, depart=depart)).itineraries:
+                if it.departure > request.depart + dt.timedelta(seconds=window_s):
+                    continue
+                key = (it.departure, it.arrival, it.transfers, tuple(leg.trip for leg in it.legs))
+                found.setdefault(key, it)
+        # Of journeys arriving at the same time with as many changes, the one walking least is kept
+        # (leaving a little later by walking further to a later stop of the same bus is no gain).
+        by_arrival: dict[tuple, Itinerary] = {}
+        for it in found.values():
+            key = (it.arrival, it.transfers)
+            if key not in by_arrival or (it.walk_m, -it.departure.timestamp()) < (
+                    by_arrival[key].walk_m, -by_arrival[key].departure.timestamp()):
+                by_arrival[key] = it
+        candidates_ = list(by_arrival.values())
+        kept = [
+            it for it in candidates_
+            if not any(
+                o is not it and o.departure >= it.departure and o.arrival <= it.arrival and o.transfers <= it.transfers
+                and (o.departure, o.arrival, o.transfers) != (it.departure, it.arrival, it.transfers)
+                for o in candidates_
+            )
+        ]
+        kept.sort(key=lambda it: (it.departure, it.arrival, it.transfers))
+        return Plan(itineraries=kept)
+
     def _with_rides(self, access: _Access, rides: Callable[[float, float], tuple[np.ndarray, np.ndarray]]) -> _Access:
         stops, seconds = rides(access.place.lat, access.place.lon)
         if not len(stops):

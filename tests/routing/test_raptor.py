@@ -269,3 +269,46 @@ def test_service_day_origin_is_noon_minus_twelve_hours() -> None:
     # On the day DST starts in Berlin (2020-03-29) the origin is 23:00 of the day before, not midnight.
     origin = service_origin_epoch(dt.date(2020, 3, 29), "Europe/Berlin")
     assert origin == int(dt.datetime(2020, 3, 28, 22, 0, tzinfo=dt.UTC).timestamp())
+
+
+def test_wheelchair_journeys_use_only_accessible_trips_and_stops(tmp_path: Path) -> None:
+    from tests.conftest import derive_feed
+
+    source = HERRENBERG / "gtfs" / "vvs-bus-751-only.gtfs.zip"
+
+    def mark_trips(text: str) -> str:
+        lines = text.splitlines()
+        out = [lines[0] + ",wheelchair_accessible"]
+        out += [line + (",1" if k % 2 else ",2") for k, line in enumerate(lines[1:])]
+        return "\n".join(out) + "\n"
+
+    def mark_stops(text: str) -> str:
+        lines = text.splitlines()
+        out = [lines[0] + ",wheelchair_boarding"]
+        out += [line + (",2" if k % 5 == 4 else ",1") for k, line in enumerate(lines[1:])]
+        return "\n".join(out) + "\n"
+
+    feed = derive_feed(source, tmp_path / "wc.gtfs.zip", {"trips.txt": mark_trips, "stops.txt": mark_stops})
+    manifest = build_network(BuildInputs(gtfs=[str(feed)]), tmp_path / "net")
+    tt = load_network(tmp_path / "net").timetable
+    raptor = Raptor(tt, manifest.first_date, manifest.timezone)
+    days = raptor.service_days(dt.date(2020, 10, 6))
+    ok_stops = raptor.wheelchair_stops()
+    served = np.unique(np.asarray(tt.pattern_stops))
+    plain_uses_inaccessible = False
+    checked = 0
+    for source_stop in served:
+        for wheelchair in (False, True):
+            result = raptor.earliest_arrival(np.array([source_stop]), np.array([6 * 3600]), days, wheelchair=wheelchair)
+            for target in served:
+                for journey in raptor.journeys(result, int(target), days):
+                    for leg in journey.legs:
+                        if not isinstance(leg, TransitLeg):
+                            continue
+                        accessible = tt.trip_wheelchair[leg.trip] == 1 and ok_stops[leg.from_stop] and ok_stops[leg.to_stop]
+                        if wheelchair:
+                            checked += 1
+                            assert accessible
+                        else:
+                            plain_uses_inaccessible |= not accessible
+    assert checked > 50 and plain_uses_inaccessible

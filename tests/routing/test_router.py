@@ -196,3 +196,24 @@ def test_arrive_by_leaves_as_late_as_possible(router: Router) -> None:
     assert all(it.arrival > deadline for it in later.itineraries)
     res = CliRunner().invoke(main, ["plan", "/nowhere", "--from", "1,1", "--to", "2,2"])
     assert res.exit_code == 2 and "exactly one of --depart and --arrive-by" in res.output
+
+
+def test_range_query_gives_every_useful_departure_in_the_window(router: Router) -> None:
+    start = dt.datetime(2021, 6, 15, 7, 0, tzinfo=BERLIN)
+    request = PlanRequest(origin=Endpoint(lat=48.5935, lon=8.8630), destination=Endpoint(lat=48.6113, lon=8.8430),
+                          depart=start)
+    profile = router.plan_range(request, 2 * 3600).itineraries
+    assert len(profile) >= 4, "the city bus runs every 15-30 minutes"
+    first = router.plan(request).itineraries
+    assert min(it.arrival for it in profile) == min(it.arrival for it in first)
+    for it in profile:
+        _assert_sound(it, start)
+        assert it.departure <= start + dt.timedelta(hours=2, minutes=1)
+        single = router.plan(msgspec.structs.replace(request, depart=it.departure)).itineraries
+        assert min(x.arrival for x in single) == it.arrival or it.transfers < min(
+            x.transfers for x in single if x.arrival < it.arrival)
+    for a in profile:
+        for b in profile:
+            if a is not b:
+                assert not (b.departure >= a.departure and b.arrival <= a.arrival and b.transfers <= a.transfers
+                            and (b.departure, b.arrival) != (a.departure, a.arrival)), "no itinerary is dominated"
