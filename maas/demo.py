@@ -77,4 +77,33 @@ def run_demo(out: Path | None, rebuild: bool, console: Console) -> Manifest:
     table.add_row("sharing", f"{c.sharing['systems']} systems, {c.sharing['stations']} stations")
     Console().print(table)
     console.print(f"inspect it with: maas network info {out}")
+    _sample_plan(out, console)
     return manifest
+
+
+def _sample_plan(out: Path, console: Console) -> None:
+    """A journey a rural rider makes: from Nebringen (no scheduled bus) by Rufbus and S-Bahn to Ehningen."""
+    import datetime as dt
+    import zoneinfo
+
+    from routing.network import load_network
+    from routing.ondemand import DriveTimeEstimator, load_service
+    from routing.router import Endpoint, PlanRequest, Router
+
+    network = load_network(out)
+    service = demo_region() / "on-demand.toml"
+    router = Router(network, DriveTimeEstimator(network, load_service(service)))
+    depart = dt.datetime(2020, 10, 6, 7, 30, tzinfo=zoneinfo.ZoneInfo(network.manifest.timezone))
+    plan = router.plan(PlanRequest(
+        origin=Endpoint(lat=48.5627, lon=8.8481), destination=Endpoint(lat=48.6582, lon=8.9408), depart=depart,
+    ))
+    console.print("sample journey, Nebringen -> Ehningen on 2020-10-06 from 07:30:")
+    for it in plan.itineraries[:3]:
+        steps = ", ".join(
+            f"{leg.departure:%H:%M} {leg.route_name or leg.mode.replace('_', '-')} to {leg.to.name}" for leg in it.legs
+        )
+        console.print(f"  {it.departure:%H:%M} -> {it.arrival:%H:%M}: {steps}", highlight=False)
+    console.print(
+        f"plan your own: maas plan {out} --from 48.5627,8.8481 --to 48.6582,8.9408"
+        f" --depart 2020-10-06T07:30 --on-demand {service}", highlight=False,
+    )
