@@ -62,6 +62,20 @@ class StreetRouter:
         return self._search.search(sources, source_costs, float(budget))
 
 
+def travel_matrix(router: StreetRouter, sources: np.ndarray, targets: np.ndarray, budget: float = np.inf) -> np.ndarray:
+    """Costs from every source node to every target node (inf where beyond `budget`), one search per source."""
+    sources = np.asarray(sources, dtype=np.int32)
+    targets = np.asarray(targets, dtype=np.int64)
+    out = np.full((len(sources), len(targets)), np.inf)
+    scratch = np.full(router.graph.n_nodes, np.inf)
+    for row, source in enumerate(sources.tolist()):
+        nodes, costs = router.search(np.array([source], dtype=np.int32), budget=budget)
+        scratch[nodes] = costs
+        out[row] = scratch[targets]
+        scratch[nodes] = np.inf
+    return out
+
+
 def tree_path(graph: StreetArrays, nodes: np.ndarray, pred_edge: np.ndarray, target: int) -> np.ndarray:
     """Edges from the search's source to `target` along a shortest-path tree of `search_tree`."""
     edge_of = dict(zip(nodes.tolist(), pred_edge.tolist(), strict=True))

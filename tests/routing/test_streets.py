@@ -109,3 +109,22 @@ def test_tree_paths_cost_what_the_search_says(network_dir) -> None:  # noqa: ANN
             if len(edges):
                 assert (lat[0], lon[0]) == (walk.node_lat[source], walk.node_lon[source])
                 assert (lat[-1], lon[-1]) == (walk.node_lat[nodes[k]], walk.node_lon[nodes[k]])
+
+
+def test_drive_time_matrix_matches_single_searches(network_dir) -> None:  # noqa: ANN001 - session fixture
+    from routing.network import load_network
+    from routing.streets import travel_matrix
+
+    drive = load_network(network_dir).streets["drive"]
+    router = StreetRouter(drive, "travel_time_s")
+    rng = np.random.default_rng(9)
+    sources = rng.integers(0, drive.n_nodes, size=6)
+    targets = rng.integers(0, drive.n_nodes, size=9)
+    matrix = travel_matrix(router, sources, targets)
+    for i, s in enumerate(sources):
+        expected = search_reference(drive, "travel_time_s", np.array([s]), np.array([0.0]), np.inf)
+        for j, t in enumerate(targets):
+            assert matrix[i, j] == pytest.approx(expected.get(int(t), np.inf))
+    # The drive graph is one strongly connected piece: every pair has a finite time, zero on the diagonal.
+    square = travel_matrix(router, sources, sources)
+    assert np.isfinite(square).all() and np.allclose(np.diag(square), 0.0)
