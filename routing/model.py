@@ -18,7 +18,7 @@ PatternIdx = NewType("PatternIdx", int)
 TripIdx = NewType("TripIdx", int)
 NodeIdx = NewType("NodeIdx", int)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: GTFS shapes (shape_offsets, shape_lat, shape_lon, trip_shape as an index)
 STREET_MODES = ("walk", "bike", "drive")
 
 
@@ -96,10 +96,15 @@ class Timetable(msgspec.Struct, frozen=True, kw_only=True):
     trip_service: np.ndarray  # int32 [T]
     trip_wheelchair: np.ndarray  # int8 [T], GTFS wheelchair_accessible
     trip_headsign: np.ndarray  # str [T]
-    trip_shape: np.ndarray  # str [T], namespaced shape_id or ''
+    trip_shape: np.ndarray  # int32 [T], index of the trip's shape, -1 when it has none
 
     arrival: np.ndarray  # int32
     departure: np.ndarray  # int32
+
+    shape_id: np.ndarray  # str [H], namespaced
+    shape_offsets: np.ndarray  # int32 [H + 1] into shape_lat / shape_lon
+    shape_lat: np.ndarray  # float64
+    shape_lon: np.ndarray  # float64
 
     stop_pattern_offsets: np.ndarray  # int32 [S + 1]: the patterns serving each stop
     stop_patterns: np.ndarray  # int32

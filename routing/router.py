@@ -415,7 +415,7 @@ class Router:
                     departure=self._time(origin_epoch, leg.departure), arrival=self._time(origin_epoch, leg.arrival),
                     route=str(tt.route_id[route]), route_name=name or None,
                     trip=str(tt.trip_id[leg.trip]), distance_m=0.0,
-                    geometry=encode_polyline(tt.stop_lat[stops], tt.stop_lon[stops]),
+                    geometry=encode_polyline(*self._transit_geometry(leg.trip, stops)),
                 ))
             elif isinstance(leg, FootpathLeg):
                 metres = _footpath_m(tt, leg.from_stop, leg.to_stop)
@@ -431,6 +431,31 @@ class Router:
             departure=legs[0].departure, arrival=legs[-1].arrival, transfers=max(journey.trips - 1, 0),
             walk_m=round(walk_total, 1), legs=legs,
         )
+
+    def _transit_geometry(self, trip: int, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The trip's GTFS shape between its board and alight stops, or the stops in order without one."""
+        tt = self.network.timetable
+        lat, lon = np.asarray(tt.stop_lat[stops]), np.asarray(tt.stop_lon[stops])
+        shape = int(tt.trip_shape[trip])
+        if shape < 0 or not np.isfinite(lat).all():
+            return lat, lon
+        lo, hi = int(tt.shape_offsets[shape]), int(tt.shape_offsets[shape + 1])
+        s_lat, s_lon = np.asarray(tt.shape_lat[lo:hi]), np.asarray(tt.shape_lon[lo:hi])
+        # Each stop matches the nearest shape point at or after the previous stop's, so loops stay in order.
+        cut, points_lat, points_lon = 0, [lat[:1]], [lon[:1]]
+        for k in range(1, len(stops)):
+            rest = haversine_m(lat[k], lon[k], s_lat[cut:], s_lon[cut:])
+            if not len(rest) or rest.min() > 200.0:
+                # The shape does not pass this stop: draw the stop sequence instead of a wrong line.
+                return lat, lon
+            nxt = cut + int(np.argmin(rest))
+            if k == 1:
+                start = cut + int(np.argmin(haversine_m(lat[0], lon[0], s_lat[cut : nxt + 1], s_lon[cut : nxt + 1])))
+                cut = start
+            points_lat += [s_lat[cut + 1 : nxt], lat[k : k + 1]]
+            points_lon += [s_lon[cut + 1 : nxt], lon[k : k + 1]]
+            cut = nxt
+        return np.concatenate(points_lat), np.concatenate(points_lon)
 
     def _direct_walk(
         self, origin: _Access, destination: _Access, request: PlanRequest, start: int, origin_epoch: int,

@@ -204,7 +204,21 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
     a["trip_service"] = np.array([service_index[s] for s in trip_rows["service_id"]], dtype=np.int32)
     a["trip_wheelchair"] = trip_rows["wheelchair_accessible"].to_numpy(dtype=np.int8)
     a["trip_headsign"] = _strings(trip_rows["trip_headsign"].astype(str))
-    a["trip_shape"] = _strings(trip_rows["shape_id"].astype(str))
+    shape_frames = [f.tables.shapes for f in feeds if f.tables.shapes is not None and len(f.tables.shapes)]
+    if shape_frames:
+        shapes = pd.concat(shape_frames, ignore_index=True).sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
+        ids, starts = np.unique(shapes["shape_id"].to_numpy(dtype=str), return_index=True)
+        a["shape_id"] = ids.astype(str)
+        a["shape_offsets"] = np.r_[starts, len(shapes)].astype(np.int32)
+        a["shape_lat"] = shapes["shape_pt_lat"].to_numpy(dtype=np.float64)
+        a["shape_lon"] = shapes["shape_pt_lon"].to_numpy(dtype=np.float64)
+    else:
+        a["shape_id"] = _strings([])
+        a["shape_offsets"] = np.zeros(1, dtype=np.int32)
+        a["shape_lat"] = np.zeros(0)
+        a["shape_lon"] = np.zeros(0)
+    shape_index = {sid: i for i, sid in enumerate(a["shape_id"].tolist())}
+    a["trip_shape"] = np.array([shape_index.get(str(x), -1) for x in trip_rows["shape_id"]], dtype=np.int32)
 
     # Patterns serving each stop (each pattern once per stop, even on loops).
     pairs = np.unique(np.stack([

@@ -217,3 +217,16 @@ def test_range_query_gives_every_useful_departure_in_the_window(router: Router) 
             if a is not b:
                 assert not (b.departure >= a.departure and b.arrival <= a.arrival and b.transfers <= a.transfers
                             and (b.departure, b.arrival) != (a.departure, a.arrival)), "no itinerary is dominated"
+
+
+def test_transit_legs_follow_the_gtfs_shape(router: Router) -> None:
+    depart = dt.datetime(2020, 10, 6, 7, 30, tzinfo=BERLIN)
+    plan = router.plan(PlanRequest(origin=Endpoint(lat=48.5935, lon=8.8630), destination=Endpoint(lat=48.6582, lon=8.9408),
+                                   depart=depart))
+    leg = next(leg for it in plan.itineraries for leg in it.legs if leg.mode == "transit")
+    points = decode_polyline(leg.geometry)
+    drawn = haversine_m(points[:-1, 0], points[:-1, 1], points[1:, 0], points[1:, 1]).sum()
+    straight = float(haversine_m(leg.from_.lat, leg.from_.lon, leg.to.lat, leg.to.lon))
+    # Herrenberg -> Ehningen (two stops on the S1) is drawn along the railway, not as one straight line.
+    assert len(points) > 20
+    assert straight < drawn < 1.6 * straight
