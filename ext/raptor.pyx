@@ -122,7 +122,7 @@ cdef class RaptorTimetable:
         cdef int32_t s, t, p, e, d, lo, hi, mid, n, r, row, n_rows, best_row, best_day
         cdef int32_t cur_row, cur_day, cur_board, time, arr, dep, best_dep, cur_dep
         cdef int64_t base
-        cdef int32_t first_trip
+        cdef int32_t first_trip, limit, first
         cdef bint any_marked
         cdef int64_t patterns_scanned = 0, stops_scanned = 0
 
@@ -172,14 +172,19 @@ cdef class RaptorTimetable:
                     queued[p] = 0
                     n = self.pattern_stop_offsets[p + 1] - self.pattern_stop_offsets[p]
                     patterns_scanned += 1
-                    stops_scanned += n
                     first_trip = self.pattern_trip_offsets[p]
                     n_rows = self.pattern_trip_offsets[p + 1] - first_trip
                     base = self.pattern_stop_time_offsets[p]
                     cur_row = -1
                     cur_day = -1
                     cur_board = -1
-                    for i in range(n):
+                    # Nothing changed before the first stop marked last round: a trip boarded there
+                    # was already ridden in an earlier round with the same labels.
+                    first = 0
+                    while not marked[self.pattern_stops[self.pattern_stop_offsets[p] + first]]:
+                        first += 1
+                    stops_scanned += n - first
+                    for i in range(first, n):
                         s = self.pattern_stops[self.pattern_stop_offsets[p] + i]
                         # Alight from the current trip.
                         if cur_row >= 0 and stop_ok[s] and self.pattern_dropoff[self.pattern_stop_offsets[p] + i] != 1:
@@ -211,9 +216,20 @@ cdef class RaptorTimetable:
                         best_day = -1
                         best_dep = cur_dep
                         for d in range(D):
-                            # FIFO trips: the departures at position i rise with the row; find the first catchable.
+                            # FIFO trips: the departures at position i rise with the row. Cheap checks
+                            # first: every trip of day d has left, or even its first is no better.
+                            if self.departure[base + <int64_t> (n_rows - 1) * n + i] + day_offset[d] < time:
+                                continue
+                            if self.departure[base + i] + day_offset[d] >= best_dep:
+                                continue
+                            limit = n_rows
+                            if d == cur_day:
+                                # On the current trip's day only earlier rows can be better.
+                                if cur_row == 0 or self.departure[base + <int64_t> (cur_row - 1) * n + i] + day_offset[d] < time:
+                                    continue
+                                limit = cur_row
                             lo = 0
-                            hi = n_rows
+                            hi = limit
                             while lo < hi:
                                 mid = (lo + hi) >> 1
                                 if self.departure[base + <int64_t> mid * n + i] + day_offset[d] < time:
@@ -221,9 +237,9 @@ cdef class RaptorTimetable:
                                 else:
                                     hi = mid
                             row = lo
-                            while row < n_rows and not trip_active[d, first_trip + row]:
+                            while row < limit and not trip_active[d, first_trip + row]:
                                 row += 1
-                            if row < n_rows:
+                            if row < limit:
                                 dep = self.departure[base + <int64_t> row * n + i] + day_offset[d]
                                 if dep < best_dep:
                                     best_dep = dep

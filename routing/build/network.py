@@ -20,7 +20,7 @@ from feeds.gbfs import SharingSystem, load_gbfs
 from feeds.gtfs import GtfsFeed, read_gtfs_feeds
 from feeds.osm import StreetGraph, StreetSpeeds, load_streets
 from routing.build.snap import EdgeSnapper
-from routing.build.timetable import build_timetable
+from routing.build.timetable import TimetableParts, build_timetable
 from routing.build.transfers import (
     Footpaths,
     apply_transfer_rules,
@@ -241,7 +241,7 @@ def _save_atomically(network: Network, out: Path, seconds: dict[str, float]) -> 
 def _manifest(
     inputs: BuildInputs, params: BuildParams, feeds: Sequence[GtfsFeed], systems: Sequence[SharingSystem],
     timetable: Timetable, streets: dict[str, StreetArrays], snaps: dict[str, StopSnap],
-    sharing: SharingArrays, parts: object,
+    sharing: SharingArrays, parts: TimetableParts,
 ) -> Manifest:
     feed_infos = [
         FeedInfo(
@@ -278,8 +278,7 @@ def _manifest(
         },
     )
     timezone = feeds[0].timezone if feeds else "UTC"
-    first_date = getattr(parts, "first_date", dt.date(2000, 1, 1))
-    n_days = getattr(parts, "n_days", 0)
+    first_date, n_days = parts.first_date, parts.n_days
     return Manifest(
         format_version=FORMAT_VERSION, created=dt.datetime.now(dt.UTC).replace(microsecond=0),
         timezone=timezone, first_date=first_date, n_days=n_days, params=params, sources=sources,
