@@ -24,6 +24,11 @@ _console = Console(stderr=True, soft_wrap=True)
 _json = msgspec.json.Encoder()
 
 
+def _table_console() -> Console:
+    """Stdout for tables; piped output gets a wide fixed width so that tables do not wrap."""
+    return Console() if sys.stdout.isatty() else Console(width=140)
+
+
 def _fail(message: str) -> None:
     _console.print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(2)
@@ -316,7 +321,7 @@ def bench_network(directory: str, loads: int, no_rebuild: bool) -> None:
     from maas.bench import bench_network as run
 
     try:
-        run(Path(directory), loads, not no_rebuild, Console())
+        run(Path(directory), loads, not no_rebuild, _table_console())
     except (BuildError, FeedError, NetworkError) as exc:
         _fail(str(exc))
 
@@ -324,7 +329,7 @@ def bench_network(directory: str, loads: int, no_rebuild: bool) -> None:
 @bench.command("router")
 @click.argument("directory", type=click.Path())
 @click.option("--queries", type=int, default=1000, show_default=True, help="Random earliest-arrival queries.")
-@click.option("--oracle-queries", type=int, default=5, show_default=True,
+@click.option("--oracle-queries", type=int, default=10, show_default=True,
               help="How many of them also run on the pure-Python oracle (the reference).")
 @click.option("--seed", type=int, default=1, show_default=True)
 def bench_router(directory: str, queries: int, oracle_queries: int, seed: int) -> None:
@@ -334,6 +339,6 @@ def bench_router(directory: str, queries: int, oracle_queries: int, seed: int) -
     if queries < 1 or oracle_queries < 0:
         _fail("--queries must be at least 1 and --oracle-queries not negative")
     try:
-        run(Path(directory), queries, min(oracle_queries, queries), seed, Console())
+        run(Path(directory), queries, min(oracle_queries, queries), seed, _table_console())
     except NetworkError as exc:
         _fail(str(exc))
