@@ -11,6 +11,7 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.stdint cimport INT32_MAX
+from libc.string cimport memcpy
 
 from ext._types cimport int8_t, int32_t, int64_t, uint8_t
 
@@ -105,6 +106,10 @@ cdef class RaptorTimetable:
         next_marked_np = np.zeros(S, dtype=np.uint8)
         queued_np = np.zeros(self.n_patterns, dtype=np.uint8)
         queue_np = np.empty(self.n_patterns, dtype=np.int32)
+        # Stops marked last round / this round, and stops reached by a trip this round, as lists.
+        mlist_np = np.empty(S, dtype=np.int32)
+        nlist_np = np.empty(S, dtype=np.int32)
+        tlist_np = np.empty(S, dtype=np.int32)
         cdef int32_t[:, ::1] labels = labels_np
         cdef int32_t[:, ::1] ready = ready_np
         cdef int32_t[::1] transit = transit_np
@@ -118,6 +123,10 @@ cdef class RaptorTimetable:
         cdef uint8_t[::1] next_marked = next_marked_np
         cdef uint8_t[::1] queued = queued_np
         cdef int32_t[::1] queue = queue_np
+        cdef int32_t[::1] mlist = mlist_np
+        cdef int32_t[::1] nlist = nlist_np
+        cdef int32_t[::1] tlist = tlist_np
+        cdef Py_ssize_t n_m = 0, n_n = 0, n_t = 0
         cdef Py_ssize_t i, j, k, q, n_queue
         cdef int32_t s, t, p, e, d, lo, hi, mid, n, r, row, n_rows, best_row, best_day
         cdef int32_t cur_row, cur_day, cur_board, time, arr, dep, best_dep, cur_dep
@@ -133,7 +142,10 @@ cdef class RaptorTimetable:
                     labels[0, s] = source_times[i]
                     ready[0, s] = source_times[i]
                     kind[0, s] = SOURCE
-                    marked[s] = 1
+                    if not marked[s]:
+                        marked[s] = 1
+                        mlist[n_m] = s
+                        n_m += 1
             if use_footpaths:
                 for i in range(source_stops.shape[0]):
                     s = source_stops[i]
@@ -147,19 +159,19 @@ cdef class RaptorTimetable:
                             ready[0, t] = arr
                             kind[0, t] = FOOTPATH
                             pfrom[0, t] = s
-                            marked[t] = 1
+                            if not marked[t]:
+                                marked[t] = 1
+                                mlist[n_m] = t
+                                n_m += 1
 
             for k in range(1, K + 1):
-                # Every label of round k starts as the best with fewer trips.
-                for s in range(S):
-                    labels[k, s] = labels[k - 1, s]
-                    ready[k, s] = ready[k - 1, s]
-                    kind[k, s] = KEPT if labels[k - 1, s] != INT32_MAX else NONE
-                    transit[s] = INT32_MAX
+                # Every label of round k starts as the best with fewer trips (kind KEPT is filled in
+                # by the caller where a label is unchanged).
+                memcpy(&labels[k, 0], &labels[k - 1, 0], S * sizeof(int32_t))
+                memcpy(&ready[k, 0], &ready[k - 1, 0], S * sizeof(int32_t))
                 n_queue = 0
-                for s in range(S):
-                    if not marked[s]:
-                        continue
+                for q in range(n_m):
+                    s = mlist[q]
                     for j in range(self.stop_pattern_offsets[s], self.stop_pattern_offsets[s + 1]):
                         p = self.stop_patterns[j]
                         if not queued[p]:
@@ -196,11 +208,17 @@ cdef class RaptorTimetable:
                                 pday[k, s] = <int8_t> cur_day
                                 pboard[k, s] = cur_board
                                 palight[k, s] = i
+                                if transit[s] == INT32_MAX:
+                                    tlist[n_t] = s
+                                    n_t += 1
                                 if arr < transit[s]:
                                     transit[s] = arr
                                 if arr + change_s[s] < ready[k, s]:
                                     ready[k, s] = arr + change_s[s]
-                                next_marked[s] = 1
+                                if not next_marked[s]:
+                                    next_marked[s] = 1
+                                    nlist[n_n] = s
+                                    n_n += 1
                                 any_marked = True
                         # Board (or change to an earlier trip) where a label of the previous round allows.
                         time = ready[k - 1, s]
@@ -251,9 +269,8 @@ cdef class RaptorTimetable:
                             cur_board = i
                 # Footpaths from the stops reached by a trip in this round.
                 if use_footpaths:
-                    for s in range(S):
-                        if transit[s] == INT32_MAX:
-                            continue
+                    for q in range(n_t):
+                        s = tlist[q]
                         for e in range(self.transfer_offsets[s], self.transfer_offsets[s + 1]):
                             t = self.transfer_to[e]
                             arr = transit[s] + self.transfer_s[e]
@@ -263,19 +280,32 @@ cdef class RaptorTimetable:
                                 pfrom[k, t] = s
                                 if arr < ready[k, t]:
                                     ready[k, t] = arr
-                                next_marked[t] = 1
+                                if not next_marked[t]:
+                                    next_marked[t] = 1
+                                    nlist[n_n] = t
+                                    n_n += 1
                                 any_marked = True
-                for s in range(S):
-                    marked[s] = next_marked[s]
+                for q in range(n_t):
+                    transit[tlist[q]] = INT32_MAX
+                n_t = 0
+                for q in range(n_m):
+                    marked[mlist[q]] = 0
+                for q in range(n_n):
+                    s = nlist[q]
                     next_marked[s] = 0
+                    marked[s] = 1
+                    mlist[q] = s
+                n_m = n_n
+                n_n = 0
                 if not any_marked:
                     # Nothing improved: later rounds equal this one.
                     for j in range(k + 1, K + 1):
-                        for s in range(S):
-                            labels[j, s] = labels[k, s]
-                            ready[j, s] = ready[k, s]
-                            kind[j, s] = KEPT if labels[k, s] != INT32_MAX else NONE
+                        memcpy(&labels[j, 0], &labels[k, 0], S * sizeof(int32_t))
+                        memcpy(&ready[j, 0], &ready[k, 0], S * sizeof(int32_t))
                     break
+        # A label of round k that no trip or footpath of round k set is the one of the round before.
+        unchanged = (kind_np[1:] == NONE) & (labels_np[1:] != UNREACHED)
+        kind_np[1:][unchanged] = KEPT
         return {
             "labels": labels_np, "kind": kind_np, "trip": trip_np, "day": day_np,
             "board": board_np, "alight": alight_np, "from_stop": from_np,
