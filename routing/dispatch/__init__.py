@@ -1,0 +1,1 @@
+"""Dial-a-ride planning: instances, exact route feasibility, (later) insertion and optimisation."""

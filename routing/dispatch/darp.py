@@ -1,0 +1,135 @@
+"""Cordeau's dial-a-ride benchmark format and an exact feasibility test for one vehicle's route.
+
+Travel time = cost = Euclidean distance. Waiting is allowed before every node, so a route is
+feasible when *some* schedule meets all time windows, ride times and the route duration; with the
+visiting order fixed, every timing rule is a difference constraint between two service starts,
+and a schedule exists exactly when the constraint graph has no negative cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+# A schedule may violate a constraint by this much (the instances use doubles).
+TOLERANCE = 1e-6
+
+
+class DarpError(Exception):
+    """An instance file that cannot be read; the message names the file and line."""
+
+
+class DarpInstance(msgspec.Struct, frozen=True, kw_only=True):
+    """Nodes 0 (start depot), 1..n (pickups), n+1..2n (deliveries), 2n+1 (end depot)."""
+
+    name: str
+    vehicles: int
+    requests: int
+    max_route_s: float
+    capacity: int
+    max_ride_s: float
+    x: np.ndarray
+    y: np.ndarray
+    service_s: np.ndarray
+    load: np.ndarray
+    earliest: np.ndarray
+    latest: np.ndarray
+
+    @property
+    def end_depot(self) -> int:
+        return 2 * self.requests + 1
+
+    def travel(self, a: int, b: int) -> float:
+        return float(np.hypot(self.x[a] - self.x[b], self.y[a] - self.y[b]))
+
+
+def read_darp(path: str | Path) -> DarpInstance:
+    """Read `m n T Q L` with nodes 0..2n+1, or `m 2n T Q L` with nodes 0..2n (the end depot copied from 0)."""
+    path = Path(path)
+    try:
+        lines = [ln.split() for ln in path.read_text().splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DarpError(f"{path}: cannot be read: {exc}") from exc
+    lines = [ln for ln in lines if ln]
+    if not lines or len(lines[0]) != 5:
+        raise DarpError(f"{path}:1: the header must be 'm n T Q L' (vehicles, requests, route duration, capacity, ride time)")
+    try:
+        m, count, duration, capacity, ride = int(lines[0][0]), int(lines[0][1]), float(lines[0][2]), int(lines[0][3]), float(lines[0][4])
+        rows = np.array([[float(v) for v in ln[:7]] for ln in lines[1:]], dtype=np.float64)
+    except ValueError as exc:
+        raise DarpError(f"{path}: not a number: {exc}") from exc
+    bad = [k + 2 for k, ln in enumerate(lines[1:]) if len(ln) < 7]
+    if bad:
+        raise DarpError(f"{path}:{bad[0]}: a node line needs 'id x y service load earliest latest'")
+    if len(rows) == 2 * count + 2:
+        n = count
+    elif count % 2 == 0 and len(rows) == count + 1:
+        n = count // 2
+        rows = np.vstack([rows, rows[:1]])  # the end depot is the start depot
+    else:
+        raise DarpError(f"{path}: {len(rows)} node lines fit neither 2n+2 nor 2n+1 nodes for n={count}")
+    if m <= 0 or n <= 0 or capacity <= 0:
+        raise DarpError(f"{path}:1: vehicles, requests and capacity must be positive")
+    return DarpInstance(
+        name=path.name.removesuffix(".txt"), vehicles=m, requests=n, max_route_s=duration, capacity=capacity,
+        max_ride_s=ride, x=rows[:, 1], y=rows[:, 2], service_s=rows[:, 3], load=rows[:, 4].astype(np.int64),
+        earliest=rows[:, 5], latest=rows[:, 6],
+    )
+
+
+class RouteCheck(msgspec.Struct, frozen=True, kw_only=True):
+    feasible: bool
+    reason: str | None = None
+    start_s: list[float] | None = None  # a witness schedule: service start at each node of the full route
+
+
+def check_route(inst: DarpInstance, route: Sequence[int]) -> RouteCheck:
+    """Decide exactly whether one vehicle can serve `route` (pickups and deliveries, depots omitted)."""
+    n = inst.requests
+    stops = [int(v) for v in route]
+    seen: set[int] = set()
+    load = 0
+    for v in stops:
+        if not 1 <= v <= 2 * n:
+            return RouteCheck(feasible=False, reason=f"node {v} is not a pickup or delivery")
+        if v in seen:
+            return RouteCheck(feasible=False, reason=f"node {v} is visited twice")
+        if v > n and v - n not in seen:
+            return RouteCheck(feasible=False, reason=f"delivery {v} comes before its pickup {v - n}")
+        seen.add(v)
+        load += int(inst.load[v])
+        if load > inst.capacity:
+            return RouteCheck(feasible=False, reason=f"capacity {inst.capacity} exceeded at node {v}")
+    missing = [v for v in stops if v <= n and v + n not in seen]
+    if missing:
+        return RouteCheck(feasible=False, reason=f"pickup {missing[0]} is never delivered")
+    full = [0, *stops, inst.end_depot]
+    k = len(full)
+    # Edge (a -> b, w) means B[b] - B[a] <= w. Node k is the time origin (B = 0).
+    edges: list[tuple[int, int, float]] = []
+    for i, v in enumerate(full):
+        edges.append((k, i, float(inst.latest[v])))  # B_i <= l
+        edges.append((i, k, -float(inst.earliest[v])))  # B_i >= e
+    for i in range(k - 1):
+        a, b = full[i], full[i + 1]
+        edges.append((i + 1, i, -(float(inst.service_s[a]) + inst.travel(a, b))))  # B_{i+1} >= B_i + s + t
+    position = {v: i for i, v in enumerate(full)}
+    for v in stops:
+        if v <= n:
+            p, d = position[v], position[v + n]
+            edges.append((p, d, float(inst.service_s[v]) + inst.max_ride_s))  # B_d - (B_p + s_p) <= L
+    edges.append((0, k - 1, inst.max_route_s))  # B_end - B_start <= T
+    dist = [0.0] * (k + 1)
+    for _ in range(k + 1):
+        changed = False
+        for a, b, w in edges:
+            if dist[a] + w < dist[b] - TOLERANCE:
+                dist[b] = dist[a] + w
+                changed = True
+        if not changed:
+            # Shortest distances from the origin give a feasible schedule: B_i = dist[i] - dist[origin].
+            return RouteCheck(feasible=True, start_s=[dist[i] - dist[k] for i in range(k)])
+    return RouteCheck(feasible=False, reason="no schedule meets the time windows, ride times and route duration")
