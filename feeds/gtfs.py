@@ -744,8 +744,8 @@ class _FeedReader:
         f.rows("error", "invalid_time", file, st, bad_dep, "departure_time", "departure_time is not a HH:MM:SS time")
         # A stop time row that is unusable makes its whole trip unusable: a trip with a hole is wrong.
         broken_trip_ids = set(st["trip_id"][no_stop | bad_stop | bad_seq | bad_arr | bad_dep])
-        keep = ~(flex | bad_trip | no_stop) & (trips_mask := st["trip_id"].isin(set(trips["trip_id"])).to_numpy())
-        del trips_mask
+        in_valid_trip = st["trip_id"].isin(set(trips["trip_id"])).to_numpy()
+        keep = ~(flex | bad_trip | no_stop) & in_valid_trip
         keep &= ~st["trip_id"].isin(broken_trip_ids).to_numpy()
         st = st[keep].copy()
         arrival, departure, seq = arrival[keep], departure[keep], seq[keep]

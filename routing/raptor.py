@@ -12,6 +12,7 @@ import msgspec
 import numpy as np
 
 from routing.model import Timetable
+from routing.network import require_array
 
 try:
     from ext import raptor as _kernel
@@ -96,7 +97,7 @@ class Raptor:
         self.first_date = first_date
         self.timezone = timezone
         self._kernel = _kernel.RaptorTimetable(*(
-            _contiguous(getattr(tt, name), dtype, name) for name, dtype in (
+            require_array(getattr(tt, name), dtype, name) for name, dtype in (
                 ("pattern_stop_offsets", np.int32), ("pattern_stops", np.int32),
                 ("pattern_pickup", np.int8), ("pattern_dropoff", np.int8),
                 ("pattern_trip_offsets", np.int32), ("pattern_stop_time_offsets", np.int64),
@@ -203,7 +204,7 @@ class Raptor:
             if kind == FOOTPATH:
                 origin = int(result.from_stop[k, stop])
                 end = int(result.labels[k, stop])
-                start = end - _footpath_seconds(tt, origin, stop)
+                start = end - footpath(tt, origin, stop)[0]
                 legs.append(FootpathLeg(from_stop=origin, to_stop=stop, departure=start, arrival=end))
                 stop = origin
                 forced_transit = k > 0
@@ -237,19 +238,14 @@ class Raptor:
         )
 
 
-def _footpath_seconds(tt: Timetable, a: int, b: int) -> int:
+def footpath(tt: Timetable, a: int, b: int) -> tuple[int, float]:
+    """Seconds and metres of the footpath from stop a to stop b (the shortest if several)."""
     lo, hi = int(tt.transfer_offsets[a]), int(tt.transfer_offsets[a + 1])
-    targets = np.asarray(tt.transfer_to[lo:hi])
-    hits = np.flatnonzero(targets == b)
+    hits = lo + np.flatnonzero(np.asarray(tt.transfer_to[lo:hi]) == b)
     if not len(hits):
         raise RuntimeError(f"no footpath {a} -> {b}")
-    return int(np.min(np.asarray(tt.transfer_s[lo:hi])[hits]))
-
-
-def _contiguous(array: np.ndarray, dtype: type, name: str) -> np.ndarray:
-    if array.dtype != dtype or not array.flags.c_contiguous:
-        raise TypeError(f"{name} must be a C-contiguous {np.dtype(dtype).name} array, got {array.dtype}")
-    return array
+    best = hits[np.argmin(np.asarray(tt.transfer_s)[hits])]
+    return int(tt.transfer_s[best]), float(tt.transfer_m[best])
 
 
 def earliest_arrival_reference(

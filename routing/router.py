@@ -13,9 +13,9 @@ import numpy as np
 
 from routing.build.geo import haversine_m
 from routing.build.snap import EdgeSnapper
-from routing.model import Network, Timetable
+from routing.model import Network
 from routing.ondemand import RideEstimator
-from routing.raptor import UNREACHED, FootpathLeg, Raptor, ServiceDays, StopJourney, TransitLeg
+from routing.raptor import UNREACHED, FootpathLeg, footpath, Raptor, ServiceDays, StopJourney, TransitLeg
 from routing.streets import StreetRouter, path_points, tree_path
 
 Mode = Literal["walk", "transit", "on_demand"]
@@ -418,7 +418,7 @@ class Router:
                     geometry=encode_polyline(*self._transit_geometry(leg.trip, stops)),
                 ))
             elif isinstance(leg, FootpathLeg):
-                metres = _footpath_m(tt, leg.from_stop, leg.to_stop)
+                metres = footpath(tt, leg.from_stop, leg.to_stop)[1]
                 walk_total += metres
                 legs.append(self._walk_leg(self._stop_place(leg.from_stop), self._stop_place(leg.to_stop),
                                            leg.departure, leg.arrival, metres, origin_epoch))
@@ -477,9 +477,3 @@ class Router:
             return None
         seconds = int(math.ceil(metres / self.walk_speed_mps))
         return self._direct(origin.place, destination.place, "walk", start, seconds, metres, origin_epoch)
-
-
-def _footpath_m(tt: Timetable, a: int, b: int) -> float:
-    lo, hi = int(tt.transfer_offsets[a]), int(tt.transfer_offsets[a + 1])
-    hits = np.flatnonzero(np.asarray(tt.transfer_to[lo:hi]) == b)
-    return float(np.asarray(tt.transfer_m[lo:hi])[hits].min()) if len(hits) else 0.0

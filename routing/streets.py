@@ -8,6 +8,7 @@ import msgspec
 import numpy as np
 
 from routing.model import StreetArrays
+from routing.network import require_array
 
 try:
     from ext.dijkstra import StreetSearch as _KernelSearch
@@ -20,12 +21,6 @@ except ImportError as exc:
 WEIGHTS = ("length_m", "travel_time_s")
 
 
-def _contiguous(array: np.ndarray, dtype: type, name: str) -> np.ndarray:
-    if array.dtype != dtype or not array.flags.c_contiguous:
-        raise TypeError(f"{name} must be a C-contiguous {np.dtype(dtype).name} array, got {array.dtype}")
-    return array
-
-
 class StreetRouter:
     """Bounded one-to-many searches on one street graph, by length or by travel time."""
 
@@ -35,9 +30,9 @@ class StreetRouter:
         self.graph = graph
         self.weight = weight
         self._search = _KernelSearch(
-            _contiguous(graph.indptr, np.int32, "indptr"),
-            _contiguous(graph.indices, np.int32, "indices"),
-            _contiguous(getattr(graph, weight), np.float32, weight),
+            require_array(graph.indptr, np.int32, "indptr"),
+            require_array(graph.indices, np.int32, "indices"),
+            require_array(getattr(graph, weight), np.float32, weight),
         )
 
     def search(

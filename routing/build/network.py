@@ -20,7 +20,7 @@ from feeds.gbfs import SharingSystem, load_gbfs
 from feeds.gtfs import GtfsFeed, read_gtfs_feeds
 from feeds.osm import StreetGraph, StreetSpeeds, load_streets
 from routing.build.snap import EdgeSnapper
-from routing.build.timetable import TimetableParts, build_timetable
+from routing.build.timetable import TimetableParts, build_timetable, string_array
 from routing.build.transfers import (
     Footpaths,
     apply_transfer_rules,
@@ -99,16 +99,11 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _strings(values: Sequence[str]) -> np.ndarray:
-    array = np.asarray(list(values), dtype=str)
-    return array if array.size else np.zeros(0, dtype="<U1")
-
-
 def street_arrays(graph: StreetGraph) -> StreetArrays:
     return StreetArrays(
         mode=graph.mode, node_osm_id=graph.node_osm_id, node_lat=graph.node_lat, node_lon=graph.node_lon,
         indptr=graph.indptr, indices=graph.indices, length_m=graph.length_m, travel_time_s=graph.travel_time_s,
-        name_idx=graph.name_idx, names=_strings(graph.names), geometry_offsets=graph.geometry_offsets,
+        name_idx=graph.name_idx, names=string_array(graph.names), geometry_offsets=graph.geometry_offsets,
         geometry_lat=graph.geometry_lat, geometry_lon=graph.geometry_lon,
     )
 
@@ -138,17 +133,17 @@ def _sharing_arrays(systems: Sequence[SharingSystem], snappers: dict[str, EdgeSn
             nodes[f"station_{mode}_node"] = np.full(len(stations), -1, dtype=np.int32)
             nodes[f"vehicle_{mode}_node"] = np.full(len(vehicles), -1, dtype=np.int32)
     return SharingArrays(
-        system_id=_strings([s.system_id for s in systems]),
-        system_name=_strings([s.name for s in systems]),
+        system_id=string_array([s.system_id for s in systems]),
+        system_name=string_array([s.name for s in systems]),
         station_system=np.array([k for k, _ in stations], dtype=np.int16),
-        station_id=_strings([s.station_id for _, s in stations]),
-        station_name=_strings([s.name for _, s in stations]),
+        station_id=string_array([s.station_id for _, s in stations]),
+        station_name=string_array([s.name for _, s in stations]),
         station_lat=st_lat, station_lon=st_lon,
         station_capacity=np.array([opt(s.capacity) for _, s in stations], dtype=np.int32),
         station_vehicles=np.array([opt(s.vehicles_available) for _, s in stations], dtype=np.int32),
         station_docks=np.array([opt(s.docks_available) for _, s in stations], dtype=np.int32),
         vehicle_system=np.array([k for k, _ in vehicles], dtype=np.int16),
-        vehicle_id=_strings([v.vehicle_id for _, v in vehicles]),
+        vehicle_id=string_array([v.vehicle_id for _, v in vehicles]),
         vehicle_lat=ve_lat, vehicle_lon=ve_lon,
         **nodes,
     )

@@ -25,7 +25,7 @@ class TimetableParts:
         )
 
 
-def _strings(values: Sequence[str] | pd.Series | np.ndarray) -> np.ndarray:
+def string_array(values: Sequence[str] | pd.Series | np.ndarray) -> np.ndarray:
     array = np.asarray(list(values), dtype=str)
     return array if array.size else np.zeros(0, dtype="<U1")
 
@@ -74,8 +74,8 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
     parts.stop_index = {sid: i for i, sid in enumerate(stops["stop_id"])}
     parent = np.array([parts.stop_index.get(p, -1) for p in stops["parent_station"]], dtype=np.int32)
     a = parts.arrays
-    a["stop_id"] = _strings(stops["stop_id"])
-    a["stop_name"] = _strings(stops["stop_name"])
+    a["stop_id"] = string_array(stops["stop_id"])
+    a["stop_name"] = string_array(stops["stop_name"])
     a["stop_lat"] = stops["stop_lat"].to_numpy(dtype=np.float64)
     a["stop_lon"] = stops["stop_lon"].to_numpy(dtype=np.float64)
     a["stop_parent"] = parent
@@ -101,16 +101,16 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
         route_frames.append(frame)
     routes = pd.concat(route_frames, ignore_index=True)
     route_index = {rid: i for i, rid in enumerate(routes["route_id"])}
-    a["route_id"] = _strings(routes["route_id"])
-    a["route_short_name"] = _strings(routes["route_short_name"])
-    a["route_long_name"] = _strings(routes["route_long_name"])
+    a["route_id"] = string_array(routes["route_id"])
+    a["route_short_name"] = string_array(routes["route_short_name"])
+    a["route_long_name"] = string_array(routes["route_long_name"])
     a["route_type"] = routes["route_type"].to_numpy(dtype=np.int16)
-    a["route_agency"] = _strings(routes["route_agency"])
+    a["route_agency"] = string_array(routes["route_agency"])
 
     # Services ------------------------------------------------------------------------------
     service_ids, parts.first_date, parts.n_days, service_days = _merge_services(feeds)
     service_index = {sid: i for i, sid in enumerate(service_ids)}
-    a["service_id"] = _strings(service_ids)
+    a["service_id"] = string_array(service_ids)
     a["service_days"] = np.ascontiguousarray(service_days)
 
     # Trips and stop times --------------------------------------------------------------------
@@ -200,10 +200,10 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
     a["departure"] = np.ascontiguousarray(dep[rows])
     tids = [tid for _, _, tid in ordered]
     trip_rows = trips.loc[tids] if tids else trips.iloc[0:0]
-    a["trip_id"] = _strings(tids)
+    a["trip_id"] = string_array(tids)
     a["trip_service"] = np.array([service_index[s] for s in trip_rows["service_id"]], dtype=np.int32)
     a["trip_wheelchair"] = trip_rows["wheelchair_accessible"].to_numpy(dtype=np.int8)
-    a["trip_headsign"] = _strings(trip_rows["trip_headsign"].astype(str))
+    a["trip_headsign"] = string_array(trip_rows["trip_headsign"].astype(str))
     shape_frames = [f.tables.shapes for f in feeds if f.tables.shapes is not None and len(f.tables.shapes)]
     if shape_frames:
         shapes = pd.concat(shape_frames, ignore_index=True).sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
@@ -213,7 +213,7 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
         a["shape_lat"] = shapes["shape_pt_lat"].to_numpy(dtype=np.float64)
         a["shape_lon"] = shapes["shape_pt_lon"].to_numpy(dtype=np.float64)
     else:
-        a["shape_id"] = _strings([])
+        a["shape_id"] = string_array([])
         a["shape_offsets"] = np.zeros(1, dtype=np.int32)
         a["shape_lat"] = np.zeros(0)
         a["shape_lon"] = np.zeros(0)

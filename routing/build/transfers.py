@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from routing.build.geo import NearestIndex, haversine_m
-from routing.model import BuildParams, StopSnap, StreetArrays
+from routing.model import StopSnap, StreetArrays
 from routing.streets import StreetRouter
 
 # GTFS transfer_type values.
