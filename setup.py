@@ -18,7 +18,7 @@ _DIRECTIVES = {
     "nonecheck": False,
 }
 
-_KERNELS = ["dijkstra", "raptor"]
+_KERNELS = ["dijkstra", "raptor", "insertion"]
 
 extensions = [
     Extension(

@@ -1,0 +1,362 @@
+# cython: language_level=3
+"""Exact feasibility of a vehicle's route and the cheapest feasible insertion of a pickup-and-drop-off pair.
+
+A route is feasible when some schedule of service starts B meets every rule; waiting is allowed
+anywhere. With the visiting order fixed, every rule is a difference constraint:
+    B[x+1] >= B[x] + service[x] + travel[x, x+1]        (driving, waiting allowed)
+    earliest[x] <= B[x] <= latest[x]                   (time windows)
+    B[drop] - (B[pick] + service[pick]) <= max_ride    (ride time)
+    B[end] - B[start] <= max_duration                  (route duration)
+The componentwise least B meeting the lower-bound rules is found by relaxing them until nothing
+moves (Bellman-Ford on the constraint graph); the route is feasible exactly when that least B also
+meets every upper bound, since any feasible schedule lies above it. Capacity and precedence are
+checked along the route.
+"""
+
+import numpy as np
+
+cimport numpy as cnp
+from libc.math cimport INFINITY
+from libc.stdlib cimport free, malloc, qsort
+
+from ext._types cimport int32_t
+
+cnp.import_array()
+
+DEF TOL = 1e-6
+DEF DIMS = 2
+
+
+cdef struct Candidate:
+    double cost
+    int32_t i
+    int32_t j
+
+
+cdef int _by_cost(const void* a, const void* b) noexcept nogil:
+    cdef double ca = (<Candidate*> a).cost
+    cdef double cb = (<Candidate*> b).cost
+    if ca < cb:
+        return -1
+    if ca > cb:
+        return 1
+    return 0
+
+
+cdef class RoutePlanner:
+    """Holds one problem's arrays; every method takes routes without their start and end nodes."""
+
+    cdef const double[:, ::1] travel
+    cdef const double[::1] service
+    cdef const double[::1] earliest
+    cdef const double[::1] latest
+    cdef const int32_t[:, ::1] demand
+    cdef const int32_t[::1] partner
+    cdef const double[::1] max_ride
+    cdef const int32_t[::1] vstart
+    cdef const int32_t[::1] vend
+    cdef const int32_t[:, ::1] capacity
+    cdef const int32_t[:, ::1] initial_load
+    cdef const double[::1] max_duration
+    cdef int32_t* where  # position of each node in the route being checked, -1 elsewhere
+    cdef int32_t n_nodes
+    cdef int32_t n_vehicles
+
+    def __cinit__(self, const double[:, ::1] travel, const double[::1] service, const double[::1] earliest,
+                  const double[::1] latest, const int32_t[:, ::1] demand, const int32_t[::1] partner,
+                  const double[::1] max_ride, const int32_t[::1] vehicle_start, const int32_t[::1] vehicle_end,
+                  const int32_t[:, ::1] capacity, const int32_t[:, ::1] initial_load,
+                  const double[::1] max_duration):
+        cdef Py_ssize_t x
+        self.travel = travel
+        self.service = service
+        self.earliest = earliest
+        self.latest = latest
+        self.demand = demand
+        self.partner = partner
+        self.max_ride = max_ride
+        self.vstart = vehicle_start
+        self.vend = vehicle_end
+        self.capacity = capacity
+        self.initial_load = initial_load
+        self.max_duration = max_duration
+        self.n_nodes = <int32_t> service.shape[0]
+        self.n_vehicles = <int32_t> vehicle_start.shape[0]
+        self.where = <int32_t*> malloc(self.n_nodes * sizeof(int32_t))
+        if self.where == NULL:
+            raise MemoryError()
+        for x in range(self.n_nodes):
+            self.where[x] = -1
+
+    def __dealloc__(self):
+        free(self.where)
+
+    cdef bint _feasible(self, int32_t v, const int32_t* seq, int32_t k, double* B) noexcept nogil:
+        """seq = start, visits..., end (k nodes). On success B holds the least schedule."""
+        cdef int32_t x, a, b, node, lowest, rounds, start_from
+        cdef int32_t load0 = self.initial_load[v, 0], load1 = self.initial_load[v, 1]
+        cdef double t, need
+        cdef bint ok = True
+        for x in range(k):
+            self.where[seq[x]] = x
+        # Precedence and capacity along the route.
+        for x in range(1, k - 1):
+            node = seq[x]
+            b = self.partner[node]
+            if self.demand[node, 0] > 0 or self.demand[node, 1] > 0:
+                if b < 0 or self.where[b] < x:
+                    ok = False
+                    break
+            elif b >= 0 and self.where[b] > x:
+                ok = False  # a drop-off before its pickup
+                break
+            load0 += self.demand[node, 0]
+            load1 += self.demand[node, 1]
+            if load0 > self.capacity[v, 0] or load1 > self.capacity[v, 1] or load0 < 0 or load1 < 0:
+                ok = False
+                break
+        if ok:
+            for x in range(k):
+                B[x] = self.earliest[seq[x]]
+            start_from = 1
+            rounds = 0
+            while True:
+                if B[0] > self.latest[seq[0]] + TOL:
+                    ok = False
+                    break
+                for x in range(start_from, k):
+                    t = B[x - 1] + self.service[seq[x - 1]] + self.travel[seq[x - 1], seq[x]]
+                    if t > B[x]:
+                        B[x] = t
+                    if B[x] > self.latest[seq[x]] + TOL:
+                        ok = False
+                        break
+                if not ok:
+                    break
+                lowest = k
+                for a in range(1, k - 1):
+                    b = self.partner[seq[a]]
+                    if b < 0 or self.where[b] <= a:
+                        continue
+                    need = B[self.where[b]] - self.service[seq[a]] - self.max_ride[seq[a]]
+                    if B[a] < need - TOL:
+                        B[a] = need
+                        if a < lowest:
+                            lowest = a
+                need = B[k - 1] - self.max_duration[v]
+                if B[0] < need - TOL:
+                    B[0] = need
+                    lowest = 0
+                if lowest == k:
+                    break
+                for x in range(lowest, lowest + 1):
+                    if B[x] > self.latest[seq[x]] + TOL:
+                        ok = False
+                if not ok:
+                    break
+                rounds += 1
+                if rounds > k + 1:
+                    ok = False  # still moving: a positive cycle, no schedule exists
+                    break
+                start_from = lowest + 1
+        for x in range(k):
+            self.where[seq[x]] = -1
+        return ok
+
+    cdef double _cost(self, const int32_t* seq, int32_t k) noexcept nogil:
+        cdef double total = 0.0
+        cdef int32_t x
+        for x in range(k - 1):
+            total += self.travel[seq[x], seq[x + 1]]
+        return total
+
+    cdef int _full(self, int32_t v, const int32_t[::1] route, int32_t* seq) noexcept nogil:
+        cdef Py_ssize_t x, k = route.shape[0]
+        seq[0] = self.vstart[v]
+        for x in range(k):
+            seq[x + 1] = route[x]
+        seq[k + 1] = self.vend[v]
+        return 0
+
+    def schedule(self, int32_t v, const int32_t[::1] route):
+        """Least feasible service starts at start, visits, end; None when no schedule exists."""
+        if not 0 <= v < self.n_vehicles:
+            raise IndexError("vehicle out of range")
+        self._check_nodes(route)
+        cdef int32_t k = <int32_t> route.shape[0] + 2
+        cdef int32_t* seq = <int32_t*> malloc(k * sizeof(int32_t))
+        out = np.empty(k, dtype=np.float64)
+        cdef double[::1] B = out
+        cdef bint ok
+        if seq == NULL:
+            raise MemoryError()
+        self._full(v, route, seq)
+        ok = self._feasible(v, seq, k, &B[0])
+        free(seq)
+        return out if ok else None
+
+    def cost(self, int32_t v, const int32_t[::1] route):
+        """Driving time of the route from the vehicle's start to its end."""
+        if not 0 <= v < self.n_vehicles:
+            raise IndexError("vehicle out of range")
+        self._check_nodes(route)
+        cdef int32_t k = <int32_t> route.shape[0] + 2
+        cdef int32_t* seq = <int32_t*> malloc(k * sizeof(int32_t))
+        cdef double c
+        if seq == NULL:
+            raise MemoryError()
+        self._full(v, route, seq)
+        c = self._cost(seq, k)
+        free(seq)
+        return c
+
+    cdef int _check_nodes(self, const int32_t[::1] route) except -1:
+        cdef Py_ssize_t x
+        for x in range(route.shape[0]):
+            if not 0 <= route[x] < self.n_nodes:
+                raise IndexError(f"node {route[x]} outside the problem")
+        return 0
+
+    def best_insertion(self, int32_t v, const int32_t[::1] route, int32_t pickup, int32_t dropoff):
+        """(added cost, i, j) of the cheapest feasible insertion into vehicle v's route, or (inf, -1, -1).
+
+        The new route is route[:i] + [pickup] + route[i:j] + [dropoff] + route[j:]. The current
+        route must itself be feasible.
+        """
+        if not 0 <= v < self.n_vehicles:
+            raise IndexError("vehicle out of range")
+        if not (0 <= pickup < self.n_nodes and 0 <= dropoff < self.n_nodes):
+            raise IndexError("pickup or drop-off outside the problem")
+        self._check_nodes(route)
+        cdef double cost
+        cdef int32_t i, j
+        cdef int rc
+        with nogil:
+            rc = self._best(v, &route[0] if route.shape[0] else NULL, <int32_t> route.shape[0], pickup, dropoff,
+                            &cost, &i, &j)
+        if rc < 0:
+            raise MemoryError()
+        return cost, i, j
+
+    def best_insertions(self, const int32_t[::1] nodes, const int32_t[::1] offsets, int32_t pickup, int32_t dropoff):
+        """For every vehicle v (route nodes[offsets[v]:offsets[v+1]]): arrays cost, i, j of its cheapest
+        feasible insertion (inf, -1, -1 when there is none)."""
+        if offsets.shape[0] != self.n_vehicles + 1:
+            raise ValueError("offsets needs one entry per vehicle plus one")
+        if not (0 <= pickup < self.n_nodes and 0 <= dropoff < self.n_nodes):
+            raise IndexError("pickup or drop-off outside the problem")
+        self._check_nodes(nodes)
+        cdef Py_ssize_t v
+        for v in range(self.n_vehicles):
+            if not 0 <= offsets[v] <= offsets[v + 1] <= nodes.shape[0]:
+                raise ValueError("offsets must be non-decreasing and inside nodes")
+        costs = np.full(self.n_vehicles, np.inf)
+        first = np.full(self.n_vehicles, -1, dtype=np.int32)
+        second = np.full(self.n_vehicles, -1, dtype=np.int32)
+        cdef double[::1] c = costs
+        cdef int32_t[::1] fi = first
+        cdef int32_t[::1] se = second
+        cdef int rc = 0
+        with nogil:
+            for v in range(self.n_vehicles):
+                rc = self._best(<int32_t> v, &nodes[offsets[v]] if offsets[v + 1] > offsets[v] else NULL,
+                                offsets[v + 1] - offsets[v], pickup, dropoff, &c[v], &fi[v], &se[v])
+                if rc < 0:
+                    break
+        if rc < 0:
+            raise MemoryError()
+        return costs, first, second
+
+    cdef int _best(self, int32_t v, const int32_t* route, int32_t n, int32_t p, int32_t d,
+                   double* out_cost, int32_t* out_i, int32_t* out_j) noexcept nogil:
+        cdef int32_t k = n + 2, kk = n + 4, x, i, j, count = 0, c
+        cdef int32_t* seq = <int32_t*> malloc(k * sizeof(int32_t))
+        cdef int32_t* trial = <int32_t*> malloc(kk * sizeof(int32_t))
+        cdef double* B = <double*> malloc(kk * sizeof(double))
+        cdef double* late = <double*> malloc(k * sizeof(double))
+        cdef int32_t* load0 = <int32_t*> malloc(k * sizeof(int32_t))
+        cdef int32_t* load1 = <int32_t*> malloc(k * sizeof(int32_t))
+        cdef Candidate* cand = <Candidate*> malloc(((n + 1) * (n + 2) // 2 + 1) * sizeof(Candidate))
+        cdef double ap, ad, base, sp = self.service[p], sd = self.service[d]
+        cdef double lp = self.latest[p], ld = self.latest[d], ep = self.earliest[p], ed = self.earliest[d]
+        cdef int32_t q0 = self.demand[p, 0], q1 = self.demand[p, 1]
+        cdef int32_t cap0 = self.capacity[v, 0], cap1 = self.capacity[v, 1]
+        cdef double dpick, ddrop
+        out_cost[0] = INFINITY
+        out_i[0] = -1
+        out_j[0] = -1
+        if seq == NULL or trial == NULL or B == NULL or late == NULL or load0 == NULL or load1 == NULL or cand == NULL:
+            free(seq); free(trial); free(B); free(late); free(load0); free(load1); free(cand)
+            return -1
+        seq[0] = self.vstart[v]
+        for x in range(n):
+            seq[x + 1] = route[x]
+        seq[k - 1] = self.vend[v]
+        if self._feasible(v, seq, k, B):
+            # Upper bounds on each start that ignore ride times: a valid relaxation for pruning.
+            late[k - 1] = self.latest[seq[k - 1]]
+            for x in range(k - 2, -1, -1):
+                late[x] = self.latest[seq[x]]
+                if late[x + 1] - self.service[seq[x]] - self.travel[seq[x], seq[x + 1]] < late[x]:
+                    late[x] = late[x + 1] - self.service[seq[x]] - self.travel[seq[x], seq[x + 1]]
+            load0[0] = self.initial_load[v, 0]
+            load1[0] = self.initial_load[v, 1]
+            for x in range(1, k):
+                load0[x] = load0[x - 1] + self.demand[seq[x], 0]
+                load1[x] = load1[x - 1] + self.demand[seq[x], 1]
+            for i in range(k - 1):
+                if load0[i] + q0 > cap0 or load1[i] + q1 > cap1:
+                    continue
+                ap = B[i] + self.service[seq[i]] + self.travel[seq[i], p]
+                if ap < ep:
+                    ap = ep
+                if ap > lp + TOL:
+                    continue
+                dpick = self.travel[seq[i], p] + self.travel[p, seq[i + 1]] - self.travel[seq[i], seq[i + 1]]
+                # Drop-off straight after the pickup.
+                ad = ap + sp + self.travel[p, d]
+                if ad < ed:
+                    ad = ed
+                if ad <= ld + TOL and ad + sd + self.travel[d, seq[i + 1]] <= late[i + 1] + TOL:
+                    cand[count].cost = (self.travel[seq[i], p] + self.travel[p, d] + self.travel[d, seq[i + 1]]
+                                        - self.travel[seq[i], seq[i + 1]])
+                    cand[count].i = i
+                    cand[count].j = i
+                    count += 1
+                if ap + sp + self.travel[p, seq[i + 1]] > late[i + 1] + TOL:
+                    continue
+                for j in range(i + 1, k - 1):
+                    if load0[j] + q0 > cap0 or load1[j] + q1 > cap1:
+                        break  # the riders would still be on board further along
+                    ad = B[j] + self.service[seq[j]] + self.travel[seq[j], d]
+                    if ad < ed:
+                        ad = ed
+                    if ad > ld + TOL:
+                        break  # later positions only arrive later
+                    if ad + sd + self.travel[d, seq[j + 1]] > late[j + 1] + TOL:
+                        continue
+                    ddrop = self.travel[seq[j], d] + self.travel[d, seq[j + 1]] - self.travel[seq[j], seq[j + 1]]
+                    cand[count].cost = dpick + ddrop
+                    cand[count].i = i
+                    cand[count].j = j
+                    count += 1
+            qsort(cand, count, sizeof(Candidate), _by_cost)
+            for c in range(count):
+                i = cand[c].i
+                j = cand[c].j
+                # trial = seq[0..i], p, seq[i+1..j], d, seq[j+1..]
+                for x in range(i + 1):
+                    trial[x] = seq[x]
+                trial[i + 1] = p
+                for x in range(i + 1, j + 1):
+                    trial[x + 1] = seq[x]
+                trial[j + 2] = d
+                for x in range(j + 1, k):
+                    trial[x + 2] = seq[x]
+                if self._feasible(v, trial, kk, B):
+                    out_cost[0] = cand[c].cost
+                    out_i[0] = i
+                    out_j[0] = j
+                    break
+        free(seq); free(trial); free(B); free(late); free(load0); free(load1); free(cand)
+        return 0

@@ -1,0 +1,96 @@
+"""Cheapest feasible insertions of a request into vehicle plans: the one module that calls `ext.insertion`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+import numpy as np
+
+from routing.dispatch.model import Problem
+from routing.network import require_array
+
+try:
+    from ext.insertion import RoutePlanner as _Kernel
+except ImportError as exc:
+    raise ImportError(
+        "the compiled kernel ext.insertion is missing; build it with `pip install -e .` in the repository"
+    ) from exc
+
+NO_ROUTE = np.zeros(0, dtype=np.int32)
+
+
+class Insertion(msgspec.Struct, frozen=True, kw_only=True):
+    """Put the pickup before route position `i` and the drop-off before original position `j` (i <= j)."""
+
+    vehicle: int
+    added_s: float
+    i: int
+    j: int
+    pickup_s: float  # service start at the pickup in the least schedule of the new route
+    dropoff_s: float
+
+    def apply(self, route: np.ndarray, pickup: int, dropoff: int) -> np.ndarray:
+        return insert_pair(route, pickup, dropoff, self.i, self.j)
+
+
+def insert_pair(route: np.ndarray, pickup: int, dropoff: int, i: int, j: int) -> np.ndarray:
+    """route[:i] + [pickup] + route[i:j] + [dropoff] + route[j:]."""
+    return np.concatenate((route[:i], [pickup], route[i:j], [dropoff], route[j:])).astype(np.int32)
+
+
+class Planner:
+    """Exact route feasibility, schedules and insertions for one Problem."""
+
+    def __init__(self, problem: Problem) -> None:
+        problem.validate()
+        self.problem = problem
+        self._kernel = _Kernel(
+            require_array(problem.travel, np.float64, "travel"),
+            require_array(problem.service_s, np.float64, "service_s"),
+            require_array(problem.earliest_s, np.float64, "earliest_s"),
+            require_array(problem.latest_s, np.float64, "latest_s"),
+            require_array(problem.demand, np.int32, "demand"),
+            require_array(problem.partner, np.int32, "partner"),
+            require_array(problem.max_ride_s, np.float64, "max_ride_s"),
+            require_array(problem.vehicle_start, np.int32, "vehicle_start"),
+            require_array(problem.vehicle_end, np.int32, "vehicle_end"),
+            require_array(problem.capacity, np.int32, "capacity"),
+            require_array(problem.initial_load, np.int32, "initial_load"),
+            require_array(problem.max_duration_s, np.float64, "max_duration_s"),
+        )
+
+    def schedule(self, vehicle: int, route: np.ndarray) -> np.ndarray | None:
+        """Least feasible service starts at (start, *route, end), or None when the route is infeasible."""
+        return self._kernel.schedule(vehicle, np.ascontiguousarray(route, dtype=np.int32))
+
+    def route_cost(self, vehicle: int, route: np.ndarray) -> float:
+        return self._kernel.cost(vehicle, np.ascontiguousarray(route, dtype=np.int32))
+
+    def best_insertion(self, vehicle: int, route: np.ndarray, request: int) -> tuple[float, int, int]:
+        """(added driving time, i, j) of the cheapest feasible insertion; (inf, -1, -1) when none fits."""
+        p, d = int(self.problem.pickup[request]), int(self.problem.dropoff[request])
+        return self._kernel.best_insertion(vehicle, route, p, d)
+
+    def options(self, routes: Sequence[np.ndarray], request: int, count: int = 3) -> list[Insertion]:
+        """The cheapest feasible insertion in each vehicle, the `count` cheapest of them, cheapest first."""
+        p, d = int(self.problem.pickup[request]), int(self.problem.dropoff[request])
+        if p < 0:
+            raise ValueError(f"request {request} is already on board")
+        if len(routes) != self.problem.n_vehicles:
+            raise ValueError("one route per vehicle")
+        offsets = np.zeros(len(routes) + 1, dtype=np.int32)
+        offsets[1:] = np.cumsum([len(r) for r in routes])
+        nodes = np.concatenate([np.asarray(r, dtype=np.int32) for r in routes]) if offsets[-1] else NO_ROUTE
+        costs, first, second = self._kernel.best_insertions(np.ascontiguousarray(nodes, dtype=np.int32), offsets, p, d)
+        found: list[Insertion] = []
+        for v in np.argsort(costs, kind="stable")[:count].tolist():
+            if not np.isfinite(costs[v]):
+                break
+            route = insert_pair(np.asarray(routes[v], dtype=np.int32), p, d, int(first[v]), int(second[v]))
+            times = self.schedule(v, route)
+            assert times is not None, "the kernel returned an infeasible insertion"
+            i, j = int(first[v]), int(second[v])
+            found.append(Insertion(vehicle=v, added_s=float(costs[v]), i=i, j=j,
+                                   pickup_s=float(times[i + 1]), dropoff_s=float(times[j + 2])))
+        return found

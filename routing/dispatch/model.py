@@ -1,0 +1,181 @@
+"""The dispatcher's domain: vehicles, ride requests, promises, stop events, and the flat problem the
+insertion kernel and the optimiser both plan on.
+
+Capacity is two linear dimensions so that "a wheelchair may take the room of two seats" stays
+linear: *room* (a seated rider 1, a wheelchair 2; a vehicle offers seats + 2 × wheelchair places)
+and *seats* (seated riders only; a vehicle offers its seats). A wheelchair beyond the wheelchair
+places therefore folds two seats, and seated riders never use a wheelchair place.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+import msgspec
+import numpy as np
+
+ROOM, SEATS = 0, 1
+DIMENSIONS = 2
+
+# DESIGN.md: maximum ride time = 1.5 × direct drive time + 10 min unless the service says otherwise.
+DEFAULT_RIDE_FACTOR = 1.5
+DEFAULT_RIDE_SLACK_S = 600.0
+DEFAULT_PICKUP_WINDOW_S = 600.0
+
+
+class DispatchError(Exception):
+    """A request, vehicle or plan the dispatcher cannot work with; the message says what is wrong."""
+
+
+class Passengers(msgspec.Struct, frozen=True, kw_only=True):
+    seated: int = 1
+    wheelchairs: int = 0
+
+    def __post_init__(self) -> None:
+        if self.seated < 0 or self.wheelchairs < 0 or self.seated + self.wheelchairs == 0:
+            raise DispatchError("a request carries at least one passenger and no negative counts")
+
+    def demand(self) -> tuple[int, int]:
+        """(room, seats) taken on board."""
+        return (self.seated + 2 * self.wheelchairs, self.seated)
+
+
+class Vehicle(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    seats: int
+    wheelchair_places: int = 0
+    depot_node: int  # node of the drive graph where the shift starts and ends
+    shift_start_s: float
+    shift_end_s: float
+
+    def __post_init__(self) -> None:
+        if self.seats < 0 or self.wheelchair_places < 0 or self.seats + self.wheelchair_places == 0:
+            raise DispatchError(f"vehicle {self.id}: needs seats or wheelchair places, none negative")
+        if self.shift_end_s <= self.shift_start_s:
+            raise DispatchError(f"vehicle {self.id}: the shift ends before it starts")
+
+    def capacity(self) -> tuple[int, int]:
+        return (self.seats + 2 * self.wheelchair_places, self.seats)
+
+
+class RideRules(msgspec.Struct, frozen=True, kw_only=True):
+    """Per-service rules for deriving a request's limits from its direct drive time."""
+
+    ride_factor: float = DEFAULT_RIDE_FACTOR
+    ride_slack_s: float = DEFAULT_RIDE_SLACK_S
+    pickup_window_s: float = DEFAULT_PICKUP_WINDOW_S
+    boarding_s: float = 60.0  # service time at a pickup or drop-off
+
+    def max_ride_s(self, direct_s: float) -> float:
+        return self.ride_factor * direct_s + self.ride_slack_s
+
+
+class Request(msgspec.Struct, frozen=True, kw_only=True):
+    """A ride wish: origin and destination as drive-graph nodes; either an earliest pickup or a latest arrival."""
+
+    id: str
+    origin_node: int
+    destination_node: int
+    passengers: Passengers = Passengers()
+    earliest_pickup_s: float | None = None
+    latest_arrival_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.earliest_pickup_s is None) == (self.latest_arrival_s is None):
+            raise DispatchError(f"request {self.id}: give either an earliest pickup or a latest arrival")
+
+
+class Promise(msgspec.Struct, frozen=True, kw_only=True):
+    """What a confirmed booking was told: hard constraints for every later planning step."""
+
+    pickup_earliest_s: float
+    pickup_latest_s: float
+    dropoff_latest_s: float
+
+
+class StopEvent(enum.Enum):
+    ARRIVED = "arrived"
+    PICKED_UP = "picked_up"
+    NO_SHOW = "no_show"
+    DROPPED_OFF = "dropped_off"
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a planner needs, as flat arrays over N nodes, R requests and V vehicles.
+
+    A node is one visit: a vehicle's start or end, a pickup or a drop-off. `travel[a, b]` is the
+    driving time (and cost) between visits. Request r has pickup node `pickup[r]` and drop-off node
+    `dropoff[r]`; a rider already on board has pickup -1 and its drop-off fixed to `onboard_vehicle[r]`.
+    Ride time runs from the end of pickup service to the start of drop-off service.
+    """
+
+    travel: np.ndarray  # float64 [N, N]
+    service_s: np.ndarray  # float64 [N]
+    earliest_s: np.ndarray  # float64 [N]
+    latest_s: np.ndarray  # float64 [N]
+    demand: np.ndarray  # int32 [N, DIMENSIONS]: + at a pickup, - at a drop-off, 0 at vehicle nodes
+    partner: np.ndarray  # int32 [N]: pickup <-> drop-off, -1 otherwise
+    max_ride_s: np.ndarray  # float64 [N]: at a pickup, its request's limit; inf elsewhere
+    vehicle_start: np.ndarray  # int32 [V]
+    vehicle_end: np.ndarray  # int32 [V]
+    capacity: np.ndarray  # int32 [V, DIMENSIONS]
+    initial_load: np.ndarray  # int32 [V, DIMENSIONS]: riders on board at the start node
+    max_duration_s: np.ndarray  # float64 [V]
+    pickup: np.ndarray  # int32 [R], -1 when on board
+    dropoff: np.ndarray  # int32 [R]
+    onboard_vehicle: np.ndarray  # int32 [R], -1 unless on board
+
+    @property
+    def n_vehicles(self) -> int:
+        return len(self.vehicle_start)
+
+    @property
+    def n_requests(self) -> int:
+        return len(self.pickup)
+
+    def validate(self) -> None:
+        """Raise DispatchError when the arrays do not describe a consistent problem."""
+        n = len(self.service_s)
+        if self.travel.shape != (n, n):
+            raise DispatchError(f"travel must be {n}×{n}, got {self.travel.shape}")
+        for name in ("earliest_s", "latest_s", "partner", "max_ride_s"):
+            if len(getattr(self, name)) != n:
+                raise DispatchError(f"{name} needs one value per node ({n})")
+        if self.demand.shape != (n, DIMENSIONS):
+            raise DispatchError(f"demand must be {n}×{DIMENSIONS}")
+        if not np.all(self.earliest_s <= self.latest_s):
+            bad = int(np.argmax(self.earliest_s > self.latest_s))
+            raise DispatchError(f"node {bad}: its time window closes before it opens")
+        if not (np.isfinite(self.travel).all() and (self.travel >= 0).all()):
+            raise DispatchError("travel times must be finite and non-negative (an unreachable place?)")
+        for r, (p, d) in enumerate(zip(self.pickup.tolist(), self.dropoff.tolist(), strict=True)):
+            if p >= 0 and (self.partner[p] != d or self.partner[d] != p):
+                raise DispatchError(f"request {r}: pickup {p} and drop-off {d} are not partners")
+            if p < 0 and not 0 <= self.onboard_vehicle[r] < self.n_vehicles:
+                raise DispatchError(f"request {r}: a rider without pickup must be on board a vehicle")
+
+
+def darp_problem(inst) -> Problem:  # noqa: ANN001 - a routing.dispatch.darp.DarpInstance
+    """Cordeau's instance as a Problem: nodes keep their numbers, every vehicle runs depot 0 to 2n+1."""
+    n, m = inst.requests, inst.vehicles
+    count = 2 * n + 2
+    travel = np.hypot(inst.x[:, None] - inst.x[None, :], inst.y[:, None] - inst.y[None, :])
+    demand = np.zeros((count, DIMENSIONS), dtype=np.int32)
+    demand[:, ROOM] = inst.load
+    demand[:, SEATS] = inst.load
+    partner = np.full(count, -1, dtype=np.int32)
+    partner[1 : n + 1] = np.arange(n + 1, 2 * n + 1)
+    partner[n + 1 : 2 * n + 1] = np.arange(1, n + 1)
+    max_ride = np.full(count, math.inf)
+    max_ride[1 : n + 1] = inst.max_ride_s
+    return Problem(
+        travel=np.ascontiguousarray(travel), service_s=inst.service_s.astype(np.float64),
+        earliest_s=inst.earliest.astype(np.float64), latest_s=inst.latest.astype(np.float64),
+        demand=demand, partner=partner, max_ride_s=max_ride,
+        vehicle_start=np.zeros(m, dtype=np.int32), vehicle_end=np.full(m, count - 1, dtype=np.int32),
+        capacity=np.full((m, DIMENSIONS), inst.capacity, dtype=np.int32),
+        initial_load=np.zeros((m, DIMENSIONS), dtype=np.int32),
+        max_duration_s=np.full(m, inst.max_route_s), pickup=np.arange(1, n + 1, dtype=np.int32),
+        dropoff=np.arange(n + 1, 2 * n + 1, dtype=np.int32), onboard_vehicle=np.full(n, -1, dtype=np.int32),
+    )

@@ -1,0 +1,323 @@
+"""Plan every request of a Problem: regret insertion, then large neighbourhood search, with the best
+routes ever seen recombined by a set-partitioning model.
+
+The search ruins a few requests (random, related or costly ones) and recreates the plan with
+regret insertion, each insertion exact (ext.insertion). Simulated annealing decides which plans to
+keep. Every feasible route met on the way is remembered by the set of requests it serves, with its
+cheapest order; from time to time CP-SAT picks the cheapest set of remembered routes that serves
+every request once with at most one route per vehicle, and the search continues from there.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+
+import msgspec
+import numpy as np
+from ortools.sat.python import cp_model
+
+from routing.dispatch.insertion import Planner, insert_pair
+from routing.dispatch.model import Problem
+
+# An unserved request costs this many times the longest drive in the problem.
+UNSERVED_WEIGHT = 100.0
+
+
+class Solution(msgspec.Struct, frozen=True, kw_only=True):
+    routes: list[list[int]]  # node ids per vehicle, start and end omitted
+    cost: float  # driving time (distance for the benchmark instances)
+    unserved: list[int]  # request indices left out
+
+    @property
+    def feasible(self) -> bool:
+        return not self.unserved
+
+
+class SearchStats(msgspec.Struct, kw_only=True):
+    iterations: int = 0
+    improvements: int = 0
+    partitions: int = 0
+    partition_gains: int = 0
+    pool: int = 0
+
+
+class _State:
+    """A plan under search: one route per vehicle, its cost, and the requests left out."""
+
+    def __init__(self, planner: Planner, routes: list[np.ndarray]) -> None:
+        self.planner = planner
+        self.routes = routes
+        self.costs = [planner.route_cost(v, r) for v, r in enumerate(routes)]
+        problem = planner.problem
+        self.vehicle_of = np.full(problem.n_requests, -1, dtype=np.int64)
+        for v, r in enumerate(routes):
+            for node in r.tolist():
+                if node in planner.request_of_pickup:
+                    self.vehicle_of[planner.request_of_pickup[node]] = v
+
+    def copy(self) -> _State:
+        other = _State.__new__(_State)
+        other.planner = self.planner
+        other.routes = list(self.routes)
+        other.costs = list(self.costs)
+        other.vehicle_of = self.vehicle_of.copy()
+        return other
+
+    def unserved(self) -> list[int]:
+        return [int(r) for r in np.flatnonzero(self.vehicle_of < 0)]
+
+    def objective(self, penalty: float) -> float:
+        return sum(self.costs) + penalty * int((self.vehicle_of < 0).sum())
+
+    def set_route(self, v: int, route: np.ndarray) -> None:
+        self.routes[v] = route
+        self.costs[v] = self.planner.route_cost(v, route)
+
+
+class Search:
+    """Large neighbourhood search over one Problem; `run` returns the best plan found in the time given."""
+
+    def __init__(self, problem: Problem, seed: int = 0) -> None:
+        self.planner = Planner(problem)
+        self.problem = problem
+        self.planner.request_of_pickup = {int(p): r for r, p in enumerate(problem.pickup.tolist()) if p >= 0}
+        self.rng = random.Random(seed)
+        self.penalty = UNSERVED_WEIGHT * max(1.0, float(problem.travel.max()))
+        self.pool: dict[frozenset[int], tuple[float, int, np.ndarray]] = {}
+        self.stats = SearchStats()
+        self.movable = [r for r in range(problem.n_requests) if problem.pickup[r] >= 0]
+        self._relatedness = self._related_matrix()
+
+    # -- construction and repair ------------------------------------------------------------------
+    def construct(self, routes: list[np.ndarray] | None = None) -> _State:
+        """Regret insertion of every request not yet in `routes` (empty routes by default)."""
+        if routes is None:
+            routes = [np.zeros(0, dtype=np.int32) for _ in range(self.problem.n_vehicles)]
+        state = _State(self.planner, routes)
+        self._repair(state, [r for r in self.movable if state.vehicle_of[r] < 0], regret=2, noise=0.0)
+        return state
+
+    def _repair(self, state: _State, requests: list[int], regret: int, noise: float) -> None:
+        planner, vehicles = self.planner, range(self.problem.n_vehicles)
+        scale = noise * float(self.problem.travel.max())
+        table = {r: [planner.best_insertion(v, state.routes[v], r) for v in vehicles] for r in requests}
+        pending = list(requests)
+        while pending:
+            choice, choice_key = None, None
+            for r in pending:
+                costs = sorted(c for c, _, _ in table[r])
+                if not math.isfinite(costs[0]):
+                    continue
+                best = costs[0] + (scale * self.rng.uniform(-1.0, 1.0) if scale else 0.0)
+                # Regret: how much one loses by not inserting r now; requests with few options go first.
+                loss = sum((c if math.isfinite(c) else self.penalty) - costs[0] for c in costs[1:regret])
+                key = (-loss, best) if regret > 1 else (best,)
+                if choice_key is None or key < choice_key:
+                    choice, choice_key = r, key
+            if choice is None:
+                return  # nothing left fits anywhere
+            pending.remove(choice)
+            v = min(vehicles, key=lambda u: table[choice][u][0])
+            _, i, j = table[choice][v]
+            state.set_route(v, insert_pair(state.routes[v], int(self.problem.pickup[choice]),
+                                           int(self.problem.dropoff[choice]), i, j))
+            state.vehicle_of[choice] = v
+            self._remember(v, state.routes[v], state.costs[v])
+            for r in pending:
+                table[r][v] = planner.best_insertion(v, state.routes[v], r)
+
+    # -- ruin -------------------------------------------------------------------------------------
+    def _related_matrix(self) -> np.ndarray:
+        p = self.problem
+        movable = np.array(self.movable, dtype=np.int64)
+        if not len(movable):
+            return np.zeros((0, 0))
+        pick, drop = p.pickup[movable], p.dropoff[movable]
+        t = p.travel
+        space = t[np.ix_(pick, pick)] + t[np.ix_(drop, drop)]
+        time_ = np.abs(p.earliest_s[pick][:, None] - p.earliest_s[pick][None, :]) + np.abs(
+            p.latest_s[drop][:, None] - p.latest_s[drop][None, :])
+        space = space / max(space.max(), 1e-9)
+        time_ = time_ / max(time_.max(), 1e-9)
+        return 9.0 * space + 3.0 * time_
+
+    def _remove(self, state: _State, requests: list[int]) -> None:
+        by_vehicle: dict[int, set[int]] = {}
+        for r in requests:
+            v = int(state.vehicle_of[r])
+            if v < 0:
+                continue
+            by_vehicle.setdefault(v, set()).update((int(self.problem.pickup[r]), int(self.problem.dropoff[r])))
+            state.vehicle_of[r] = -1
+        for v, nodes in by_vehicle.items():
+            route = state.routes[v]
+            state.set_route(v, route[~np.isin(route, list(nodes))])
+
+    def _ruin_random(self, state: _State, q: int) -> list[int]:
+        return self.rng.sample(self.movable, q)
+
+    def _ruin_related(self, state: _State, q: int) -> list[int]:
+        index = {r: k for k, r in enumerate(self.movable)}
+        chosen = [self.rng.choice(self.movable)]
+        while len(chosen) < q:
+            seed = index[self.rng.choice(chosen)]
+            rest = [r for r in self.movable if r not in chosen]
+            rest.sort(key=lambda r: self._relatedness[seed, index[r]])
+            chosen.append(rest[int(len(rest) * self.rng.random() ** 6)])
+        return chosen
+
+    def _ruin_worst(self, state: _State, q: int) -> list[int]:
+        p, t = self.problem, self.problem.travel
+        saving = []
+        for r in self.movable:
+            v = int(state.vehicle_of[r])
+            if v < 0:
+                saving.append((math.inf, r))
+                continue
+            full = np.concatenate(([p.vehicle_start[v]], state.routes[v], [p.vehicle_end[v]]))
+            gain = 0.0
+            for node in (int(p.pickup[r]), int(p.dropoff[r])):
+                k = int(np.flatnonzero(full == node)[0])
+                gain += t[full[k - 1], node] + t[node, full[k + 1]] - t[full[k - 1], full[k + 1]]
+            saving.append((gain, r))
+        saving.sort(reverse=True)
+        chosen: list[int] = []
+        while len(chosen) < q:
+            k = int(len(saving) * self.rng.random() ** 4)
+            chosen.append(saving.pop(k)[1])
+        return chosen
+
+    # -- the route pool and set partitioning ------------------------------------------------------
+    def _remember(self, v: int, route: np.ndarray, cost: float) -> None:
+        if not len(route):
+            return
+        key = frozenset(self.planner.request_of_pickup[n] for n in route.tolist() if n in self.planner.request_of_pickup)
+        known = self.pool.get(key)
+        if known is None or cost < known[0] - 1e-9:
+            self.pool[key] = (cost, v, route)
+
+    def _partition(self, best: _State, limit_s: float) -> _State | None:
+        """The cheapest plan made of remembered routes, if it beats `best`; vehicles must be alike."""
+        p = self.problem
+        if not self._vehicles_alike():
+            return None
+        self.stats.partitions += 1
+        keys = list(self.pool)
+        model = cp_model.CpModel()
+        pick = [model.new_bool_var(f"x{k}") for k in range(len(keys))]
+        covering: dict[int, list] = {r: [] for r in self.movable}
+        for k, key in enumerate(keys):
+            for r in key:
+                covering[r].append(pick[k])
+        if any(not c for c in covering.values()):
+            return None
+        for r, columns in covering.items():
+            model.add_exactly_one(columns)
+        model.add(sum(pick) <= p.n_vehicles)
+        scale = 1000.0
+        model.minimize(sum(int(round(self.pool[key][0] * scale)) * pick[k] for k, key in enumerate(keys)))
+        in_best = {frozenset(self.planner.request_of_pickup[n] for n in r.tolist()
+                             if n in self.planner.request_of_pickup) for r in best.routes if len(r)}
+        for k, key in enumerate(keys):
+            model.add_hint(pick[k], key in in_best)
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(0.05, limit_s)
+        solver.parameters.num_workers = 1
+        status = solver.solve(model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        chosen_routes = [self.pool[key][2] for k, key in enumerate(keys) if solver.value(pick[k])]
+        routes = [np.zeros(0, dtype=np.int32) for _ in range(p.n_vehicles)]
+        for v, route in enumerate(chosen_routes):
+            routes[v] = route
+        state = _State(self.planner, routes)
+        if (state.vehicle_of < 0).any() or any(self.planner.schedule(v, r) is None for v, r in enumerate(routes)):
+            return None
+        if sum(state.costs) < sum(best.costs) - 1e-9:
+            self.stats.partition_gains += 1
+            return state
+        return None
+
+    def _vehicles_alike(self) -> bool:
+        p = self.problem
+        return bool(
+            (p.vehicle_start == p.vehicle_start[0]).all() and (p.vehicle_end == p.vehicle_end[0]).all()
+            and (p.capacity == p.capacity[0]).all() and (p.initial_load == 0).all()
+            and (p.max_duration_s == p.max_duration_s[0]).all()
+        )
+
+    # -- the search -------------------------------------------------------------------------------
+    def run(self, time_limit_s: float, start: _State | None = None,
+            progress: Callable[[float, float], None] | None = None) -> Solution:
+        began = time.perf_counter()
+        # The last set partitioning gets a share of the time, and the whole run stays inside the limit.
+        final_s = min(2.0, 0.1 * time_limit_s)
+        deadline = began + time_limit_s - final_s
+        current = start if start is not None else self.construct()
+        best = current.copy()
+        best_value = best.objective(self.penalty)
+        current_value = best_value
+        n = len(self.movable)
+        if n == 0:
+            return self._solution(best)
+        operators = [self._ruin_random, self._ruin_related, self._ruin_worst]
+        weights = [1.0, 1.0, 1.0]
+        scores = [0.0, 0.0, 0.0]
+        uses = [0, 0, 0]
+        # Annealing: at first a plan 5 % worse passes half the time; at the end almost none does.
+        t_start = 0.05 * max(best_value, 1e-9) / math.log(2)
+        t_end = t_start / 500.0
+        partition_every = max(1.0, time_limit_s / 6)
+        next_partition = began + partition_every
+        while True:
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+            if progress is not None:
+                progress(now - began, best_value)
+            if now >= next_partition and self._vehicles_alike():
+                next_partition = now + partition_every
+                better = self._partition(best, min(1.0, 0.2 * partition_every))
+                if better is not None:
+                    best = better.copy()
+                    best_value = best.objective(self.penalty)
+                    current, current_value = better, best_value
+                continue
+            temperature = t_start * (t_end / t_start) ** ((now - began) / time_limit_s)
+            op = self.rng.choices(range(len(operators)), weights)[0]
+            q = self.rng.randint(min(2, n), max(min(2, n), min(n, int(0.35 * n), 30)))
+            trial = current.copy()
+            removed = operators[op](trial, q)
+            self._remove(trial, removed)
+            noise = 0.025 if self.rng.random() < 0.3 else 0.0
+            self._repair(trial, trial.unserved(), regret=self.rng.choice((1, 2, 3)), noise=noise)
+            value = trial.objective(self.penalty)
+            self.stats.iterations += 1
+            uses[op] += 1
+            if value < best_value - 1e-9:
+                best, best_value = trial.copy(), value
+                current, current_value = trial, value
+                scores[op] += 33
+                self.stats.improvements += 1
+            elif value < current_value - 1e-9 or self.rng.random() < math.exp(-(value - current_value) / temperature):
+                scores[op] += 9 if value < current_value else 13
+                current, current_value = trial, value
+            if self.stats.iterations % 100 == 0:
+                for k in range(len(operators)):
+                    if uses[k]:
+                        weights[k] = 0.8 * weights[k] + 0.2 * scores[k] / uses[k]
+                    weights[k] = max(weights[k], 0.05)
+                    scores[k], uses[k] = 0.0, 0
+        if self._vehicles_alike() and self.pool:
+            better = self._partition(best, max(0.05, began + time_limit_s - time.perf_counter()))
+            if better is not None:
+                best = better
+        self.stats.pool = len(self.pool)
+        return self._solution(best)
+
+    def _solution(self, state: _State) -> Solution:
+        return Solution(routes=[r.tolist() for r in state.routes], cost=float(sum(state.costs)),
+                        unserved=state.unserved())
