@@ -342,3 +342,58 @@ def bench_router(directory: str, queries: int, oracle_queries: int, seed: int) -
         run(Path(directory), queries, min(oracle_queries, queries), seed, _table_console())
     except NetworkError as exc:
         _fail(str(exc))
+
+
+@main.group()
+def darp() -> None:
+    """Dial-a-ride instances in Cordeau's format (the dispatcher's benchmark)."""
+
+
+@darp.command("solve")
+@click.argument("instance", type=click.Path())
+@click.option("--time-limit", "time_limit", type=float, default=10.0, show_default=True, help="Seconds to search.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomised search.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"cost", "routes", "feasible"}.')
+def darp_solve(instance: str, time_limit: float, seed: int, as_json: bool) -> None:
+    """Plan every request of INSTANCE with at most its vehicles; routes list node ids, depots omitted."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from routing.dispatch.darp import DarpError, read_darp, solve_darp
+
+    try:
+        inst = read_darp(instance)
+        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("best {task.fields[best]:.2f}"))
+        with Progress(*columns, console=_console, transient=True, disable=not _console.is_terminal) as progress:
+            task = progress.add_task(f"{inst.name}: {time_limit:g} s", total=time_limit, best=float("nan"))
+            solution = solve_darp(inst, time_limit, seed,
+                                  progress=lambda elapsed, best: progress.update(task, completed=elapsed, best=best))
+    except DarpError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(_json.encode(solution).decode())
+        return
+    state = "feasible" if solution.feasible else "NOT feasible"
+    click.echo(f"{inst.name}: cost {solution.cost:.2f}, {len(solution.routes)} routes, {state}")
+    for k, route in enumerate(solution.routes):
+        click.echo(f"  route {k}: {' '.join(map(str, route))}")
+    if not solution.feasible:
+        sys.exit(1)
+
+
+@bench.command("darp")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--time-limit", "time_limit", type=float, default=10.0, show_default=True, help="Seconds per run.")
+@click.option("--runs", type=int, default=1, show_default=True, help="Runs per instance (seeds 0..runs-1).")
+@click.option("--jobs", type=int, default=None, help="Runs at the same time (default: the CPU count).")
+def bench_darp(directory: str, time_limit: float, runs: int, jobs: int | None) -> None:
+    """Solve every instance in DIRECTORY and print mean and worst gaps to its bks.json."""
+    from maas.bench_dispatch import bench_darp as run
+    from maas.bench_dispatch import default_jobs
+    from routing.dispatch.darp import DarpError
+
+    if time_limit <= 0 or runs < 1:
+        _fail("--time-limit must be positive and --runs at least 1")
+    try:
+        run(Path(directory), time_limit, runs, jobs or default_jobs(), _table_console())
+    except DarpError as exc:
+        _fail(str(exc))

@@ -8,11 +8,14 @@ and a schedule exists exactly when the constraint graph has no negative cycle.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
 import numpy as np
+
+from routing.dispatch.model import darp_problem
+from routing.dispatch.search import Search
 
 # A schedule may violate a constraint by this much (the instances use doubles).
 TOLERANCE = 1e-6
@@ -53,17 +56,23 @@ def read_darp(path: str | Path) -> DarpInstance:
         lines = [ln.split() for ln in path.read_text().splitlines()]
     except (OSError, UnicodeDecodeError) as exc:
         raise DarpError(f"{path}: cannot be read: {exc}") from exc
+    numbers = [k + 1 for k, ln in enumerate(lines) if ln]
     lines = [ln for ln in lines if ln]
     if not lines or len(lines[0]) != 5:
-        raise DarpError(f"{path}:1: the header must be 'm n T Q L' (vehicles, requests, route duration, capacity, ride time)")
+        raise DarpError(f"{path}:{numbers[0] if numbers else 1}: the header must be 'm n T Q L' (vehicles, requests, route duration, capacity, ride time)")
     try:
         m, count, duration, capacity, ride = int(lines[0][0]), int(lines[0][1]), float(lines[0][2]), int(lines[0][3]), float(lines[0][4])
-        rows = np.array([[float(v) for v in ln[:7]] for ln in lines[1:]], dtype=np.float64)
     except ValueError as exc:
-        raise DarpError(f"{path}: not a number: {exc}") from exc
-    bad = [k + 2 for k, ln in enumerate(lines[1:]) if len(ln) < 7]
-    if bad:
-        raise DarpError(f"{path}:{bad[0]}: a node line needs 'id x y service load earliest latest'")
+        raise DarpError(f"{path}:{numbers[0]}: not a number: {exc}") from exc
+    values = []
+    for line_no, ln in zip(numbers[1:], lines[1:], strict=True):
+        if len(ln) < 7:
+            raise DarpError(f"{path}:{line_no}: a node line needs 'id x y service load earliest latest'")
+        try:
+            values.append([float(v) for v in ln[:7]])
+        except ValueError as exc:
+            raise DarpError(f"{path}:{line_no}: not a number: {exc}") from exc
+    rows = np.array(values, dtype=np.float64).reshape(-1, 7)
     if len(rows) == 2 * count + 2:
         n = count
     elif count % 2 == 0 and len(rows) == count + 1:
@@ -133,3 +142,47 @@ def check_route(inst: DarpInstance, route: Sequence[int]) -> RouteCheck:
             # Shortest distances from the origin give a feasible schedule: B_i = dist[i] - dist[origin].
             return RouteCheck(feasible=True, start_s=[dist[i] - dist[k] for i in range(k)])
     return RouteCheck(feasible=False, reason="no schedule meets the time windows, ride times and route duration")
+
+
+class DarpSolution(msgspec.Struct, frozen=True, kw_only=True):
+    """The benchmark's output: routes of node ids in visiting order, depots omitted."""
+
+    cost: float
+    routes: list[list[int]]
+    feasible: bool
+
+
+def solution_cost(inst: DarpInstance, routes: Sequence[Sequence[int]]) -> float:
+    total = 0.0
+    for route in routes:
+        if route:
+            full = [0, *route, inst.end_depot]
+            total += sum(inst.travel(a, b) for a, b in zip(full, full[1:]))
+    return total
+
+
+def verify_solution(inst: DarpInstance, routes: Sequence[Sequence[int]]) -> str | None:
+    """Why the routes do not solve the instance (every request served once, at most m routes, every route
+    feasible), or None when they do."""
+    used = [r for r in routes if r]
+    if len(used) > inst.vehicles:
+        return f"{len(used)} routes for {inst.vehicles} vehicles"
+    seen = [v for r in used for v in r]
+    if sorted(seen) != list(range(1, 2 * inst.requests + 1)):
+        return "not every pickup and delivery is visited exactly once"
+    for k, route in enumerate(used):
+        check = check_route(inst, route)
+        if not check.feasible:
+            return f"route {k}: {check.reason}"
+    return None
+
+
+def solve_darp(inst: DarpInstance, time_limit_s: float, seed: int = 0,
+               progress: Callable[[float, float], None] | None = None) -> DarpSolution:
+    """Plan the instance within `time_limit_s`; `feasible` comes from `verify_solution`, not from the search."""
+    if time_limit_s <= 0:
+        raise DarpError("the time limit must be positive")
+    found = Search(darp_problem(inst), seed=seed).run(time_limit_s, progress=progress)
+    routes = [r for r in found.routes if r]
+    return DarpSolution(cost=solution_cost(inst, routes), routes=routes,
+                        feasible=not found.unserved and verify_solution(inst, routes) is None)

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from routing.dispatch.darp import DarpError, DarpInstance, check_route, read_darp
-from tests.conftest import SHARED_DATA
-
-DARP = SHARED_DATA / "darp"
-INSTANCES = sorted(DARP.glob("a*.txt"))
-_spec = importlib.util.spec_from_file_location("darp_check", SHARED_DATA.parent / "tools" / "darp_check.py")
-darp_check = importlib.util.module_from_spec(_spec)
-sys.modules["darp_check"] = darp_check  # its dataclasses look their module up by name
-_spec.loader.exec_module(darp_check)
+from tests.routing.dispatch.checker import DARP, INSTANCES, darp_check
 
 
 @pytest.mark.parametrize("path", INSTANCES, ids=lambda p: p.stem)
