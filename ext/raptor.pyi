@@ -2,6 +2,7 @@ import numpy as np
 import numpy.typing as npt
 
 UNREACHED: int
+NO_DEPARTURE: int
 PARENT_NONE: int
 PARENT_SOURCE: int
 PARENT_TRANSIT: int
@@ -27,13 +28,28 @@ class RaptorTimetable:
         transfer_offsets: npt.NDArray[np.int32],
         transfer_to: npt.NDArray[np.int32],
         transfer_s: npt.NDArray[np.int32],
+        transfer_in_offsets: npt.NDArray[np.int32],
+        transfer_in_from: npt.NDArray[np.int32],
+        transfer_in_s: npt.NDArray[np.int32],
     ) -> None: ...
+    def active_rows(self, trip_active: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
     def earliest_arrival(
         self,
         source_stops: npt.NDArray[np.int32],
         source_times: npt.NDArray[np.int32],
         max_rounds: int,
-        trip_active: npt.NDArray[np.uint8],
+        next_active: npt.NDArray[np.int32],
+        day_offset: npt.NDArray[np.int32],
+        change_s: npt.NDArray[np.int32],
+        stop_ok: npt.NDArray[np.uint8],
+        use_footpaths: bool,
+    ) -> dict[str, np.ndarray]: ...
+    def latest_departure(
+        self,
+        target_stops: npt.NDArray[np.int32],
+        target_times: npt.NDArray[np.int32],
+        max_rounds: int,
+        prev_active: npt.NDArray[np.int32],
         day_offset: npt.NDArray[np.int32],
         change_s: npt.NDArray[np.int32],
         stop_ok: npt.NDArray[np.uint8],

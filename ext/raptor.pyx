@@ -1,16 +1,21 @@
 # cython: language_level=3
-"""RAPTOR earliest-arrival rounds over the timetable arrays (one round per trip taken).
+"""RAPTOR rounds over the timetable arrays (one round per trip taken), forward and backward.
 
 Times are int32 seconds relative to the query day's service-day origin. Trips may run on
 several service days (yesterday's late trips, today's, tomorrow's): `day_offset[d]` shifts
-service day d's times onto the query day's clock and `trip_active[d, t]` says whether trip t
-runs on it. Labels of round k are the best arrivals with at most k trips.
+service day d's times onto the query day's clock. Which trips run on day d is given as rows of
+each pattern: `next_active[d, t]` is the first row at or after trip t's row (in t's pattern)
+whose trip runs on day d, `prev_active[d, t]` the last one at or before it (`active_rows` makes
+both from a 0/1 matrix). Labels of round k are the best times with at most k trips: earliest
+arrivals for `earliest_arrival`, latest departures (target still reached by its deadline) for
+`latest_departure`.
 """
 
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport INT32_MAX
+from libc.stdint cimport INT32_MAX, INT32_MIN
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
 from ext._types cimport int8_t, int32_t, int64_t, uint8_t
@@ -19,17 +24,81 @@ cnp.import_array()
 
 cdef enum:
     NONE = 0
-    SOURCE = 1
+    SOURCE = 1  # where the search starts: a source going forward, a target going backward
     TRANSIT = 2
     FOOTPATH = 3
     KEPT = 4  # unchanged from the previous round
 
 UNREACHED = INT32_MAX
+NO_DEPARTURE = INT32_MIN
 PARENT_NONE = NONE
 PARENT_SOURCE = SOURCE
 PARENT_TRANSIT = TRANSIT
 PARENT_FOOTPATH = FOOTPATH
 PARENT_KEPT = KEPT
+
+
+cdef struct Scratch:
+    # Per-query working memory, freed before returning; never shared between queries or threads.
+    uint8_t* marked
+    uint8_t* next_marked
+    uint8_t* queued
+    int32_t* queue
+    int32_t* mlist  # stops marked last round
+    int32_t* nlist  # stops marked this round
+    int32_t* tlist  # stops reached (forward) or left (backward) by a trip this round
+    int32_t* transit  # per stop: best arrival (forward) or departure (backward) by a trip this round
+
+
+cdef int scratch_alloc(Scratch* w, int32_t S, int32_t P, int32_t unset) noexcept nogil:
+    cdef int32_t s
+    w.marked = <uint8_t*> calloc(S + 1, 1)
+    w.next_marked = <uint8_t*> calloc(S + 1, 1)
+    w.queued = <uint8_t*> calloc(P + 1, 1)
+    w.queue = <int32_t*> malloc((P + 1) * sizeof(int32_t))
+    w.mlist = <int32_t*> malloc((S + 1) * sizeof(int32_t))
+    w.nlist = <int32_t*> malloc((S + 1) * sizeof(int32_t))
+    w.tlist = <int32_t*> malloc((S + 1) * sizeof(int32_t))
+    w.transit = <int32_t*> malloc((S + 1) * sizeof(int32_t))
+    if (w.marked == NULL or w.next_marked == NULL or w.queued == NULL or w.queue == NULL or w.mlist == NULL
+            or w.nlist == NULL or w.tlist == NULL or w.transit == NULL):
+        return -1
+    for s in range(S):
+        w.transit[s] = unset
+    return 0
+
+
+cdef void scratch_free(Scratch* w) noexcept nogil:
+    free(w.marked)
+    free(w.next_marked)
+    free(w.queued)
+    free(w.queue)
+    free(w.mlist)
+    free(w.nlist)
+    free(w.tlist)
+    free(w.transit)
+
+
+cdef dict new_result(int32_t rounds, int32_t S, int32_t unset):
+    """Label and parent arrays of rounds 0..rounds-1, unset."""
+    labels = np.empty((rounds, S), dtype=np.int32)
+    labels.fill(unset)
+    trip = np.empty((rounds, S), dtype=np.int32)
+    trip.fill(-1)
+    return {
+        "labels": labels, "kind": np.zeros((rounds, S), dtype=np.int8), "trip": trip,
+        "day": np.full((rounds, S), -1, dtype=np.int8), "board": trip.copy(), "alight": trip.copy(),
+        "from_stop": trip.copy(),
+    }
+
+
+cdef void mark_kept(int8_t[:, ::1] kind, const int32_t[:, ::1] labels, int32_t unset) noexcept nogil:
+    # A label of round k that no trip or footpath of round k set is the one of the round before.
+    cdef Py_ssize_t k, s
+    for k in range(1, kind.shape[0]):
+        for s in range(kind.shape[1]):
+            if kind[k, s] == NONE and labels[k, s] != unset:
+                kind[k, s] = KEPT
 
 
 cdef class RaptorTimetable:
@@ -48,6 +117,10 @@ cdef class RaptorTimetable:
     cdef const int32_t[::1] transfer_offsets
     cdef const int32_t[::1] transfer_to
     cdef const int32_t[::1] transfer_s
+    # The same footpaths grouped by the stop they lead to, for the backward search.
+    cdef const int32_t[::1] transfer_in_offsets
+    cdef const int32_t[::1] transfer_in_from
+    cdef const int32_t[::1] transfer_in_s
     cdef readonly int32_t n_stops
     cdef readonly int32_t n_patterns
     cdef readonly int32_t n_trips
@@ -60,6 +133,7 @@ cdef class RaptorTimetable:
         const int32_t[::1] arrival, const int32_t[::1] departure,
         const int32_t[::1] stop_pattern_offsets, const int32_t[::1] stop_patterns,
         const int32_t[::1] transfer_offsets, const int32_t[::1] transfer_to, const int32_t[::1] transfer_s,
+        const int32_t[::1] transfer_in_offsets, const int32_t[::1] transfer_in_from, const int32_t[::1] transfer_in_s,
     ):
         self.pattern_stop_offsets = pattern_stop_offsets
         self.pattern_stops = pattern_stops
@@ -74,16 +148,45 @@ cdef class RaptorTimetable:
         self.transfer_offsets = transfer_offsets
         self.transfer_to = transfer_to
         self.transfer_s = transfer_s
+        self.transfer_in_offsets = transfer_in_offsets
+        self.transfer_in_from = transfer_in_from
+        self.transfer_in_s = transfer_in_s
         self.n_stops = stop_pattern_offsets.shape[0] - 1
         self.n_patterns = pattern_stop_offsets.shape[0] - 1
         self.n_trips = pattern_trip_offsets[self.n_patterns]
+
+    def active_rows(self, const uint8_t[:, ::1] trip_active):
+        """(next_active, prev_active) int32 [D, T] of a 0/1 matrix of running trips; see the module docstring."""
+        cdef Py_ssize_t D = trip_active.shape[0]
+        next_np = np.empty((D, self.n_trips), dtype=np.int32)
+        prev_np = np.empty((D, self.n_trips), dtype=np.int32)
+        cdef int32_t[:, ::1] nxt = next_np
+        cdef int32_t[:, ::1] prv = prev_np
+        cdef Py_ssize_t d
+        cdef int32_t p, t0, n_rows, row, last
+        with nogil:
+            for d in range(D):
+                for p in range(self.n_patterns):
+                    t0 = self.pattern_trip_offsets[p]
+                    n_rows = self.pattern_trip_offsets[p + 1] - t0
+                    last = -1
+                    for row in range(n_rows):
+                        if trip_active[d, t0 + row]:
+                            last = row
+                        prv[d, t0 + row] = last
+                    last = n_rows
+                    for row in range(n_rows - 1, -1, -1):
+                        if trip_active[d, t0 + row]:
+                            last = row
+                        nxt[d, t0 + row] = last
+        return next_np, prev_np
 
     def earliest_arrival(
         self,
         const int32_t[::1] source_stops,
         const int32_t[::1] source_times,
         int32_t max_rounds,
-        const uint8_t[:, ::1] trip_active,
+        const int32_t[:, ::1] next_active,
         const int32_t[::1] day_offset,
         const int32_t[::1] change_s,
         const uint8_t[::1] stop_ok,
@@ -93,47 +196,34 @@ cdef class RaptorTimetable:
         cdef int32_t S = self.n_stops
         cdef int32_t K = max_rounds
         cdef int32_t D = day_offset.shape[0]
-        labels_np = np.full((K + 1, S), UNREACHED, dtype=np.int32)
-        ready_np = np.full((K + 1, S), UNREACHED, dtype=np.int32)
-        transit_np = np.full(S, UNREACHED, dtype=np.int32)
-        kind_np = np.zeros((K + 1, S), dtype=np.int8)
-        trip_np = np.full((K + 1, S), -1, dtype=np.int32)
-        day_np = np.full((K + 1, S), -1, dtype=np.int8)
-        board_np = np.full((K + 1, S), -1, dtype=np.int32)
-        alight_np = np.full((K + 1, S), -1, dtype=np.int32)
-        from_np = np.full((K + 1, S), -1, dtype=np.int32)
-        marked_np = np.zeros(S, dtype=np.uint8)
-        next_marked_np = np.zeros(S, dtype=np.uint8)
-        queued_np = np.zeros(self.n_patterns, dtype=np.uint8)
-        queue_np = np.empty(self.n_patterns, dtype=np.int32)
-        # Stops marked last round / this round, and stops reached by a trip this round, as lists.
-        mlist_np = np.empty(S, dtype=np.int32)
-        nlist_np = np.empty(S, dtype=np.int32)
-        tlist_np = np.empty(S, dtype=np.int32)
+        result = new_result(K + 1, S, INT32_MAX)
+        labels_np = result["labels"]
+        ready_np = labels_np.copy()
         cdef int32_t[:, ::1] labels = labels_np
         cdef int32_t[:, ::1] ready = ready_np
-        cdef int32_t[::1] transit = transit_np
-        cdef int8_t[:, ::1] kind = kind_np
-        cdef int32_t[:, ::1] ptrip = trip_np
-        cdef int8_t[:, ::1] pday = day_np
-        cdef int32_t[:, ::1] pboard = board_np
-        cdef int32_t[:, ::1] palight = alight_np
-        cdef int32_t[:, ::1] pfrom = from_np
-        cdef uint8_t[::1] marked = marked_np
-        cdef uint8_t[::1] next_marked = next_marked_np
-        cdef uint8_t[::1] queued = queued_np
-        cdef int32_t[::1] queue = queue_np
-        cdef int32_t[::1] mlist = mlist_np
-        cdef int32_t[::1] nlist = nlist_np
-        cdef int32_t[::1] tlist = tlist_np
+        cdef int8_t[:, ::1] kind = result["kind"]
+        cdef int32_t[:, ::1] ptrip = result["trip"]
+        cdef int8_t[:, ::1] pday = result["day"]
+        cdef int32_t[:, ::1] pboard = result["board"]
+        cdef int32_t[:, ::1] palight = result["alight"]
+        cdef int32_t[:, ::1] pfrom = result["from_stop"]
+        cdef Scratch w
         cdef Py_ssize_t n_m = 0, n_n = 0, n_t = 0
         cdef Py_ssize_t i, j, k, q, n_queue
-        cdef int32_t s, t, p, e, d, lo, hi, mid, n, r, row, n_rows, best_row, best_day
+        cdef int32_t s, t, p, e, d, lo, hi, mid, n, row, n_rows, best_row, best_day
         cdef int32_t cur_row, cur_day, cur_board, time, arr, dep, best_dep, cur_dep
-        cdef int64_t base
+        cdef int64_t base, s0
         cdef int32_t first_trip, limit, first
         cdef bint any_marked
         cdef int64_t patterns_scanned = 0, stops_scanned = 0
+        cdef int failed
+
+        with nogil:
+            failed = scratch_alloc(&w, S, self.n_patterns, INT32_MAX)
+            if failed:
+                scratch_free(&w)
+        if failed:
+            raise MemoryError()
 
         with nogil:
             for i in range(source_stops.shape[0]):
@@ -142,9 +232,9 @@ cdef class RaptorTimetable:
                     labels[0, s] = source_times[i]
                     ready[0, s] = source_times[i]
                     kind[0, s] = SOURCE
-                    if not marked[s]:
-                        marked[s] = 1
-                        mlist[n_m] = s
+                    if not w.marked[s]:
+                        w.marked[s] = 1
+                        w.mlist[n_m] = s
                         n_m += 1
             if use_footpaths:
                 for i in range(source_stops.shape[0]):
@@ -159,30 +249,31 @@ cdef class RaptorTimetable:
                             ready[0, t] = arr
                             kind[0, t] = FOOTPATH
                             pfrom[0, t] = s
-                            if not marked[t]:
-                                marked[t] = 1
-                                mlist[n_m] = t
+                            if not w.marked[t]:
+                                w.marked[t] = 1
+                                w.mlist[n_m] = t
                                 n_m += 1
 
             for k in range(1, K + 1):
                 # Every label of round k starts as the best with fewer trips (kind KEPT is filled in
-                # by the caller where a label is unchanged).
+                # at the end where a label is unchanged).
                 memcpy(&labels[k, 0], &labels[k - 1, 0], S * sizeof(int32_t))
                 memcpy(&ready[k, 0], &ready[k - 1, 0], S * sizeof(int32_t))
                 n_queue = 0
                 for q in range(n_m):
-                    s = mlist[q]
+                    s = w.mlist[q]
                     for j in range(self.stop_pattern_offsets[s], self.stop_pattern_offsets[s + 1]):
                         p = self.stop_patterns[j]
-                        if not queued[p]:
-                            queued[p] = 1
-                            queue[n_queue] = p
+                        if not w.queued[p]:
+                            w.queued[p] = 1
+                            w.queue[n_queue] = p
                             n_queue += 1
                 any_marked = False
                 for q in range(n_queue):
-                    p = queue[q]
-                    queued[p] = 0
-                    n = self.pattern_stop_offsets[p + 1] - self.pattern_stop_offsets[p]
+                    p = w.queue[q]
+                    w.queued[p] = 0
+                    s0 = self.pattern_stop_offsets[p]
+                    n = self.pattern_stop_offsets[p + 1] - s0
                     patterns_scanned += 1
                     first_trip = self.pattern_trip_offsets[p]
                     n_rows = self.pattern_trip_offsets[p + 1] - first_trip
@@ -193,36 +284,38 @@ cdef class RaptorTimetable:
                     # Nothing changed before the first stop marked last round: a trip boarded there
                     # was already ridden in an earlier round with the same labels.
                     first = 0
-                    while not marked[self.pattern_stops[self.pattern_stop_offsets[p] + first]]:
+                    while not w.marked[self.pattern_stops[s0 + first]]:
                         first += 1
                     stops_scanned += n - first
                     for i in range(first, n):
-                        s = self.pattern_stops[self.pattern_stop_offsets[p] + i]
+                        s = self.pattern_stops[s0 + i]
                         # Alight from the current trip.
-                        if cur_row >= 0 and stop_ok[s] and self.pattern_dropoff[self.pattern_stop_offsets[p] + i] != 1:
+                        if cur_row >= 0 and stop_ok[s] and self.pattern_dropoff[s0 + i] != 1:
                             arr = self.arrival[base + <int64_t> cur_row * n + i] + day_offset[cur_day]
-                            if arr < labels[k, s]:
-                                labels[k, s] = arr
-                                kind[k, s] = TRANSIT
+                            # The best arrival by a trip this round, even where the label is better
+                            # already (walked to, or a source): footpaths go on from it.
+                            if arr < w.transit[s]:
+                                if w.transit[s] == INT32_MAX:
+                                    w.tlist[n_t] = s
+                                    n_t += 1
+                                w.transit[s] = arr
                                 ptrip[k, s] = first_trip + cur_row
                                 pday[k, s] = <int8_t> cur_day
                                 pboard[k, s] = cur_board
                                 palight[k, s] = i
-                                if transit[s] == INT32_MAX:
-                                    tlist[n_t] = s
-                                    n_t += 1
-                                if arr < transit[s]:
-                                    transit[s] = arr
+                                if arr < labels[k, s]:
+                                    labels[k, s] = arr
+                                    kind[k, s] = TRANSIT
                                 if arr + change_s[s] < ready[k, s]:
                                     ready[k, s] = arr + change_s[s]
-                                if not next_marked[s]:
-                                    next_marked[s] = 1
-                                    nlist[n_n] = s
-                                    n_n += 1
-                                any_marked = True
+                                    if not w.next_marked[s]:
+                                        w.next_marked[s] = 1
+                                        w.nlist[n_n] = s
+                                        n_n += 1
+                                    any_marked = True
                         # Board (or change to an earlier trip) where a label of the previous round allows.
                         time = ready[k - 1, s]
-                        if time == INT32_MAX or not stop_ok[s] or self.pattern_pickup[self.pattern_stop_offsets[p] + i] == 1:
+                        if time == INT32_MAX or not stop_ok[s] or self.pattern_pickup[s0 + i] == 1:
                             continue
                         if cur_row >= 0:
                             cur_dep = self.departure[base + <int64_t> cur_row * n + i] + day_offset[cur_day]
@@ -254,9 +347,9 @@ cdef class RaptorTimetable:
                                     lo = mid + 1
                                 else:
                                     hi = mid
-                            row = lo
-                            while row < limit and not trip_active[d, first_trip + row]:
-                                row += 1
+                            if lo >= limit:
+                                continue
+                            row = next_active[d, first_trip + lo]
                             if row < limit:
                                 dep = self.departure[base + <int64_t> row * n + i] + day_offset[d]
                                 if dep < best_dep:
@@ -270,44 +363,265 @@ cdef class RaptorTimetable:
                 # Footpaths from the stops reached by a trip in this round.
                 if use_footpaths:
                     for q in range(n_t):
-                        s = tlist[q]
+                        s = w.tlist[q]
                         for e in range(self.transfer_offsets[s], self.transfer_offsets[s + 1]):
                             t = self.transfer_to[e]
-                            arr = transit[s] + self.transfer_s[e]
+                            arr = w.transit[s] + self.transfer_s[e]
                             if arr < labels[k, t]:
                                 labels[k, t] = arr
                                 kind[k, t] = FOOTPATH
                                 pfrom[k, t] = s
-                                if arr < ready[k, t]:
-                                    ready[k, t] = arr
-                                if not next_marked[t]:
-                                    next_marked[t] = 1
-                                    nlist[n_n] = t
+                            # No change time after a walk: it may board earlier than a trip's arrival
+                            # there allows, even one arriving before the walker.
+                            if arr < ready[k, t]:
+                                ready[k, t] = arr
+                                if not w.next_marked[t]:
+                                    w.next_marked[t] = 1
+                                    w.nlist[n_n] = t
                                     n_n += 1
                                 any_marked = True
                 for q in range(n_t):
-                    transit[tlist[q]] = INT32_MAX
+                    w.transit[w.tlist[q]] = INT32_MAX
                 n_t = 0
                 for q in range(n_m):
-                    marked[mlist[q]] = 0
+                    w.marked[w.mlist[q]] = 0
                 for q in range(n_n):
-                    s = nlist[q]
-                    next_marked[s] = 0
-                    marked[s] = 1
-                    mlist[q] = s
+                    s = w.nlist[q]
+                    w.next_marked[s] = 0
+                    w.marked[s] = 1
+                    w.mlist[q] = s
                 n_m = n_n
                 n_n = 0
                 if not any_marked:
                     # Nothing improved: later rounds equal this one.
                     for j in range(k + 1, K + 1):
                         memcpy(&labels[j, 0], &labels[k, 0], S * sizeof(int32_t))
-                        memcpy(&ready[j, 0], &ready[k, 0], S * sizeof(int32_t))
                     break
-        # A label of round k that no trip or footpath of round k set is the one of the round before.
-        unchanged = (kind_np[1:] == NONE) & (labels_np[1:] != UNREACHED)
-        kind_np[1:][unchanged] = KEPT
-        return {
-            "labels": labels_np, "kind": kind_np, "trip": trip_np, "day": day_np,
-            "board": board_np, "alight": alight_np, "from_stop": from_np,
-            "patterns_scanned": patterns_scanned, "stops_scanned": stops_scanned,
-        }
+            scratch_free(&w)
+            mark_kept(kind, labels, INT32_MAX)
+        result["patterns_scanned"] = patterns_scanned
+        result["stops_scanned"] = stops_scanned
+        return result
+
+    def latest_departure(
+        self,
+        const int32_t[::1] target_stops,
+        const int32_t[::1] target_times,
+        int32_t max_rounds,
+        const int32_t[:, ::1] prev_active,
+        const int32_t[::1] day_offset,
+        const int32_t[::1] change_s,
+        const uint8_t[::1] stop_ok,
+        bint use_footpaths,
+    ):
+        """Latest departures and their parents, rounds 0..max_rounds: `earliest_arrival` run backward.
+
+        Label [k, s] is the latest time one may leave stop s and, with at most k trips, still reach
+        a target by its time (NO_DEPARTURE if none). Parents point forward in travel order: a
+        TRANSIT label boards `trip` at position `board` of its pattern and alights at `alight`;
+        a FOOTPATH label walks to `from_stop` (the next stop of the journey).
+        """
+        cdef int32_t S = self.n_stops
+        cdef int32_t K = max_rounds
+        cdef int32_t D = day_offset.shape[0]
+        result = new_result(K + 1, S, INT32_MIN)
+        labels_np = result["labels"]
+        ready_np = labels_np.copy()
+        cdef int32_t[:, ::1] labels = labels_np
+        # The latest time one may arrive at a stop to go on from there (a change needs its time).
+        cdef int32_t[:, ::1] ready = ready_np
+        cdef int8_t[:, ::1] kind = result["kind"]
+        cdef int32_t[:, ::1] ptrip = result["trip"]
+        cdef int8_t[:, ::1] pday = result["day"]
+        cdef int32_t[:, ::1] pboard = result["board"]
+        cdef int32_t[:, ::1] palight = result["alight"]
+        cdef int32_t[:, ::1] pnext = result["from_stop"]
+        cdef Scratch w
+        cdef Py_ssize_t n_m = 0, n_n = 0, n_t = 0
+        cdef Py_ssize_t i, j, k, q, n_queue
+        cdef int32_t s, u, p, e, d, lo, hi, mid, n, row, n_rows, best_row, best_day
+        cdef int32_t cur_row, cur_day, cur_alight, time, arr, dep, best_arr, cur_arr
+        cdef int64_t base, s0, last_row
+        cdef int32_t first_trip, lowest, last
+        cdef bint any_marked
+        cdef int64_t patterns_scanned = 0, stops_scanned = 0
+        cdef int failed
+
+        with nogil:
+            failed = scratch_alloc(&w, S, self.n_patterns, INT32_MIN)
+            if failed:
+                scratch_free(&w)
+        if failed:
+            raise MemoryError()
+
+        with nogil:
+            for i in range(target_stops.shape[0]):
+                s = target_stops[i]
+                if target_times[i] > labels[0, s]:
+                    labels[0, s] = target_times[i]
+                    ready[0, s] = target_times[i]
+                    kind[0, s] = SOURCE
+                    if not w.marked[s]:
+                        w.marked[s] = 1
+                        w.mlist[n_m] = s
+                        n_m += 1
+            if use_footpaths:
+                for i in range(target_stops.shape[0]):
+                    s = target_stops[i]
+                    if labels[0, s] != target_times[i]:
+                        continue
+                    for e in range(self.transfer_in_offsets[s], self.transfer_in_offsets[s + 1]):
+                        u = self.transfer_in_from[e]
+                        dep = labels[0, s] - self.transfer_in_s[e]
+                        if dep > labels[0, u]:
+                            labels[0, u] = dep
+                            ready[0, u] = dep
+                            kind[0, u] = FOOTPATH
+                            pnext[0, u] = s
+                            if not w.marked[u]:
+                                w.marked[u] = 1
+                                w.mlist[n_m] = u
+                                n_m += 1
+
+            for k in range(1, K + 1):
+                memcpy(&labels[k, 0], &labels[k - 1, 0], S * sizeof(int32_t))
+                memcpy(&ready[k, 0], &ready[k - 1, 0], S * sizeof(int32_t))
+                n_queue = 0
+                for q in range(n_m):
+                    s = w.mlist[q]
+                    for j in range(self.stop_pattern_offsets[s], self.stop_pattern_offsets[s + 1]):
+                        p = self.stop_patterns[j]
+                        if not w.queued[p]:
+                            w.queued[p] = 1
+                            w.queue[n_queue] = p
+                            n_queue += 1
+                any_marked = False
+                for q in range(n_queue):
+                    p = w.queue[q]
+                    w.queued[p] = 0
+                    s0 = self.pattern_stop_offsets[p]
+                    n = self.pattern_stop_offsets[p + 1] - s0
+                    patterns_scanned += 1
+                    first_trip = self.pattern_trip_offsets[p]
+                    n_rows = self.pattern_trip_offsets[p + 1] - first_trip
+                    base = self.pattern_stop_time_offsets[p]
+                    last_row = base + <int64_t> (n_rows - 1) * n
+                    cur_row = -1
+                    cur_day = -1
+                    cur_alight = -1
+                    # Scanning against travel order: nothing changed after the last stop marked last round.
+                    last = n - 1
+                    while not w.marked[self.pattern_stops[s0 + last]]:
+                        last -= 1
+                    stops_scanned += last + 1
+                    for i in range(last, -1, -1):
+                        s = self.pattern_stops[s0 + i]
+                        # Board the current trip here: a departure from s.
+                        if cur_row >= 0 and stop_ok[s] and self.pattern_pickup[s0 + i] != 1:
+                            dep = self.departure[base + <int64_t> cur_row * n + i] + day_offset[cur_day]
+                            if dep > w.transit[s]:
+                                if w.transit[s] == INT32_MIN:
+                                    w.tlist[n_t] = s
+                                    n_t += 1
+                                w.transit[s] = dep
+                                ptrip[k, s] = first_trip + cur_row
+                                pday[k, s] = <int8_t> cur_day
+                                pboard[k, s] = i
+                                palight[k, s] = cur_alight
+                                if dep > labels[k, s]:
+                                    labels[k, s] = dep
+                                    kind[k, s] = TRANSIT
+                                if dep - change_s[s] > ready[k, s]:
+                                    ready[k, s] = dep - change_s[s]
+                                    if not w.next_marked[s]:
+                                        w.next_marked[s] = 1
+                                        w.nlist[n_n] = s
+                                        n_n += 1
+                                    any_marked = True
+                        # Alight here from a later trip where a label of the previous round allows.
+                        time = ready[k - 1, s]
+                        if time == INT32_MIN or not stop_ok[s] or self.pattern_dropoff[s0 + i] == 1:
+                            continue
+                        if cur_row >= 0:
+                            cur_arr = self.arrival[base + <int64_t> cur_row * n + i] + day_offset[cur_day]
+                            if time < cur_arr:
+                                continue
+                        else:
+                            cur_arr = INT32_MIN
+                        best_row = -1
+                        best_day = -1
+                        best_arr = cur_arr
+                        for d in range(D):
+                            # FIFO trips: the arrivals at position i rise with the row. Cheap checks
+                            # first: every trip of day d comes too late, or even its last is no better.
+                            if self.arrival[base + i] + day_offset[d] > time:
+                                continue
+                            if self.arrival[last_row + i] + day_offset[d] <= best_arr:
+                                continue
+                            lowest = 0
+                            if d == cur_day:
+                                # On the current trip's day only later rows can be better.
+                                if cur_row == n_rows - 1 or self.arrival[base + <int64_t> (cur_row + 1) * n + i] + day_offset[d] > time:
+                                    continue
+                                lowest = cur_row + 1
+                            # The first row arriving after `time`; the one before it is the latest in time.
+                            lo = lowest
+                            hi = n_rows
+                            while lo < hi:
+                                mid = (lo + hi) >> 1
+                                if self.arrival[base + <int64_t> mid * n + i] + day_offset[d] <= time:
+                                    lo = mid + 1
+                                else:
+                                    hi = mid
+                            if lo <= lowest:
+                                continue
+                            row = prev_active[d, first_trip + lo - 1]
+                            if row >= lowest:
+                                arr = self.arrival[base + <int64_t> row * n + i] + day_offset[d]
+                                if arr > best_arr:
+                                    best_arr = arr
+                                    best_row = row
+                                    best_day = d
+                        if best_row >= 0:
+                            cur_row = best_row
+                            cur_day = best_day
+                            cur_alight = i
+                # Footpaths into the stops where a trip was boarded in this round.
+                if use_footpaths:
+                    for q in range(n_t):
+                        s = w.tlist[q]
+                        for e in range(self.transfer_in_offsets[s], self.transfer_in_offsets[s + 1]):
+                            u = self.transfer_in_from[e]
+                            dep = w.transit[s] - self.transfer_in_s[e]
+                            if dep > labels[k, u]:
+                                labels[k, u] = dep
+                                kind[k, u] = FOOTPATH
+                                pnext[k, u] = s
+                            if dep > ready[k, u]:
+                                ready[k, u] = dep
+                                if not w.next_marked[u]:
+                                    w.next_marked[u] = 1
+                                    w.nlist[n_n] = u
+                                    n_n += 1
+                                any_marked = True
+                for q in range(n_t):
+                    w.transit[w.tlist[q]] = INT32_MIN
+                n_t = 0
+                for q in range(n_m):
+                    w.marked[w.mlist[q]] = 0
+                for q in range(n_n):
+                    s = w.nlist[q]
+                    w.next_marked[s] = 0
+                    w.marked[s] = 1
+                    w.mlist[q] = s
+                n_m = n_n
+                n_n = 0
+                if not any_marked:
+                    for j in range(k + 1, K + 1):
+                        memcpy(&labels[j, 0], &labels[k, 0], S * sizeof(int32_t))
+                    break
+            scratch_free(&w)
+            mark_kept(kind, labels, INT32_MIN)
+        result["patterns_scanned"] = patterns_scanned
+        result["stops_scanned"] = stops_scanned
+        return result

@@ -1,6 +1,7 @@
-"""Earliest-arrival RAPTOR on a network's timetable: the one module that calls `ext.raptor`.
+"""RAPTOR on a network's timetable, forward (earliest arrival) and backward (latest departure):
+the one module that calls `ext.raptor`.
 
-Also holds the pure-Python implementation of the same semantics, the kernel's test oracle.
+Also holds pure-Python implementations of the same semantics, the kernel's test oracles.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ except ImportError as exc:
     ) from exc
 
 UNREACHED = _kernel.UNREACHED
+NO_DEPARTURE = _kernel.NO_DEPARTURE
 NONE, SOURCE, TRANSIT, FOOTPATH, KEPT = (
     _kernel.PARENT_NONE, _kernel.PARENT_SOURCE, _kernel.PARENT_TRANSIT, _kernel.PARENT_FOOTPATH, _kernel.PARENT_KEPT,
 )
@@ -39,7 +41,12 @@ class ServiceDays(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Labels(msgspec.Struct, frozen=True, kw_only=True):
-    """Per round k and stop: best arrival with at most k trips, and how it was reached."""
+    """Per round k and stop: the best time with at most k trips, and how it was reached.
+
+    Forward the best is the earliest arrival (UNREACHED if none) and parents point back along
+    the journey; backward it is the latest departure (NO_DEPARTURE if none) and parents point
+    on along it (`from_stop` is then the stop a footpath leads to).
+    """
 
     labels: np.ndarray
     kind: np.ndarray
@@ -105,12 +112,16 @@ class Raptor:
                 ("stop_pattern_offsets", np.int32), ("stop_patterns", np.int32),
                 ("transfer_offsets", np.int32), ("transfer_to", np.int32), ("transfer_s", np.int32),
             )
-        ))
+        ), *transfers_into(tt))
         self.trip_pattern = np.repeat(
             np.arange(tt.n_patterns, dtype=np.int32), np.diff(np.asarray(tt.pattern_trip_offsets))
         )
         n_days = tt.service_days.shape[1] * 8
         self._active_bits = np.unpackbits(np.asarray(tt.service_days), axis=1, bitorder="little")[:, :n_days]
+        self._stop_ok = np.ones(tt.n_stops, dtype=np.uint8)
+        self._change: dict[int, np.ndarray] = {}
+        # Running-trip rows of the last few trip_active matrices seen (a query reuses its ServiceDays).
+        self._rows: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = []
 
     def service_days(self, date: dt.date) -> ServiceDays:
         """The trips running on the days around `date` and how their clocks relate to `date`'s."""
@@ -148,26 +159,64 @@ class Raptor:
 
     def change_times(self, min_transfer_s: int) -> np.ndarray:
         """Change time at each stop: the feed's own (transfers.txt) where longer than the query's."""
-        return np.maximum(np.asarray(self.timetable.stop_min_transfer_s), min_transfer_s).astype(np.int32)
+        change = self._change.get(min_transfer_s)
+        if change is None:
+            change = np.maximum(np.asarray(self.timetable.stop_min_transfer_s), min_transfer_s).astype(np.int32)
+            change.flags.writeable = False
+            self._change[min_transfer_s] = change
+        return change
 
     def earliest_arrival(
         self, sources: np.ndarray, source_times: np.ndarray, days: ServiceDays, *, max_transfers: int = 8,
         min_transfer_s: int = 60, use_footpaths: bool = True, wheelchair: bool = False,
     ) -> Labels:
         """Rounds 0..max_transfers+1 of RAPTOR from the given stops at the given times."""
-        tt = self.timetable
-        active = days.trip_active
-        stop_ok = np.ones(tt.n_stops, dtype=np.uint8)
-        if wheelchair:
-            active = active & (np.asarray(tt.trip_wheelchair) == 1).astype(np.uint8)[None, :]
-            stop_ok = self.wheelchair_stops()
-        change = self.change_times(min_transfer_s) if min_transfer_s > 0 or use_footpaths else np.zeros(tt.n_stops, np.int32)
+        rows, change, stop_ok = self._query_arrays(days, min_transfer_s, use_footpaths, wheelchair)
         result = self._kernel.earliest_arrival(
             np.ascontiguousarray(sources, dtype=np.int32), np.ascontiguousarray(source_times, dtype=np.int32),
-            int(max_transfers) + 1, np.ascontiguousarray(active, dtype=np.uint8),
-            np.ascontiguousarray(days.day_offset, dtype=np.int32), change, stop_ok, bool(use_footpaths),
+            int(max_transfers) + 1, rows[0], np.ascontiguousarray(days.day_offset, dtype=np.int32), change, stop_ok,
+            bool(use_footpaths),
         )
         return Labels(**result)
+
+    def latest_departure(
+        self, targets: np.ndarray, target_times: np.ndarray, days: ServiceDays, *, max_transfers: int = 8,
+        min_transfer_s: int = 60, use_footpaths: bool = True, wheelchair: bool = False,
+    ) -> Labels:
+        """Rounds 0..max_transfers+1 of RAPTOR backward: the latest departure from each stop that still
+        reaches one of the given stops by its given time, with the same options as `earliest_arrival`."""
+        rows, change, stop_ok = self._query_arrays(days, min_transfer_s, use_footpaths, wheelchair)
+        result = self._kernel.latest_departure(
+            np.ascontiguousarray(targets, dtype=np.int32), np.ascontiguousarray(target_times, dtype=np.int32),
+            int(max_transfers) + 1, rows[1], np.ascontiguousarray(days.day_offset, dtype=np.int32), change, stop_ok,
+            bool(use_footpaths),
+        )
+        return Labels(**result)
+
+    def _query_arrays(
+        self, days: ServiceDays, min_transfer_s: int, use_footpaths: bool, wheelchair: bool,
+    ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
+        """The kernel's view of a query's options: running-trip rows, change times, usable stops."""
+        tt = self.timetable
+        stop_ok = self._stop_ok
+        if wheelchair:
+            active = days.trip_active & (np.asarray(tt.trip_wheelchair) == 1).astype(np.uint8)[None, :]
+            rows = self._kernel.active_rows(np.ascontiguousarray(active, dtype=np.uint8))
+            stop_ok = self.wheelchair_stops()
+        else:
+            rows = self.active_rows(days.trip_active)
+        change = self.change_times(min_transfer_s) if min_transfer_s > 0 or use_footpaths else np.zeros(tt.n_stops, np.int32)
+        return rows, change, stop_ok
+
+    def active_rows(self, trip_active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel's (next_active, prev_active) rows of a [D, T] 0/1 matrix of running trips, cached."""
+        for seen, rows in self._rows:
+            if seen is trip_active:
+                return rows
+        rows = self._kernel.active_rows(np.ascontiguousarray(trip_active, dtype=np.uint8))
+        # Holding the matrix keeps its id from being reused while it is a key.
+        self._rows = [(trip_active, rows), *self._rows[:3]]
+        return rows
 
     def wheelchair_stops(self) -> np.ndarray:
         """Stops where a wheelchair user may board: wheelchair_boarding 1, or 0 inheriting a parent's 1."""
@@ -187,6 +236,68 @@ class Raptor:
                 out.append(self._reconstruct(result, k, target, days))
                 best = arrival
         return out
+
+    def journeys_back(self, result: Labels, source: int, days: ServiceDays) -> list[StopJourney]:
+        """From a `latest_departure` result, the Pareto set over (departure, trips) at `source`:
+        fewer trips or a later departure."""
+        out: list[StopJourney] = []
+        best = NO_DEPARTURE
+        for k in range(result.labels.shape[0]):
+            departure = int(result.labels[k, source])
+            if departure > best and result.kind[k, source] != KEPT:
+                out.append(self._reconstruct_back(result, k, source, days))
+                best = departure
+        return out
+
+    def _transit_leg(self, trip: int, day: int, board: int, alight: int, days: ServiceDays) -> TransitLeg:
+        tt = self.timetable
+        p = int(self.trip_pattern[trip])
+        s0 = int(tt.pattern_stop_offsets[p])
+        n = int(tt.pattern_stop_offsets[p + 1]) - s0
+        row = trip - int(tt.pattern_trip_offsets[p])
+        base = int(tt.pattern_stop_time_offsets[p]) + row * n
+        offset = int(days.day_offset[day])
+        return TransitLeg(
+            trip=trip, pattern=p, day=day, board_pos=board, alight_pos=alight, from_stop=int(tt.pattern_stops[s0 + board]),
+            to_stop=int(tt.pattern_stops[s0 + alight]), departure=int(tt.departure[base + board]) + offset,
+            arrival=int(tt.arrival[base + alight]) + offset,
+        )
+
+    def _reconstruct_back(self, result: Labels, k: int, stop: int, days: ServiceDays) -> StopJourney:
+        """The journey behind a backward label, followed in travel order."""
+        legs: list[TransitLeg | FootpathLeg] = []
+        source, departure = stop, int(result.labels[k, stop])
+        forced_transit = False
+        while True:
+            kind = TRANSIT if forced_transit else int(result.kind[k, stop])
+            forced_transit = False
+            if kind == KEPT:
+                k -= 1
+                continue
+            if kind == SOURCE:
+                break
+            if kind == FOOTPATH:
+                to = int(result.from_stop[k, stop])
+                start = int(result.labels[k, stop])
+                legs.append(FootpathLeg(from_stop=stop, to_stop=to, departure=start,
+                                        arrival=start + footpath(self.timetable, stop, to)[0]))
+                stop = to
+                # A footpath of round k > 0 leads to a trip boarded in the same round.
+                forced_transit = k > 0
+                if k == 0:
+                    break
+                continue
+            if kind != TRANSIT:
+                raise RuntimeError(f"stop {stop} round {k} has no parent; labels are inconsistent")
+            leg = self._transit_leg(int(result.trip[k, stop]), int(result.day[k, stop]), int(result.board[k, stop]),
+                                    int(result.alight[k, stop]), days)
+            legs.append(leg)
+            stop = leg.to_stop
+            k -= 1
+        return StopJourney(
+            source=source, target=stop, departure=departure, arrival=legs[-1].arrival if legs else departure,
+            trips=sum(isinstance(leg, TransitLeg) for leg in legs), legs=legs,
+        )
 
     def _reconstruct(self, result: Labels, k: int, stop: int, days: ServiceDays) -> StopJourney:
         tt = self.timetable
@@ -213,22 +324,10 @@ class Raptor:
                 continue
             if kind != TRANSIT:
                 raise RuntimeError(f"stop {stop} round {k} has no parent; labels are inconsistent")
-            trip = int(result.trip[k, stop])
-            day = int(result.day[k, stop])
-            board, alight = int(result.board[k, stop]), int(result.alight[k, stop])
-            p = int(self.trip_pattern[trip])
-            s0 = int(tt.pattern_stop_offsets[p])
-            n = int(tt.pattern_stop_offsets[p + 1]) - s0
-            row = trip - int(tt.pattern_trip_offsets[p])
-            base = int(tt.pattern_stop_time_offsets[p]) + row * n
-            offset = int(days.day_offset[day])
-            board_stop = int(tt.pattern_stops[s0 + board])
-            legs.append(TransitLeg(
-                trip=trip, pattern=p, day=day, board_pos=board, alight_pos=alight, from_stop=board_stop,
-                to_stop=int(tt.pattern_stops[s0 + alight]), departure=int(tt.departure[base + board]) + offset,
-                arrival=int(tt.arrival[base + alight]) + offset,
-            ))
-            stop = board_stop
+            leg = self._transit_leg(int(result.trip[k, stop]), int(result.day[k, stop]), int(result.board[k, stop]),
+                                    int(result.alight[k, stop]), days)
+            legs.append(leg)
+            stop = leg.from_stop
             k -= 1
         legs.reverse()
         first = legs[0].departure if legs else arrival
@@ -236,6 +335,15 @@ class Raptor:
             source=legs[0].from_stop if legs else stop, target=legs[-1].to_stop if legs else stop,
             departure=first, arrival=arrival, trips=sum(isinstance(leg, TransitLeg) for leg in legs), legs=legs,
         )
+
+
+def transfers_into(tt: Timetable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The footpaths grouped by the stop they lead to: offsets [S + 1], from-stops and seconds."""
+    to = np.asarray(tt.transfer_to)
+    origin = np.repeat(np.arange(tt.n_stops, dtype=np.int32), np.diff(np.asarray(tt.transfer_offsets)))
+    order = np.argsort(to, kind="stable")
+    offsets = np.r_[0, np.cumsum(np.bincount(to, minlength=tt.n_stops))].astype(np.int32)
+    return offsets, np.ascontiguousarray(origin[order]), np.ascontiguousarray(np.asarray(tt.transfer_s)[order], np.int32)
 
 
 def footpath(tt: Timetable, a: int, b: int) -> tuple[int, float]:
@@ -296,10 +404,10 @@ def earliest_arrival_reference(
                 if current is not None and stop_ok[s] and tt.pattern_dropoff[s0 + i] != 1:
                     row, day = current
                     a = int(tt.arrival[base + row * n + i]) + int(day_offset[day])
-                    if a < labels[k][s]:
-                        labels[k][s] = a
-                        transit[s] = min(transit[s], a)
-                        ready[k][s] = min(ready[k][s], a + int(change_s[s]))
+                    transit[s] = min(transit[s], a)
+                    labels[k][s] = min(labels[k][s], a)
+                    if a + int(change_s[s]) < ready[k][s]:
+                        ready[k][s] = a + int(change_s[s])
                         next_marked.add(s)
                 r = ready[k - 1][s]
                 if r == inf or not stop_ok[s] or tt.pattern_pickup[s0 + i] == 1:
@@ -326,9 +434,97 @@ def earliest_arrival_reference(
                 for e in range(int(tt.transfer_offsets[s]), int(tt.transfer_offsets[s + 1])):
                     u = int(tt.transfer_to[e])
                     a = transit[s] + int(tt.transfer_s[e])
-                    if a < labels[k][u]:
-                        labels[k][u] = a
-                        ready[k][u] = min(ready[k][u], a)
+                    labels[k][u] = min(labels[k][u], a)
+                    if a < ready[k][u]:
+                        ready[k][u] = a
+                        next_marked.add(u)
+        marked = next_marked
+    return np.array(labels, dtype=np.int64)
+
+
+def latest_departure_reference(
+    tt: Timetable, targets: np.ndarray, target_times: np.ndarray, max_rounds: int, trip_active: np.ndarray,
+    day_offset: np.ndarray, change_s: np.ndarray, stop_ok: np.ndarray, use_footpaths: bool,
+) -> np.ndarray:
+    """Pure-Python backward RAPTOR with the kernel's semantics (labels only): the test oracle.
+
+    `earliest_arrival_reference` with time running backward: patterns are scanned from their last
+    stop, a trip is caught where one may alight from it and ridden back to where it is boarded.
+    """
+    S = tt.n_stops
+    none = NO_DEPARTURE
+    labels = [[none] * S for _ in range(max_rounds + 1)]
+    ready = [[none] * S for _ in range(max_rounds + 1)]  # latest arrival at a stop to go on from it
+    into: dict[int, list[tuple[int, int]]] = {}  # stop -> footpaths (from, seconds) leading to it
+    for a in range(S):
+        for e in range(int(tt.transfer_offsets[a]), int(tt.transfer_offsets[a + 1])):
+            into.setdefault(int(tt.transfer_to[e]), []).append((a, int(tt.transfer_s[e])))
+    marked: set[int] = set()
+    for s, t in zip(targets.tolist(), target_times.tolist(), strict=True):
+        if t > labels[0][s]:
+            labels[0][s] = ready[0][s] = t
+            marked.add(s)
+    if use_footpaths:
+        for s, t in zip(targets.tolist(), target_times.tolist(), strict=True):
+            if labels[0][s] != t:
+                continue
+            for u, w in into.get(s, ()):
+                if t - w > labels[0][u]:
+                    labels[0][u] = ready[0][u] = t - w
+                    marked.add(u)
+    pattern_of_stop: dict[int, set[int]] = {}
+    for p in range(tt.n_patterns):
+        for s in tt.pattern_stops[tt.pattern_stop_offsets[p] : tt.pattern_stop_offsets[p + 1]].tolist():
+            pattern_of_stop.setdefault(s, set()).add(p)
+    for k in range(1, max_rounds + 1):
+        labels[k] = list(labels[k - 1])
+        ready[k] = list(ready[k - 1])
+        boarded = [none] * S
+        next_marked: set[int] = set()
+        for p in sorted({p for s in marked for p in pattern_of_stop.get(s, ())}):
+            s0, s1 = int(tt.pattern_stop_offsets[p]), int(tt.pattern_stop_offsets[p + 1])
+            n = s1 - s0
+            t0, t1 = int(tt.pattern_trip_offsets[p]), int(tt.pattern_trip_offsets[p + 1])
+            base = int(tt.pattern_stop_time_offsets[p])
+            current: tuple[int, int] | None = None  # (row, day)
+            for i in reversed(range(n)):
+                s = int(tt.pattern_stops[s0 + i])
+                if current is not None and stop_ok[s] and tt.pattern_pickup[s0 + i] != 1:
+                    row, day = current
+                    d = int(tt.departure[base + row * n + i]) + int(day_offset[day])
+                    boarded[s] = max(boarded[s], d)
+                    labels[k][s] = max(labels[k][s], d)
+                    if d - int(change_s[s]) > ready[k][s]:
+                        ready[k][s] = d - int(change_s[s])
+                        next_marked.add(s)
+                r = ready[k - 1][s]
+                if r == none or not stop_ok[s] or tt.pattern_dropoff[s0 + i] == 1:
+                    continue
+                cur_arr = none
+                if current is not None:
+                    cur_arr = int(tt.arrival[base + current[0] * n + i]) + int(day_offset[current[1]])
+                    if r < cur_arr:
+                        continue
+                best = (cur_arr, None)
+                for day in range(len(day_offset)):
+                    # Of trips arriving at once, the last (it leaves earlier stops no earlier).
+                    for row in reversed(range(t1 - t0)):
+                        if not trip_active[day, t0 + row]:
+                            continue
+                        a = int(tt.arrival[base + row * n + i]) + int(day_offset[day])
+                        if best[0] < a <= r:
+                            best = (a, (row, day))
+                if best[1] is not None:
+                    current = best[1]
+        if use_footpaths:
+            for s in range(S):
+                if boarded[s] == none:
+                    continue
+                for u, w in into.get(s, ()):
+                    d = boarded[s] - w
+                    labels[k][u] = max(labels[k][u], d)
+                    if d > ready[k][u]:
+                        ready[k][u] = d
                         next_marked.add(u)
         marked = next_marked
     return np.array(labels, dtype=np.int64)

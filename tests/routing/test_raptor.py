@@ -1,4 +1,5 @@
-"""The RAPTOR kernel against the pure-Python oracle and against a brute-force connection scan."""
+"""The RAPTOR kernels (forward and backward) against the pure-Python oracles and against
+brute-force connection scans."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from routing.build.network import BuildInputs, build_network
 from routing.model import Timetable
 from routing.network import load_network
 from routing.raptor import (
+    NO_DEPARTURE,
     UNREACHED,
     FootpathLeg,
     Raptor,
     ServiceDays,
+    StopJourney,
     TransitLeg,
     earliest_arrival_reference,
+    latest_departure_reference,
     service_origin_epoch,
 )
 from tests.conftest import HERRENBERG, SHARED_DATA
@@ -138,10 +142,24 @@ def test_kernel_matches_oracle_on_random_timetables(case: tuple[Timetable, dict]
     tt, q = case
     raptor = Raptor(tt, dt.date(2020, 1, 1), "UTC")
     kernel = raptor._kernel.earliest_arrival(
-        q["sources"], q["source_times"], q["max_rounds"], q["trip_active"], q["day_offset"], q["change_s"],
-        q["stop_ok"], q["use_footpaths"],
+        q["sources"], q["source_times"], q["max_rounds"], raptor.active_rows(q["trip_active"])[0], q["day_offset"],
+        q["change_s"], q["stop_ok"], q["use_footpaths"],
     )
     oracle = earliest_arrival_reference(tt, **q)
+    assert kernel["labels"].tolist() == oracle.tolist()
+
+
+@settings(max_examples=400, deadline=None)
+@given(random_timetables())
+def test_backward_kernel_matches_oracle_on_random_timetables(case: tuple[Timetable, dict]) -> None:
+    tt, q = case
+    raptor = Raptor(tt, dt.date(2020, 1, 1), "UTC")
+    kernel = raptor._kernel.latest_departure(
+        q["sources"], q["source_times"], q["max_rounds"], raptor.active_rows(q["trip_active"])[1], q["day_offset"],
+        q["change_s"], q["stop_ok"], q["use_footpaths"],
+    )
+    q["targets"], q["target_times"] = q.pop("sources"), q.pop("source_times")
+    oracle = latest_departure_reference(tt, **q)
     assert kernel["labels"].tolist() == oracle.tolist()
 
 
@@ -185,11 +203,65 @@ def _connection_scan(tt: Timetable, days: ServiceDays, source: int, start: int) 
     return best
 
 
+def _connection_scan_back(tt: Timetable, days: ServiceDays, target: int, deadline: int) -> np.ndarray:
+    """Brute-force latest departure reaching `target` by `deadline`, unlimited transfers, no footpaths."""
+    conns = []
+    for p in range(tt.n_patterns):
+        s0, s1 = int(tt.pattern_stop_offsets[p]), int(tt.pattern_stop_offsets[p + 1])
+        n = s1 - s0
+        stops = np.asarray(tt.pattern_stops[s0:s1])
+        pick = np.asarray(tt.pattern_pickup[s0:s1])
+        drop = np.asarray(tt.pattern_dropoff[s0:s1])
+        for t in range(int(tt.pattern_trip_offsets[p]), int(tt.pattern_trip_offsets[p + 1])):
+            row = t - int(tt.pattern_trip_offsets[p])
+            base = int(tt.pattern_stop_time_offsets[p]) + row * n
+            for d in range(len(days.day_offset)):
+                if not days.trip_active[d, t]:
+                    continue
+                off = int(days.day_offset[d])
+                for i in range(n - 1):
+                    conns.append((int(tt.arrival[base + i + 1]) + off, int(tt.departure[base + i]) + off,
+                                  t * 4 + d, i, int(stops[i]), int(stops[i + 1]), pick[i] != 1, drop[i + 1] != 1))
+    conns.sort(reverse=True)
+    best = np.full(tt.n_stops, NO_DEPARTURE, dtype=np.int64)
+    best[target] = deadline
+    exit_at: dict[int, int] = {}  # trip -> last position from which it leads somewhere in time
+    changed = True
+    while changed:
+        changed = False
+        for arr, dep, trip, i, a, b, can_board, can_alight in conns:
+            if arr > deadline:
+                continue
+            if can_alight and arr <= best[b] and exit_at.get(trip, -1) < i:
+                exit_at[trip] = i
+            if exit_at.get(trip, -1) >= i and can_board and dep > best[a]:
+                best[a] = dep
+                changed = True
+    return best
+
+
+def _assert_latest_is_exact(raptor: Raptor, days: ServiceDays, source: int, target: int, deadline: int, **options) -> int:
+    """The backward search's latest departure per round reaches `target` by `deadline` going forward,
+    and leaving one second later does not; returns how many rounds had a departure."""
+    back = raptor.latest_departure(np.array([target]), np.array([deadline]), days, **options)
+    checked = 0
+    for k in range(back.labels.shape[0]):
+        latest = int(back.labels[k, source])
+        if latest == NO_DEPARTURE:
+            continue
+        on_time = raptor.earliest_arrival(np.array([source]), np.array([latest]), days, **options)
+        assert on_time.labels[k, target] <= deadline, (source, target, deadline, k)
+        late = raptor.earliest_arrival(np.array([source]), np.array([latest + 1]), days, **options)
+        assert late.labels[k, target] > deadline, (source, target, deadline, k)
+        checked += 1
+    return checked
+
+
 REAL_FEEDS = sorted((SHARED_DATA / "gtfs").glob("*.zip")) + [HERRENBERG / "gtfs" / "vvs-herrenberg-2021-subset.gtfs.zip"]
 
 
 @pytest.mark.parametrize("feed", REAL_FEEDS, ids=lambda p: p.name)
-def test_earliest_arrivals_equal_a_connection_scan_on_real_feeds(feed: Path, tmp_path: Path) -> None:
+def test_searches_equal_connection_scans_and_each_other_on_real_feeds(feed: Path, tmp_path: Path) -> None:
     manifest = build_network(BuildInputs(gtfs=[str(feed)]), tmp_path / "net")
     net = load_network(tmp_path / "net")
     tt = net.timetable
@@ -211,6 +283,26 @@ def test_earliest_arrivals_equal_a_connection_scan_on_real_feeds(feed: Path, tmp
         assert got.tolist() == expected.tolist()
         pairs += int((got < UNREACHED).sum())
     assert pairs >= 500 or pairs == len(served) * 12
+    # The same backward: latest departures to a target by a deadline.
+    pairs = 0
+    for target in rng.choice(served, size=min(6, len(served)), replace=False):
+        deadline = int(rng.integers(8 * 3600, 20 * 3600))
+        result = raptor.latest_departure(
+            np.array([target]), np.array([deadline]), days, max_transfers=60, min_transfer_s=0, use_footpaths=False,
+        )
+        expected = _connection_scan_back(tt, days, int(target), deadline)
+        got = result.labels[-1].astype(np.int64)
+        assert got.tolist() == expected.tolist()
+        pairs += int((got > NO_DEPARTURE).sum())
+    assert pairs >= 250 or pairs == len(served) * 6
+    # Forward and backward agree on random queries with footpaths and change times: the latest
+    # departure arrives in time, a second later does not.
+    rounds = 0
+    for _ in range(8):
+        source, target = (int(s) for s in rng.choice(served, size=2, replace=False))
+        rounds += _assert_latest_is_exact(raptor, days, source, target, int(rng.integers(8 * 3600, 20 * 3600)),
+                                          max_transfers=3)
+    assert rounds >= 4
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +326,41 @@ def test_kernel_matches_oracle_on_herrenberg_with_footpaths(herrenberg_raptor: t
             change, np.ones(tt.n_stops, np.uint8), True,
         )
         assert result.labels.tolist() == oracle.tolist()
+
+
+def test_backward_kernel_matches_oracle_and_journeys_keep_the_deadline_on_herrenberg(
+    herrenberg_raptor: tuple[Raptor, object],
+) -> None:
+    raptor, _ = herrenberg_raptor
+    tt = raptor.timetable
+    days = raptor.service_days(dt.date(2020, 10, 6))
+    rng = np.random.default_rng(4)
+    served = np.unique(np.asarray(tt.pattern_stops))
+    change = raptor.change_times(60)
+    checked = 0
+    for target in rng.choice(served, size=4, replace=False):
+        deadline = int(rng.integers(8 * 3600, 11 * 3600))
+        result = raptor.latest_departure(np.array([target]), np.array([deadline]), days, max_transfers=3)
+        oracle = latest_departure_reference(
+            tt, np.array([target], np.int32), np.array([deadline], np.int32), 4, days.trip_active, days.day_offset,
+            change, np.ones(tt.n_stops, np.uint8), True,
+        )
+        assert result.labels.tolist() == oracle.tolist()
+        for source in served:
+            journeys: list[StopJourney] = raptor.journeys_back(result, int(source), days)
+            for journey in journeys:
+                checked += 1
+                assert journey.departure == result.labels[journey.trips, source]
+                assert journey.arrival <= deadline and journey.target == target
+                time, stop, prev = journey.departure, int(source), None
+                for leg in journey.legs:
+                    assert leg.from_stop == stop, "legs are connected"
+                    assert leg.departure >= time and leg.arrival >= leg.departure, "no leg goes back in time"
+                    if isinstance(leg, TransitLeg) and isinstance(prev, TransitLeg) and leg.from_stop == prev.to_stop:
+                        assert leg.departure >= prev.arrival + change[leg.from_stop], "the change time holds"
+                    time, stop, prev = leg.arrival, leg.to_stop, leg
+            assert [j.departure for j in journeys] == sorted(j.departure for j in journeys)
+    assert checked > 20
 
 
 def test_journeys_are_connected_and_move_forward(herrenberg_raptor: tuple[Raptor, object]) -> None:
