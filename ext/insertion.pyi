@@ -5,11 +5,13 @@ class RoutePlanner:
     def __init__(
         self,
         travel: npt.NDArray[np.float64],
+        location: npt.NDArray[np.int32],
         service: npt.NDArray[np.float64],
         earliest: npt.NDArray[np.float64],
         latest: npt.NDArray[np.float64],
         demand: npt.NDArray[np.int32],
         partner: npt.NDArray[np.int32],
+        fixed_vehicle: npt.NDArray[np.int32],
         max_ride: npt.NDArray[np.float64],
         vehicle_start: npt.NDArray[np.int32],
         vehicle_end: npt.NDArray[np.int32],

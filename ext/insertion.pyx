@@ -46,12 +46,14 @@ cdef int _by_cost(const void* a, const void* b) noexcept nogil:
 cdef class RoutePlanner:
     """Holds one problem's arrays; every method takes routes without their start and end nodes."""
 
-    cdef const double[:, ::1] travel
+    cdef const double[:, ::1] travel  # between locations
+    cdef const int32_t[::1] location  # each node's location
     cdef const double[::1] service
     cdef const double[::1] earliest
     cdef const double[::1] latest
     cdef const int32_t[:, ::1] demand
     cdef const int32_t[::1] partner
+    cdef const int32_t[::1] fixed  # the only vehicle that may visit a node (riders on board), -1 any
     cdef const double[::1] max_ride
     cdef const int32_t[::1] vstart
     cdef const int32_t[::1] vend
@@ -62,18 +64,21 @@ cdef class RoutePlanner:
     cdef int32_t n_nodes
     cdef int32_t n_vehicles
 
-    def __cinit__(self, const double[:, ::1] travel, const double[::1] service, const double[::1] earliest,
+    def __cinit__(self, const double[:, ::1] travel, const int32_t[::1] location, const double[::1] service, const double[::1] earliest,
                   const double[::1] latest, const int32_t[:, ::1] demand, const int32_t[::1] partner,
+                  const int32_t[::1] fixed_vehicle,
                   const double[::1] max_ride, const int32_t[::1] vehicle_start, const int32_t[::1] vehicle_end,
                   const int32_t[:, ::1] capacity, const int32_t[:, ::1] initial_load,
                   const double[::1] max_duration):
         cdef Py_ssize_t x
         self.travel = travel
+        self.location = location
         self.service = service
         self.earliest = earliest
         self.latest = latest
         self.demand = demand
         self.partner = partner
+        self.fixed = fixed_vehicle
         self.max_ride = max_ride
         self.vstart = vehicle_start
         self.vend = vehicle_end
@@ -81,6 +86,11 @@ cdef class RoutePlanner:
         self.initial_load = initial_load
         self.max_duration = max_duration
         self.n_nodes = <int32_t> service.shape[0]
+        if location.shape[0] != self.n_nodes or fixed_vehicle.shape[0] != self.n_nodes:
+            raise ValueError("one location and one fixed vehicle per node")
+        for x in range(self.n_nodes):
+            if not 0 <= location[x] < travel.shape[0] or travel.shape[0] != travel.shape[1]:
+                raise ValueError(f"node {x}: location outside the travel matrix")
         self.n_vehicles = <int32_t> vehicle_start.shape[0]
         self.where = <int32_t*> malloc(self.n_nodes * sizeof(int32_t))
         if self.where == NULL:
@@ -97,11 +107,20 @@ cdef class RoutePlanner:
         cdef int32_t load0 = self.initial_load[v, 0], load1 = self.initial_load[v, 1]
         cdef double t, need
         cdef bint ok = True
-        for x in range(k):
+        self.where[seq[0]] = 0
+        self.where[seq[k - 1]] = k - 1
+        for x in range(1, k - 1):
+            if self.where[seq[x]] >= 0:
+                ok = False  # a node visited twice, or a vehicle's own start or end inside its route
             self.where[seq[x]] = x
         # Precedence and capacity along the route.
         for x in range(1, k - 1):
+            if not ok:
+                break
             node = seq[x]
+            if self.fixed[node] >= 0 and self.fixed[node] != v:
+                ok = False
+                break
             b = self.partner[node]
             if self.demand[node, 0] > 0 or self.demand[node, 1] > 0:
                 if b < 0 or self.where[b] < x:
@@ -125,7 +144,7 @@ cdef class RoutePlanner:
                     ok = False
                     break
                 for x in range(start_from, k):
-                    t = B[x - 1] + self.service[seq[x - 1]] + self.travel[seq[x - 1], seq[x]]
+                    t = B[x - 1] + self.service[seq[x - 1]] + self._t(seq[x - 1], seq[x])
                     if t > B[x]:
                         B[x] = t
                     if B[x] > self.latest[seq[x]] + TOL:
@@ -163,11 +182,14 @@ cdef class RoutePlanner:
             self.where[seq[x]] = -1
         return ok
 
+    cdef inline double _t(self, int32_t a, int32_t b) noexcept nogil:
+        return self.travel[self.location[a], self.location[b]]
+
     cdef double _cost(self, const int32_t* seq, int32_t k) noexcept nogil:
         cdef double total = 0.0
         cdef int32_t x
         for x in range(k - 1):
-            total += self.travel[seq[x], seq[x + 1]]
+            total += self._t(seq[x], seq[x + 1])
         return total
 
     cdef int _full(self, int32_t v, const int32_t[::1] route, int32_t* seq) noexcept nogil:
@@ -297,8 +319,8 @@ cdef class RoutePlanner:
             late[k - 1] = self.latest[seq[k - 1]]
             for x in range(k - 2, -1, -1):
                 late[x] = self.latest[seq[x]]
-                if late[x + 1] - self.service[seq[x]] - self.travel[seq[x], seq[x + 1]] < late[x]:
-                    late[x] = late[x + 1] - self.service[seq[x]] - self.travel[seq[x], seq[x + 1]]
+                if late[x + 1] - self.service[seq[x]] - self._t(seq[x], seq[x + 1]) < late[x]:
+                    late[x] = late[x + 1] - self.service[seq[x]] - self._t(seq[x], seq[x + 1])
             load0[0] = self.initial_load[v, 0]
             load1[0] = self.initial_load[v, 1]
             for x in range(1, k):
@@ -307,35 +329,35 @@ cdef class RoutePlanner:
             for i in range(k - 1):
                 if load0[i] + q0 > cap0 or load1[i] + q1 > cap1:
                     continue
-                ap = B[i] + self.service[seq[i]] + self.travel[seq[i], p]
+                ap = B[i] + self.service[seq[i]] + self._t(seq[i], p)
                 if ap < ep:
                     ap = ep
                 if ap > lp + TOL:
                     continue
-                dpick = self.travel[seq[i], p] + self.travel[p, seq[i + 1]] - self.travel[seq[i], seq[i + 1]]
+                dpick = self._t(seq[i], p) + self._t(p, seq[i + 1]) - self._t(seq[i], seq[i + 1])
                 # Drop-off straight after the pickup.
-                ad = ap + sp + self.travel[p, d]
+                ad = ap + sp + self._t(p, d)
                 if ad < ed:
                     ad = ed
-                if ad <= ld + TOL and ad + sd + self.travel[d, seq[i + 1]] <= late[i + 1] + TOL:
-                    cand[count].cost = (self.travel[seq[i], p] + self.travel[p, d] + self.travel[d, seq[i + 1]]
-                                        - self.travel[seq[i], seq[i + 1]])
+                if ad <= ld + TOL and ad + sd + self._t(d, seq[i + 1]) <= late[i + 1] + TOL:
+                    cand[count].cost = (self._t(seq[i], p) + self._t(p, d) + self._t(d, seq[i + 1])
+                                        - self._t(seq[i], seq[i + 1]))
                     cand[count].i = i
                     cand[count].j = i
                     count += 1
-                if ap + sp + self.travel[p, seq[i + 1]] > late[i + 1] + TOL:
+                if ap + sp + self._t(p, seq[i + 1]) > late[i + 1] + TOL:
                     continue
                 for j in range(i + 1, k - 1):
                     if load0[j] + q0 > cap0 or load1[j] + q1 > cap1:
                         break  # the riders would still be on board further along
-                    ad = B[j] + self.service[seq[j]] + self.travel[seq[j], d]
+                    ad = B[j] + self.service[seq[j]] + self._t(seq[j], d)
                     if ad < ed:
                         ad = ed
                     if ad > ld + TOL:
                         break  # later positions only arrive later
-                    if ad + sd + self.travel[d, seq[j + 1]] > late[j + 1] + TOL:
+                    if ad + sd + self._t(d, seq[j + 1]) > late[j + 1] + TOL:
                         continue
-                    ddrop = self.travel[seq[j], d] + self.travel[d, seq[j + 1]] - self.travel[seq[j], seq[j + 1]]
+                    ddrop = self._t(seq[j], d) + self._t(d, seq[j + 1]) - self._t(seq[j], seq[j + 1])
                     cand[count].cost = dpick + ddrop
                     cand[count].i = i
                     cand[count].j = j

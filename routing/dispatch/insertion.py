@@ -39,19 +39,38 @@ def insert_pair(route: np.ndarray, pickup: int, dropoff: int, i: int, j: int) ->
     return np.concatenate((route[:i], [pickup], route[i:j], [dropoff], route[j:])).astype(np.int32)
 
 
+def fixed_vehicles(problem: Problem) -> np.ndarray:
+    """Per node, the vehicle that must visit it: a rider's drop-off while on board, a vehicle's own start
+    and end; -1 for every other node."""
+    fixed = np.full(len(problem.service_s), -1, dtype=np.int32)
+    onboard = problem.onboard_vehicle >= 0
+    fixed[problem.dropoff[onboard]] = problem.onboard_vehicle[onboard]
+    vehicles = np.arange(problem.n_vehicles, dtype=np.int32)
+    # Vehicles may share start and end nodes (a common depot): then nobody else visits them anyway.
+    fixed[problem.vehicle_start] = vehicles
+    fixed[problem.vehicle_end] = vehicles
+    return fixed
+
+
 class Planner:
     """Exact route feasibility, schedules and insertions for one Problem."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, fixed_vehicle: np.ndarray | None = None) -> None:
+        """`fixed_vehicle` (int32 per node, -1 free) overrides the one derived from the problem; a live
+        plan passes its own array and updates it in place."""
         problem.validate()
         self.problem = problem
         self._kernel = _Kernel(
             require_array(problem.travel, np.float64, "travel"),
+            require_array(problem.location, np.int32, "location") if problem.location is not None
+            else np.arange(len(problem.service_s), dtype=np.int32),
             require_array(problem.service_s, np.float64, "service_s"),
             require_array(problem.earliest_s, np.float64, "earliest_s"),
             require_array(problem.latest_s, np.float64, "latest_s"),
             require_array(problem.demand, np.int32, "demand"),
             require_array(problem.partner, np.int32, "partner"),
+            require_array(fixed_vehicle, np.int32, "fixed_vehicle") if fixed_vehicle is not None
+            else fixed_vehicles(problem),
             require_array(problem.max_ride_s, np.float64, "max_ride_s"),
             require_array(problem.vehicle_start, np.int32, "vehicle_start"),
             require_array(problem.vehicle_end, np.int32, "vehicle_end"),
@@ -77,6 +96,10 @@ class Planner:
         p, d = int(self.problem.pickup[request]), int(self.problem.dropoff[request])
         if p < 0:
             raise ValueError(f"request {request} is already on board")
+        return self.pair_options(routes, p, d, count)
+
+    def pair_options(self, routes: Sequence[np.ndarray], p: int, d: int, count: int = 3) -> list[Insertion]:
+        """As `options`, for a pickup node `p` and drop-off node `d`."""
         if len(routes) != self.problem.n_vehicles:
             raise ValueError("one route per vehicle")
         offsets = np.zeros(len(routes) + 1, dtype=np.int32)
@@ -94,3 +117,63 @@ class Planner:
             found.append(Insertion(vehicle=v, added_s=float(costs[v]), i=i, j=j,
                                    pickup_s=float(times[i + 1]), dropoff_s=float(times[j + 2])))
         return found
+
+
+def schedule_reference(problem: Problem, vehicle: int, route: Sequence[int]) -> list[float] | None:
+    """Pure-Python oracle of `Planner.schedule`: Bellman-Ford on the difference constraints."""
+    seq = [int(problem.vehicle_start[vehicle]), *map(int, route), int(problem.vehicle_end[vehicle])]
+    fixed = fixed_vehicles(problem)
+    position = {node: k for k, node in enumerate(seq)}
+    load = problem.initial_load[vehicle].astype(np.int64).copy()
+    for k, node in enumerate(seq[1:-1], start=1):
+        if fixed[node] not in (-1, vehicle):
+            return None
+        partner = int(problem.partner[node])
+        if (problem.demand[node] > 0).any() and position.get(partner, -1) < k:
+            return None
+        if partner >= 0 and (problem.demand[node] < 0).any() and position.get(partner, k) > k:
+            return None
+        load += problem.demand[node]
+        if (load > problem.capacity[vehicle]).any() or (load < 0).any():
+            return None
+    k = len(seq)
+    # Lower bounds as edges a -> b with weight w: B[b] >= B[a] + w; node k is time zero.
+    edges = [(k, x, float(problem.earliest_s[node])) for x, node in enumerate(seq)]
+    edges += [(x, x + 1, float(problem.service_s[seq[x]]) + problem.travel_time(seq[x], seq[x + 1])) for x in range(k - 1)]
+    for x, node in enumerate(seq[1:-1], start=1):
+        partner = int(problem.partner[node])
+        if partner in position and position[partner] > x:
+            edges.append((position[partner], x, -float(problem.service_s[node]) - float(problem.max_ride_s[node])))
+    edges.append((k - 1, 0, -float(problem.max_duration_s[vehicle])))
+    start = [0.0] * (k + 1)
+    for _ in range(k + 2):
+        moved = False
+        for a, b, w in edges:
+            if start[a] + w > start[b] + 1e-6:
+                start[b] = start[a] + w
+                moved = True
+        if not moved:
+            break
+    else:
+        return None
+    times = start[:k]
+    if any(t > problem.latest_s[node] + 1e-6 for t, node in zip(times, seq, strict=True)):
+        return None
+    return times
+
+
+def best_insertion_reference(problem: Problem, vehicle: int, route: Sequence[int], request: int) -> tuple[float, int, int]:
+    """Pure-Python oracle of `Planner.best_insertion`: every pair of positions, each checked exactly."""
+    p, d = int(problem.pickup[request]), int(problem.dropoff[request])
+    route = [int(x) for x in route]
+    seq = [int(problem.vehicle_start[vehicle]), *route, int(problem.vehicle_end[vehicle])]
+    base = sum(problem.travel_time(a, b) for a, b in zip(seq, seq[1:]))
+    best = (float("inf"), -1, -1)
+    for i in range(len(route) + 1):
+        for j in range(i, len(route) + 1):
+            trial = [*route[:i], p, *route[i:j], d, *route[j:]]
+            full = [seq[0], *trial, seq[-1]]
+            cost = sum(problem.travel_time(a, b) for a, b in zip(full, full[1:])) - base
+            if cost < best[0] - 1e-9 and schedule_reference(problem, vehicle, trial) is not None:
+                best = (cost, i, j)
+    return best

@@ -105,7 +105,9 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a planner needs, as flat arrays over N nodes, R requests and V vehicles.
 
     A node is one visit: a vehicle's start or end, a pickup or a drop-off. `travel[a, b]` is the
-    driving time (and cost) between visits. Request r has pickup node `pickup[r]` and drop-off node
+    driving time (and cost) between visits; when `location` is given, visits share places and
+    `travel` is indexed by place instead (`travel[location[a], location[b]]`), which lets a live
+    plan grow without rebuilding an N×N matrix. Request r has pickup node `pickup[r]` and drop-off node
     `dropoff[r]`; a rider already on board has pickup -1 and its drop-off fixed to `onboard_vehicle[r]`.
     Ride time runs from the end of pickup service to the start of drop-off service.
     """
@@ -125,6 +127,18 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     pickup: np.ndarray  # int32 [R], -1 when on board
     dropoff: np.ndarray  # int32 [R]
     onboard_vehicle: np.ndarray  # int32 [R], -1 unless on board
+    location: np.ndarray | None = None  # int32 [N]: each visit's place; None means travel is per visit
+
+    def travel_time(self, a: int, b: int) -> float:
+        if self.location is None:
+            return float(self.travel[a, b])
+        return float(self.travel[self.location[a], self.location[b]])
+
+    def visit_travel(self) -> np.ndarray:
+        """The N×N driving times between visits (a copy when visits share places)."""
+        if self.location is None:
+            return self.travel
+        return np.ascontiguousarray(self.travel[np.ix_(self.location, self.location)])
 
     @property
     def n_vehicles(self) -> int:
@@ -137,8 +151,14 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     def validate(self) -> None:
         """Raise DispatchError when the arrays do not describe a consistent problem."""
         n = len(self.service_s)
-        if self.travel.shape != (n, n):
+        if self.location is None and self.travel.shape != (n, n):
             raise DispatchError(f"travel must be {n}×{n}, got {self.travel.shape}")
+        if self.location is not None:
+            places = self.travel.shape[0]
+            if self.travel.shape != (places, places) or len(self.location) != n:
+                raise DispatchError("travel must be square over places and location needs one place per visit")
+            if n and not (0 <= self.location.min() and self.location.max() < places):
+                raise DispatchError("a visit's location lies outside the travel matrix")
         for name in ("earliest_s", "latest_s", "partner", "max_ride_s"):
             if len(getattr(self, name)) != n:
                 raise DispatchError(f"{name} needs one value per node ({n})")

@@ -4,7 +4,7 @@ routes ever seen recombined by a set-partitioning model.
 The search ruins a few requests (random, related or costly ones) and recreates the plan with
 regret insertion, each insertion exact (ext.insertion). Simulated annealing decides which plans to
 keep. Every feasible route met on the way is remembered by the set of requests it serves, with its
-cheapest order; from time to time CP-SAT picks the cheapest set of remembered routes that serves
+cheapest order; from time to time a set-partitioning MIP (CBC) picks the cheapest set of remembered routes that serves
 every request once with at most one route per vehicle, and the search continues from there.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import msgspec
 import numpy as np
-from ortools.sat.python import cp_model
+from ortools.linear_solver import pywraplp
 
 from routing.dispatch.insertion import Planner, insert_pair
 from routing.dispatch.model import Problem
@@ -55,8 +55,9 @@ class _State:
         self.vehicle_of = np.full(problem.n_requests, -1, dtype=np.int64)
         for v, r in enumerate(routes):
             for node in r.tolist():
-                if node in planner.request_of_pickup:
-                    self.vehicle_of[planner.request_of_pickup[node]] = v
+                request = planner.request_of_pickup.get(node, planner.request_on_board.get(node))
+                if request is not None:
+                    self.vehicle_of[request] = v
 
     def copy(self) -> _State:
         other = _State.__new__(_State)
@@ -67,10 +68,11 @@ class _State:
         return other
 
     def unserved(self) -> list[int]:
-        return [int(r) for r in np.flatnonzero(self.vehicle_of < 0)]
+        """Requests waiting for a pickup that no route serves (riders on board are always served)."""
+        return [int(r) for r in np.flatnonzero((self.vehicle_of < 0) & (self.planner.problem.pickup >= 0))]
 
     def objective(self, penalty: float) -> float:
-        return sum(self.costs) + penalty * int((self.vehicle_of < 0).sum())
+        return sum(self.costs) + penalty * len(self.unserved())
 
     def set_route(self, v: int, route: np.ndarray) -> None:
         self.routes[v] = route
@@ -84,8 +86,10 @@ class Search:
         self.planner = Planner(problem)
         self.problem = problem
         self.planner.request_of_pickup = {int(p): r for r, p in enumerate(problem.pickup.tolist()) if p >= 0}
+        self.planner.request_on_board = {int(problem.dropoff[r]): r for r, p in enumerate(problem.pickup.tolist()) if p < 0}
         self.rng = random.Random(seed)
-        self.penalty = UNSERVED_WEIGHT * max(1.0, float(problem.travel.max()))
+        self.travel = problem.visit_travel()
+        self.penalty = UNSERVED_WEIGHT * max(1.0, float(self.travel.max()))
         self.pool: dict[frozenset[int], tuple[float, int, np.ndarray]] = {}
         self.stats = SearchStats()
         self.movable = [r for r in range(problem.n_requests) if problem.pickup[r] >= 0]
@@ -102,7 +106,7 @@ class Search:
 
     def _repair(self, state: _State, requests: list[int], regret: int, noise: float) -> None:
         planner, vehicles = self.planner, range(self.problem.n_vehicles)
-        scale = noise * float(self.problem.travel.max())
+        scale = noise * float(self.travel.max())
         table = {r: [planner.best_insertion(v, state.routes[v], r) for v in vehicles] for r in requests}
         pending = list(requests)
         while pending:
@@ -136,7 +140,7 @@ class Search:
         if not len(movable):
             return np.zeros((0, 0))
         pick, drop = p.pickup[movable], p.dropoff[movable]
-        t = p.travel
+        t = self.travel
         space = t[np.ix_(pick, pick)] + t[np.ix_(drop, drop)]
         time_ = np.abs(p.earliest_s[pick][:, None] - p.earliest_s[pick][None, :]) + np.abs(
             p.latest_s[drop][:, None] - p.latest_s[drop][None, :])
@@ -170,7 +174,7 @@ class Search:
         return chosen
 
     def _ruin_worst(self, state: _State, q: int) -> list[int]:
-        p, t = self.problem, self.problem.travel
+        p, t = self.problem, self.travel
         saving = []
         for r in self.movable:
             v = int(state.vehicle_of[r])
@@ -200,36 +204,34 @@ class Search:
             self.pool[key] = (cost, v, route)
 
     def _partition(self, best: _State, limit_s: float) -> _State | None:
-        """The cheapest plan made of remembered routes, if it beats `best`; vehicles must be alike."""
+        """The cheapest plan made of remembered routes (a set-partitioning MIP), if it beats `best`.
+
+        Only for vehicles that are alike, where any route may go to any vehicle.
+        """
         p = self.problem
         if not self._vehicles_alike():
             return None
         self.stats.partitions += 1
+        for v, route in enumerate(best.routes):
+            self._remember(v, route, best.costs[v])
         keys = list(self.pool)
-        model = cp_model.CpModel()
-        pick = [model.new_bool_var(f"x{k}") for k in range(len(keys))]
-        covering: dict[int, list] = {r: [] for r in self.movable}
+        solver = pywraplp.Solver.CreateSolver("CBC") or pywraplp.Solver.CreateSolver("SCIP")
+        if solver is None:
+            return None
+        pick = [solver.BoolVar(f"x{k}") for k in range(len(keys))]
+        rows = {r: solver.Constraint(1.0, 1.0) for r in self.movable}
+        fleet = solver.Constraint(0.0, float(p.n_vehicles))
+        objective = solver.Objective()
         for k, key in enumerate(keys):
             for r in key:
-                covering[r].append(pick[k])
-        if any(not c for c in covering.values()):
+                rows[r].SetCoefficient(pick[k], 1.0)
+            fleet.SetCoefficient(pick[k], 1.0)
+            objective.SetCoefficient(pick[k], self.pool[key][0])
+        objective.SetMinimization()
+        solver.SetTimeLimit(max(50, int(1000 * limit_s)))
+        if solver.Solve() not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
             return None
-        for r, columns in covering.items():
-            model.add_exactly_one(columns)
-        model.add(sum(pick) <= p.n_vehicles)
-        scale = 1000.0
-        model.minimize(sum(int(round(self.pool[key][0] * scale)) * pick[k] for k, key in enumerate(keys)))
-        in_best = {frozenset(self.planner.request_of_pickup[n] for n in r.tolist()
-                             if n in self.planner.request_of_pickup) for r in best.routes if len(r)}
-        for k, key in enumerate(keys):
-            model.add_hint(pick[k], key in in_best)
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = max(0.05, limit_s)
-        solver.parameters.num_workers = 1
-        status = solver.solve(model)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return None
-        chosen_routes = [self.pool[key][2] for k, key in enumerate(keys) if solver.value(pick[k])]
+        chosen_routes = [self.pool[key][2] for k, key in enumerate(keys) if pick[k].solution_value() > 0.5]
         routes = [np.zeros(0, dtype=np.int32) for _ in range(p.n_vehicles)]
         for v, route in enumerate(chosen_routes):
             routes[v] = route
@@ -254,7 +256,7 @@ class Search:
             progress: Callable[[float, float], None] | None = None) -> Solution:
         began = time.perf_counter()
         # The last set partitioning gets a share of the time, and the whole run stays inside the limit.
-        final_s = min(2.0, 0.1 * time_limit_s)
+        final_s = min(2.0, 0.1 * time_limit_s) if self._vehicles_alike() else 0.0
         deadline = began + time_limit_s - final_s
         current = start if start is not None else self.construct()
         best = current.copy()
@@ -295,6 +297,8 @@ class Search:
             noise = 0.025 if self.rng.random() < 0.3 else 0.0
             self._repair(trial, trial.unserved(), regret=self.rng.choice((1, 2, 3)), noise=noise)
             value = trial.objective(self.penalty)
+            for v, route in enumerate(trial.routes):
+                self._remember(v, route, trial.costs[v])
             self.stats.iterations += 1
             uses[op] += 1
             if value < best_value - 1e-9:
@@ -317,6 +321,11 @@ class Search:
                 best = better
         self.stats.pool = len(self.pool)
         return self._solution(best)
+
+    def improve(self, routes: list[np.ndarray], time_limit_s: float) -> Solution:
+        """A plan at most as costly as `routes` (which must be feasible), serving at least the same requests."""
+        start = _State(self.planner, [np.asarray(r, dtype=np.int32) for r in routes])
+        return self.run(time_limit_s, start=start)
 
     def _solution(self, state: _State) -> Solution:
         return Solution(routes=[r.tolist() for r in state.routes], cost=float(sum(state.costs)),

@@ -120,3 +120,12 @@ def test_a_wheelchair_takes_its_place_or_the_room_of_two_seats(groups: list[Pass
     n = inst.requests
     together = [k for k in range(1, len(groups) + 1)] + [k + n for k in range(1, len(groups) + 1)]
     assert (planner.schedule(0, np.array(together, dtype=np.int32)) is not None) == fits
+
+
+def test_a_node_visited_twice_is_never_feasible() -> None:
+    inst = read_darp(DARP / "a2-16.txt")
+    planner = Planner(darp_problem(inst))
+    n = inst.requests
+    assert planner.schedule(0, np.array([1, 1 + n], dtype=np.int32)) is not None
+    for route in ([1, 1, 1 + n], [1, 1 + n, 1 + n], [1, 0, 1 + n], [1, 1 + n, 2 * n + 1]):
+        assert planner.schedule(0, np.array(route, dtype=np.int32)) is None, route

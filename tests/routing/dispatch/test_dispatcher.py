@@ -1,0 +1,212 @@
+"""Live plans on the Herrenberg drive network: quotes, bookings, promises, stop events, re-optimisation."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routing.dispatch.dispatcher import Dispatcher, DriveTimes
+from routing.dispatch.insertion import best_insertion_reference, schedule_reference
+from routing.dispatch.model import DispatchError, Passengers, Request, StopEvent, Vehicle
+from routing.network import load_network
+
+H = 3600.0
+
+
+@pytest.fixture(scope="module")
+def drive(network_dir: Path):
+    return load_network(network_dir).streets["drive"]
+
+
+@pytest.fixture(scope="module")
+def stops(network_dir: Path, drive) -> list[int]:
+    """The bus stops of the region on the drive graph: the on-demand service's virtual stops."""
+    routable = DriveTimes(drive).routable
+    snapped = np.asarray(load_network(network_dir).snaps["drive"].node)
+    return sorted({int(n) for n in snapped if n >= 0 and routable[n]})
+
+
+def _fleet(stops: list[int], count: int, seats: int = 8, wheelchair_places: int = 1) -> list[Vehicle]:
+    rng = random.Random(count)
+    return [Vehicle(id=f"bus-{k}", seats=seats, wheelchair_places=wheelchair_places, depot_node=rng.choice(stops),
+                    shift_start_s=6 * H, shift_end_s=22 * H) for k in range(count)]
+
+
+def _request(rng: random.Random, stops: list[int], name: str, lo: float = 7 * H, hi: float = 20 * H) -> Request:
+    a, b = rng.sample(stops, 2)
+    group = Passengers(seated=rng.choice([1, 1, 1, 2, 3]), wheelchairs=1 if rng.random() < 0.1 else 0)
+    if rng.random() < 0.7:
+        return Request(id=name, origin_node=a, destination_node=b, passengers=group, earliest_pickup_s=rng.uniform(lo, hi))
+    return Request(id=name, origin_node=a, destination_node=b, passengers=group, latest_arrival_s=rng.uniform(lo + H, hi + H))
+
+
+def _assert_promises_kept(disp: Dispatcher) -> None:
+    """Every active booking is planned once, inside its promise, on the vehicle it is booked on."""
+    for vehicle in disp.vehicles:
+        stops_ = disp.schedule(vehicle.id)
+        for rid, kind, at in stops_:
+            booking = disp.booking(rid)
+            assert booking.vehicle_id == vehicle.id
+            if kind == "pickup":
+                assert booking.promise.pickup_earliest_s - 1e-6 <= at <= booking.promise.pickup_latest_s + 1e-6
+            else:
+                assert at <= booking.promise.dropoff_latest_s + 1e-6
+    planned = [rid for v in disp.vehicles for rid, _, _ in disp.schedule(v.id)]
+    for rid, ride in disp.rides.items():
+        expected = {"confirmed": 2, "picked_up": 1}.get(ride.status, 0)
+        assert planned.count(rid) == expected, (rid, ride.status)
+
+
+def test_offers_are_feasible_and_bookings_land_in_the_plan(drive, stops: list[int]) -> None:
+    disp = Dispatcher(drive, _fleet(stops, 10))
+    rng = random.Random(5)
+    booked = 0
+    for k in range(60):
+        request = _request(rng, stops, f"r{k}")
+        quote = disp.quote(request, now_s=6 * H)
+        if not quote.offers:
+            assert quote.reason
+            continue
+        costs = [o.added_drive_s for o in quote.offers]
+        assert costs == sorted(costs) and len({o.vehicle_id for o in quote.offers}) == len(quote.offers)
+        offer = quote.offers[0]
+        promise = offer.promise
+        assert promise.pickup_earliest_s <= offer.pickup_estimate_s <= promise.pickup_latest_s
+        assert promise.pickup_latest_s - promise.pickup_earliest_s <= disp.rules.pickup_window_s + 1e-6
+        direct = disp.times.seconds(request.origin_node, request.destination_node)
+        assert offer.dropoff_estimate_s >= offer.pickup_estimate_s + disp.rules.boarding_s + direct - 1e-6
+        if request.latest_arrival_s is not None:
+            assert promise.dropoff_latest_s <= request.latest_arrival_s + 1e-6
+        else:
+            assert offer.pickup_estimate_s >= request.earliest_pickup_s - 1e-6
+        booking = disp.book(offer, request)
+        assert booking.status == "confirmed" and booking.vehicle_id == offer.vehicle_id
+        booked += 1
+    assert booked >= 50
+    _assert_promises_kept(disp)
+
+
+def test_kernel_agrees_with_the_python_oracle_on_live_plans(drive, stops: list[int]) -> None:
+    disp = Dispatcher(drive, _fleet(stops, 4, seats=3, wheelchair_places=1))
+    rng = random.Random(11)
+    for k in range(40):
+        request = _request(rng, stops, f"r{k}", 7 * H, 11 * H)
+        quote = disp.quote(request, now_s=6 * H)
+        if quote.offers:
+            disp.book(quote.offers[0], request)
+    # Pick some riders up so that plans hold riders on board and fixed drop-offs.
+    for vehicle in disp.vehicles:
+        for rid, kind, at in disp.schedule(vehicle.id)[:3]:
+            if kind != "pickup":
+                break
+            disp.record(rid, StopEvent.PICKED_UP, at)
+    assert any(ride.status == "picked_up" for ride in disp.rides.values())
+    problem, routes, _ = disp.snapshot()
+    from routing.dispatch.insertion import Planner
+
+    planner = Planner(problem)
+    checked = 0
+    for r in range(problem.n_requests):
+        if problem.pickup[r] < 0:
+            continue
+        p, d = int(problem.pickup[r]), int(problem.dropoff[r])
+        for v in range(problem.n_vehicles):
+            base = routes[v][(routes[v] != p) & (routes[v] != d)]
+            kernel = planner.best_insertion(v, base, r)
+            oracle = best_insertion_reference(problem, v, base.tolist(), r)
+            assert kernel[0] == pytest.approx(oracle[0], abs=1e-6) or (np.isinf(kernel[0]) and np.isinf(oracle[0]))
+            assert (planner.schedule(v, base) is None) == (schedule_reference(problem, v, base.tolist()) is None)
+            checked += 1
+    assert checked >= 60
+
+
+def test_a_full_vehicle_refuses_with_alternatives_and_cancelling_frees_the_room(drive, stops: list[int]) -> None:
+    disp = Dispatcher(drive, _fleet(stops, 1, seats=3, wheelchair_places=0))
+    a, b = stops[0], stops[-1]
+    first = Request(id="a", origin_node=a, destination_node=b, passengers=Passengers(seated=3), earliest_pickup_s=8 * H)
+    disp.book(disp.quote(first, now_s=6 * H).offers[0], first)
+    second = Request(id="b", origin_node=a, destination_node=b, passengers=Passengers(seated=1),
+                     earliest_pickup_s=disp.booking("a").promise.pickup_earliest_s)
+    quote = disp.quote(second, now_s=6 * H)
+    if not quote.offers:  # the single bus is busy: the nearest feasible times either side are offered
+        assert quote.reason and quote.alternatives
+        for alternative in quote.alternatives:
+            start = alternative.promise.pickup_earliest_s
+            assert abs(start - second.earliest_pickup_s) <= 2 * H + disp.search_window_s
+    wheelchair = Request(id="w", origin_node=a, destination_node=b, passengers=Passengers(seated=0, wheelchairs=2),
+                         earliest_pickup_s=8 * H)
+    assert not disp.quote(wheelchair, now_s=6 * H).offers  # two wheelchairs need four seats' room
+    disp.cancel("a")
+    assert disp.booking("a").status == "cancelled"
+    again = Request(id="c", origin_node=a, destination_node=b, passengers=Passengers(seated=3), earliest_pickup_s=8 * H)
+    assert disp.quote(again, now_s=6 * H).offers
+    with pytest.raises(DispatchError, match="cancelled"):
+        disp.cancel("a")
+
+
+def test_stop_events_move_riders_through_their_lifecycle(drive, stops: list[int]) -> None:
+    disp = Dispatcher(drive, _fleet(stops, 2))
+    rng = random.Random(2)
+    for k in range(6):
+        request = _request(rng, stops, f"r{k}", 8 * H, 9 * H)
+        quote = disp.quote(request, now_s=6 * H)
+        if quote.offers:
+            disp.book(quote.offers[0], request)
+    rid, _, at = disp.schedule(disp.vehicles[0].id)[0]
+    vehicle = disp.booking(rid).vehicle_id
+    assert disp.record(rid, StopEvent.ARRIVED, at).status == "confirmed"
+    assert disp.record(rid, StopEvent.PICKED_UP, at).status == "picked_up"
+    with pytest.raises(DispatchError, match="picked_up"):
+        disp.cancel(rid)
+    _assert_promises_kept(disp)
+    drop = next(t for r, kind, t in disp.schedule(vehicle) if r == rid and kind == "dropoff")
+    assert disp.record(rid, StopEvent.DROPPED_OFF, drop).status == "completed"
+    assert all(r != rid for r, _, _ in disp.schedule(vehicle))
+    # A no-show is reported at the vehicle's next stop after the waiting time.
+    waiting = next((plan[0] for v in disp.vehicles if (plan := disp.schedule(v.id)) and plan[0][1] == "pickup"))
+    assert disp.record(waiting[0], StopEvent.NO_SHOW, waiting[2] + 300).status == "no_show"
+    assert all(r != waiting[0] for v in disp.vehicles for r, _, _ in disp.schedule(v.id))
+    _assert_promises_kept(disp)
+
+
+def test_bad_requests_are_refused_clearly(drive, stops: list[int]) -> None:
+    disp = Dispatcher(drive, _fleet(stops, 1))
+    cut_off = int(np.flatnonzero(~disp.times.routable)[0])
+    with pytest.raises(DispatchError, match="cut off"):
+        disp.quote(Request(id="x", origin_node=cut_off, destination_node=stops[0], earliest_pickup_s=8 * H), 6 * H)
+    with pytest.raises(DispatchError, match="past"):
+        disp.quote(Request(id="y", origin_node=stops[0], destination_node=stops[1], latest_arrival_s=7 * H), 9 * H)
+    with pytest.raises(DispatchError, match="no booking"):
+        disp.booking("nobody")
+    with pytest.raises(DispatchError, match="either"):
+        Request(id="z", origin_node=1, destination_node=2)
+    with pytest.raises(DispatchError, match="road"):
+        disp.times.snap(0.0, 0.0)
+
+
+def test_promises_hold_through_200_bookings_and_repeated_reoptimisation(drive, stops: list[int]) -> None:
+    disp = Dispatcher(drive, _fleet(stops, 12))
+    rng = random.Random(200)
+    booked, improved = 0, 0
+    now = 6 * H
+    for k in range(200):
+        request = _request(rng, stops, f"r{k}", 7 * H, 21 * H)
+        quote = disp.quote(request, now_s=now)
+        if quote.offers:
+            disp.book(quote.offers[rng.randrange(len(quote.offers))], request)
+            booked += 1
+        if k % 20 == 19:
+            # Riders whose pickup is due are picked up; they must never change vehicle afterwards.
+            for vehicle in disp.vehicles:
+                plan = disp.schedule(vehicle.id)
+                if plan and plan[0][1] == "pickup" and rng.random() < 0.5:
+                    disp.record(plan[0][0], StopEvent.PICKED_UP, plan[0][2])
+            on_board = {rid: disp.booking(rid).vehicle_id for rid, r in disp.rides.items() if r.status == "picked_up"}
+            improved += disp.reoptimize(0.4, seed=k)
+            assert {rid: disp.booking(rid).vehicle_id for rid in on_board} == on_board
+            _assert_promises_kept(disp)
+    assert booked >= 150 and improved >= 3
+    _assert_promises_kept(disp)
