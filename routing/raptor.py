@@ -249,6 +249,18 @@ class Raptor:
                 best = departure
         return out
 
+    def latest_leave(self, result: Labels, stops: np.ndarray, seconds_to_stop: np.ndarray) -> int | None:
+        """From a `latest_departure` result, the latest time to set off for one of `stops` (each
+        `seconds_to_stop` away) and still make a journey of at least one trip; None if there is none."""
+        if result.labels.shape[0] < 2 or not len(stops):
+            return None
+        labels = result.labels[1:, stops].astype(np.int64)
+        # A footpath of a round after the first leads to a trip; a label kept from round 0 is a walk.
+        by_trip = np.isin(result.kind[1:, stops], (TRANSIT, FOOTPATH)) & (labels > NO_DEPARTURE)
+        if not by_trip.any():
+            return None
+        return int(np.where(by_trip, labels - np.asarray(seconds_to_stop, dtype=np.int64)[None, :], NO_DEPARTURE).max())
+
     def _transit_leg(self, trip: int, day: int, board: int, alight: int, days: ServiceDays) -> TransitLeg:
         tt = self.timetable
         p = int(self.trip_pattern[trip])

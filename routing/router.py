@@ -230,31 +230,76 @@ class Router:
         return Plan(itineraries=itineraries)
 
     def plan_arriving_by(self, request: PlanRequest, deadline: dt.datetime, window_s: int = 3 * 3600) -> Plan:
-        """Itineraries arriving by `deadline` that leave as late as possible (at most `window_s` before it).
+        """Itineraries arriving by `deadline` that leave as late as possible (at most `window_s` before it):
+        the itineraries `plan` gives for that latest departure, those of them arriving in time.
 
         The earliest arrival never decreases when one leaves later (trips do not overtake, waiting is
-        allowed), so the latest departure that still arrives in time is found by bisection on the
-        departure second, each step a forward search.
+        allowed), so one latest departure exists. A backward RAPTOR from the destination's stops
+        gives it for walking to and from transit; forward plans from there confirm it and move it
+        later while another way (a walk, a rental, a ride) leaves later still.
         """
         if deadline.tzinfo is None:
             raise PlanError("the arrival time needs a time zone (the CLI assumes the network's)")
         if window_s <= 0:
             raise PlanError("the search window must be positive")
+        earliest = int(deadline.timestamp()) - window_s
+        transit = self._latest_transit_departure(request, deadline)
+        leave = earliest if transit is None or transit < earliest else transit
+        found = self._in_time(request, deadline, leave)
+        if not found:
+            if leave == earliest:
+                return Plan(itineraries=[])
+            # The forward plan missed what the backward search found (it shows no transit journey
+            # that a walk between stops beats): find the latest departure the slow way.
+            return self._arriving_by_bisection(request, deadline, earliest, leave - 1)
+        while True:
+            later = self._in_time(request, deadline, leave + 1)
+            if not later:
+                return Plan(itineraries=found)
+            # Something leaving later arrives in time too. A journey with a trip cannot leave later
+            # than it does; one without a trip (walk, rental, ride) may leave as late as it arrives early.
+            candidate = max(
+                int(it.departure.timestamp()) if any(leg.mode == "transit" for leg in it.legs)
+                else int(deadline.timestamp()) - int((it.arrival - it.departure).total_seconds())
+                for it in later
+            )
+            at_candidate = self._in_time(request, deadline, candidate) if candidate > leave + 1 else later
+            # Nothing there only for a way that depends on the hour (on-demand service times).
+            leave, found = (candidate, at_candidate) if at_candidate else (leave + 1, later)
 
-        def in_time(seconds_before: int) -> list[Itinerary]:
-            plan = self.plan(msgspec.structs.replace(request, depart=deadline - dt.timedelta(seconds=seconds_before)))
-            return [it for it in plan.itineraries if it.arrival <= deadline]
+    def _latest_transit_departure(self, request: PlanRequest, deadline: dt.datetime) -> int | None:
+        """Epoch seconds of the latest departure walking to transit that arrives by `deadline`, from a
+        backward search over the deadline's service days; None if there is none."""
+        use_footpaths = request.max_walk_m > 0
+        min_transfer = request.min_transfer_s if request.min_transfer_s is not None else (60 if use_footpaths else 0)
+        origin = self._access(request.origin, request.max_walk_m, "origin")
+        destination = self._access(request.destination, request.max_walk_m, "destination")
+        days = self.raptor.service_days(deadline.astimezone(self.timezone).date())
+        by = int(deadline.timestamp()) - days.origin_epoch_s
+        result = self.raptor.latest_departure(
+            destination.stops, (by - destination.seconds).astype(np.int32), days, max_transfers=request.max_transfers,
+            min_transfer_s=min_transfer, use_footpaths=use_footpaths, wheelchair=request.wheelchair,
+        )
+        leave = self.raptor.latest_leave(result, origin.stops, origin.seconds)
+        return None if leave is None else leave + days.origin_epoch_s
 
-        if not in_time(window_s):
+    def _in_time(self, request: PlanRequest, deadline: dt.datetime, leave: int) -> list[Itinerary]:
+        """The itineraries of a forward plan leaving at epoch second `leave` that arrive by `deadline`."""
+        depart = dt.datetime.fromtimestamp(leave, self.timezone)
+        return [it for it in self.plan(msgspec.structs.replace(request, depart=depart)).itineraries if it.arrival <= deadline]
+
+    def _arriving_by_bisection(self, request: PlanRequest, deadline: dt.datetime, lo: int, hi: int) -> Plan:
+        """The latest departure in [lo, hi] (epoch seconds) that arrives in time, by bisection of forward plans."""
+        found = self._in_time(request, deadline, lo)
+        if not found:
             return Plan(itineraries=[])
-        early, late = window_s, 0  # in_time(early) holds; find the smallest "seconds before" that holds
-        while early - late > 1:
-            mid = (early + late) // 2
-            if in_time(mid):
-                early = mid
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if later := self._in_time(request, deadline, mid):
+                lo, found = mid, later
             else:
-                late = mid
-        return Plan(itineraries=in_time(early))
+                hi = mid - 1
+        return Plan(itineraries=found)
 
     def plan_range(self, request: PlanRequest, window_s: int) -> Plan:
         """Every useful itinerary leaving within `window_s` after `request.depart`: none of them leaves
