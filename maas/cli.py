@@ -191,15 +191,17 @@ def _parse_time(text: str, timezone: str) -> dt.datetime:
 @click.option("--min-transfer-s", type=int, default=None,
               help="Minimum change time at a stop [default: 60, or 0 with --max-walk-m 0].")
 @click.option("--max-transfers", type=int, default=6, show_default=True)
-@click.option("--wheelchair", is_flag=True, help="Only wheelchair-accessible trips and stops.")
+@click.option("--wheelchair", is_flag=True, help="Only wheelchair-accessible trips and stops (and no bike share).")
+@click.option("--no-bike-share", "no_bike_share", is_flag=True,
+              help="No rentals from bike-share stations (offered by default when the network has GBFS bikes).")
 @click.option("--on-demand", "on_demand", type=click.Path(), default=None,
               help="On-demand service definition (TOML); its rides may start or end a journey.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable itineraries.")
 def plan(directory: str, origin: str, destination: str, depart: str | None, arrive_by: str | None,
          window_min: int | None, max_walk_m: float,
-         min_transfer_s: int | None, max_transfers: int, wheelchair: bool, on_demand: str | None,
+         min_transfer_s: int | None, max_transfers: int, wheelchair: bool, no_bike_share: bool, on_demand: str | None,
          as_json: bool) -> None:
-    """Plan journeys on a built network: walking to, between and from stops, transit, on-demand rides."""
+    """Plan journeys on a built network: walking to, between and from stops, transit, bike share, on-demand rides."""
     from routing.network import load_network
     from routing.ondemand import DriveTimeEstimator, ServiceError, load_service
     from routing.router import Endpoint, PlanError, PlanRequest, Router
@@ -215,6 +217,7 @@ def plan(directory: str, origin: str, destination: str, depart: str | None, arri
             origin=Endpoint.parse(origin), destination=Endpoint.parse(destination),
             depart=_parse_time(depart or arrive_by or "", network_.manifest.timezone), max_walk_m=max_walk_m,
             min_transfer_s=min_transfer_s, max_transfers=max_transfers, wheelchair=wheelchair,
+            bike_share=not no_bike_share,
         )
         router = Router(network_, rides)
         if arrive_by:
@@ -236,6 +239,7 @@ def plan(directory: str, origin: str, destination: str, depart: str | None, arri
                       f" walk {it.walk_m:.0f} m")
         for leg in it.legs:
             what = {"transit": f"{leg.route_name or leg.route}", "walk": f"walk {leg.distance_m:.0f} m",
+                    "bike_share": f"bike share ({leg.system}) {leg.distance_m:.0f} m",
                     "on_demand": "on-demand ride"}[leg.mode]
             console.print(f"   {leg.departure:%H:%M} {leg.from_.name} -> {leg.arrival:%H:%M} {leg.to.name}: {what}")
 

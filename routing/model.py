@@ -18,7 +18,9 @@ PatternIdx = NewType("PatternIdx", int)
 TripIdx = NewType("TripIdx", int)
 NodeIdx = NewType("NodeIdx", int)
 
-FORMAT_VERSION = 2  # 2: GTFS shapes (shape_offsets, shape_lat, shape_lon, trip_shape as an index)
+# 2: GTFS shapes (shape_offsets, shape_lat, shape_lon, trip_shape as an index)
+# 3: sharing knows form factors, renting / returning, availability of vehicles and snap distances
+FORMAT_VERSION = 3
 STREET_MODES = ("walk", "bike", "drive")
 
 
@@ -131,10 +133,15 @@ class Timetable(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SharingArrays(msgspec.Struct, frozen=True, kw_only=True):
-    """Sharing stations and free-floating vehicles of every GBFS system, snapped to the streets."""
+    """Sharing stations and free-floating vehicles of every GBFS system, snapped to the streets.
+
+    Counts are as the feed reported them, -1 when it did not (or reported -1). Snap distances are
+    the way from the station or vehicle to its node (inf when unsnapped).
+    """
 
     system_id: np.ndarray  # str [Y]
     system_name: np.ndarray  # str [Y]
+    system_form_factors: np.ndarray  # str [Y], GBFS form factors of its vehicle types, ","-joined; "" when none listed
     station_system: np.ndarray  # int16 [N]
     station_id: np.ndarray  # str [N]
     station_name: np.ndarray  # str [N]
@@ -143,14 +150,22 @@ class SharingArrays(msgspec.Struct, frozen=True, kw_only=True):
     station_capacity: np.ndarray  # int32 [N], -1 unknown
     station_vehicles: np.ndarray  # int32 [N], -1 unknown
     station_docks: np.ndarray  # int32 [N], -1 unknown
+    station_renting: np.ndarray  # bool [N], installed and renting
+    station_returning: np.ndarray  # bool [N], installed and taking vehicles back
     station_walk_node: np.ndarray  # int32 [N], -1 unsnapped
+    station_walk_m: np.ndarray  # float32 [N]
     station_bike_node: np.ndarray  # int32 [N], -1 unsnapped
+    station_bike_m: np.ndarray  # float32 [N]
     vehicle_system: np.ndarray  # int16 [M]
     vehicle_id: np.ndarray  # str [M]
+    vehicle_form_factor: np.ndarray  # str [M], "" when its type is not known
+    vehicle_available: np.ndarray  # bool [M], neither reserved nor disabled
     vehicle_lat: np.ndarray  # float64 [M]
     vehicle_lon: np.ndarray  # float64 [M]
     vehicle_walk_node: np.ndarray  # int32 [M]
+    vehicle_walk_m: np.ndarray  # float32 [M]
     vehicle_bike_node: np.ndarray  # int32 [M]
+    vehicle_bike_m: np.ndarray  # float32 [M]
 
 
 class StopSnap(msgspec.Struct, frozen=True, kw_only=True):

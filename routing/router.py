@@ -1,4 +1,15 @@
-"""Door-to-door journeys: walk to stops, RAPTOR, walk from stops; Pareto over arrival and transfers."""
+"""Door-to-door journeys: walk to stops, RAPTOR, walk from stops; Pareto over arrival and transfers.
+
+Bike share follows OpenTripPlanner's station-based rental: walk to a station of a bicycle system
+that has a bike, unlock it, ride on the bike street graph to another station of the same system
+that has a free dock, dock it, walk on. Only counts the feed reports are trusted: a station
+with an unknown number of bikes (-1) is never a pickup, one with an unknown number of free docks
+never a return (GBFS lets a virtual station leave docks out, but the network cannot tell that
+from a count that is simply unknown, and a rider sent to a full station is stuck with the bike).
+A rental may be the whole journey, or lead to the first stop or from the last one. A bike-share
+leg lasts from unlocking to docking minus those two overheads: the rider stands at the station
+for BIKE_RENT_S before it and for BIKE_RETURN_S after it, as one waits at a stop.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +27,18 @@ from routing.build.snap import EdgeSnapper
 from routing.model import Network
 from routing.ondemand import RideEstimator
 from routing.raptor import UNREACHED, FootpathLeg, footpath, Raptor, ServiceDays, StopJourney, TransitLeg
-from routing.streets import StreetRouter, path_points, tree_path
+from routing.streets import StreetRouter, path_points, reversed_graph, tree_path
 
-Mode = Literal["walk", "transit", "on_demand"]
+Mode = Literal["walk", "transit", "bike_share", "on_demand"]
+
+# GBFS form factors ridden on the bike street graph; a system that lists no vehicle types is not
+# taken for bicycles (the car-sharing feed of the sample region lists none).
+BIKE_FORM_FACTORS = frozenset({"bicycle", "cargo_bicycle"})
+# Time to take a bike from a station and to dock it again (OpenTripPlanner's defaults are 60 s too).
+BIKE_RENT_S = 60
+BIKE_RETURN_S = 60
+# Longest bike ride searched; beyond it a rental is not offered.
+MAX_BIKE_RIDE_S = 3600
 
 
 class PlanError(Exception):
@@ -55,6 +75,7 @@ class PlanRequest(msgspec.Struct, frozen=True, kw_only=True):
     min_transfer_s: int | None = None  # default: 60 s, or 0 when walking is off (the pure timetable answer)
     max_transfers: int = 6
     wheelchair: bool = False
+    bike_share: bool = True  # offer rentals from bike-share stations (needs GBFS and a bike street graph)
 
 
 class Place(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,6 +83,7 @@ class Place(msgspec.Struct, frozen=True, kw_only=True):
     lat: float
     lon: float
     stop: str | None = None
+    station: str | None = None  # a sharing station, `<system_id>:<station_id>`
 
 
 class Leg(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
@@ -73,8 +95,9 @@ class Leg(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
     route: str | None
     route_name: str | None
     trip: str | None
-    distance_m: float  # walked for walk legs, straight line for rides, 0 for transit
+    distance_m: float  # walked or cycled along the streets, straight line for on-demand rides, 0 for transit
     geometry: str
+    system: str | None = None  # the GBFS system of a bike-share leg
 
 
 class Itinerary(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,31 +128,49 @@ def encode_polyline(lat: np.ndarray, lon: np.ndarray) -> str:
     return "".join(out)
 
 
-WALK, ON_DEMAND = 0, 1
+WALK, ON_DEMAND, BIKE_SHARE = 0, 1, 2
+
+
+class _Rental(msgspec.Struct, frozen=True, kw_only=True):
+    """Walk to a pickup station, ride to a return station of the same system, walk on."""
+
+    pickup: int  # station index
+    dropoff: int
+    walk_before_m: float
+    ride_s: int  # riding only, without unlocking and docking
+    walk_after_m: float
+
+    def seconds(self, walk_speed_mps: float) -> int:
+        walk_s = math.ceil(self.walk_before_m / walk_speed_mps) + math.ceil(self.walk_after_m / walk_speed_mps)
+        return walk_s + BIKE_RENT_S + self.ride_s + BIKE_RETURN_S
 
 
 class _Access(msgspec.Struct, frozen=True, kw_only=True):
-    """How an endpoint connects to stops: seconds and metres per stop, by walking or by an on-demand ride."""
+    """How an endpoint connects to stops: seconds and metres per stop, by walking, an on-demand ride or a rental."""
 
     stops: np.ndarray  # int32
     seconds: np.ndarray  # int64
     metres: np.ndarray  # float64: walked, or straight line for a ride
-    mode: np.ndarray  # int8: WALK or ON_DEMAND
+    mode: np.ndarray  # int8: WALK, ON_DEMAND or BIKE_SHARE
     place: Place
+    walk_reach: np.ndarray | None = None  # metres walked to every walk-graph node (inf beyond reach); coordinates only
+    rentals: dict[int, _Rental] = {}  # by stop, for BIKE_SHARE
 
-    def with_rides(self, stops: np.ndarray, seconds: np.ndarray, metres: np.ndarray) -> _Access:
-        """Each stop by whichever is faster: the walk already known, or the given rides."""
+    def with_rides(self, stops: np.ndarray, seconds: np.ndarray, metres: np.ndarray, mode: int = ON_DEMAND,
+                   rentals: dict[int, _Rental] | None = None) -> _Access:
+        """Each stop by whichever is faster: the walk already known, or the given rides (or rentals)."""
         best: dict[int, tuple[int, float, int]] = {
             int(s): (int(t), float(m), int(k)) for s, t, m, k in zip(self.stops, self.seconds, self.metres, self.mode, strict=True)
         }
         for s, t, m in zip(stops.tolist(), seconds.tolist(), metres.tolist(), strict=True):
             if s not in best or t < best[s][0]:
-                best[s] = (t, m, ON_DEMAND)
+                best[s] = (t, m, mode)
         keys = sorted(best)
+        kept = {k: v for k, v in {**self.rentals, **(rentals or {})}.items() if k in best and best[k][2] == BIKE_SHARE}
         return _Access(
             stops=np.array(keys, dtype=np.int32), seconds=np.array([best[k][0] for k in keys], dtype=np.int64),
             metres=np.array([best[k][1] for k in keys]), mode=np.array([best[k][2] for k in keys], dtype=np.int8),
-            place=self.place,
+            place=self.place, walk_reach=self.walk_reach, rentals=kept,
         )
 
 
@@ -147,6 +188,21 @@ class Router:
         self._walk = network.streets.get("walk")
         self._walk_router = StreetRouter(self._walk, "length_m") if self._walk is not None else None
         self._snapper: EdgeSnapper | None = None
+        self.bike_speed_mps = manifest.params.bike_speed_mps
+        self._bike = network.streets.get("bike")
+        self._bike_routers: dict[bool, StreetRouter] = {}  # by "backward"
+        sharing = network.sharing
+        bike_system = np.array(
+            [bool(BIKE_FORM_FACTORS & set(str(f).split(","))) for f in sharing.system_form_factors], dtype=np.bool_,
+        )
+        station_system = np.asarray(sharing.station_system, dtype=np.int64)
+        usable = bike_system[station_system] & (np.asarray(sharing.station_walk_node) >= 0) & (
+            np.asarray(sharing.station_bike_node) >= 0)
+        self._pickup_stations = np.flatnonzero(
+            usable & np.asarray(sharing.station_renting) & (np.asarray(sharing.station_vehicles) > 0))
+        self._return_stations = np.flatnonzero(
+            usable & np.asarray(sharing.station_returning) & (np.asarray(sharing.station_docks) > 0))
+        self._station_stops: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
 
     # -- endpoints ----------------------------------------------------------------------------
 
@@ -173,6 +229,7 @@ class Router:
         walk[~np.isfinite(walk)] = np.inf
         snap = self.network.snaps.get("walk")
         node = np.array([-1])
+        reached: np.ndarray | None = None
         if snap is not None and self._walk is not None and self._walk_router is not None:
             if self._snapper is None:
                 self._snapper = EdgeSnapper(self._walk)
@@ -192,7 +249,7 @@ class Router:
             )
         return _Access(
             stops=stops, seconds=np.ceil(walk[stops] / self.walk_speed_mps).astype(np.int64), metres=walk[stops],
-            mode=np.zeros(len(stops), np.int8), place=place,
+            mode=np.zeros(len(stops), np.int8), place=place, walk_reach=reached,
         )
 
     # -- planning -----------------------------------------------------------------------------
@@ -226,6 +283,11 @@ class Router:
         direct = self._direct_walk(origin, destination, request, start, days.origin_epoch_s)
         if direct is not None:
             itineraries.append(direct)
+        if self._offers_bike_share(request, origin, destination):
+            rentals = self._bike_share(origin, destination, **search)
+            # A rental is offered when nothing else arrives as early with as few changes and as little walking.
+            everything = itineraries + rentals
+            itineraries += [it for it in rentals if not any(_dominates(o, it) for o in everything)]
         itineraries.sort(key=lambda it: (it.arrival, it.transfers))
         return Plan(itineraries=itineraries)
 
@@ -345,6 +407,155 @@ class Router:
         kept.sort(key=lambda it: (it.departure, it.arrival, it.transfers))
         return Plan(itineraries=kept)
 
+    # -- bike share ---------------------------------------------------------------------------
+
+    def _offers_bike_share(self, request: PlanRequest, origin: _Access, destination: _Access) -> bool:
+        return (
+            request.bike_share and not request.wheelchair and request.max_walk_m > 0
+            and len(self._pickup_stations) > 0 and len(self._return_stations) > 0 and self._bike is not None
+            and origin.walk_reach is not None and destination.walk_reach is not None
+        )
+
+    def _bike_router(self, backward: bool) -> StreetRouter:
+        """Searches by riding time on the bike graph; backward ones find the ways *to* a node."""
+        if backward not in self._bike_routers:
+            assert self._bike is not None
+            graph = reversed_graph(self._bike) if backward else self._bike
+            self._bike_routers[backward] = StreetRouter(graph, "travel_time_s")
+        return self._bike_routers[backward]
+
+    def _stations_near(self, walk_reach: np.ndarray, stations: np.ndarray, max_walk_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """Those of `stations` within `max_walk_m` of a walk search's origin, with the metres walked."""
+        sharing = self.network.sharing
+        metres = walk_reach[np.asarray(sharing.station_walk_node)[stations]] + np.asarray(sharing.station_walk_m)[stations]
+        near = metres <= max_walk_m
+        return stations[near], metres[near]
+
+    def _rides(self, station: int, backward: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Riding seconds from a pickup station to every return station of its system within MAX_BIKE_RIDE_S
+        (backward: to a return station from every pickup station)."""
+        sharing = self.network.sharing
+        bike_node = np.asarray(sharing.station_bike_node)
+        # Between a station and its street node the bike is ridden (or pushed) at the graph's bike speed.
+        to_street_s = np.asarray(sharing.station_bike_m, dtype=np.float64) / self.bike_speed_mps
+        router = self._bike_router(backward)
+        nodes, costs = router.search(bike_node[station : station + 1], to_street_s[station : station + 1], MAX_BIKE_RIDE_S)
+        reach = np.full(router.graph.n_nodes, np.inf)
+        reach[nodes] = costs
+        others = self._pickup_stations if backward else self._return_stations
+        system = np.asarray(sharing.station_system)
+        others = others[(system[others] == system[station]) & (others != station)]
+        seconds = reach[bike_node[others]] + to_street_s[others]
+        ok = seconds <= MAX_BIKE_RIDE_S
+        return others[ok], np.ceil(seconds[ok]).astype(np.int64)
+
+    def _stops_near_station(self, station: int, max_walk_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """Stops on the walk graph within `max_walk_m` of a station, with the metres walked (kept per router)."""
+        key = (station, max_walk_m)
+        if key not in self._station_stops:
+            assert self._walk_router is not None
+            sharing, snap = self.network.sharing, self.network.snaps["walk"]
+            nodes, costs = self._walk_router.search(
+                np.asarray(sharing.station_walk_node)[station : station + 1],
+                np.asarray(sharing.station_walk_m, dtype=np.float64)[station : station + 1], max_walk_m,
+            )
+            reach = np.full(self._walk_router.graph.n_nodes, np.inf)
+            reach[nodes] = costs
+            stop_node = np.asarray(snap.node)
+            metres = np.where(stop_node >= 0, reach[stop_node] + np.asarray(snap.distance_m), np.inf)
+            stops = np.flatnonzero(metres <= max_walk_m).astype(np.int32)
+            self._station_stops[key] = (stops, metres[stops])
+        return self._station_stops[key]
+
+    def _bike_share(
+        self, origin: _Access, destination: _Access, *, start: int, days: ServiceDays, request: PlanRequest,
+        min_transfer: int, use_footpaths: bool,
+    ) -> list[Itinerary]:
+        """Rentals from near the origin to near the destination, and rentals to the first or from the last stop."""
+        assert origin.walk_reach is not None and destination.walk_reach is not None
+        max_walk = request.max_walk_m
+        pickups, walk_to_pickup = self._stations_near(origin.walk_reach, self._pickup_stations, max_walk)
+        returns, walk_from_return = self._stations_near(destination.walk_reach, self._return_stations, max_walk)
+        rides = {int(p): self._rides(int(p), backward=False) for p in pickups}
+        speed = self.walk_speed_mps
+        itineraries: list[Itinerary] = []
+
+        best: _Rental | None = None
+        walk_to_destination = dict(zip(returns.tolist(), walk_from_return.tolist(), strict=True))
+        for p, before in zip(pickups.tolist(), walk_to_pickup.tolist(), strict=True):
+            for r, ride_s in zip(*(a.tolist() for a in rides[p]), strict=True):
+                if r in walk_to_destination:
+                    rental = _Rental(pickup=p, dropoff=r, walk_before_m=before, ride_s=ride_s,
+                                     walk_after_m=walk_to_destination[r])
+                    if best is None or (rental.seconds(speed), before + rental.walk_after_m) < (
+                            best.seconds(speed), best.walk_before_m + best.walk_after_m):
+                        best = rental
+        if best is not None:
+            legs = self._rental_legs(best, origin.place, destination.place, start, days.origin_epoch_s)
+            itineraries.append(Itinerary(departure=legs[0].departure, arrival=legs[-1].arrival, transfers=0,
+                                         walk_m=round(best.walk_before_m + best.walk_after_m, 1), legs=legs))
+
+        to_stops: dict[int, _Rental] = {}
+        for p, before in zip(pickups.tolist(), walk_to_pickup.tolist(), strict=True):
+            for r, ride_s in zip(*(a.tolist() for a in rides[p]), strict=True):
+                for stop, after in zip(*(a.tolist() for a in self._stops_near_station(r, max_walk)), strict=True):
+                    _keep_faster(to_stops, stop, _Rental(pickup=p, dropoff=r, walk_before_m=before, ride_s=ride_s,
+                                                         walk_after_m=after), speed)
+        from_stops: dict[int, _Rental] = {}
+        for r, after in zip(returns.tolist(), walk_from_return.tolist(), strict=True):
+            for p, ride_s in zip(*(a.tolist() for a in self._rides(r, backward=True)), strict=True):
+                for stop, before in zip(*(a.tolist() for a in self._stops_near_station(p, max_walk)), strict=True):
+                    _keep_faster(from_stops, stop, _Rental(pickup=p, dropoff=r, walk_before_m=before, ride_s=ride_s,
+                                                           walk_after_m=after), speed)
+        if to_stops or from_stops:
+            found = self._transit(
+                _with_rentals(origin, to_stops, speed), _with_rentals(destination, from_stops, speed),
+                start=start, days=days, request=request, min_transfer=min_transfer, use_footpaths=use_footpaths,
+            )
+            itineraries += [it for it in found if any(leg.mode == "bike_share" for leg in it.legs)]
+        return itineraries
+
+    def _station_place(self, station: int) -> Place:
+        sharing = self.network.sharing
+        system = str(sharing.system_id[int(sharing.station_system[station])])
+        return Place(name=str(sharing.station_name[station]), lat=float(sharing.station_lat[station]),
+                     lon=float(sharing.station_lon[station]), station=f"{system}:{sharing.station_id[station]}")
+
+    def _rental_legs(self, rental: _Rental, a: Place, b: Place, dep: int, origin_epoch: int) -> list[Leg]:
+        """Walk from a to the pickup station, unlock, ride, dock, walk to b; leaving a at `dep`."""
+        sharing = self.network.sharing
+        pickup, dropoff = self._station_place(rental.pickup), self._station_place(rental.dropoff)
+        ride_from = dep + math.ceil(rental.walk_before_m / self.walk_speed_mps) + BIKE_RENT_S
+        ride_to = ride_from + rental.ride_s
+        walk_from = ride_to + BIKE_RETURN_S
+        lat, lon, metres = self._ride_geometry(rental)
+        ride = msgspec.structs.replace(
+            self._leg("bike_share", pickup, dropoff, ride_from, ride_to, metres, origin_epoch, encode_polyline(lat, lon)),
+            system=str(sharing.system_id[int(sharing.station_system[rental.pickup])]),
+        )
+        return [
+            self._walk_leg(a, pickup, dep, ride_from - BIKE_RENT_S, rental.walk_before_m, origin_epoch),
+            ride,
+            self._walk_leg(dropoff, b, walk_from, walk_from + math.ceil(rental.walk_after_m / self.walk_speed_mps),
+                           rental.walk_after_m, origin_epoch),
+        ]
+
+    def _ride_geometry(self, rental: _Rental) -> tuple[np.ndarray, np.ndarray, float]:
+        """The ridden way between the rental's stations along the bike graph, and its length in metres."""
+        assert self._bike is not None
+        sharing = self.network.sharing
+        p, r = rental.pickup, rental.dropoff
+        start, end = int(sharing.station_bike_node[p]), int(sharing.station_bike_node[r])
+        to_street_m = float(sharing.station_bike_m[p]), float(sharing.station_bike_m[r])
+        nodes, _, pred = self._bike_router(backward=False).search_tree(
+            np.array([start]), np.array([to_street_m[0] / self.bike_speed_mps]), budget=rental.ride_s + 1.0)
+        edges = tree_path(self._bike, nodes, pred, end)
+        lat, lon = path_points(self._bike, edges)
+        metres = float(np.asarray(self._bike.length_m, dtype=np.float64)[edges].sum()) + sum(to_street_m)
+        p_at = float(sharing.station_lat[p]), float(sharing.station_lon[p])
+        r_at = float(sharing.station_lat[r]), float(sharing.station_lon[r])
+        return np.r_[p_at[0], lat, r_at[0]], np.r_[p_at[1], lon, r_at[1]], metres
+
     def _with_rides(self, access: _Access, rides: Callable[[float, float], tuple[np.ndarray, np.ndarray]]) -> _Access:
         stops, seconds = rides(access.place.lat, access.place.lon)
         if not len(stops):
@@ -387,10 +598,15 @@ class Router:
     def _time(self, origin_epoch: int, t: int) -> dt.datetime:
         return dt.datetime.fromtimestamp(origin_epoch + t, self.timezone)
 
-    def _access_leg(self, access: _Access, k: int, a: Place, b: Place, dep: int, arr: int, origin_epoch: int) -> Leg:
+    def _access_legs(self, access: _Access, k: int, a: Place, b: Place, dep: int, arr: int,
+                     origin_epoch: int) -> tuple[list[Leg], float]:
+        """The legs between an endpoint and its k-th stop, and the metres walked on them."""
         if access.mode[k] == ON_DEMAND:
-            return self._leg("on_demand", a, b, dep, arr, float(access.metres[k]), origin_epoch)
-        return self._walk_leg(a, b, dep, arr, float(access.metres[k]), origin_epoch)
+            return [self._leg("on_demand", a, b, dep, arr, float(access.metres[k]), origin_epoch)], 0.0
+        if access.mode[k] == BIKE_SHARE:
+            rental = access.rentals[int(access.stops[k])]
+            return self._rental_legs(rental, a, b, dep, origin_epoch), rental.walk_before_m + rental.walk_after_m
+        return [self._walk_leg(a, b, dep, arr, float(access.metres[k]), origin_epoch)], float(access.metres[k])
 
     def _direct(self, a: Place, b: Place, mode: Mode, start: int, seconds: int, metres: float | None,
                 origin_epoch: int) -> Itinerary:
@@ -446,8 +662,10 @@ class Router:
         if origin.place.stop is None:
             first = self._stop_place(first_stop)
             depart = journey.legs[0].departure - int(origin.seconds[k0])
-            legs.append(self._access_leg(origin, k0, origin.place, first, depart, journey.legs[0].departure, origin_epoch))
-            walk_total += float(origin.metres[k0]) if origin.mode[k0] == WALK else 0.0
+            access, walked = self._access_legs(origin, k0, origin.place, first, depart, journey.legs[0].departure,
+                                               origin_epoch)
+            legs += access
+            walk_total += walked
         for leg in journey.legs:
             if isinstance(leg, TransitLeg):
                 p = leg.pattern
@@ -469,9 +687,10 @@ class Router:
                                            leg.departure, leg.arrival, metres, origin_epoch))
         if destination.place.stop is None:
             arrive = journey.arrival + int(destination.seconds[j])
-            legs.append(self._access_leg(destination, j, self._stop_place(journey.target), destination.place,
-                                         journey.arrival, arrive, origin_epoch))
-            walk_total += float(destination.metres[j]) if destination.mode[j] == WALK else 0.0
+            egress, walked = self._access_legs(destination, j, self._stop_place(journey.target), destination.place,
+                                               journey.arrival, arrive, origin_epoch)
+            legs += egress
+            walk_total += walked
         return Itinerary(
             departure=legs[0].departure, arrival=legs[-1].arrival, transfers=max(journey.trips - 1, 0),
             walk_m=round(walk_total, 1), legs=legs,
@@ -522,3 +741,26 @@ class Router:
             return None
         seconds = int(math.ceil(metres / self.walk_speed_mps))
         return self._direct(origin.place, destination.place, "walk", start, seconds, metres, origin_epoch)
+
+
+def _dominates(a: Itinerary, b: Itinerary) -> bool:
+    """Whether a arrives no later, changes no more often and walks no further than b, and is better in one."""
+    return (a.arrival <= b.arrival and a.transfers <= b.transfers and a.walk_m <= b.walk_m
+            and (a.arrival, a.transfers, a.walk_m) != (b.arrival, b.transfers, b.walk_m))
+
+
+def _keep_faster(best: dict[int, _Rental], stop: int, rental: _Rental, walk_speed_mps: float) -> None:
+    if stop not in best or rental.seconds(walk_speed_mps) < best[stop].seconds(walk_speed_mps):
+        best[stop] = rental
+
+
+def _with_rentals(access: _Access, rentals: dict[int, _Rental], walk_speed_mps: float) -> _Access:
+    """The access with each stop reached by the faster of walking and a rental."""
+    if not rentals:
+        return access
+    stops = np.array(sorted(rentals), dtype=np.int32)
+    chosen = [rentals[s] for s in stops.tolist()]
+    return access.with_rides(
+        stops, np.array([r.seconds(walk_speed_mps) for r in chosen], dtype=np.int64),
+        np.array([r.walk_before_m + r.walk_after_m for r in chosen]), BIKE_SHARE, rentals,
+    )

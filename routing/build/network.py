@@ -116,6 +116,7 @@ def _snap(points_lat: np.ndarray, points_lon: np.ndarray, snapper: EdgeSnapper, 
 def _sharing_arrays(systems: Sequence[SharingSystem], snappers: dict[str, EdgeSnapper], radius_m: float) -> SharingArrays:
     stations = [(k, s) for k, sys in enumerate(systems) for s in sys.stations]
     vehicles = [(k, v) for k, sys in enumerate(systems) for v in sys.vehicles if v.lat is not None and v.lon is not None]
+    form_factor = {(k, t.vehicle_type_id): t.form_factor for k, sys in enumerate(systems) for t in sys.vehicle_types}
 
     def opt(value: int | None) -> int:
         return -1 if value is None else int(value)
@@ -126,15 +127,16 @@ def _sharing_arrays(systems: Sequence[SharingSystem], snappers: dict[str, EdgeSn
     ve_lon = np.array([v.lon for _, v in vehicles], dtype=np.float64)
     nodes = {}
     for mode in ("walk", "bike"):
-        if mode in snappers:
-            nodes[f"station_{mode}_node"] = _snap(st_lat, st_lon, snappers[mode], radius_m)[0]
-            nodes[f"vehicle_{mode}_node"] = _snap(ve_lat, ve_lon, snappers[mode], radius_m)[0]
-        else:
-            nodes[f"station_{mode}_node"] = np.full(len(stations), -1, dtype=np.int32)
-            nodes[f"vehicle_{mode}_node"] = np.full(len(vehicles), -1, dtype=np.int32)
+        for kind, lat, lon in (("station", st_lat, st_lon), ("vehicle", ve_lat, ve_lon)):
+            if mode in snappers:
+                node, dist = _snap(lat, lon, snappers[mode], radius_m)
+            else:
+                node, dist = np.full(len(lat), -1, dtype=np.int32), np.full(len(lat), np.inf, dtype=np.float32)
+            nodes[f"{kind}_{mode}_node"], nodes[f"{kind}_{mode}_m"] = node, dist
     return SharingArrays(
         system_id=string_array([s.system_id for s in systems]),
         system_name=string_array([s.name for s in systems]),
+        system_form_factors=string_array([",".join(sorted({t.form_factor for t in s.vehicle_types})) for s in systems]),
         station_system=np.array([k for k, _ in stations], dtype=np.int16),
         station_id=string_array([s.station_id for _, s in stations]),
         station_name=string_array([s.name for _, s in stations]),
@@ -142,8 +144,12 @@ def _sharing_arrays(systems: Sequence[SharingSystem], snappers: dict[str, EdgeSn
         station_capacity=np.array([opt(s.capacity) for _, s in stations], dtype=np.int32),
         station_vehicles=np.array([opt(s.vehicles_available) for _, s in stations], dtype=np.int32),
         station_docks=np.array([opt(s.docks_available) for _, s in stations], dtype=np.int32),
+        station_renting=np.array([s.is_renting for _, s in stations], dtype=np.bool_),
+        station_returning=np.array([s.is_returning for _, s in stations], dtype=np.bool_),
         vehicle_system=np.array([k for k, _ in vehicles], dtype=np.int16),
         vehicle_id=string_array([v.vehicle_id for _, v in vehicles]),
+        vehicle_form_factor=string_array([form_factor.get((k, v.vehicle_type_id), "") for k, v in vehicles]),
+        vehicle_available=np.array([not (v.is_reserved or v.is_disabled) for _, v in vehicles], dtype=np.bool_),
         vehicle_lat=ve_lat, vehicle_lon=ve_lon,
         **nodes,
     )
