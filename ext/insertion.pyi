@@ -25,3 +25,14 @@ class RoutePlanner:
     def best_insertions(
         self, nodes: npt.NDArray[np.int32], offsets: npt.NDArray[np.int32], pickup: int, dropoff: int
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
+    def repair(
+        self,
+        routes: npt.NDArray[np.int32],
+        lengths: npt.NDArray[np.int32],
+        pickups: npt.NDArray[np.int32],
+        dropoffs: npt.NDArray[np.int32],
+        regret: int,
+        noise: float,
+        seed: int,
+        placed: npt.NDArray[np.int32],
+    ) -> int: ...

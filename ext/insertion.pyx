@@ -19,7 +19,7 @@ cimport numpy as cnp
 from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc, qsort
 
-from ext._types cimport int32_t
+from ext._types cimport int32_t, uint64_t
 
 cnp.import_array()
 
@@ -382,3 +382,122 @@ cdef class RoutePlanner:
                     break
         free(seq); free(trial); free(B); free(late); free(load0); free(load1); free(cand)
         return 0
+
+    def repair(self, int32_t[:, ::1] routes, int32_t[::1] lengths, const int32_t[::1] pickups,
+               const int32_t[::1] dropoffs, int32_t regret, double noise, uint64_t seed, int32_t[::1] placed):
+        """Insert requests (pickups[q], dropoffs[q]) into the routes (rows of `routes`, `lengths` long) by
+        regret-k: the request that loses most by waiting goes first, each at its cheapest feasible place;
+        noise (a share of each cost drawn at random in [-noise, noise] times the largest drive) perturbs
+        the choice. placed[q] receives the vehicle or -1. Returns how many were inserted."""
+        cdef int32_t n_v = self.n_vehicles, q = <int32_t> pickups.shape[0], cap = <int32_t> routes.shape[1]
+        if routes.shape[0] != n_v or lengths.shape[0] != n_v or dropoffs.shape[0] != q or placed.shape[0] != q:
+            raise ValueError("one route row and length per vehicle, one drop-off and result per request")
+        cdef Py_ssize_t x
+        for x in range(q):
+            if not (0 <= pickups[x] < self.n_nodes and 0 <= dropoffs[x] < self.n_nodes):
+                raise IndexError("pickup or drop-off outside the problem")
+        for x in range(n_v):
+            if not 0 <= lengths[x] <= cap - 2:
+                raise ValueError("a route row has no room for one more request")
+        cdef double* cost = <double*> malloc(q * n_v * sizeof(double))
+        cdef int32_t* ci = <int32_t*> malloc(q * n_v * sizeof(int32_t))
+        cdef int32_t* cj = <int32_t*> malloc(q * n_v * sizeof(int32_t))
+        cdef double* top = <double*> malloc((regret + 1) * sizeof(double))
+        if cost == NULL or ci == NULL or cj == NULL or top == NULL:
+            free(cost); free(ci); free(cj); free(top)
+            raise MemoryError()
+        cdef int32_t r, v, best_r, best_v, inserted = 0, m, left, i, j, k, rc = 0
+        cdef double spread = 0.0, big, c, key_regret, key_cost, best_regret, best_cost, loss
+        cdef uint64_t state = seed
+        cdef uint64_t mult = 2654435761
+        cdef int32_t nn = self.travel.shape[0]
+        state = state * mult + 1
+        with nogil:
+            for x in range(nn):
+                for m in range(nn):
+                    if self.travel[x, m] > spread:
+                        spread = self.travel[x, m]
+            big = 1000.0 * (spread + 1.0)
+            for r in range(q):
+                placed[r] = -1
+                for v in range(n_v):
+                    rc = self._best(v, &routes[v, 0], lengths[v], pickups[r], dropoffs[r],
+                                    &cost[r * n_v + v], &ci[r * n_v + v], &cj[r * n_v + v])
+                    if rc < 0:
+                        break
+                if rc < 0:
+                    break
+            left = q
+            while rc == 0 and left > 0:
+                best_r = -1
+                best_v = -1
+                best_regret = -1.0
+                best_cost = INFINITY
+                for r in range(q):
+                    if placed[r] != -1:
+                        continue
+                    # The `regret` cheapest costs of r over the vehicles, smallest first.
+                    for k in range(regret):
+                        top[k] = INFINITY
+                    m = -1
+                    for v in range(n_v):
+                        c = cost[r * n_v + v]
+                        if c < top[0]:
+                            m = v
+                        if c < top[regret - 1]:
+                            k = regret - 1
+                            while k > 0 and top[k - 1] > c:
+                                top[k] = top[k - 1]
+                                k -= 1
+                            top[k] = c
+                    if m < 0 or top[0] == INFINITY:
+                        continue
+                    key_cost = top[0]
+                    if noise > 0.0:
+                        state ^= state << 13
+                        state ^= state >> 7
+                        state ^= state << 17
+                        key_cost += noise * spread * (2.0 * ((state >> 11) * (1.0 / 9007199254740992.0)) - 1.0)
+                    key_regret = 0.0
+                    for k in range(1, regret):
+                        loss = (top[k] if top[k] < INFINITY else big) - top[0]
+                        key_regret += loss
+                    if regret <= 1:
+                        key_regret = 0.0
+                    if key_regret > best_regret + 1e-9 or (key_regret > best_regret - 1e-9 and key_cost < best_cost):
+                        best_regret = key_regret
+                        best_cost = key_cost
+                        best_r = r
+                        best_v = m
+                if best_r < 0:
+                    break  # nothing left fits anywhere
+                r = best_r
+                v = best_v
+                i = ci[r * n_v + v]
+                j = cj[r * n_v + v]
+                m = lengths[v]
+                # route[:i] + [p] + route[i:j] + [d] + route[j:]
+                for x in range(m - 1, j - 1, -1):
+                    routes[v, x + 2] = routes[v, x]
+                routes[v, j + 1] = dropoffs[r]
+                for x in range(j - 1, i - 1, -1):
+                    routes[v, x + 1] = routes[v, x]
+                routes[v, i] = pickups[r]
+                lengths[v] = m + 2
+                placed[r] = v
+                inserted += 1
+                left -= 1
+                if lengths[v] > cap - 2:
+                    for x in range(q):
+                        cost[x * n_v + v] = INFINITY
+                    continue
+                for x in range(q):
+                    if placed[x] == -1:
+                        rc = self._best(v, &routes[v, 0], lengths[v], pickups[x], dropoffs[x],
+                                        &cost[x * n_v + v], &ci[x * n_v + v], &cj[x * n_v + v])
+                        if rc < 0:
+                            break
+        free(cost); free(ci); free(cj); free(top)
+        if rc < 0:
+            raise MemoryError()
+        return inserted

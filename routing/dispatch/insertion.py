@@ -91,6 +91,21 @@ class Planner:
         p, d = int(self.problem.pickup[request]), int(self.problem.dropoff[request])
         return self._kernel.best_insertion(vehicle, route, p, d)
 
+    def repair(self, routes: Sequence[np.ndarray], requests: Sequence[int], regret: int, noise: float,
+               seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """Insert `requests` by regret-k insertion (each at its cheapest feasible place); returns the new
+        routes and, per request, its vehicle or -1 when it fits nowhere."""
+        problem = self.problem
+        pickups = np.ascontiguousarray(problem.pickup[list(requests)], dtype=np.int32)
+        dropoffs = np.ascontiguousarray(problem.dropoff[list(requests)], dtype=np.int32)
+        lengths = np.array([len(r) for r in routes], dtype=np.int32)
+        rows = np.zeros((len(routes), int(lengths.max(initial=0)) + 2 * len(requests) + 2), dtype=np.int32)
+        for v, route in enumerate(routes):
+            rows[v, : len(route)] = route
+        placed = np.full(len(requests), -1, dtype=np.int32)
+        self._kernel.repair(rows, lengths, pickups, dropoffs, max(1, regret), noise, seed & (2**64 - 1), placed)
+        return [rows[v, : lengths[v]].copy() for v in range(len(routes))], placed
+
     def options(self, routes: Sequence[np.ndarray], request: int, count: int = 3) -> list[Insertion]:
         """The cheapest feasible insertion in each vehicle, the `count` cheapest of them, cheapest first."""
         p, d = int(self.problem.pickup[request]), int(self.problem.dropoff[request])

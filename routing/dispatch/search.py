@@ -105,33 +105,14 @@ class Search:
         return state
 
     def _repair(self, state: _State, requests: list[int], regret: int, noise: float) -> None:
-        planner, vehicles = self.planner, range(self.problem.n_vehicles)
-        scale = noise * float(self.travel.max())
-        table = {r: [planner.best_insertion(v, state.routes[v], r) for v in vehicles] for r in requests}
-        pending = list(requests)
-        while pending:
-            choice, choice_key = None, None
-            for r in pending:
-                costs = sorted(c for c, _, _ in table[r])
-                if not math.isfinite(costs[0]):
-                    continue
-                best = costs[0] + (scale * self.rng.uniform(-1.0, 1.0) if scale else 0.0)
-                # Regret: how much one loses by not inserting r now; requests with few options go first.
-                loss = sum((c if math.isfinite(c) else self.penalty) - costs[0] for c in costs[1:regret])
-                key = (-loss, best) if regret > 1 else (best,)
-                if choice_key is None or key < choice_key:
-                    choice, choice_key = r, key
-            if choice is None:
-                return  # nothing left fits anywhere
-            pending.remove(choice)
-            v = min(vehicles, key=lambda u: table[choice][u][0])
-            _, i, j = table[choice][v]
-            state.set_route(v, insert_pair(state.routes[v], int(self.problem.pickup[choice]),
-                                           int(self.problem.dropoff[choice]), i, j))
-            state.vehicle_of[choice] = v
-            self._remember(v, state.routes[v], state.costs[v])
-            for r in pending:
-                table[r][v] = planner.best_insertion(v, state.routes[v], r)
+        if not requests:
+            return
+        routes, placed = self.planner.repair(state.routes, requests, regret, noise, self.rng.getrandbits(63))
+        for v, route in enumerate(routes):
+            if len(route) != len(state.routes[v]):
+                state.set_route(v, route)
+        for r, v in zip(requests, placed.tolist(), strict=True):
+            state.vehicle_of[r] = v
 
     # -- ruin -------------------------------------------------------------------------------------
     def _related_matrix(self) -> np.ndarray:
