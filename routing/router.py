@@ -498,15 +498,17 @@ class Router:
         to_stops: dict[int, _Rental] = {}
         for p, before in zip(pickups.tolist(), walk_to_pickup.tolist(), strict=True):
             for r, ride_s in zip(*(a.tolist() for a in rides[p]), strict=True):
-                for stop, after in zip(*(a.tolist() for a in self._stops_near_station(r, max_walk)), strict=True):
-                    _keep_faster(to_stops, stop, _Rental(pickup=p, dropoff=r, walk_before_m=before, ride_s=ride_s,
-                                                         walk_after_m=after), speed)
+                stops, after = self._stops_near_station(r, max_walk)
+                _keep_faster(to_stops, stops, after, speed,
+                             lambda stop, m: _Rental(pickup=p, dropoff=r, walk_before_m=before, ride_s=ride_s,
+                                                     walk_after_m=m))
         from_stops: dict[int, _Rental] = {}
         for r, after in zip(returns.tolist(), walk_from_return.tolist(), strict=True):
             for p, ride_s in zip(*(a.tolist() for a in self._rides(r, backward=True)), strict=True):
-                for stop, before in zip(*(a.tolist() for a in self._stops_near_station(p, max_walk)), strict=True):
-                    _keep_faster(from_stops, stop, _Rental(pickup=p, dropoff=r, walk_before_m=before, ride_s=ride_s,
-                                                           walk_after_m=after), speed)
+                stops, before = self._stops_near_station(p, max_walk)
+                _keep_faster(from_stops, stops, before, speed,
+                             lambda stop, m: _Rental(pickup=p, dropoff=r, walk_before_m=m, ride_s=ride_s,
+                                                     walk_after_m=after))
         if to_stops or from_stops:
             found = self._transit(
                 _with_rentals(origin, to_stops, speed), _with_rentals(destination, from_stops, speed),
@@ -749,9 +751,17 @@ def _dominates(a: Itinerary, b: Itinerary) -> bool:
             and (a.arrival, a.transfers, a.walk_m) != (b.arrival, b.transfers, b.walk_m))
 
 
-def _keep_faster(best: dict[int, _Rental], stop: int, rental: _Rental, walk_speed_mps: float) -> None:
-    if stop not in best or rental.seconds(walk_speed_mps) < best[stop].seconds(walk_speed_mps):
-        best[stop] = rental
+def _keep_faster(best: dict[int, _Rental], stops: np.ndarray, walk_m: np.ndarray, walk_speed_mps: float,
+                 rental: Callable[[int, float], _Rental]) -> None:
+    """Per stop, the faster of the rental already in `best` and `rental(stop, walk_m)` (the walk at the stop's end)."""
+    if not len(stops):
+        return
+    # Rentals differing only in the walk at the stop's end: their times differ by that walk alone.
+    base = rental(int(stops[0]), 0.0).seconds(walk_speed_mps)
+    seconds = base + np.ceil(walk_m / walk_speed_mps).astype(np.int64)
+    for stop, t, m in zip(stops.tolist(), seconds.tolist(), walk_m.tolist(), strict=True):
+        if stop not in best or t < best[stop].seconds(walk_speed_mps):
+            best[stop] = rental(stop, m)
 
 
 def _with_rentals(access: _Access, rentals: dict[int, _Rental], walk_speed_mps: float) -> _Access:
