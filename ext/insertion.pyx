@@ -33,6 +33,56 @@ cdef struct Candidate:
     int32_t j
 
 
+cdef struct Prepared:
+    int32_t* seq
+    double* B
+    double* late
+    int32_t* load0
+    int32_t* load1
+    int32_t k
+    bint ok
+
+
+cdef struct Scratch:
+    Candidate* cand
+    int32_t* trial
+    double* B
+
+
+cdef int prepared_alloc(Prepared* P, Py_ssize_t n) noexcept nogil:
+    """Room for a route of up to n visits (plus start and end)."""
+    P.seq = <int32_t*> malloc((n + 2) * sizeof(int32_t))
+    P.B = <double*> malloc((n + 2) * sizeof(double))
+    P.late = <double*> malloc((n + 2) * sizeof(double))
+    P.load0 = <int32_t*> malloc((n + 2) * sizeof(int32_t))
+    P.load1 = <int32_t*> malloc((n + 2) * sizeof(int32_t))
+    P.k = 0
+    P.ok = False
+    if P.seq == NULL or P.B == NULL or P.late == NULL or P.load0 == NULL or P.load1 == NULL:
+        return -1
+    return 0
+
+
+cdef void prepared_free(Prepared* P) noexcept nogil:
+    free(P.seq); free(P.B); free(P.late); free(P.load0); free(P.load1)
+    P.seq = NULL; P.B = NULL; P.late = NULL; P.load0 = NULL; P.load1 = NULL
+
+
+cdef int scratch_alloc(Scratch* S, Py_ssize_t n) noexcept nogil:
+    """Room for trying one insertion into a route of up to n visits."""
+    S.cand = <Candidate*> malloc(((n + 1) * (n + 2) // 2 + 1) * sizeof(Candidate))
+    S.trial = <int32_t*> malloc((n + 4) * sizeof(int32_t))
+    S.B = <double*> malloc((n + 4) * sizeof(double))
+    if S.cand == NULL or S.trial == NULL or S.B == NULL:
+        return -1
+    return 0
+
+
+cdef void scratch_free(Scratch* S) noexcept nogil:
+    free(S.cand); free(S.trial); free(S.B)
+    S.cand = NULL; S.trial = NULL; S.B = NULL
+
+
 cdef int _by_cost(const void* a, const void* b) noexcept nogil:
     cdef double ca = (<Candidate*> a).cost
     cdef double cb = (<Candidate*> b).cost
@@ -291,15 +341,54 @@ cdef class RoutePlanner:
 
     cdef int _best(self, int32_t v, const int32_t* route, int32_t n, int32_t p, int32_t d,
                    double* out_cost, int32_t* out_i, int32_t* out_j) noexcept nogil:
-        cdef int32_t k = n + 2, kk = n + 4, x, i, j, count = 0, c
-        cdef int32_t* seq = <int32_t*> malloc(k * sizeof(int32_t))
-        cdef int32_t* trial = <int32_t*> malloc(kk * sizeof(int32_t))
-        cdef double* B = <double*> malloc(kk * sizeof(double))
-        cdef double* late = <double*> malloc(k * sizeof(double))
-        cdef int32_t* load0 = <int32_t*> malloc(k * sizeof(int32_t))
-        cdef int32_t* load1 = <int32_t*> malloc(k * sizeof(int32_t))
-        cdef Candidate* cand = <Candidate*> malloc(((n + 1) * (n + 2) // 2 + 1) * sizeof(Candidate))
-        cdef double ap, ad, base, sp = self.service[p], sd = self.service[d]
+        cdef Prepared prep
+        cdef Scratch scratch
+        cdef int rc = -1
+        cdef int a = prepared_alloc(&prep, n)
+        cdef int b = scratch_alloc(&scratch, n)
+        if a == 0 and b == 0:
+            self._prepare(v, route, n, &prep)
+            self._best_prepared(v, &prep, p, d, &scratch, out_cost, out_i, out_j)
+            rc = 0
+        prepared_free(&prep)
+        scratch_free(&scratch)
+        return rc
+
+    cdef void _prepare(self, int32_t v, const int32_t* route, int32_t n, Prepared* P) noexcept nogil:
+        """The route's least schedule, latest starts ignoring ride times, and loads: shared by every
+        insertion tried into it."""
+        cdef int32_t k = n + 2, x
+        P.k = k
+        P.seq[0] = self.vstart[v]
+        for x in range(n):
+            P.seq[x + 1] = route[x]
+        P.seq[k - 1] = self.vend[v]
+        P.ok = self._feasible(v, P.seq, k, P.B)
+        if not P.ok:
+            return
+        # Upper bounds on each start that ignore ride times: a valid relaxation for pruning.
+        P.late[k - 1] = self.latest[P.seq[k - 1]]
+        for x in range(k - 2, -1, -1):
+            P.late[x] = self.latest[P.seq[x]]
+            if P.late[x + 1] - self.service[P.seq[x]] - self._t(P.seq[x], P.seq[x + 1]) < P.late[x]:
+                P.late[x] = P.late[x + 1] - self.service[P.seq[x]] - self._t(P.seq[x], P.seq[x + 1])
+        P.load0[0] = self.initial_load[v, 0]
+        P.load1[0] = self.initial_load[v, 1]
+        for x in range(1, k):
+            P.load0[x] = P.load0[x - 1] + self.demand[P.seq[x], 0]
+            P.load1[x] = P.load1[x - 1] + self.demand[P.seq[x], 1]
+
+    cdef void _best_prepared(self, int32_t v, Prepared* P, int32_t p, int32_t d, Scratch* S,
+                             double* out_cost, int32_t* out_i, int32_t* out_j) noexcept nogil:
+        cdef int32_t k = P.k, kk = P.k + 2, x, i, j, count = 0, c
+        cdef const int32_t* seq = P.seq
+        cdef const double* B = P.B
+        cdef const double* late = P.late
+        cdef const int32_t* load0 = P.load0
+        cdef const int32_t* load1 = P.load1
+        cdef Candidate* cand = S.cand
+        cdef int32_t* trial = S.trial
+        cdef double ap, ad, sp = self.service[p], sd = self.service[d]
         cdef double lp = self.latest[p], ld = self.latest[d], ep = self.earliest[p], ed = self.earliest[d]
         cdef int32_t q0 = self.demand[p, 0], q1 = self.demand[p, 1]
         cdef int32_t cap0 = self.capacity[v, 0], cap1 = self.capacity[v, 1]
@@ -307,81 +396,64 @@ cdef class RoutePlanner:
         out_cost[0] = INFINITY
         out_i[0] = -1
         out_j[0] = -1
-        if seq == NULL or trial == NULL or B == NULL or late == NULL or load0 == NULL or load1 == NULL or cand == NULL:
-            free(seq); free(trial); free(B); free(late); free(load0); free(load1); free(cand)
-            return -1
-        seq[0] = self.vstart[v]
-        for x in range(n):
-            seq[x + 1] = route[x]
-        seq[k - 1] = self.vend[v]
-        if self._feasible(v, seq, k, B):
-            # Upper bounds on each start that ignore ride times: a valid relaxation for pruning.
-            late[k - 1] = self.latest[seq[k - 1]]
-            for x in range(k - 2, -1, -1):
-                late[x] = self.latest[seq[x]]
-                if late[x + 1] - self.service[seq[x]] - self._t(seq[x], seq[x + 1]) < late[x]:
-                    late[x] = late[x + 1] - self.service[seq[x]] - self._t(seq[x], seq[x + 1])
-            load0[0] = self.initial_load[v, 0]
-            load1[0] = self.initial_load[v, 1]
-            for x in range(1, k):
-                load0[x] = load0[x - 1] + self.demand[seq[x], 0]
-                load1[x] = load1[x - 1] + self.demand[seq[x], 1]
-            for i in range(k - 1):
-                if load0[i] + q0 > cap0 or load1[i] + q1 > cap1:
-                    continue
-                ap = B[i] + self.service[seq[i]] + self._t(seq[i], p)
-                if ap < ep:
-                    ap = ep
-                if ap > lp + TOL:
-                    continue
-                dpick = self._t(seq[i], p) + self._t(p, seq[i + 1]) - self._t(seq[i], seq[i + 1])
-                # Drop-off straight after the pickup.
-                ad = ap + sp + self._t(p, d)
+        if not P.ok:
+            return
+        if (self.fixed[p] >= 0 and self.fixed[p] != v) or (self.fixed[d] >= 0 and self.fixed[d] != v):
+            return
+        for i in range(k - 1):
+            if load0[i] + q0 > cap0 or load1[i] + q1 > cap1:
+                continue
+            ap = B[i] + self.service[seq[i]] + self._t(seq[i], p)
+            if ap < ep:
+                ap = ep
+            if ap > lp + TOL:
+                continue
+            dpick = self._t(seq[i], p) + self._t(p, seq[i + 1]) - self._t(seq[i], seq[i + 1])
+            # Drop-off straight after the pickup.
+            ad = ap + sp + self._t(p, d)
+            if ad < ed:
+                ad = ed
+            if ad <= ld + TOL and ad + sd + self._t(d, seq[i + 1]) <= late[i + 1] + TOL:
+                cand[count].cost = (self._t(seq[i], p) + self._t(p, d) + self._t(d, seq[i + 1])
+                                    - self._t(seq[i], seq[i + 1]))
+                cand[count].i = i
+                cand[count].j = i
+                count += 1
+            if ap + sp + self._t(p, seq[i + 1]) > late[i + 1] + TOL:
+                continue
+            for j in range(i + 1, k - 1):
+                if load0[j] + q0 > cap0 or load1[j] + q1 > cap1:
+                    break  # the riders would still be on board further along
+                ad = B[j] + self.service[seq[j]] + self._t(seq[j], d)
                 if ad < ed:
                     ad = ed
-                if ad <= ld + TOL and ad + sd + self._t(d, seq[i + 1]) <= late[i + 1] + TOL:
-                    cand[count].cost = (self._t(seq[i], p) + self._t(p, d) + self._t(d, seq[i + 1])
-                                        - self._t(seq[i], seq[i + 1]))
-                    cand[count].i = i
-                    cand[count].j = i
-                    count += 1
-                if ap + sp + self._t(p, seq[i + 1]) > late[i + 1] + TOL:
+                if ad > ld + TOL:
+                    break  # later positions only arrive later (travel times obey the triangle inequality)
+                if ad + sd + self._t(d, seq[j + 1]) > late[j + 1] + TOL:
                     continue
-                for j in range(i + 1, k - 1):
-                    if load0[j] + q0 > cap0 or load1[j] + q1 > cap1:
-                        break  # the riders would still be on board further along
-                    ad = B[j] + self.service[seq[j]] + self._t(seq[j], d)
-                    if ad < ed:
-                        ad = ed
-                    if ad > ld + TOL:
-                        break  # later positions only arrive later
-                    if ad + sd + self._t(d, seq[j + 1]) > late[j + 1] + TOL:
-                        continue
-                    ddrop = self._t(seq[j], d) + self._t(d, seq[j + 1]) - self._t(seq[j], seq[j + 1])
-                    cand[count].cost = dpick + ddrop
-                    cand[count].i = i
-                    cand[count].j = j
-                    count += 1
-            qsort(cand, count, sizeof(Candidate), _by_cost)
-            for c in range(count):
-                i = cand[c].i
-                j = cand[c].j
-                # trial = seq[0..i], p, seq[i+1..j], d, seq[j+1..]
-                for x in range(i + 1):
-                    trial[x] = seq[x]
-                trial[i + 1] = p
-                for x in range(i + 1, j + 1):
-                    trial[x + 1] = seq[x]
-                trial[j + 2] = d
-                for x in range(j + 1, k):
-                    trial[x + 2] = seq[x]
-                if self._feasible(v, trial, kk, B):
-                    out_cost[0] = cand[c].cost
-                    out_i[0] = i
-                    out_j[0] = j
-                    break
-        free(seq); free(trial); free(B); free(late); free(load0); free(load1); free(cand)
-        return 0
+                ddrop = self._t(seq[j], d) + self._t(d, seq[j + 1]) - self._t(seq[j], seq[j + 1])
+                cand[count].cost = dpick + ddrop
+                cand[count].i = i
+                cand[count].j = j
+                count += 1
+        qsort(cand, count, sizeof(Candidate), _by_cost)
+        for c in range(count):
+            i = cand[c].i
+            j = cand[c].j
+            # trial = seq[0..i], p, seq[i+1..j], d, seq[j+1..]
+            for x in range(i + 1):
+                trial[x] = seq[x]
+            trial[i + 1] = p
+            for x in range(i + 1, j + 1):
+                trial[x + 1] = seq[x]
+            trial[j + 2] = d
+            for x in range(j + 1, k):
+                trial[x + 2] = seq[x]
+            if self._feasible(v, trial, kk, S.B):
+                out_cost[0] = cand[c].cost
+                out_i[0] = i
+                out_j[0] = j
+                return
 
     def repair(self, int32_t[:, ::1] routes, int32_t[::1] lengths, const int32_t[::1] pickups,
                const int32_t[::1] dropoffs, int32_t regret, double noise, uint64_t seed, int32_t[::1] placed):
@@ -403,8 +475,18 @@ cdef class RoutePlanner:
         cdef int32_t* ci = <int32_t*> malloc(q * n_v * sizeof(int32_t))
         cdef int32_t* cj = <int32_t*> malloc(q * n_v * sizeof(int32_t))
         cdef double* top = <double*> malloc((regret + 1) * sizeof(double))
-        if cost == NULL or ci == NULL or cj == NULL or top == NULL:
-            free(cost); free(ci); free(cj); free(top)
+        cdef Prepared* prep = <Prepared*> malloc(n_v * sizeof(Prepared))
+        cdef Scratch scratch
+        cdef int failed = scratch_alloc(&scratch, cap)
+        if prep != NULL:
+            for x in range(n_v):
+                failed |= prepared_alloc(&prep[x], cap)
+        if cost == NULL or ci == NULL or cj == NULL or top == NULL or prep == NULL or failed:
+            if prep != NULL:
+                for x in range(n_v):
+                    prepared_free(&prep[x])
+            free(cost); free(ci); free(cj); free(top); free(prep)
+            scratch_free(&scratch)
             raise MemoryError()
         cdef int32_t r, v, best_r, best_v, inserted = 0, m, left, i, j, k, rc = 0
         cdef double spread = 0.0, big, c, key_regret, key_cost, best_regret, best_cost, loss
@@ -418,15 +500,13 @@ cdef class RoutePlanner:
                     if self.travel[x, m] > spread:
                         spread = self.travel[x, m]
             big = 1000.0 * (spread + 1.0)
+            for v in range(n_v):
+                self._prepare(v, &routes[v, 0], lengths[v], &prep[v])
             for r in range(q):
                 placed[r] = -1
                 for v in range(n_v):
-                    rc = self._best(v, &routes[v, 0], lengths[v], pickups[r], dropoffs[r],
-                                    &cost[r * n_v + v], &ci[r * n_v + v], &cj[r * n_v + v])
-                    if rc < 0:
-                        break
-                if rc < 0:
-                    break
+                    self._best_prepared(v, &prep[v], pickups[r], dropoffs[r], &scratch,
+                                        &cost[r * n_v + v], &ci[r * n_v + v], &cj[r * n_v + v])
             left = q
             while rc == 0 and left > 0:
                 best_r = -1
@@ -491,13 +571,15 @@ cdef class RoutePlanner:
                     for x in range(q):
                         cost[x * n_v + v] = INFINITY
                     continue
+                self._prepare(v, &routes[v, 0], lengths[v], &prep[v])
                 for x in range(q):
                     if placed[x] == -1:
-                        rc = self._best(v, &routes[v, 0], lengths[v], pickups[x], dropoffs[x],
-                                        &cost[x * n_v + v], &ci[x * n_v + v], &cj[x * n_v + v])
-                        if rc < 0:
-                            break
-        free(cost); free(ci); free(cj); free(top)
+                        self._best_prepared(v, &prep[v], pickups[x], dropoffs[x], &scratch,
+                                            &cost[x * n_v + v], &ci[x * n_v + v], &cj[x * n_v + v])
+        for x in range(n_v):
+            prepared_free(&prep[x])
+        free(cost); free(ci); free(cj); free(top); free(prep)
+        scratch_free(&scratch)
         if rc < 0:
             raise MemoryError()
         return inserted

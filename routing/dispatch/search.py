@@ -93,7 +93,10 @@ class Search:
         self.pool: dict[frozenset[int], tuple[float, int, np.ndarray]] = {}
         self.stats = SearchStats()
         self.movable = [r for r in range(problem.n_requests) if problem.pickup[r] >= 0]
-        self._relatedness = self._related_matrix()
+        self._movable_array = np.array(self.movable, dtype=np.int64)
+        order = np.argsort(self._related_matrix(), axis=1, kind="stable").tolist()
+        self._related_order = [[j for j in row if j != k] for k, row in enumerate(order)]
+        self._gone = np.zeros(len(problem.service_s), dtype=bool)
 
     # -- construction and repair ------------------------------------------------------------------
     def construct(self, routes: list[np.ndarray] | None = None) -> _State:
@@ -130,49 +133,52 @@ class Search:
         return 9.0 * space + 3.0 * time_
 
     def _remove(self, state: _State, requests: list[int]) -> None:
-        by_vehicle: dict[int, set[int]] = {}
+        touched: set[int] = set()
         for r in requests:
             v = int(state.vehicle_of[r])
             if v < 0:
                 continue
-            by_vehicle.setdefault(v, set()).update((int(self.problem.pickup[r]), int(self.problem.dropoff[r])))
+            self._gone[self.problem.pickup[r]] = self._gone[self.problem.dropoff[r]] = True
             state.vehicle_of[r] = -1
-        for v, nodes in by_vehicle.items():
+            touched.add(v)
+        for v in touched:
             route = state.routes[v]
-            state.set_route(v, route[~np.isin(route, list(nodes))])
+            state.set_route(v, route[~self._gone[route]])
+        self._gone[:] = False
 
     def _ruin_random(self, state: _State, q: int) -> list[int]:
         return self.rng.sample(self.movable, q)
 
     def _ruin_related(self, state: _State, q: int) -> list[int]:
-        index = {r: k for k, r in enumerate(self.movable)}
-        chosen = [self.rng.choice(self.movable)]
+        """Requests close in space and time to one another, so that they can swap places."""
+        first = self.rng.randrange(len(self.movable))
+        chosen = [first]
+        taken = {first}
         while len(chosen) < q:
-            seed = index[self.rng.choice(chosen)]
-            rest = [r for r in self.movable if r not in chosen]
-            rest.sort(key=lambda r: self._relatedness[seed, index[r]])
-            chosen.append(rest[int(len(rest) * self.rng.random() ** 6)])
-        return chosen
+            seed = self.rng.choice(chosen)
+            # Each row of _related_order lists the others from most to least related.
+            rest = [k for k in self._related_order[seed] if k not in taken]
+            pick = rest[int(len(rest) * self.rng.random() ** 6)]
+            chosen.append(pick)
+            taken.add(pick)
+        return [self.movable[k] for k in chosen]
 
     def _ruin_worst(self, state: _State, q: int) -> list[int]:
+        """Requests whose removal saves most driving, with some randomness."""
         p, t = self.problem, self.travel
-        saving = []
-        for r in self.movable:
-            v = int(state.vehicle_of[r])
-            if v < 0:
-                saving.append((math.inf, r))
+        gain = np.zeros(len(p.service_s))
+        for v, route in enumerate(state.routes):
+            if not len(route):
                 continue
-            full = np.concatenate(([p.vehicle_start[v]], state.routes[v], [p.vehicle_end[v]]))
-            gain = 0.0
-            for node in (int(p.pickup[r]), int(p.dropoff[r])):
-                k = int(np.flatnonzero(full == node)[0])
-                gain += t[full[k - 1], node] + t[node, full[k + 1]] - t[full[k - 1], full[k + 1]]
-            saving.append((gain, r))
-        saving.sort(reverse=True)
+            full = np.concatenate(([p.vehicle_start[v]], route, [p.vehicle_end[v]]))
+            gain[route] = t[full[:-2], full[1:-1]] + t[full[1:-1], full[2:]] - t[full[:-2], full[2:]]
+        movable = self._movable_array
+        saving = gain[p.pickup[movable]] + gain[p.dropoff[movable]]
+        saving[state.vehicle_of[movable] < 0] = np.inf
+        order = np.argsort(-saving, kind="stable").tolist()
         chosen: list[int] = []
         while len(chosen) < q:
-            k = int(len(saving) * self.rng.random() ** 4)
-            chosen.append(saving.pop(k)[1])
+            chosen.append(self.movable[order.pop(int(len(order) * self.rng.random() ** 4))])
         return chosen
 
     # -- the route pool and set partitioning ------------------------------------------------------
