@@ -71,3 +71,97 @@ def bench_darp(directory: Path, time_limit_s: float, runs: int, jobs: int, conso
 
 def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
+
+
+def bench_insertion(directory: Path, vehicles: int, requests: int, quotes: int, oracle_quotes: int,
+                    reoptimize_s: float, seed: int, console: Console) -> None:
+    """Quote latency (insertion into the live plans) with a booked fleet on a network's drive graph,
+    against the pure-Python oracle on a few of the same quotes; then one re-optimisation."""
+    import random
+    import time
+
+    import numpy as np
+
+    from routing.dispatch.dispatcher import Dispatcher, DriveTimes
+    from routing.dispatch.insertion import best_pair_reference
+    from routing.dispatch.model import Passengers, Request, Vehicle
+    from routing.network import load_network
+
+    network = load_network(directory)
+    drive = network.streets.get("drive")
+    if drive is None or drive.n_nodes == 0:
+        raise DarpError(f"{directory}: the network has no drive graph (build it with --osm)")
+    routable = DriveTimes(drive).routable
+    stops = sorted({int(n) for n in np.asarray(network.snaps["drive"].node) if n >= 0 and routable[n]})
+    if len(stops) < 2:
+        raise DarpError(f"{directory}: fewer than two stops lie on the drive graph")
+    rng = random.Random(seed)
+    hour = 3600.0
+    fleet = [Vehicle(id=f"bus-{k}", seats=8, wheelchair_places=1, depot_node=rng.choice(stops),
+                     shift_start_s=6 * hour, shift_end_s=22 * hour) for k in range(vehicles)]
+    disp = Dispatcher(drive, fleet)
+
+    def request(name: str) -> Request:
+        a, b = rng.sample(stops, 2)
+        group = Passengers(seated=rng.choice([1, 1, 1, 2, 3]), wheelchairs=1 if rng.random() < 0.05 else 0)
+        return Request(id=name, origin_node=a, destination_node=b, passengers=group,
+                       earliest_pickup_s=rng.uniform(6.5 * hour, 20 * hour))
+
+    booked = 0
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"booking {requests} rides on {vehicles} vehicles", total=requests)
+        for k in range(requests):
+            wish = request(f"booked-{k}")
+            quote = disp.quote(wish, now_s=6 * hour)
+            if quote.offers:
+                disp.book(quote.offers[0], wish)
+                booked += 1
+            progress.advance(task)
+        # Every place is known now, so the quotes below time the insertion, not new street searches.
+        wishes = [request(f"quote-{k}") for k in range(quotes)]
+        for wish in wishes:
+            disp.times.place(wish.origin_node)
+            disp.times.place(wish.destination_node)
+        times = []
+        task = progress.add_task(f"{quotes} quotes", total=quotes)
+        for wish in wishes:
+            start = time.perf_counter()
+            disp.quote(wish, now_s=6 * hour)
+            times.append(time.perf_counter() - start)
+            progress.advance(task)
+        kernel_s, oracle_s, agree = 0.0, 0.0, 0
+        task = progress.add_task(f"oracle on {oracle_quotes} quotes", total=oracle_quotes)
+        problem = disp.problem()
+        for wish in wishes[:oracle_quotes]:
+            with disp.trial(wish, now_s=6 * hour) as (p, d):
+                start = time.perf_counter()
+                found = disp.planner.pair_options(disp.routes, p, d, count=1)
+                kernel_s += time.perf_counter() - start
+                start = time.perf_counter()
+                best = min(best_pair_reference(problem, v, disp.routes[v].tolist(), p, d, disp.fixed)[0]
+                           for v in range(vehicles))
+                oracle_s += time.perf_counter() - start
+            mine = found[0].added_s if found else float("inf")
+            agree += mine == best or abs(mine - best) < 1e-6
+            progress.advance(task)
+    visits = sum(len(r) for r in disp.routes)
+    p50, p95, p99 = (float(np.percentile(times, q)) * 1000 for q in (50, 95, 99))
+    table = Table(title=f"insertion: {directory} drive graph, {vehicles} vehicles, {booked}/{requests} rides "
+                        f"booked ({visits} planned stops), {len(stops)} virtual stops")
+    for col in ("what", "p50 ms", "p95 ms", "p99 ms", "vs oracle"):
+        table.add_column(col, justify="left" if col == "what" else "right")
+    table.add_row(f"quote ({quotes} requests, 3 offers)", f"{p50:.3f}", f"{p95:.3f}", f"{p99:.3f}",
+                  f"{oracle_s / kernel_s:.0f}x faster" if kernel_s else "")
+    table.add_row(f"reference: pure-Python oracle ({oracle_quotes} quotes, {agree} agree)",
+                  f"{1000 * oracle_s / max(oracle_quotes, 1):.1f}", "", "", "1x")
+    console.print(table)
+    if reoptimize_s > 0:
+        before = sum(disp.planner.route_cost(v, r) for v, r in enumerate(disp.routes))
+        disp.reoptimize(reoptimize_s, seed=seed)
+        after = sum(disp.planner.route_cost(v, r) for v, r in enumerate(disp.routes))
+        plan = Table(title=f"re-optimisation ({reoptimize_s:g} s, every promise kept)")
+        for col in ("driving h before", "driving h after", "saved"):
+            plan.add_column(col, justify="right")
+        plan.add_row(f"{before / 3600:.1f}", f"{after / 3600:.1f}", f"{100 * (1 - after / before):.1f} %")
+        console.print(plan)

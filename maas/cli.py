@@ -401,3 +401,27 @@ def bench_darp(directory: str, time_limit: float, runs: int, jobs: int | None) -
         run(Path(directory), time_limit, runs, jobs or default_jobs(), _table_console())
     except DarpError as exc:
         _fail(str(exc))
+
+
+@bench.command("dispatch")
+@click.argument("directory", type=click.Path())
+@click.option("--vehicles", type=int, default=50, show_default=True)
+@click.option("--requests", type=int, default=500, show_default=True, help="Rides booked before measuring.")
+@click.option("--quotes", type=int, default=500, show_default=True, help="Quotes timed on the booked fleet.")
+@click.option("--oracle-quotes", type=int, default=2, show_default=True,
+              help="How many of them also run on the pure-Python oracle (the reference).")
+@click.option("--reoptimize-s", type=float, default=5.0, show_default=True, help="Then re-optimise this long (0: skip).")
+@click.option("--seed", type=int, default=1, show_default=True)
+def bench_dispatch(directory: str, vehicles: int, requests: int, quotes: int, oracle_quotes: int,
+                   reoptimize_s: float, seed: int) -> None:
+    """Quote (insertion) latency p50/p95/p99 on a booked fleet on DIRECTORY's drive graph, against the oracle."""
+    from maas.bench_dispatch import bench_insertion
+    from routing.dispatch.darp import DarpError
+
+    if vehicles < 1 or requests < 0 or quotes < 1 or oracle_quotes < 0 or reoptimize_s < 0:
+        _fail("--vehicles and --quotes must be at least 1, the others not negative")
+    try:
+        bench_insertion(Path(directory), vehicles, requests, quotes, min(oracle_quotes, quotes), reoptimize_s, seed,
+                        _table_console())
+    except (NetworkError, DarpError) as exc:
+        _fail(str(exc))

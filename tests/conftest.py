@@ -46,3 +46,16 @@ def derive_feed(source: Path, target: Path, changes: dict[str, Change]) -> Path:
 def small_feed() -> Path:
     """A small real feed (VVS bus 764, 17 stops, 26 trips)."""
     return shared("region-herrenberg", "gtfs", "vvs-bus-764-only.gtfs.zip")
+
+
+@pytest.fixture(scope="session")
+def network_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Herrenberg network (all five VVS feeds and the OSM extract), built once per test session."""
+    from routing.build.network import BuildInputs, build_network
+
+    out = tmp_path_factory.mktemp("herrenberg") / "net"
+    build_network(BuildInputs(
+        gtfs=[str(p) for p in sorted((HERRENBERG / "gtfs").glob("*.zip"))],
+        osm=str(HERRENBERG / "herrenberg-and-around.osm.pbf"),
+    ), out)
+    return out

@@ -8,9 +8,10 @@ backward search per new place, cached.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import msgspec
 import numpy as np
@@ -248,6 +249,16 @@ class Dispatcher:
         self.partner[p], self.partner[d] = d, p
         self.max_ride[p] = ride
         return p, d
+
+    @contextlib.contextmanager
+    def trial(self, request: Request, now_s: float) -> Iterator[tuple[int, int]]:
+        """The request's pickup and drop-off as visits (slots) that exist only inside the block."""
+        p, d = self._place_request(request, self._windows(request, now_s))
+        try:
+            yield p, d
+        finally:
+            self._release(p)
+            self._release(d)
 
     def _offers(self, request: Request, windows: tuple[float, float, float, float, float], count: int) -> list[Offer]:
         p, d = self._place_request(request, windows)

@@ -134,10 +134,11 @@ class Planner:
         return found
 
 
-def schedule_reference(problem: Problem, vehicle: int, route: Sequence[int]) -> list[float] | None:
+def schedule_reference(problem: Problem, vehicle: int, route: Sequence[int],
+                       fixed: np.ndarray | None = None) -> list[float] | None:
     """Pure-Python oracle of `Planner.schedule`: Bellman-Ford on the difference constraints."""
     seq = [int(problem.vehicle_start[vehicle]), *map(int, route), int(problem.vehicle_end[vehicle])]
-    fixed = fixed_vehicles(problem)
+    fixed = fixed_vehicles(problem) if fixed is None else fixed
     position = {node: k for k, node in enumerate(seq)}
     load = problem.initial_load[vehicle].astype(np.int64).copy()
     for k, node in enumerate(seq[1:-1], start=1):
@@ -179,7 +180,12 @@ def schedule_reference(problem: Problem, vehicle: int, route: Sequence[int]) -> 
 
 def best_insertion_reference(problem: Problem, vehicle: int, route: Sequence[int], request: int) -> tuple[float, int, int]:
     """Pure-Python oracle of `Planner.best_insertion`: every pair of positions, each checked exactly."""
-    p, d = int(problem.pickup[request]), int(problem.dropoff[request])
+    return best_pair_reference(problem, vehicle, route, int(problem.pickup[request]), int(problem.dropoff[request]))
+
+
+def best_pair_reference(problem: Problem, vehicle: int, route: Sequence[int], p: int, d: int,
+                        fixed: np.ndarray | None = None) -> tuple[float, int, int]:
+    """As `best_insertion_reference`, for a pickup node `p` and drop-off node `d`."""
     route = [int(x) for x in route]
     seq = [int(problem.vehicle_start[vehicle]), *route, int(problem.vehicle_end[vehicle])]
     base = sum(problem.travel_time(a, b) for a, b in zip(seq, seq[1:]))
@@ -189,6 +195,6 @@ def best_insertion_reference(problem: Problem, vehicle: int, route: Sequence[int
             trial = [*route[:i], p, *route[i:j], d, *route[j:]]
             full = [seq[0], *trial, seq[-1]]
             cost = sum(problem.travel_time(a, b) for a, b in zip(full, full[1:])) - base
-            if cost < best[0] - 1e-9 and schedule_reference(problem, vehicle, trial) is not None:
+            if cost < best[0] - 1e-9 and schedule_reference(problem, vehicle, trial, fixed) is not None:
                 best = (cost, i, j)
     return best
