@@ -20,15 +20,18 @@ from scipy.sparse.csgraph import connected_components
 
 from routing.build.geo import NearestIndex
 from routing.dispatch.insertion import Insertion, Planner
+from routing.dispatch.optimize import optimize
 from routing.dispatch.search import Search
 from routing.dispatch.model import (
-    DIMENSIONS, DispatchError, Passengers, Problem, Promise, Request, RideRules, StopEvent, Vehicle,
+    DIMENSIONS, Break, DispatchError, Passengers, Problem, Promise, Request, RideRules, StopEvent, Vehicle,
 )
 from routing.model import StreetArrays
 from routing.streets import StreetRouter, reversed_graph
 
 # Driving time used for places that cannot reach each other: large but finite, so that sums stay numbers.
 UNREACHABLE_S = 1e9
+# Re-optimisation: the large neighbourhood search first, OR-Tools' guided local search for the rest.
+SEARCH_SHARE = 0.6
 SNAP_RADIUS_M = 500.0
 
 
@@ -163,8 +166,12 @@ class Dispatcher:
         self._free = list(range(len(self.service) - 1, 2 * n_vehicles - 1, -1))
         self.routes: list[np.ndarray] = [np.zeros(0, dtype=np.int32) for _ in vehicles]
         self.rides: dict[str, _Ride] = {}
+        self.breaks: dict[str, tuple[int, int]] = {}  # break id -> (vehicle, slot)
         self._planner: Planner | None = None
         self._planner_key: tuple[int, int] = (-1, -1)
+        for k, v in enumerate(vehicles):
+            for n, rest in enumerate(v.breaks):
+                self.add_break(f"{v.id}/break-{n}", v.id, rest)
 
     # -- storage ------------------------------------------------------------------------------------
     def _allocate(self, size: int) -> None:
@@ -339,6 +346,41 @@ class Dispatcher:
             raise DispatchError(f"no booking {request_id}")
         return ride
 
+    # -- breaks -------------------------------------------------------------------------------------
+    def add_break(self, break_id: str, vehicle_id: str, rest: Break) -> None:
+        """Plan a driver's break at its cheapest feasible place in the vehicle's route; DispatchError if none."""
+        if break_id in self.breaks:
+            raise DispatchError(f"break {break_id} exists already")
+        v = self._vehicle(vehicle_id)
+        slot = self._slot()
+        node = self.vehicles[v].depot_node if rest.node is None else rest.node
+        self.location[slot] = self.times.place(node)
+        self.service[slot] = rest.duration_s
+        self.earliest[slot], self.latest[slot] = rest.earliest_s, rest.latest_s
+        self.fixed[slot] = v
+        route = self.routes[v]
+        best, best_cost = None, math.inf
+        for i in range(len(route) + 1):
+            trial = np.concatenate((route[:i], [slot], route[i:])).astype(np.int32)
+            cost = self.planner.route_cost(v, trial)
+            if cost < best_cost and self.planner.schedule(v, trial) is not None:
+                best, best_cost = trial, cost
+        if best is None:
+            self._release(slot)
+            raise DispatchError(f"vehicle {vehicle_id}: the break does not fit its plan")
+        self.routes[v] = best
+        self.breaks[break_id] = (v, slot)
+
+    def end_break(self, break_id: str, at_s: float) -> None:
+        """The driver is back from the break: the vehicle is free where it rested from `at_s` on."""
+        if break_id not in self.breaks:
+            raise DispatchError(f"no break {break_id}")
+        v, slot = self.breaks.pop(break_id)
+        node = self.times.nodes[int(self.location[slot])]
+        self.routes[v] = self.routes[v][self.routes[v] != slot]
+        self._release(slot)
+        self.vehicle_at(self.vehicles[v].id, node, at_s)
+
     # -- stop events and cancellations --------------------------------------------------------------
     def _drop_visits(self, ride: _Ride, *slots: int) -> None:
         route = self.routes[ride.vehicle]
@@ -412,12 +454,12 @@ class Dispatcher:
 
     # -- schedules and re-optimisation ---------------------------------------------------------------
     def schedule(self, vehicle_id: str) -> list[tuple[str, str, float]]:
-        """The vehicle's next stops: (request id, 'pickup' | 'dropoff', planned service start)."""
+        """The vehicle's next stops: (request or break id, 'pickup' | 'dropoff' | 'break', planned start)."""
         v = self._vehicle(vehicle_id)
         times = self.planner.schedule(v, self.routes[v])
         if times is None:
             raise DispatchError(f"vehicle {vehicle_id}: its plan can no longer be kept")
-        owner = {}
+        owner = {slot: (bid, "break") for bid, (_, slot) in self.breaks.items()}
         for rid, ride in self.rides.items():
             if ride.pickup >= 0:
                 owner[ride.pickup] = (rid, "pickup")
@@ -428,12 +470,15 @@ class Dispatcher:
     def snapshot(self) -> tuple[Problem, list[np.ndarray], np.ndarray]:
         """A compact Problem of the visits in use (for the optimiser), its routes, and each compact
         node's slot. Riders on board appear as requests without pickup, fixed to their vehicle."""
-        active = [ride for ride in self.rides.values() if ride.dropoff >= 0]
+        # (pickup slot or -1, drop-off slot, vehicle it is fixed to or -1); breaks travel as riders on
+        # board without load: one visit fixed to its vehicle.
+        visits = [(r.pickup, r.dropoff, r.vehicle if r.pickup < 0 else -1) for r in self.rides.values() if r.dropoff >= 0]
+        visits += [(-1, slot, v) for v, slot in self.breaks.values()]
         slots = np.concatenate([np.stack([self.vehicle_start, self.vehicle_end], axis=1).ravel(),
-                                np.array([s for r in active for s in (r.pickup, r.dropoff) if s >= 0], dtype=np.int32)])
+                                np.array([x for p, d, _ in visits for x in (p, d) if x >= 0], dtype=np.int32)])
         slots = slots.astype(np.int32)
-        compact = {int(s): k for k, s in enumerate(slots.tolist())}
-        partner = np.array([compact[int(self.partner[s])] if self.partner[s] >= 0 else -1 for s in slots], dtype=np.int32)
+        compact = {int(x): k for k, x in enumerate(slots.tolist())}
+        partner = np.array([compact[int(self.partner[x])] if self.partner[x] >= 0 else -1 for x in slots], dtype=np.int32)
         n_vehicles = len(self.vehicles)
         problem = Problem(
             travel=np.ascontiguousarray(self.times.matrix[np.ix_(self.location[slots], self.location[slots])]),
@@ -442,9 +487,9 @@ class Dispatcher:
             max_ride_s=self.max_ride[slots].copy(), vehicle_start=np.arange(0, 2 * n_vehicles, 2, dtype=np.int32),
             vehicle_end=np.arange(1, 2 * n_vehicles, 2, dtype=np.int32), capacity=self.capacity.copy(),
             initial_load=self.initial_load.copy(), max_duration_s=self.max_duration.copy(),
-            pickup=np.array([compact[r.pickup] if r.pickup >= 0 else -1 for r in active], dtype=np.int32),
-            dropoff=np.array([compact[r.dropoff] for r in active], dtype=np.int32),
-            onboard_vehicle=np.array([r.vehicle if r.pickup < 0 else -1 for r in active], dtype=np.int32),
+            pickup=np.array([compact[p] if p >= 0 else -1 for p, _, _ in visits], dtype=np.int32),
+            dropoff=np.array([compact[d] for _, d, _ in visits], dtype=np.int32),
+            onboard_vehicle=np.array([v for _, _, v in visits], dtype=np.int32),
         )
         routes = [np.array([compact[int(s)] for s in route.tolist()], dtype=np.int32) for route in self.routes]
         return problem, routes, slots
@@ -458,11 +503,13 @@ class Dispatcher:
         problem, routes, slots = self.snapshot()
         if not problem.n_requests:
             return False
-        improved = Search(problem, seed=seed).improve(routes, time_limit_s)
+        improved = Search(problem, seed=seed).improve(routes, SEARCH_SHARE * time_limit_s)
         if improved.unserved:
             return False
+        polished = optimize(problem, [np.array(r, dtype=np.int32) for r in improved.routes],
+                            (1.0 - SEARCH_SHARE) * time_limit_s)
         before = sum(self.planner.route_cost(v, r) for v, r in enumerate(self.routes))
-        changed = self.adopt([np.array(r, dtype=np.int32) for r in improved.routes], slots)
+        changed = self.adopt(polished, slots)
         return changed and sum(self.planner.route_cost(v, r) for v, r in enumerate(self.routes)) <= before + 1e-6
 
     def adopt(self, routes: Sequence[np.ndarray], slots: np.ndarray) -> bool:

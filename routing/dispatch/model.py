@@ -41,6 +41,19 @@ class Passengers(msgspec.Struct, frozen=True, kw_only=True):
         return (self.seated + 2 * self.wheelchairs, self.seated)
 
 
+class Break(msgspec.Struct, frozen=True, kw_only=True):
+    """A driver's rest of `duration_s`, starting inside [earliest_s, latest_s], at the depot unless a node is given."""
+
+    earliest_s: float
+    latest_s: float
+    duration_s: float
+    node: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.duration_s <= 0 or self.latest_s < self.earliest_s:
+            raise DispatchError("a break needs a positive duration and a window that does not close before it opens")
+
+
 class Vehicle(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     seats: int
@@ -48,6 +61,7 @@ class Vehicle(msgspec.Struct, frozen=True, kw_only=True):
     depot_node: int  # node of the drive graph where the shift starts and ends
     shift_start_s: float
     shift_end_s: float
+    breaks: list[Break] = []
 
     def __post_init__(self) -> None:
         if self.seats < 0 or self.wheelchair_places < 0 or self.seats + self.wheelchair_places == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -48,13 +49,15 @@ def _assert_promises_kept(disp: Dispatcher) -> None:
     for vehicle in disp.vehicles:
         stops_ = disp.schedule(vehicle.id)
         for rid, kind, at in stops_:
+            if kind == "break":
+                continue
             booking = disp.booking(rid)
             assert booking.vehicle_id == vehicle.id
             if kind == "pickup":
                 assert booking.promise.pickup_earliest_s - 1e-6 <= at <= booking.promise.pickup_latest_s + 1e-6
             else:
                 assert at <= booking.promise.dropoff_latest_s + 1e-6
-    planned = [rid for v in disp.vehicles for rid, _, _ in disp.schedule(v.id)]
+    planned = [rid for v in disp.vehicles for rid, kind, _ in disp.schedule(v.id) if kind != "break"]
     for rid, ride in disp.rides.items():
         expected = {"confirmed": 2, "picked_up": 1}.get(ride.status, 0)
         assert planned.count(rid) == expected, (rid, ride.status)
@@ -210,3 +213,34 @@ def test_promises_hold_through_200_bookings_and_repeated_reoptimisation(drive, s
             _assert_promises_kept(disp)
     assert booked >= 150 and improved >= 3
     _assert_promises_kept(disp)
+
+
+def test_breaks_stay_in_their_window_on_their_vehicle(drive, stops: list[int]) -> None:
+    from routing.dispatch.model import Break
+
+    rest = Break(earliest_s=12 * H, latest_s=13 * H, duration_s=1800)
+    fleet = [msgspec.structs.replace(v, breaks=[rest]) for v in _fleet(stops, 3)]
+    disp = Dispatcher(drive, fleet)
+    rng = random.Random(9)
+    for k in range(40):
+        request = _request(rng, stops, f"r{k}", 10 * H, 15 * H)
+        quote = disp.quote(request, now_s=6 * H)
+        if quote.offers:
+            disp.book(quote.offers[0], request)
+    disp.reoptimize(0.5)
+    for vehicle in disp.vehicles:
+        plan = disp.schedule(vehicle.id)
+        rests = [(i, at) for i, (bid, kind, at) in enumerate(plan) if kind == "break"]
+        assert [bid for bid, kind, _ in plan if kind == "break"] == [f"{vehicle.id}/break-0"]
+        index, at = rests[0]
+        assert 12 * H - 1e-6 <= at <= 13 * H + 1e-6
+        if index + 1 < len(plan):  # nobody is served during the break
+            assert plan[index + 1][2] >= at + 1800 - 1e-6
+    _assert_promises_kept(disp)
+    # A driver back from a break that was the next stop: the plan goes on from there.
+    idle = Dispatcher(drive, fleet[:1])
+    (bid, kind, at), = idle.schedule(fleet[0].id)
+    idle.end_break(bid, at + 1800)
+    assert idle.schedule(fleet[0].id) == [] and idle.earliest[idle.vehicle_start[0]] == at + 1800
+    with pytest.raises(DispatchError, match="does not fit"):
+        disp.add_break("late", disp.vehicles[1].id, Break(earliest_s=23 * H, latest_s=23.5 * H, duration_s=600))
