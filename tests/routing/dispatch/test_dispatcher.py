@@ -44,6 +44,18 @@ def _request(rng: random.Random, stops: list[int], name: str, lo: float = 7 * H,
     return Request(id=name, origin_node=a, destination_node=b, passengers=group, latest_arrival_s=rng.uniform(lo + H, hi + H))
 
 
+def _book_some(disp: Dispatcher, rng: random.Random, stops: list[int], count: int, lo: float, hi: float) -> int:
+    """Quote `count` random rides and book the cheapest offer of each; returns how many were booked."""
+    booked = 0
+    for k in range(count):
+        request = _request(rng, stops, f"r{k}", lo, hi)
+        quote = disp.quote(request, now_s=6 * H)
+        if quote.offers:
+            disp.book(quote.offers[0], request)
+            booked += 1
+    return booked
+
+
 def _assert_promises_kept(disp: Dispatcher) -> None:
     """Every active booking is planned once, inside its promise, on the vehicle it is booked on."""
     for vehicle in disp.vehicles:
@@ -95,11 +107,7 @@ def test_offers_are_feasible_and_bookings_land_in_the_plan(drive, stops: list[in
 def test_kernel_agrees_with_the_python_oracle_on_live_plans(drive, stops: list[int]) -> None:
     disp = Dispatcher(drive, _fleet(stops, 4, seats=3, wheelchair_places=1))
     rng = random.Random(11)
-    for k in range(40):
-        request = _request(rng, stops, f"r{k}", 7 * H, 11 * H)
-        quote = disp.quote(request, now_s=6 * H)
-        if quote.offers:
-            disp.book(quote.offers[0], request)
+    _book_some(disp, rng, stops, 40, 7 * H, 11 * H)
     # Pick some riders up so that plans hold riders on board and fixed drop-offs.
     for vehicle in disp.vehicles:
         for rid, kind, at in disp.schedule(vehicle.id)[:3]:
@@ -153,11 +161,7 @@ def test_a_full_vehicle_refuses_with_alternatives_and_cancelling_frees_the_room(
 def test_stop_events_move_riders_through_their_lifecycle(drive, stops: list[int]) -> None:
     disp = Dispatcher(drive, _fleet(stops, 2))
     rng = random.Random(2)
-    for k in range(6):
-        request = _request(rng, stops, f"r{k}", 8 * H, 9 * H)
-        quote = disp.quote(request, now_s=6 * H)
-        if quote.offers:
-            disp.book(quote.offers[0], request)
+    _book_some(disp, rng, stops, 6, 8 * H, 9 * H)
     rid, _, at = disp.schedule(disp.vehicles[0].id)[0]
     vehicle = disp.booking(rid).vehicle_id
     assert disp.record(rid, StopEvent.ARRIVED, at).status == "confirmed"
@@ -222,11 +226,7 @@ def test_breaks_stay_in_their_window_on_their_vehicle(drive, stops: list[int]) -
     fleet = [msgspec.structs.replace(v, breaks=[rest]) for v in _fleet(stops, 3)]
     disp = Dispatcher(drive, fleet)
     rng = random.Random(9)
-    for k in range(40):
-        request = _request(rng, stops, f"r{k}", 10 * H, 15 * H)
-        quote = disp.quote(request, now_s=6 * H)
-        if quote.offers:
-            disp.book(quote.offers[0], request)
+    _book_some(disp, rng, stops, 40, 10 * H, 15 * H)
     disp.reoptimize(0.5)
     for vehicle in disp.vehicles:
         plan = disp.schedule(vehicle.id)
