@@ -10,10 +10,13 @@ every request once with at most one route per vehicle, and the search continues 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import random
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import msgspec
 import numpy as np
@@ -24,6 +27,21 @@ from routing.dispatch.model import Problem
 
 # An unserved request costs this many times the longest drive in the problem.
 UNSERVED_WEIGHT = 100.0
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """CBC prints some notes straight to file descriptor 1 whatever its log level; `maas darp solve
+    --json` must print JSON only, so the descriptor points to /dev/null while it runs."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 class Solution(msgspec.Struct, frozen=True, kw_only=True):
@@ -216,7 +234,10 @@ class Search:
             objective.SetCoefficient(pick[k], self.pool[key][0])
         objective.SetMinimization()
         solver.SetTimeLimit(max(50, int(1000 * limit_s)))
-        if solver.Solve() not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+        solver.SuppressOutput()
+        with _quiet_stdout():
+            status = solver.Solve()
+        if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
             return None
         chosen_routes = [self.pool[key][2] for k, key in enumerate(keys) if pick[k].solution_value() > 0.5]
         routes = [np.zeros(0, dtype=np.int32) for _ in range(p.n_vehicles)]
