@@ -425,3 +425,105 @@ def bench_dispatch(directory: str, vehicles: int, requests: int, quotes: int, or
                         _table_console())
     except (NetworkError, DarpError) as exc:
         _fail(str(exc))
+
+
+@main.group()
+def user() -> None:
+    """Users and API tokens (the first admin is created here)."""
+
+
+def _with_database(work):  # noqa: ANN001, ANN202 - runs one coroutine against the configured database
+    import asyncio
+
+    from maas.db.database import Database, DatabaseError
+    from maas.settings import Settings, SettingsError
+
+    async def run():  # noqa: ANN202
+        settings = Settings.from_env()
+        db = await Database.open(settings, min_size=1, max_size=2)
+        try:
+            return settings, await work(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(run())
+    except (DatabaseError, SettingsError) as exc:
+        _fail(str(exc))
+
+
+@user.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["rider", "driver", "operator", "agency", "admin"]), required=True)
+@click.option("--phone", default=None)
+@click.option("--agency", default=None, help="The agency an agency user publishes for.")
+@click.option("--json", "as_json", is_flag=True, help="Print {user, token} as JSON.")
+def user_create(name: str, role: str, phone: str | None, agency: str | None, as_json: bool) -> None:
+    """Create a user in the database of MAAS_DATABASE_URL (or the embedded one) and print a bearer token."""
+    from maas.auth import issue_token
+    from maas.db.users import create_user
+
+    if role == "agency" and not agency:
+        _fail("an agency user needs --agency")
+
+    async def work(db):  # noqa: ANN001, ANN202
+        async with db.pool.acquire() as conn:
+            return await create_user(conn, name, role, phone, agency)
+
+    settings, created = _with_database(work)
+    token = issue_token(settings, created)
+    if as_json:
+        click.echo(_json.encode({"user": {"id": str(created.id), "name": created.name, "role": created.role},
+                                 "token": token}).decode())
+    else:
+        click.echo(f"{created.role} {created.name}: {created.id}\ntoken: {token}")
+
+
+@user.command("token")
+@click.argument("user_id")
+def user_token(user_id: str) -> None:
+    """Print a new bearer token for an existing user."""
+    import uuid
+
+    from maas.auth import issue_token
+    from maas.db.users import find_user
+
+    try:
+        wanted = uuid.UUID(user_id)
+    except ValueError:
+        _fail(f"{user_id!r} is not a user id (a UUID)")
+
+    async def work(db):  # noqa: ANN001, ANN202
+        async with db.pool.acquire() as conn:
+            return await find_user(conn, wanted)
+
+    settings, found = _with_database(work)
+    if found is None:
+        _fail(f"no user {user_id}")
+    click.echo(issue_token(settings, found))
+
+
+@main.command()
+@click.option("--network", "network_dir", type=click.Path(), default=None,
+              help="Network directory (default: MAAS_NETWORK_DIR).")
+@click.option("--host", default=None, help="Default: MAAS_HOST or 127.0.0.1.")
+@click.option("--port", type=int, default=None, help="Default: MAAS_PORT or 8000.")
+@click.option("--workers", type=int, default=1, show_default=True, help="API worker processes.")
+def serve(network_dir: str | None, host: str | None, port: int | None, workers: int) -> None:
+    """Run the API (uvicorn) on MAAS_DATABASE_URL, or an embedded PostgreSQL when it is unset."""
+    import os
+
+    import uvicorn
+
+    if network_dir is not None:
+        if not Path(network_dir, "manifest.json").exists():
+            _fail(f"{network_dir}: not a network directory (build one with `maas network build`)")
+        os.environ["MAAS_NETWORK_DIR"] = str(Path(network_dir).resolve())
+    from maas.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        _fail(str(exc))
+    uvicorn.run("maas.app:app_from_env", factory=True, host=host or settings.host, port=port or settings.port,
+                workers=workers, log_level="info")

@@ -139,14 +139,17 @@ class Dispatcher:
     """The fleet's plans; not thread-safe: the service serialises calls (one writer)."""
 
     def __init__(self, drive: StreetArrays, vehicles: Sequence[Vehicle], rules: RideRules | None = None, *,
-                 search_window_s: float = 1800.0, capacity: int = 256) -> None:
+                 search_window_s: float = 1800.0, capacity: int = 256, times: DriveTimes | None = None) -> None:
+        """`times` shares driving times already searched (for the same drive graph) with a new plan."""
         if not vehicles:
             raise DispatchError("a fleet needs at least one vehicle")
         if len({v.id for v in vehicles}) != len(vehicles):
             raise DispatchError("vehicle ids must be unique")
         self.rules = rules or RideRules()
         self.search_window_s = search_window_s
-        self.times = DriveTimes(drive)
+        if times is not None and times.graph is not drive:
+            raise DispatchError("shared driving times must come from the same drive graph")
+        self.times = times or DriveTimes(drive)
         self.vehicles = list(vehicles)
         self._vehicle_index = {v.id: k for k, v in enumerate(self.vehicles)}
         n_vehicles = len(vehicles)
@@ -334,6 +337,51 @@ class Dispatcher:
         self.rides[request.id] = _Ride(request=request, promise=promise, vehicle=choice.vehicle, pickup=p,
                                        dropoff=d, status="confirmed")
         return self.booking(request.id)
+
+    def restore(self, request: Request, promise: Promise, vehicle_id: str, status: str) -> None:
+        """Put back a ride read from storage (confirmed or picked up) without planning it; `set_plan`
+        then gives each vehicle its stored visiting order."""
+        if request.id in self.rides:
+            raise DispatchError(f"request {request.id} is already planned")
+        if status not in ("confirmed", "picked_up"):
+            raise DispatchError(f"request {request.id}: only confirmed or picked-up rides are planned")
+        v = self._vehicle(vehicle_id)
+        _, _, drop_lo, _, ride_s = self._windows(request, -math.inf)
+        p, d = self._place_request(request, (promise.pickup_earliest_s, promise.pickup_latest_s, drop_lo,
+                                             promise.dropoff_latest_s, ride_s))
+        ride = _Ride(request=request, promise=promise, vehicle=v, pickup=p, dropoff=d, status=status)
+        if status == "picked_up":
+            self.initial_load[v] += self.demand[p]
+            self.partner[d] = -1
+            self.fixed[d] = v
+            self._release(p)
+            ride.pickup = -1
+        self.rides[request.id] = ride
+
+    def set_plan(self, vehicle_id: str, stops: Sequence[tuple[str, str]]) -> bool:
+        """Give a vehicle its visiting order as (request id, 'pickup' | 'dropoff'); returns whether the
+        plan can still be kept (a stored plan may have fallen behind time)."""
+        v = self._vehicle(vehicle_id)
+        slots = []
+        for rid, kind in stops:
+            ride = self._ride(rid)
+            slot = ride.pickup if kind == "pickup" else ride.dropoff
+            if slot < 0 or ride.vehicle != v:
+                raise DispatchError(f"vehicle {vehicle_id}: stop {rid}/{kind} is not planned on it")
+            slots.append(slot)
+        self.routes[v] = np.array(slots, dtype=np.int32)
+        return self.planner.schedule(v, self.routes[v]) is not None
+
+    def plan_of(self, vehicle_id: str) -> list[tuple[str, str]]:
+        """The vehicle's visiting order as (request id, 'pickup' | 'dropoff'), breaks left out."""
+        v = self._vehicle(vehicle_id)
+        owner = {}
+        for rid, ride in self.rides.items():
+            if ride.pickup >= 0:
+                owner[ride.pickup] = (rid, "pickup")
+            if ride.dropoff >= 0:
+                owner[ride.dropoff] = (rid, "dropoff")
+        return [owner[int(x)] for x in self.routes[v].tolist() if int(x) in owner]
 
     def booking(self, request_id: str) -> Booking:
         ride = self._ride(request_id)

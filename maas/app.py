@@ -1,0 +1,71 @@
+"""The composition root: create_app(settings) wires the database, the network, the fleet and the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from litestar import Litestar
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from maas.api.admin import AdminController, AuditController
+from maas.api.bookings import BookingController, OperatorBookingController, QuoteController
+from maas.api.fleet import FleetController
+from maas.api.health import health, ready
+from maas.auth import jwt_auth
+from maas.booking import BookingService
+from maas.db.database import Database
+from maas.errors import HANDLERS
+from maas.fleet import FleetService
+from maas.settings import Settings
+from routing.network import load_network
+
+
+class _Metrics(PrometheusController):
+    path = "/metrics"
+    exclude_from_auth = True
+
+
+def create_app(settings: Settings) -> Litestar:
+    """The API for riders, drivers, operators and agencies over one PostgreSQL database."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = await Database.open(settings)
+        fleet = None
+        if settings.network_dir is not None:
+            network = load_network(settings.network_dir)
+            drive = network.streets.get("drive")
+            if drive is not None and drive.n_nodes:
+                fleet = FleetService(drive)
+        app.state.settings = settings
+        app.state.db = db
+        app.state.fleet = fleet
+        app.state.bookings = BookingService(db, fleet)
+        try:
+            yield
+        finally:
+            await db.close()
+
+    auth = jwt_auth(settings)
+    prometheus = PrometheusConfig(app_name="maas", group_path=True, exclude=["/metrics"])
+    return Litestar(
+        route_handlers=[health, ready, _Metrics, QuoteController, BookingController, OperatorBookingController,
+                        FleetController, AdminController, AuditController],
+        lifespan=[lifespan],
+        on_app_init=[auth.on_app_init],
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        middleware=[prometheus.middleware,
+                    RateLimitConfig(rate_limit=("minute", settings.rate_limit_per_minute),
+                                    exclude=["/health", "/ready", "/metrics"]).middleware],
+        openapi_config=OpenAPIConfig(title="maas", version=version("maas"), path="/schema"),
+        request_max_body_size=settings.max_body_bytes,
+    )
+
+
+def app_from_env() -> Litestar:
+    """The app with settings from the environment (what `maas serve` runs in each worker)."""
+    return create_app(Settings.from_env())

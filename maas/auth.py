@@ -1,0 +1,54 @@
+"""JWT bearer tokens and role guards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.security.jwt import JWTAuth, Token
+
+from maas.db.users import find_user
+from maas.model import User
+from maas.settings import Settings
+
+PUBLIC = ["/health", "/ready", "/schema", "/metrics"]
+
+
+def jwt_auth(settings: Settings) -> JWTAuth[User]:
+    async def retrieve_user(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> User | None:
+        try:
+            user_id = uuid.UUID(token.sub)
+        except ValueError:
+            return None
+        async with connection.app.state.db.pool.acquire() as conn:
+            return await find_user(conn, user_id)
+
+    return JWTAuth[User](
+        token_secret=settings.jwt_secret, retrieve_user_handler=retrieve_user, exclude=PUBLIC,
+        default_token_expiration=dt.timedelta(seconds=settings.token_ttl_s),
+    )
+
+
+def issue_token(settings: Settings, user: User, ttl_s: int | None = None) -> str:
+    """A signed bearer token for `user`."""
+    return jwt_auth(settings).create_token(
+        identifier=str(user.id), token_expiration=dt.timedelta(seconds=ttl_s or settings.token_ttl_s),
+        token_extras={"role": user.role},
+    )
+
+
+def roles(*allowed: str):  # noqa: ANN201 - a Litestar guard
+    """A guard letting only users of the given roles through (403 for the others)."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        user = connection.scope.get("user")
+        if not isinstance(user, User):
+            raise NotAuthorizedException("a bearer token is needed")
+        if user.role not in allowed:
+            raise PermissionDeniedException(f"this needs the role {' or '.join(allowed)}, not {user.role}")
+
+    return guard

@@ -1,0 +1,208 @@
+"""Quotes, bookings and cancellations: each change commits together with the fleet's plans."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import asyncpg
+import msgspec
+
+from maas.db import audit
+from maas.db import bookings as booking_repo
+from maas.db import fleet as fleet_repo
+from maas.db.database import Database
+from maas.errors import Conflict, Invalid, NotFound
+from maas.fleet import FleetService, now_s
+from maas.model import BookingRecord, User
+from routing.dispatch.dispatcher import Offer, Quote
+from routing.dispatch.model import DispatchError, Passengers, Request
+
+
+class Place(msgspec.Struct, frozen=True, kw_only=True):
+    lat: float
+    lon: float
+
+
+class RideWish(msgspec.Struct, frozen=True, kw_only=True):
+    """What a rider asks for: from, to, who, and either a time to leave after or to arrive by."""
+
+    origin: Place
+    destination: Place
+    seated: int = 1
+    wheelchairs: int = 0
+    earliest_pickup: dt.datetime | None = None
+    latest_arrival: dt.datetime | None = None
+
+
+class Caller(msgspec.Struct, frozen=True, kw_only=True):
+    """A phone caller without an app account, booked by an operator."""
+
+    name: str
+    phone: str
+
+
+def _check(wish: RideWish) -> None:
+    for place in (wish.origin, wish.destination):
+        if not (-90 <= place.lat <= 90 and -180 <= place.lon <= 180):
+            raise Invalid(f"{place.lat},{place.lon} is not a latitude,longitude")
+    if (wish.earliest_pickup is None) == (wish.latest_arrival is None):
+        raise Invalid("give either earliest_pickup or latest_arrival")
+    when = wish.earliest_pickup or wish.latest_arrival
+    if when is not None and when.tzinfo is None:
+        raise Invalid("times need a UTC offset, e.g. 2026-11-27T09:10:00+01:00")
+    if wish.seated < 0 or wish.wheelchairs < 0 or wish.seated + wish.wheelchairs == 0 or wish.seated + wish.wheelchairs > 20:
+        raise Invalid("a ride carries 1 to 20 passengers")
+
+
+class BookingService:
+    def __init__(self, db: Database, fleet: FleetService | None) -> None:
+        self.db = db
+        self.fleet = fleet
+
+    def _fleet(self) -> FleetService:
+        if self.fleet is None:
+            raise Conflict("no on-demand service is configured (start the server with a network)")
+        return self.fleet
+
+    def _request(self, request_id: str, wish: RideWish) -> Request:
+        _check(wish)
+        fleet = self._fleet()
+        return Request(
+            id=request_id, origin_node=fleet.snap(wish.origin.lat, wish.origin.lon),
+            destination_node=fleet.snap(wish.destination.lat, wish.destination.lon),
+            passengers=Passengers(seated=wish.seated, wheelchairs=wish.wheelchairs),
+            earliest_pickup_s=wish.earliest_pickup.timestamp() if wish.earliest_pickup else None,
+            latest_arrival_s=wish.latest_arrival.timestamp() if wish.latest_arrival else None,
+        )
+
+    async def quote(self, wish: RideWish) -> Quote:
+        request = self._request(f"quote-{uuid.uuid4()}", wish)
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            # Reading under the lock keeps the copy current; nothing is written.
+            await _lock(conn)
+            dispatcher = await self._fleet().current(conn)
+            if dispatcher is None:
+                return Quote(request_id=request.id, offers=[], alternatives=[], reason="no vehicle is on shift")
+            return dispatcher.quote(request, now_s())
+
+    async def book(self, user: User, wish: RideWish, idempotency_key: str | None,
+                   caller: Caller | None = None) -> tuple[BookingRecord, bool]:
+        """(booking, created): a repeated Idempotency-Key returns the first booking unchanged."""
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
+            raise Invalid("Idempotency-Key must have 1 to 200 characters")
+        booking_id = uuid.uuid4()
+        request = self._request(str(booking_id), wish)
+        fleet = self._fleet()
+        async with self.db.pool.acquire() as conn:
+            if idempotency_key is not None:
+                known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
+                if known is not None:
+                    return known, False
+            try:
+                async with conn.transaction():
+                    await _lock(conn)
+                    if idempotency_key is not None:  # a concurrent twin may have committed meanwhile
+                        known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
+                        if known is not None:
+                            return known, False
+                    dispatcher = await fleet.current(conn)
+                    if dispatcher is None:
+                        raise Conflict("no vehicle is on shift", alternatives=[])
+                    quote = dispatcher.quote(request, now_s())
+                    if not quote.offers:
+                        raise Conflict(quote.reason or "no vehicle can serve this ride",
+                                       alternatives=[offer_out(o) for o in quote.alternatives])
+                    placed = dispatcher.book(quote.offers[0], request)
+                    shift = placed.vehicle_id
+                    record = BookingRecord(
+                        id=booking_id, rider_id=user.id if caller is None else None,
+                        caller_name=caller.name if caller else None, caller_phone=caller.phone if caller else None,
+                        created_by=user.id, origin_lat=wish.origin.lat, origin_lon=wish.origin.lon,
+                        destination_lat=wish.destination.lat, destination_lon=wish.destination.lon,
+                        seated=wish.seated, wheelchairs=wish.wheelchairs, earliest_pickup=wish.earliest_pickup,
+                        latest_arrival=wish.latest_arrival, status="confirmed",
+                        vehicle_id=fleet.shift_vehicle[shift], shift_id=uuid.UUID(shift),
+                        pickup_earliest=booking_repo.utc(placed.promise.pickup_earliest_s),
+                        pickup_latest=booking_repo.utc(placed.promise.pickup_latest_s),
+                        dropoff_latest=booking_repo.utc(placed.promise.dropoff_latest_s),
+                        created_at=dt.datetime.now(dt.UTC),
+                    )
+                    await booking_repo.insert_booking(conn, record, idempotency_key)
+                    if caller is not None:
+                        await audit.record(conn, user.id, "phone_booking", str(booking_id),
+                                           {"caller": caller.name, "phone": caller.phone})
+                    await fleet.commit(conn, {shift})
+            except Conflict:
+                raise  # refused before anything changed
+            except asyncpg.UniqueViolationError:
+                fleet.forget()
+                known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key or "")
+                if known is None:
+                    raise
+                return known, False
+            except BaseException:
+                fleet.forget()  # the in-memory plans may hold what did not commit
+                raise
+        return record, True
+
+    async def get(self, user: User, booking_id: uuid.UUID) -> BookingRecord:
+        async with self.db.pool.acquire() as conn:
+            booking = await booking_repo.find_booking(conn, booking_id)
+        if booking is None or not _may_see(user, booking):
+            raise NotFound(f"no booking {booking_id}")
+        return booking
+
+    async def list(self, user: User) -> list[BookingRecord]:
+        async with self.db.pool.acquire() as conn:
+            if user.role in ("operator", "admin"):
+                return await booking_repo.list_all(conn)
+            return await booking_repo.list_for_rider(conn, user.id)
+
+    async def cancel(self, user: User, booking_id: uuid.UUID, reason: str | None) -> BookingRecord:
+        fleet = self._fleet()
+        async with self.db.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    await _lock(conn)
+                    booking = await booking_repo.find_booking(conn, booking_id)
+                    if booking is None or not _may_see(user, booking):
+                        raise NotFound(f"no booking {booking_id}")
+                    if booking.status != "confirmed":
+                        raise Conflict(f"the booking is {booking.status}; only a confirmed ride can be cancelled")
+                    dispatcher = await fleet.current(conn)
+                    if dispatcher is not None and str(booking_id) in dispatcher.rides:
+                        dispatcher.cancel(str(booking_id))
+                    await booking_repo.set_status(conn, booking_id, "cancelled", user.id, reason)
+                    if user.role in ("operator", "admin"):
+                        await audit.record(conn, user.id, "cancel_booking", str(booking_id), {"reason": reason})
+                    if dispatcher is not None and booking.shift_id is not None:
+                        await fleet.commit(conn, {str(booking.shift_id)})
+            except (NotFound, Conflict):
+                raise
+            except BaseException:
+                fleet.forget()
+                raise
+        return msgspec.structs.replace(booking, status="cancelled")
+
+
+def _may_see(user: User, booking: BookingRecord) -> bool:
+    return user.role in ("operator", "admin") or booking.rider_id == user.id
+
+
+async def _lock(conn: asyncpg.Connection) -> None:
+    await fleet_repo.lock_fleet(conn)
+
+
+def offer_out(offer: Offer) -> dict[str, object]:
+    utc = booking_repo.utc
+    return {
+        "pickup_window": {"earliest": utc(offer.promise.pickup_earliest_s).isoformat(),
+                          "latest": utc(offer.promise.pickup_latest_s).isoformat()},
+        "dropoff_latest": utc(offer.promise.dropoff_latest_s).isoformat(),
+        "pickup_estimate": utc(offer.pickup_estimate_s).isoformat(),
+        "dropoff_estimate": utc(offer.dropoff_estimate_s).isoformat(),
+    }
+
+
+__all__ = ["BookingService", "Caller", "DispatchError", "Place", "RideWish", "offer_out"]

@@ -1,0 +1,102 @@
+"""The PostgreSQL connection pool, the embedded server when no URL is set, and migrations at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from importlib import resources
+from pathlib import Path
+
+import asyncpg
+
+from maas.settings import Settings
+
+# Any fixed number: the lock that keeps two processes from migrating at once.
+MIGRATION_LOCK = 7_301_001
+
+
+class DatabaseError(Exception):
+    """The database cannot be reached or prepared; the message says what to do."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, name, SQL) of every migration in maas/db/migrations, in order."""
+    found = []
+    for entry in resources.files("maas.db").joinpath("migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql"):
+            number, _, rest = name.partition("_")
+            found.append((int(number), rest.removesuffix(".sql"), entry.read_text()))
+    return sorted(found)
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction; returns their names."""
+    applied: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " number integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["number"] for r in await conn.fetch("SELECT number FROM schema_migrations")}
+        for number, name, sql in migrations():
+            if number in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (number, name) VALUES ($1, $2)", number, name)
+            applied.append(f"{number:04d}_{name}")
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    return applied
+
+
+def embedded_url(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL of `data_dir` and return its URL."""
+    try:
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime folder at import; without XDG_RUNTIME_DIR
+            # (containers, CI) that warns although the fallback works.
+            warnings.simplefilter("ignore")
+            import pgserver
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise DatabaseError("MAAS_DATABASE_URL is unset and pgserver is not installed") from exc
+    folder = data_dir / "postgres"
+    folder.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(folder, cleanup_mode=None)
+    return server.get_uri()
+
+
+class Database:
+    """One asyncpg pool for the process."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self.pool = pool
+        self.url = url
+
+    @classmethod
+    async def open(cls, settings: Settings, min_size: int = 2, max_size: int = 20) -> Database:
+        url = settings.database_url
+        if url is None:
+            url = await asyncio.to_thread(embedded_url, settings.data_dir)
+        try:
+            pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise DatabaseError(f"cannot connect to PostgreSQL at {_redacted(url)}: {exc}") from exc
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

@@ -1,0 +1,108 @@
+"""Vehicles, shifts, their plans, and the fleet's version number."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import asyncpg
+import msgspec
+
+from maas.model import ShiftRecord, VehicleRecord
+
+INSERT_VEHICLE = ("INSERT INTO vehicles (id, name, seats, wheelchair_places, depot_lat, depot_lon)"
+                  " VALUES ($1, $2, $3, $4, $5, $6)")
+VEHICLE_COLUMNS = "id, name, seats, wheelchair_places, depot_lat, depot_lon, active"
+LIST_VEHICLES = f"SELECT {VEHICLE_COLUMNS} FROM vehicles ORDER BY name"
+GET_VEHICLE = f"SELECT {VEHICLE_COLUMNS} FROM vehicles WHERE id = $1"
+INSERT_SHIFT = "INSERT INTO shifts (id, vehicle_id, driver_id, starts_at, ends_at) VALUES ($1, $2, $3, $4, $5)"
+SHIFT_COLUMNS = "id, vehicle_id, driver_id, starts_at, ends_at, signed_in_at"
+CURRENT_SHIFTS = f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE ends_at > $1 ORDER BY starts_at"
+GET_SHIFT = f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE id = $1"
+SIGN_IN = "UPDATE shifts SET driver_id = $2, signed_in_at = now() WHERE id = $1"
+OVERLAPPING = ("SELECT count(*) FROM shifts WHERE vehicle_id = $1 AND starts_at < $3 AND ends_at > $2")
+VERSION = "SELECT version FROM fleet_state WHERE id = 1"
+BUMP = "UPDATE fleet_state SET version = version + 1 WHERE id = 1 RETURNING version"
+SAVE_PLAN = ("INSERT INTO shift_plans (shift_id, stops, updated_at) VALUES ($1, $2::jsonb, now())"
+             " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now()")
+PLANS = "SELECT shift_id, stops FROM shift_plans WHERE shift_id = ANY($1::uuid[])"
+LOCK = "SELECT pg_advisory_xact_lock($1)"
+# Every change to the fleet's plans holds this lock until its transaction ends.
+FLEET_LOCK = 7_301_002
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _vehicle(r: asyncpg.Record) -> VehicleRecord:
+    return VehicleRecord(id=r["id"], name=r["name"], seats=r["seats"], wheelchair_places=r["wheelchair_places"],
+                         depot_lat=r["depot_lat"], depot_lon=r["depot_lon"], active=r["active"])
+
+
+def _shift(r: asyncpg.Record) -> ShiftRecord:
+    return ShiftRecord(id=r["id"], vehicle_id=r["vehicle_id"], driver_id=r["driver_id"], starts_at=r["starts_at"],
+                       ends_at=r["ends_at"], signed_in_at=r["signed_in_at"])
+
+
+async def create_vehicle(conn: asyncpg.Connection, name: str, seats: int, wheelchair_places: int,
+                         depot_lat: float, depot_lon: float) -> VehicleRecord:
+    vehicle = VehicleRecord(id=uuid.uuid4(), name=name, seats=seats, wheelchair_places=wheelchair_places,
+                            depot_lat=depot_lat, depot_lon=depot_lon)
+    await conn.execute(INSERT_VEHICLE, vehicle.id, name, seats, wheelchair_places, depot_lat, depot_lon)
+    return vehicle
+
+
+async def list_vehicles(conn: asyncpg.Connection) -> list[VehicleRecord]:
+    return [_vehicle(r) for r in await conn.fetch(LIST_VEHICLES)]
+
+
+async def find_vehicle(conn: asyncpg.Connection, vehicle_id: uuid.UUID) -> VehicleRecord | None:
+    row = await conn.fetchrow(GET_VEHICLE, vehicle_id)
+    return None if row is None else _vehicle(row)
+
+
+async def create_shift(conn: asyncpg.Connection, vehicle_id: uuid.UUID, driver_id: uuid.UUID | None,
+                       starts_at: dt.datetime, ends_at: dt.datetime) -> ShiftRecord:
+    shift = ShiftRecord(id=uuid.uuid4(), vehicle_id=vehicle_id, driver_id=driver_id, starts_at=starts_at,
+                        ends_at=ends_at)
+    await conn.execute(INSERT_SHIFT, shift.id, vehicle_id, driver_id, starts_at, ends_at)
+    return shift
+
+
+async def count_overlapping_shifts(conn: asyncpg.Connection, vehicle_id: uuid.UUID, starts_at: dt.datetime,
+                                   ends_at: dt.datetime) -> int:
+    return int(await conn.fetchval(OVERLAPPING, vehicle_id, starts_at, ends_at))
+
+
+async def list_current_shifts(conn: asyncpg.Connection, after: dt.datetime) -> list[ShiftRecord]:
+    return [_shift(r) for r in await conn.fetch(CURRENT_SHIFTS, after)]
+
+
+async def find_shift(conn: asyncpg.Connection, shift_id: uuid.UUID) -> ShiftRecord | None:
+    row = await conn.fetchrow(GET_SHIFT, shift_id)
+    return None if row is None else _shift(row)
+
+
+async def sign_in(conn: asyncpg.Connection, shift_id: uuid.UUID, driver_id: uuid.UUID) -> None:
+    await conn.execute(SIGN_IN, shift_id, driver_id)
+
+
+async def lock_fleet(conn: asyncpg.Connection) -> None:
+    """Serialise plan changes across processes until the transaction ends."""
+    await conn.execute(LOCK, FLEET_LOCK)
+
+
+async def fleet_version(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval(VERSION))
+
+
+async def bump_fleet_version(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval(BUMP))
+
+
+async def save_plan(conn: asyncpg.Connection, shift_id: uuid.UUID, stops: list[tuple[str, str]]) -> None:
+    await conn.execute(SAVE_PLAN, shift_id, _encode([list(s) for s in stops]).decode())
+
+
+async def load_plans(conn: asyncpg.Connection, shift_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, str]]]:
+    return {r["shift_id"]: [tuple(s) for s in msgspec.json.decode(r["stops"])]
+            for r in await conn.fetch(PLANS, shift_ids)}

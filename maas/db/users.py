@@ -1,0 +1,33 @@
+"""Users: riders, drivers, operators, agencies and admins."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from maas.model import User
+
+INSERT = "INSERT INTO users (id, name, role, phone, agency) VALUES ($1, $2, $3, $4, $5)"
+GET = "SELECT id, name, role, phone, agency FROM users WHERE id = $1"
+LIST = "SELECT id, name, role, phone, agency FROM users ORDER BY created_at"
+
+
+def _user(row: asyncpg.Record) -> User:
+    return User(id=row["id"], name=row["name"], role=row["role"], phone=row["phone"], agency=row["agency"])
+
+
+async def create_user(conn: asyncpg.Connection, name: str, role: str, phone: str | None = None,
+                      agency: str | None = None) -> User:
+    user = User(id=uuid.uuid4(), name=name, role=role, phone=phone, agency=agency)
+    await conn.execute(INSERT, user.id, name, role, phone, agency)
+    return user
+
+
+async def find_user(conn: asyncpg.Connection, user_id: uuid.UUID) -> User | None:
+    row = await conn.fetchrow(GET, user_id)
+    return None if row is None else _user(row)
+
+
+async def list_users(conn: asyncpg.Connection) -> list[User]:
+    return [_user(r) for r in await conn.fetch(LIST)]

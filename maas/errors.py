@@ -1,0 +1,54 @@
+"""The one place that turns domain errors into HTTP problem+json responses (RFC 9457)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from routing.dispatch.model import DispatchError
+from routing.router import PlanError
+
+PROBLEM = "application/problem+json"
+
+
+class NotFound(Exception):
+    """Unknown, or not visible to the caller (both answer 404, so nothing leaks)."""
+
+
+class Conflict(Exception):
+    """The request is valid but the current state does not allow it (409)."""
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.extra = extra
+
+
+class Invalid(Exception):
+    """Well-formed but unusable input (422)."""
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+    return Response({"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
+                    status_code=status, media_type=PROBLEM)
+
+
+def _http(request: Request, exc: HTTPException) -> Response[dict[str, Any]]:
+    extra = {"errors": exc.extra} if isinstance(getattr(exc, "extra", None), (list, dict)) and exc.extra else {}
+    title = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+             409: "Conflict", 413: "Payload Too Large", 429: "Too Many Requests"}.get(exc.status_code, "Error")
+    response = problem(exc.status_code, title, str(exc.detail), **extra)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+HANDLERS = {
+    HTTPException: _http,
+    NotFound: lambda request, exc: problem(404, "Not Found", str(exc)),
+    Conflict: lambda request, exc: problem(409, "Conflict", str(exc), **exc.extra),
+    Invalid: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
+    DispatchError: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
+    PlanError: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
+}

@@ -1,0 +1,60 @@
+"""The service's domain types: what repositories return and controllers send."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import msgspec
+
+ROLES = ("rider", "driver", "operator", "agency", "admin")
+
+
+class User(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    name: str
+    role: str
+    phone: str | None = None
+    agency: str | None = None
+
+
+class VehicleRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    name: str
+    seats: int
+    wheelchair_places: int
+    depot_lat: float
+    depot_lon: float
+    active: bool = True
+
+
+class ShiftRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    vehicle_id: uuid.UUID
+    driver_id: uuid.UUID | None
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    signed_in_at: dt.datetime | None = None
+
+
+class BookingRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    rider_id: uuid.UUID | None
+    caller_name: str | None
+    caller_phone: str | None
+    created_by: uuid.UUID
+    origin_lat: float
+    origin_lon: float
+    destination_lat: float
+    destination_lon: float
+    seated: int
+    wheelchairs: int
+    earliest_pickup: dt.datetime | None
+    latest_arrival: dt.datetime | None
+    status: str
+    vehicle_id: uuid.UUID | None
+    shift_id: uuid.UUID | None
+    pickup_earliest: dt.datetime
+    pickup_latest: dt.datetime
+    dropoff_latest: dt.datetime
+    created_at: dt.datetime

@@ -1,0 +1,82 @@
+"""A real PostgreSQL for the service tests: the server of MAAS_DATABASE_URL when set (a fresh
+database per test session), else an embedded one (pgserver) in a temporary folder."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar.testing import TestClient
+
+from maas.app import create_app
+from maas.auth import issue_token
+from maas.db.database import embedded_url
+from maas.db.users import create_user
+from maas.model import User
+from maas.settings import Settings
+
+
+def _with_database(url: str, name: str) -> str:
+    """The same server, another database (also for socket URLs with ?host=/path)."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server_url = os.environ.get("MAAS_DATABASE_URL") or embedded_url(tmp_path_factory.mktemp("pg"))
+    name = f"maas_test_{secrets.token_hex(4)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield _with_database(server_url, name)
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings.from_env({}, database_url=database_url, network_dir=network_dir,
+                             data_dir=tmp_path_factory.mktemp("maas-data"), jwt_secret=secrets.token_urlsafe(32))
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+class Users:
+    """Creates users straight in the database (as `maas user create` does) and hands out their headers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def make(self, role: str, name: str | None = None, agency: str | None = None) -> tuple[User, dict[str, str]]:
+        async def work() -> User:
+            conn = await asyncpg.connect(self.settings.database_url)
+            try:
+                return await create_user(conn, name or f"{role}-{uuid.uuid4().hex[:6]}", role,
+                                         agency=agency or ("vvs" if role == "agency" else None))
+            finally:
+                await conn.close()
+
+        user = asyncio.run(work())
+        return user, {"Authorization": f"Bearer {issue_token(self.settings, user)}"}
+
+
+@pytest.fixture(scope="session")
+def users(settings: Settings, client: TestClient) -> Users:
+    return Users(settings)  # `client` first: its start-up applies the migrations
