@@ -11,6 +11,7 @@ from litestar.params import JSONBody
 from litestar import Controller, Request, get, post
 
 from maas.auth import roles
+from maas.booking import Place
 from maas.db import audit
 from maas.db import fleet as fleet_repo
 from maas.db.users import find_user
@@ -18,16 +19,11 @@ from maas.errors import Conflict, Invalid, NotFound
 from maas.model import ShiftRecord, User, VehicleRecord
 
 
-class Position(msgspec.Struct, frozen=True, kw_only=True):
-    lat: float
-    lon: float
-
-
 class NewVehicle(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     seats: int
     wheelchair_places: int = 0
-    depot: Position
+    depot: Place
 
 
 class NewShift(msgspec.Struct, frozen=True, kw_only=True):
