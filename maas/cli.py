@@ -527,3 +527,7 @@ def serve(network_dir: str | None, host: str | None, port: int | None, workers: 
         _fail(str(exc))
     uvicorn.run("maas.app:app_from_env", factory=True, host=host or settings.host, port=port or settings.port,
                 workers=workers, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

@@ -80,3 +80,41 @@ class Users:
 @pytest.fixture(scope="session")
 def users(settings: Settings, client: TestClient) -> Users:
     return Users(settings)  # `client` first: its start-up applies the migrations
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings, client: TestClient) -> Iterator[str]:
+    """`maas serve` with two worker processes on the test database; yields its base URL."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "MAAS_DATABASE_URL": settings.database_url or "", "MAAS_JWT_SECRET": settings.jwt_secret,
+           "MAAS_NETWORK_DIR": str(settings.network_dir), "MAAS_DATA_DIR": str(settings.data_dir),
+           "MAAS_RATE_LIMIT_PER_MINUTE": "1000000"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maas.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"maas serve did not start: {process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        process.stderr.close()
