@@ -301,14 +301,47 @@ def feeds_validate(path: str, feed_id: str | None, as_json: bool) -> None:
 @main.command()
 @click.option("--out", type=click.Path(), help="Where to build the demo network (default: a cache folder).")
 @click.option("--rebuild", is_flag=True, help="Build again even if an up-to-date network exists.")
-def demo(out: str | None, rebuild: bool) -> None:
-    """Build the bundled Herrenberg sample region and summarise it."""
-    from maas.demo import run_demo
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Start the API afterwards (--no-serve only prepares and prints).")
+@click.option("--port", type=int, default=None, help="Default: MAAS_PORT or 8000.")
+def demo(out: str | None, rebuild: bool, serve: bool, port: int | None) -> None:
+    """The bundled Herrenberg region: network, database (embedded unless MAAS_DATABASE_URL is set),
+    a small Rufbus fleet with demo bookings, then the API with demo tokens for every role."""
+    import asyncio
+    import os
+
+    from maas.db.database import DatabaseError
+    from maas.demo import prepare_service, run_demo
+    from maas.settings import Settings, SettingsError
 
     try:
-        run_demo(Path(out) if out else None, rebuild, _console)
-    except (BuildError, FeedError, NetworkError, OsmError) as exc:
+        manifest_out = Path(out) if out else None
+        run_demo(manifest_out, rebuild, _console)
+        from maas.demo import default_demo_dir
+
+        network_dir = (manifest_out or default_demo_dir()).resolve()
+        os.environ["MAAS_NETWORK_DIR"] = str(network_dir)
+        settings = Settings.from_env()
+        _console.print("preparing the service (database, fleet, demo bookings) ...")
+        access = asyncio.run(prepare_service(settings))
+    except (BuildError, FeedError, NetworkError, OsmError, DatabaseError, SettingsError) as exc:
         _fail(str(exc))
+    base = f"http://{settings.host}:{port or settings.port}"
+    click.echo(f"\nAPI: {base}  (OpenAPI: {base}/schema, health: {base}/health, metrics: {base}/metrics)")
+    click.echo("database: " + ("MAAS_DATABASE_URL" if settings.database_url else
+                              f"embedded PostgreSQL in {settings.data_dir / 'postgres'}"))
+    click.echo("demo bookings:")
+    for line in access.bookings:
+        click.echo(f"  {line}")
+    click.echo("demo tokens (send as 'Authorization: Bearer <token>'):")
+    for role, token in access.tokens.items():
+        click.echo(f"  {role}: {token}")
+    click.echo(f"try: curl -H 'Authorization: Bearer <rider token>' {base}/bookings")
+    if serve:
+        import uvicorn
+
+        uvicorn.run("maas.app:app_from_env", factory=True, host=settings.host, port=port or settings.port,
+                    log_level="info")
 
 
 @main.group()

@@ -107,3 +107,80 @@ def _sample_plan(out: Path, console: Console) -> None:
         f"plan your own: maas plan {out} --from 48.5627,8.8481 --to 48.6582,8.9408"
         f" --depart 2020-10-06T07:30 --on-demand {service}", highlight=False,
     )
+
+
+DEMO_PLACES = {  # stadtnavi test locations in the region (maas/data/region-herrenberg/od)
+    "Herrenberg Bahnhof": (48.5935, 8.8630),
+    "Herrenberg Verenaweg": (48.59981, 8.88535),
+    "Nebringen": (48.5627, 8.8481),
+    "Kuppingen": (48.6113, 8.8430),
+}
+DEMO_FLEET = (("Rufbus 1", 8, 1), ("Rufbus 2", 8, 1), ("Rufbus 3", 4, 0))
+
+
+class DemoAccess:
+    """What `maas demo` prints: where the API is and who may use it."""
+
+    def __init__(self, tokens: dict[str, str], bookings: list[str]) -> None:
+        self.tokens = tokens
+        self.bookings = bookings
+
+
+async def prepare_service(settings) -> DemoAccess:  # noqa: ANN001 - maas.settings.Settings
+    """Demo users (one per role), a fleet on shift for the next hours and a few bookings; run twice,
+    it reuses the users and vehicles and only adds shifts when none covers now."""
+    import datetime as dt
+
+    from maas.auth import issue_token
+    from maas.booking import BookingService, Place, RideWish
+    from maas.db import fleet as fleet_repo
+    from maas.db.database import Database
+    from maas.db.users import create_user, list_users
+    from maas.errors import Conflict
+    from maas.fleet import FleetService
+    from routing.network import load_network
+
+    db = await Database.open(settings, min_size=1, max_size=4)
+    try:
+        async with db.pool.acquire() as conn:
+            known = {(u.role, u.name): u for u in await list_users(conn)}
+            people = {}
+            for role in ("admin", "operator", "rider", "driver", "agency"):
+                name = f"demo {role}"
+                people[role] = known.get((role, name)) or await create_user(
+                    conn, name, role, agency="vvs" if role == "agency" else None)
+            vehicles = {v.name: v for v in await fleet_repo.list_vehicles(conn)}
+            depot = DEMO_PLACES["Herrenberg Bahnhof"]
+            now = dt.datetime.now(dt.UTC)
+            current = {s.vehicle_id for s in await fleet_repo.list_current_shifts(conn, now)}
+            async with conn.transaction():
+                await fleet_repo.lock_fleet(conn)
+                for name, seats, wheelchairs in DEMO_FLEET:
+                    vehicle = vehicles.get(name) or await fleet_repo.create_vehicle(
+                        conn, name, seats, wheelchairs, *depot)
+                    if vehicle.id not in current:
+                        driver = people["driver"].id if name == "Rufbus 1" else None
+                        shift = await fleet_repo.create_shift(conn, vehicle.id, driver, now,
+                                                              now + dt.timedelta(hours=12))
+                        await fleet_repo.save_plan(conn, shift.id, [])
+                await fleet_repo.bump_fleet_version(conn)
+        network = load_network(settings.network_dir)
+        service = BookingService(db, FleetService(network.streets["drive"]))
+        rides = [("Nebringen", "Herrenberg Bahnhof", 1, 0, 0.5), ("Kuppingen", "Herrenberg Bahnhof", 2, 0, 0.75),
+                 ("Herrenberg Verenaweg", "Nebringen", 0, 1, 1.0)]
+        booked = []
+        for k, (a, b, seated, wheelchairs, hours) in enumerate(rides):
+            wish = RideWish(origin=Place(lat=DEMO_PLACES[a][0], lon=DEMO_PLACES[a][1]),
+                            destination=Place(lat=DEMO_PLACES[b][0], lon=DEMO_PLACES[b][1]), seated=seated,
+                            wheelchairs=wheelchairs,
+                            earliest_pickup=dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours))
+            try:
+                booking, _ = await service.book(people["rider"], wish, f"demo-{now:%Y%m%d%H}-{k}")
+            except Conflict:
+                continue
+            booked.append(f"{a} -> {b} ({seated} seated, {wheelchairs} wheelchair): pickup "
+                          f"{booking.pickup_earliest:%H:%M}-{booking.pickup_latest:%H:%M} UTC")
+        tokens = {role: issue_token(settings, user) for role, user in people.items()}
+        return DemoAccess(tokens, booked)
+    finally:
+        await db.close()
