@@ -27,7 +27,12 @@ def migrations() -> list[tuple[int, str, str]]:
         if name.endswith(".sql"):
             number, _, rest = name.partition("_")
             found.append((int(number), rest.removesuffix(".sql"), entry.read_text()))
-    return sorted(found)
+    found.sort()
+    for (a, name_a, _), (b, name_b, _) in zip(found, found[1:]):
+        if a == b:
+            raise DatabaseError(f"two migrations are numbered {a:04d} ({name_a}, {name_b}): "
+                                "renumber the newer one to the next free number")
+    return found
 
 
 async def migrate(conn: asyncpg.Connection) -> list[str]:
