@@ -16,13 +16,13 @@ from rich.table import Table
 from routing.dispatch.darp import DarpError, read_darp, solve_darp
 
 
-def _one_run(path: str, time_limit_s: float, seed: int) -> tuple[str, int, float, bool]:
+def _one_run(path: str, time_limit_s: float, seed: int, workers: int) -> tuple[str, int, float, bool]:
     inst = read_darp(path)
-    solution = solve_darp(inst, time_limit_s, seed=seed)
+    solution = solve_darp(inst, time_limit_s, seed=seed, workers=workers)
     return inst.name, seed, solution.cost, solution.feasible
 
 
-def bench_darp(directory: Path, time_limit_s: float, runs: int, jobs: int, console: Console) -> None:
+def bench_darp(directory: Path, time_limit_s: float, runs: int, workers: int, jobs: int, console: Console) -> None:
     """Solve every instance `runs` times (seeds 0..runs-1) and print the gaps to `bks.json`."""
     paths = sorted(directory.glob("*.txt"), key=lambda p: (tuple(int(x) for x in re.findall(r"\d+", p.stem)), p.stem))
     if not paths:
@@ -39,13 +39,14 @@ def bench_darp(directory: Path, time_limit_s: float, runs: int, jobs: int, conso
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress, \
             ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         task = progress.add_task(f"solving ({time_limit_s:g} s each, {jobs} at a time)", total=len(paths) * runs)
-        futures = [pool.submit(_one_run, str(p), time_limit_s, seed) for p in paths for seed in range(runs)]
+        futures = [pool.submit(_one_run, str(p), time_limit_s, seed, workers) for p in paths for seed in range(runs)]
         for future in as_completed(futures):
             name, _, cost, feasible = future.result()
             results[name].append((cost, feasible))
             progress.advance(task)
 
-    table = Table(title=f"dial-a-ride: {directory} ({time_limit_s:g} s per run, {runs} runs, checked by routing.dispatch.darp)")
+    table = Table(title=f"dial-a-ride: {directory} ({time_limit_s:g} s per run, {workers} process(es) each, {runs} runs,"
+                        " checked by routing.dispatch.darp)")
     for col in ("instance", "best known", "mean cost", "best gap %", "mean gap %", "worst gap %", "feasible runs"):
         table.add_column(col, justify="left" if col == "instance" else "right")
     mean_gaps, worst_gaps, infeasible = [], [], 0
