@@ -390,8 +390,10 @@ def darp() -> None:
 @click.argument("instance", type=click.Path())
 @click.option("--time-limit", "time_limit", type=float, default=10.0, show_default=True, help="Seconds to search.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomised search.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Searches side by side (processes, different seeds); the best goes on to OR-Tools.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"cost", "routes", "feasible"}.')
-def darp_solve(instance: str, time_limit: float, seed: int, as_json: bool) -> None:
+def darp_solve(instance: str, time_limit: float, seed: int, workers: int, as_json: bool) -> None:
     """Plan every request of INSTANCE with at most its vehicles; routes list node ids, depots omitted."""
     from rich.progress import BarColumn, Progress, TextColumn
 
@@ -402,7 +404,7 @@ def darp_solve(instance: str, time_limit: float, seed: int, as_json: bool) -> No
         columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("best {task.fields[best]:.2f}"))
         with Progress(*columns, console=_console, transient=True, disable=not _console.is_terminal) as progress:
             task = progress.add_task(f"{inst.name}: {time_limit:g} s", total=time_limit, best=float("nan"))
-            solution = solve_darp(inst, time_limit, seed,
+            solution = solve_darp(inst, time_limit, seed, workers=max(1, workers),
                                   progress=lambda elapsed, best: progress.update(task, completed=elapsed, best=best))
     except DarpError as exc:
         _fail(str(exc))
@@ -421,8 +423,9 @@ def darp_solve(instance: str, time_limit: float, seed: int, as_json: bool) -> No
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--time-limit", "time_limit", type=float, default=10.0, show_default=True, help="Seconds per run.")
 @click.option("--runs", type=int, default=1, show_default=True, help="Runs per instance (seeds 0..runs-1).")
-@click.option("--jobs", type=int, default=None, help="Runs at the same time (default: the CPU count).")
-def bench_darp(directory: str, time_limit: float, runs: int, jobs: int | None) -> None:
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes per run (see darp solve).")
+@click.option("--jobs", type=int, default=None, help="Runs at the same time (default: CPU count / workers).")
+def bench_darp(directory: str, time_limit: float, runs: int, workers: int, jobs: int | None) -> None:
     """Solve every instance in DIRECTORY and print mean and worst gaps to its bks.json."""
     from maas.bench_dispatch import bench_darp as run
     from maas.bench_dispatch import default_jobs
@@ -431,7 +434,8 @@ def bench_darp(directory: str, time_limit: float, runs: int, jobs: int | None) -
     if time_limit <= 0 or runs < 1:
         _fail("--time-limit must be positive and --runs at least 1")
     try:
-        run(Path(directory), time_limit, runs, jobs or default_jobs(), _table_console())
+        run(Path(directory), time_limit, runs, max(1, workers), jobs or max(1, default_jobs() // max(1, workers)),
+            _table_console())
     except DarpError as exc:
         _fail(str(exc))
 
@@ -459,6 +463,72 @@ def bench_dispatch(directory: str, vehicles: int, requests: int, quotes: int, or
     except (NetworkError, DarpError) as exc:
         _fail(str(exc))
 
+
+@bench.command("api")
+@click.argument("network_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--url", default=None, help="A running server (default: start `maas serve` here on the configured database).")
+@click.option("--admin-token", default=None, help="An admin's bearer token for --url (see `maas user create`).")
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes of the server started here.")
+@click.option("--bookings", type=int, default=1000, show_default=True)
+@click.option("--vehicles", type=int, default=50, show_default=True)
+@click.option("--positions", type=int, default=20000, show_default=True, help="Positions to ingest (batches of 100).")
+@click.option("--concurrency", type=int, default=32, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+def bench_api(network_dir: str, url: str | None, admin_token: str | None, workers: int, bookings: int, vehicles: int,
+              positions: int, concurrency: int, seed: int) -> None:
+    """Booking throughput and latency, and position ingest, against a server running NETWORK_DIR."""
+    import asyncio
+    import os
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+
+    from maas.bench_api import BenchError, run_bench
+
+    if bookings < 1 or vehicles < 1 or positions < 0 or concurrency < 1:
+        _fail("--bookings, --vehicles and --concurrency must be at least 1, --positions not negative")
+    if (url is None) != (admin_token is None):
+        _fail("--url and --admin-token go together")
+    process = None
+    try:
+        if url is None:
+            from maas.auth import issue_token
+            from maas.db.users import create_user
+
+            async def admin(db):  # noqa: ANN001, ANN202
+                async with db.pool.acquire() as conn:
+                    return await create_user(conn, "bench admin", "admin")
+
+            os.environ["MAAS_NETWORK_DIR"] = str(Path(network_dir).resolve())
+            os.environ.setdefault("MAAS_RATE_LIMIT_PER_MINUTE", "100000000")
+            settings, created = _with_database(admin)
+            admin_token = issue_token(settings, created)
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            process = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--port", str(port),
+                                        "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    _fail("the server started for the benchmark did not become ready")
+                time.sleep(0.3)
+        asyncio.run(run_bench(url, admin_token, Path(network_dir), bookings, vehicles, positions, concurrency, seed,
+                              _table_console()))
+    except (BenchError, NetworkError, httpx.HTTPError) as exc:
+        _fail(str(exc))
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
 
 @main.group()
 def user() -> None:

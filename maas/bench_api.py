@@ -1,0 +1,147 @@
+"""`maas bench api`: booking throughput and latency, and position ingest, against a running server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from routing.network import load_network
+
+
+class BenchError(Exception):
+    """The server cannot be benchmarked; the message says why."""
+
+
+async def _timed(calls: int, concurrency: int, call: Callable[[int], Awaitable[httpx.Response]]
+                 ) -> tuple[float, list[float], list[int]]:
+    """Run `calls` requests, at most `concurrency` at once: (wall seconds, latencies, statuses)."""
+    latencies: list[float] = [0.0] * calls
+    statuses: list[int] = [0] * calls
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for k in range(calls):
+        queue.put_nowait(k)
+
+    async def worker() -> None:
+        while True:
+            try:
+                k = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            start = time.perf_counter()
+            response = await call(k)
+            latencies[k] = time.perf_counter() - start
+            statuses[k] = response.status_code
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - began, latencies, statuses
+
+
+def _stops(network_dir: Path) -> list[tuple[float, float]]:
+    """Bus stops on the drive graph: where riders of the benchmark get on and off."""
+    network = load_network(network_dir)
+    drive = network.streets["drive"]
+    nodes = sorted({int(n) for n in np.asarray(network.snaps["drive"].node) if n >= 0})
+    return [(float(drive.node_lat[n]), float(drive.node_lon[n])) for n in nodes]
+
+
+async def run_bench(url: str, admin_token: str, network_dir: Path, bookings: int, vehicles: int, positions: int,
+                    concurrency: int, seed: int, console: Console) -> None:
+    rng = random.Random(seed)
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        if (await http.get("/ready")).status_code != 200:
+            raise BenchError(f"{url} is not ready (GET /ready)")
+
+        async def make(role: str) -> tuple[str, dict[str, str]]:
+            response = await http.post("/admin/users", headers=admin, json={"name": f"bench {role}", "role": role})
+            if response.status_code != 201:
+                raise BenchError(f"cannot create a {role} with the admin token: {response.text}")
+            body = response.json()
+            return body["user"]["id"], {"Authorization": f"Bearer {body['token']}"}
+
+        _, operator = await make("operator")
+        riders = [(await make("rider"))[1] for _ in range(min(20, bookings))]
+        drivers = []
+        stops = _stops(network_dir)
+        now = dt.datetime.now(dt.UTC)
+        for k in range(vehicles):
+            lat, lon = rng.choice(stops)
+            vehicle = await http.post("/vehicles", headers=operator, json={
+                "name": f"bench-{uuid.uuid4().hex[:8]}", "seats": 8, "wheelchair_places": 1,
+                "depot": {"lat": lat, "lon": lon}})
+            driver_id, driver = await make("driver")
+            shift = await http.post("/shifts", headers=operator, json={
+                "vehicle_id": vehicle.json()["id"], "driver_id": driver_id, "starts_at": now.isoformat(),
+                "ends_at": (now + dt.timedelta(hours=12)).isoformat()})
+            if shift.status_code != 201:
+                raise BenchError(f"cannot put a vehicle on shift: {shift.text}")
+            drivers.append((shift.json()["id"], driver, lat, lon))
+
+        health = await _timed(bookings, concurrency, lambda k: http.get("/health"))
+
+        def wish(k: int) -> dict[str, object]:
+            (a_lat, a_lon), (b_lat, b_lon) = rng.sample(stops, 2)
+            at = now + dt.timedelta(minutes=rng.uniform(20, 11 * 60))
+            return {"origin": {"lat": a_lat, "lon": a_lon}, "destination": {"lat": b_lat, "lon": b_lon},
+                    "seated": rng.choice([1, 1, 2]), "earliest_pickup": at.isoformat()}
+
+        wishes = [wish(k) for k in range(bookings)]
+        booked = await _timed(bookings, concurrency, lambda k: http.post(
+            "/bookings", headers={**riders[k % len(riders)], "Idempotency-Key": f"bench-{seed}-{k}"}, json=wishes[k]))
+
+        ingest = None
+        if positions > 0 and drivers:
+            signed = []
+            for shift_id, driver, lat, lon in drivers:
+                response = await http.post(f"/driver/shifts/{shift_id}/sign-in", headers=driver)
+                if response.status_code in (200, 201):
+                    signed.append((driver, lat, lon))
+            if signed:
+                batch = 100
+                calls = max(1, positions // batch)
+
+                def positions_of(k: int) -> dict[str, object]:
+                    _, lat, lon = signed[k % len(signed)]
+                    at = dt.datetime.now(dt.UTC)
+                    return {"positions": [{"lat": lat + 1e-5 * i, "lon": lon, "at": (at + dt.timedelta(seconds=i)).isoformat(),
+                                           "speed_mps": 8.0} for i in range(batch)]}
+
+                ingest = (batch, await _timed(calls, concurrency, lambda k: http.post(
+                    "/driver/positions", headers=signed[k % len(signed)][0], json=positions_of(k))))
+
+    table = Table(title=f"API at {url}: {vehicles} vehicles on shift, {concurrency} requests at a time")
+    for col in ("what", "requests", "ok", "per second", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(col, justify="left" if col == "what" else "right")
+
+    def row(name: str, result: tuple[float, list[float], list[int]], ok_codes: set[int], per: int = 1) -> float:
+        wall, latencies, statuses = result
+        ok = sum(1 for s in statuses if s in ok_codes)
+        ms = np.percentile(np.asarray(latencies) * 1000, [50, 95, 99])
+        rate = ok * per / wall
+        table.add_row(name, str(len(statuses)), str(ok), f"{rate:,.0f}", *(f"{x:.1f}" for x in ms))
+        return rate
+
+    confirmed = row("bookings confirmed (POST /bookings)", booked, {201})
+    refused = sum(1 for s in booked[2] if s == 409)
+    other = [s for s in booked[2] if s not in (201, 409)]
+    reference = row("reference: GET /health", health, {200})
+    if ingest is not None:
+        batch, result = ingest
+        row(f"positions ingested ({batch} per POST /driver/positions)", result, {200, 201, 202}, per=batch)
+    console.print(table)
+    console.print(f"bookings: {refused} refused (409, no vehicle fits), {len(other)} other answers "
+                  f"{sorted(set(other))}; confirmed bookings per second = {confirmed / reference:.3f} x GET /health's "
+                  f"rate; mean booking latency {1000 * statistics.fmean(booked[1]):.1f} ms")
