@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from typing import Any
 
@@ -16,16 +17,28 @@ from maas.model import User
 from maas.settings import Settings
 
 PUBLIC = ["/health", "/ready", "/schema", "/metrics"]
+USER_CACHE_S = 30.0
 
 
 def jwt_auth(settings: Settings) -> JWTAuth[User]:
+    # Users change rarely; a short-lived cache spares every request a database round trip.
+    cache: dict[uuid.UUID, tuple[float, User | None]] = {}
+
     async def retrieve_user(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> User | None:
         try:
             user_id = uuid.UUID(token.sub)
         except ValueError:
             return None
+        now = time.monotonic()
+        known = cache.get(user_id)
+        if known is not None and now - known[0] < USER_CACHE_S:
+            return known[1]
         async with connection.app.state.db.pool.acquire() as conn:
-            return await find_user(conn, user_id)
+            user = await find_user(conn, user_id)
+        if len(cache) > 100_000:
+            cache.clear()
+        cache[user_id] = (now, user)
+        return user
 
     return JWTAuth[User](
         token_secret=settings.jwt_secret, retrieve_user_handler=retrieve_user, exclude=PUBLIC,

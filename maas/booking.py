@@ -95,14 +95,10 @@ class BookingService:
         request = self._request(str(booking_id), wish)
         fleet = self._fleet()
         async with self.db.pool.acquire() as conn:
-            if idempotency_key is not None:
-                known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
-                if known is not None:
-                    return known, False
             try:
                 async with conn.transaction():
                     await _lock(conn)
-                    if idempotency_key is not None:  # a concurrent twin may have committed meanwhile
+                    if idempotency_key is not None:  # a replay, or a concurrent twin that committed first
                         known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
                         if known is not None:
                             return known, False
