@@ -13,11 +13,14 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from maas.api.admin import AdminController, AuditController
 from maas.api.bookings import BookingController, OperatorBookingController, QuoteController
+from maas.api.driver import DriverController, driver_socket
 from maas.api.fleet import FleetController
 from maas.api.health import health, ready
+from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.auth import jwt_auth
 from maas.booking import BookingService
 from maas.db.database import Database
+from maas.driving import live_lifespan
 from maas.errors import HANDLERS
 from maas.fleet import FleetService
 from maas.settings import Settings
@@ -54,8 +57,10 @@ def create_app(settings: Settings) -> Litestar:
     prometheus = PrometheusConfig(app_name="maas", group_path=True, exclude=["/metrics"])
     return Litestar(
         route_handlers=[health, ready, _Metrics, QuoteController, BookingController, OperatorBookingController,
-                        FleetController, AdminController, AuditController],
-        lifespan=[lifespan],
+                        FleetController, AdminController, AuditController,
+                        DriverController, driver_socket, RideVehicleController, FleetLiveController, ride_socket,
+                        fleet_socket],
+        lifespan=[lifespan, live_lifespan],
         on_app_init=[auth.on_app_init],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=[prometheus.middleware,

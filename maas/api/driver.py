@@ -1,0 +1,118 @@
+"""Drivers: signing in to a shift, the plan, positions, stop events, and the plan pushed live."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, WebSocket, get, post, websocket
+from litestar.exceptions import HTTPException
+from litestar.params import FromPath, JSONBody
+
+from maas.api.bookings import booking_out
+from maas.api.fleet import shift_out
+from maas.api.sockets import CONFLICT, FORBIDDEN, UNAUTHORIZED, push, refuse, socket_user
+from maas.auth import roles
+from maas.driving import MAX_POSITIONS, DriverService, PositionFix
+from maas.errors import Invalid
+from maas.model import ShiftRecord, User
+from maas.realtime import shift_topic
+from routing.dispatch.model import StopEvent
+
+
+class Positions(msgspec.Struct, frozen=True, kw_only=True):
+    """One fix (lat, lon, at, ...) or a batch of them under `positions`."""
+
+    positions: list[PositionFix] | None = None
+    lat: float | None = None
+    lon: float | None = None
+    at: dt.datetime | None = None
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+
+    def fixes(self) -> list[PositionFix]:
+        single = (self.lat, self.lon, self.at)
+        if self.positions is not None:
+            if any(v is not None for v in single):
+                raise Invalid("give either one position or a list under positions, not both")
+            return self.positions
+        if any(v is None for v in single):
+            raise Invalid("a position needs lat, lon and at")
+        assert self.lat is not None and self.lon is not None and self.at is not None
+        return [PositionFix(lat=self.lat, lon=self.lon, at=self.at, speed_mps=self.speed_mps,
+                            heading_deg=self.heading_deg)]
+
+
+class StopReport(msgspec.Struct, frozen=True, kw_only=True):
+    booking_id: uuid.UUID
+    event: StopEvent
+    at: dt.datetime | None = None
+
+
+def _service(connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> DriverService:
+    return connection.app.state.driving
+
+
+async def plan_out(service: DriverService, shift: ShiftRecord) -> dict[str, Any]:
+    return {"shift": shift_out(shift), "stops": await service.plan(shift)}
+
+
+class DriverController(Controller):
+    path = "/driver"
+    guards = [roles("driver")]
+
+    @post("/shifts/{shift_id:uuid}/sign-in", status_code=200)
+    async def sign_in(self, request: Request[User, Any, Any], shift_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+        """Take a shift assigned to you or to nobody (409 when another driver holds it)."""
+        return shift_out(await _service(request).sign_in(request.user, shift_id))
+
+    @get("/plan")
+    async def plan(self, request: Request[User, Any, Any]) -> dict[str, Any]:
+        """Your shift's next stops: what, where, when, whom, and the promised window."""
+        service = _service(request)
+        return await plan_out(service, await service.get_shift(request.user))
+
+    @post("/positions", status_code=202)
+    async def positions(self, request: Request[User, Any, Any], data: JSONBody[Positions]) -> dict[str, Any]:
+        """Your vehicle's GPS fixes, one or up to 1000 at once (413 beyond)."""
+        fixes = data.fixes()
+        if len(fixes) > MAX_POSITIONS:
+            raise HTTPException(status_code=413, detail=f"at most {MAX_POSITIONS} positions per request,"
+                                                        f" got {len(fixes)}: send several batches")
+        service = _service(request)
+        shift = await service.get_shift(request.user)
+        return {"accepted": await service.record_positions(shift, fixes), "vehicle_id": str(shift.vehicle_id)}
+
+    @post("/events", status_code=200)
+    async def events(self, request: Request[User, Any, Any], data: JSONBody[StopReport]) -> dict[str, Any]:
+        """Arrived, picked up, no-show (only after waiting) or dropped off; the booking and your new plan."""
+        service = _service(request)
+        shift = await service.get_shift(request.user)
+        booking = await service.record_event(request.user, shift, data.booking_id, data.event, data.at)
+        return {"booking": booking_out(booking), "plan": await plan_out(service, shift)}
+
+
+@websocket("/ws/driver", exclude_from_auth=True)
+async def driver_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """Your shift's plan now and after every committed change to it (token in header or ?token=)."""
+    user = await socket_user(socket)
+    if user is None:
+        return await refuse(socket, UNAUTHORIZED, "a valid bearer token is needed")
+    if user.role != "driver":
+        return await refuse(socket, FORBIDDEN, "this needs the role driver")
+    service = _service(socket)
+    shift = await service.find_shift(user)
+    if shift is None:
+        return await refuse(socket, CONFLICT, "sign in to a shift first")
+    await socket.accept()
+
+    async def render(message: dict[str, Any]) -> dict[str, Any] | None:
+        if message["type"] not in ("plan", "resync"):
+            return None
+        return {"type": "plan", **await plan_out(service, shift)}
+
+    with service.hub.subscribe(shift_topic(shift.id)) as subscription:
+        await push(socket, subscription, {"type": "plan", **await plan_out(service, shift)}, render)
+    return None

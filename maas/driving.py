@@ -1,0 +1,249 @@
+"""Drivers on shift: signing in, their plan, positions and stop events; planned times for everyone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from litestar import Litestar
+
+from maas.db import bookings as booking_repo
+from maas.db import fleet as fleet_repo
+from maas.db import positions as position_repo
+from maas.db import stops as stop_repo
+from maas.db.database import Database
+from maas.db.positions import Position
+from maas.db.users import find_user
+from maas.errors import Conflict, Invalid, NotFound
+from maas.fleet import FleetService
+from maas.model import BookingRecord, ShiftRecord, User
+from maas.realtime import Hub, announce_positions
+from routing.dispatch.model import DispatchError, StopEvent
+
+MAX_POSITIONS = 1000  # per request; a phone that was offline for longer sends several batches
+NO_SHOW_WAIT = dt.timedelta(minutes=5)
+FUTURE_SLACK = dt.timedelta(seconds=60)  # phone clocks run a little ahead
+OLDEST = dt.timedelta(hours=24)
+# What a stop event makes of the booking's status (arrived changes none).
+STATUS_AFTER = {StopEvent.PICKED_UP: "picked_up", StopEvent.DROPPED_OFF: "completed", StopEvent.NO_SHOW: "no_show"}
+STATUS_BEFORE = {StopEvent.ARRIVED: "confirmed", StopEvent.PICKED_UP: "confirmed", StopEvent.NO_SHOW: "confirmed",
+                 StopEvent.DROPPED_OFF: "picked_up"}
+
+Stop = tuple[str, str, float | None]  # (booking or break id, 'pickup' | 'dropoff' | 'break', planned start)
+
+
+class PositionFix(msgspec.Struct, frozen=True, kw_only=True):
+    """One GPS fix as a driver's phone sends it."""
+
+    lat: float
+    lon: float
+    at: dt.datetime
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+
+
+class Schedules:
+    """Each shift's planned stops, computed under the fleet lock and kept until the fleet's version changes."""
+
+    def __init__(self, db: Database, fleet: FleetService | None) -> None:
+        self.db = db
+        self.fleet = fleet
+        self._version = -1
+        self._stops: dict[uuid.UUID, list[Stop]] = {}
+
+    async def of(self, shift_id: uuid.UUID) -> list[Stop]:
+        """The shift's next stops with planned times (times None when the plan fell behind); [] if unplanned."""
+        if self.fleet is None:
+            return []
+        async with self.db.pool.acquire() as conn:
+            # Reading the version needs no lock: a cached answer is only used while nothing committed since.
+            if await fleet_repo.fleet_version(conn) == self._version and shift_id in self._stops:
+                return self._stops[shift_id]
+            async with conn.transaction():
+                await fleet_repo.lock_fleet(conn)
+                try:
+                    dispatcher = await self.fleet.current(conn)
+                except AssertionError:  # FleetService.current asserts when no shift is current
+                    dispatcher = None
+                version = self.fleet.version
+                if dispatcher is None or all(v.id != str(shift_id) for v in dispatcher.vehicles):
+                    stops: list[Stop] = []
+                else:
+                    try:
+                        stops = list(dispatcher.schedule(str(shift_id)))
+                    except DispatchError:
+                        stops = [(rid, kind, None) for rid, kind in dispatcher.plan_of(str(shift_id))]
+        if version != self._version:
+            self._version, self._stops = version, {}
+        self._stops[shift_id] = stops
+        return stops
+
+
+def _check_time(at: dt.datetime, now: dt.datetime, what: str) -> None:
+    if at.tzinfo is None:
+        raise Invalid(f"{what}: times need a UTC offset, e.g. 2026-11-27T09:10:00+01:00")
+    if at > now + FUTURE_SLACK:
+        raise Invalid(f"{what}: {at.isoformat()} lies in the future")
+    if at < now - OLDEST:
+        raise Invalid(f"{what}: {at.isoformat()} is more than {OLDEST} old")
+
+
+def _check_fix(fix: PositionFix, now: dt.datetime, n: int) -> None:
+    what = f"position {n}"
+    if not (math.isfinite(fix.lat) and math.isfinite(fix.lon) and -90 <= fix.lat <= 90 and -180 <= fix.lon <= 180):
+        raise Invalid(f"{what}: {fix.lat},{fix.lon} is not a latitude,longitude")
+    _check_time(fix.at, now, what)
+    if fix.speed_mps is not None and not (0 <= fix.speed_mps <= 100):
+        raise Invalid(f"{what}: speed_mps must be between 0 and 100")
+    if fix.heading_deg is not None and not (0 <= fix.heading_deg <= 360):
+        raise Invalid(f"{what}: heading_deg must be between 0 and 360")
+
+
+class DriverService:
+    def __init__(self, db: Database, fleet: FleetService | None, hub: Hub, schedules: Schedules) -> None:
+        self.db = db
+        self.fleet = fleet
+        self.hub = hub
+        self.schedules = schedules
+
+    async def sign_in(self, user: User, shift_id: uuid.UUID) -> ShiftRecord:
+        """Take a shift assigned to `user` or to nobody; Conflict when another driver holds it."""
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            await fleet_repo.lock_fleet(conn)  # two drivers racing for an unassigned shift: one wins
+            shift = await fleet_repo.find_shift(conn, shift_id)
+            if shift is None or shift.ends_at <= dt.datetime.now(dt.UTC):
+                raise NotFound(f"no current shift {shift_id}")
+            if shift.driver_id is not None and shift.driver_id != user.id:
+                raise Conflict("another driver holds this shift")
+            await fleet_repo.sign_in(conn, shift_id, user.id)
+            signed = await fleet_repo.find_shift(conn, shift_id)
+        assert signed is not None
+        return signed
+
+    async def find_shift(self, user: User) -> ShiftRecord | None:
+        """The driver's current shift: the one signed in to last among those not ended."""
+        async with self.db.pool.acquire() as conn:
+            shifts = await fleet_repo.list_current_shifts(conn, dt.datetime.now(dt.UTC))
+        mine = [s for s in shifts if s.driver_id == user.id and s.signed_in_at is not None]
+        return max(mine, key=lambda s: s.signed_in_at or s.starts_at, default=None)
+
+    async def get_shift(self, user: User) -> ShiftRecord:
+        shift = await self.find_shift(user)
+        if shift is None:
+            raise Conflict("sign in to a shift first")
+        return shift
+
+    async def plan(self, shift: ShiftRecord) -> list[dict[str, Any]]:
+        """The shift's next stops, with where, whom and what was promised."""
+        stops = await self.schedules.of(shift.id)
+        async with self.db.pool.acquire() as conn:
+            bookings = {str(b.id): b for b in await booking_repo.list_active(conn) if b.shift_id == shift.id}
+            names: dict[uuid.UUID, str] = {}
+            for b in bookings.values():
+                if b.rider_id is not None and b.rider_id not in names:
+                    rider = await find_user(conn, b.rider_id)
+                    names[b.rider_id] = rider.name if rider else ""
+        return [_stop_out(rid, kind, at_s, bookings.get(rid), names) for rid, kind, at_s in stops]
+
+    async def record_positions(self, shift: ShiftRecord, fixes: Sequence[PositionFix]) -> int:
+        """Store a batch of the shift's vehicle's positions and tell every process; returns how many."""
+        if len(fixes) > MAX_POSITIONS:
+            raise Invalid(f"at most {MAX_POSITIONS} positions per request, got {len(fixes)}")
+        if not fixes:
+            raise Invalid("no positions given")
+        now = dt.datetime.now(dt.UTC)
+        for n, fix in enumerate(fixes):
+            _check_fix(fix, now, n)
+        positions = [Position(vehicle_id=shift.vehicle_id, at=f.at, lat=f.lat, lon=f.lon, speed_mps=f.speed_mps,
+                              heading_deg=f.heading_deg) for f in fixes]
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            await position_repo.insert_positions(conn, positions)
+            await announce_positions(conn, positions)
+        for p in positions:  # this process reads its own writes before the notification comes back
+            self.hub.note(p)
+        return len(positions)
+
+    async def record_event(self, user: User, shift: ShiftRecord, booking_id: uuid.UUID, event: StopEvent,
+                           at: dt.datetime | None) -> BookingRecord:
+        """Apply a stop event to the plans and the booking, committed together; the booking as it is now."""
+        now = dt.datetime.now(dt.UTC)
+        at = at or now
+        _check_time(at, now, "at")
+        fleet = self.fleet
+        if fleet is None:
+            raise Conflict("no on-demand service is configured (start the server with a network)")
+        async with self.db.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    await fleet_repo.lock_fleet(conn)
+                    booking = await booking_repo.find_booking(conn, booking_id)
+                    if booking is None or booking.shift_id != shift.id:
+                        raise NotFound(f"no booking {booking_id} on your shift")
+                    if booking.status != STATUS_BEFORE[event]:
+                        raise Conflict(f"the booking is {booking.status}; {event.value} needs it"
+                                       f" {STATUS_BEFORE[event]}")
+                    if event is StopEvent.ARRIVED:
+                        await stop_repo.record_arrival(conn, booking_id, user.id, at)
+                        return booking
+                    if event is StopEvent.NO_SHOW:
+                        arrived = await stop_repo.find_arrival(conn, booking_id)
+                        if arrived is None:
+                            raise Conflict("report arrived first: a no-show counts from the arrival")
+                        allowed = max(arrived, booking.pickup_earliest) + NO_SHOW_WAIT
+                        if at < allowed:
+                            raise Conflict(f"wait for the rider until {allowed.isoformat()}",
+                                           allowed_at=allowed.isoformat())
+                    dispatcher = await fleet.current(conn)
+                    if dispatcher is None or str(booking_id) not in dispatcher.rides:
+                        raise Conflict(f"booking {booking_id} is not in the current plans")
+                    dispatcher.record(str(booking_id), event, at.timestamp())
+                    status = STATUS_AFTER[event]
+                    await booking_repo.set_status(conn, booking_id, status, user.id, None)
+                    await fleet.commit(conn, {str(shift.id)})
+            except (NotFound, Conflict):
+                raise  # refused before anything changed
+            except BaseException:
+                fleet.forget()  # the in-memory plans may hold what did not commit
+                raise
+        return msgspec.structs.replace(booking, status=status)
+
+
+def _stop_out(rid: str, kind: str, at_s: float | None, b: BookingRecord | None,
+              names: dict[uuid.UUID, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"booking_id": rid if kind != "break" else None, "kind": kind,
+                           "planned_at": None if at_s is None else booking_repo.utc(at_s).isoformat()}
+    if b is None:
+        return out
+    lat, lon = (b.origin_lat, b.origin_lon) if kind == "pickup" else (b.destination_lat, b.destination_lon)
+    out["place"] = {"lat": lat, "lon": lon}
+    out["passengers"] = {"seated": b.seated, "wheelchairs": b.wheelchairs}
+    out["name"] = b.caller_name if b.rider_id is None else names.get(b.rider_id, "")
+    out["phone"] = b.caller_phone
+    if kind == "pickup":
+        out["window"] = {"earliest": b.pickup_earliest.isoformat(), "latest": b.pickup_latest.isoformat()}
+    else:
+        out["window"] = {"earliest": None, "latest": b.dropoff_latest.isoformat()}
+    return out
+
+
+@asynccontextmanager
+async def live_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """The process's LISTEN connection and the driver service (after the database is open)."""
+    hub = Hub(app.state.db.url)
+    await hub.start()
+    app.state.hub = hub
+    schedules = Schedules(app.state.db, app.state.fleet)
+    app.state.schedules = schedules
+    app.state.driving = DriverService(app.state.db, app.state.fleet, hub, schedules)
+    try:
+        yield
+    finally:
+        await hub.close()
+
+
+__all__ = ["DriverService", "PositionFix", "Schedules", "live_lifespan"]
