@@ -366,7 +366,7 @@ def bench_network(directory: str, loads: int, no_rebuild: bool) -> None:
 @bench.command("router")
 @click.argument("directory", type=click.Path())
 @click.option("--queries", type=int, default=1000, show_default=True, help="Random earliest-arrival queries.")
-@click.option("--oracle-queries", type=int, default=10, show_default=True,
+@click.option("--oracle-queries", type=int, default=50, show_default=True,
               help="How many of them also run on the pure-Python oracle (the reference).")
 @click.option("--seed", type=int, default=1, show_default=True)
 def bench_router(directory: str, queries: int, oracle_queries: int, seed: int) -> None:
