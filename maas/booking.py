@@ -182,6 +182,47 @@ class BookingService:
         return msgspec.structs.replace(booking, status="cancelled")
 
 
+    async def reassign(self, user: User, booking_id: uuid.UUID, vehicle_id: uuid.UUID, reason: str) -> BookingRecord:
+        """Move a confirmed ride to another vehicle (an operator's decision, audited); 409 if its promise
+        cannot be kept there."""
+        if not reason.strip():
+            raise Invalid("a reassignment needs a reason")
+        fleet = self._fleet()
+        async with self.db.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    await _lock(conn)
+                    booking = await booking_repo.find_booking(conn, booking_id)
+                    if booking is None:
+                        raise NotFound(f"no booking {booking_id}")
+                    if booking.status != "confirmed":
+                        raise Conflict(f"the booking is {booking.status}; only a ride waiting for pickup moves")
+                    dispatcher = await fleet.current(conn)
+                    shifts = [s for s, v in fleet.shift_vehicle.items() if v == vehicle_id]
+                    if dispatcher is None or not shifts:
+                        raise Conflict(f"vehicle {vehicle_id} has no current shift")
+                    errors = []
+                    for shift in shifts:
+                        try:
+                            dispatcher.reassign(str(booking_id), shift)
+                        except DispatchError as exc:
+                            errors.append(str(exc))
+                            continue
+                        await booking_repo.set_vehicle(conn, booking_id, vehicle_id, uuid.UUID(shift))
+                        await booking_repo.add_event(conn, booking_id, "confirmed", user.id,
+                                                     f"reassigned to vehicle {vehicle_id}: {reason}")
+                        await audit.record(conn, user.id, "reassign_booking", str(booking_id),
+                                           {"vehicle": str(vehicle_id), "reason": reason})
+                        await fleet.commit(conn, {shift, str(booking.shift_id)})
+                        return msgspec.structs.replace(booking, vehicle_id=vehicle_id, shift_id=uuid.UUID(shift))
+                    raise Conflict(errors[0] if errors else "the ride does not fit that vehicle")
+            except (NotFound, Conflict, Invalid):
+                raise
+            except BaseException:
+                fleet.forget()
+                raise
+
+
 def _may_see(user: User, booking: BookingRecord) -> bool:
     return user.role in ("operator", "admin") or booking.rider_id == user.id
 

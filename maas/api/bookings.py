@@ -18,6 +18,11 @@ class CancelBody(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None
 
 
+class Reassignment(msgspec.Struct, frozen=True, kw_only=True):
+    vehicle_id: uuid.UUID
+    reason: str
+
+
 class PhoneBooking(msgspec.Struct, frozen=True, kw_only=True):
     ride: RideWish
     caller: Caller
@@ -94,6 +99,12 @@ class OperatorBookingController(Controller):
         """Book for a phone caller (name and number, no app account)."""
         booking, created = await _service(request).book(request.user, data.ride, idempotency_key, caller=data.caller)
         return Response(booking_out(booking), status_code=201 if created else 200)
+
+    @post("/{booking_id:uuid}/reassign", status_code=200)
+    async def reassign(self, request: Request[User, Any, Any], booking_id: FromPath[uuid.UUID],
+                       data: JSONBody[Reassignment]) -> dict[str, Any]:
+        """Move a ride waiting for pickup to another vehicle, keeping its promise (409 if it cannot)."""
+        return booking_out(await _service(request).reassign(request.user, booking_id, data.vehicle_id, data.reason))
 
 
 __all__ = ["BookingController", "OperatorBookingController", "Place", "QuoteController"]

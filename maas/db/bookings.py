@@ -72,6 +72,11 @@ async def set_vehicle(conn: asyncpg.Connection, booking_id: uuid.UUID, vehicle_i
     await conn.execute(SET_VEHICLE, booking_id, vehicle_id, shift_id)
 
 
+async def add_event(conn: asyncpg.Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None,
+                    reason: str | None) -> None:
+    await conn.execute(EVENT, booking_id, status, actor, reason)
+
+
 async def list_events(conn: asyncpg.Connection, booking_id: uuid.UUID) -> list[dict[str, object]]:
     return [dict(r) for r in await conn.fetch(EVENTS, booking_id)]
 

@@ -19,7 +19,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from routing.build.geo import NearestIndex
-from routing.dispatch.insertion import Insertion, Planner
+from routing.dispatch.insertion import Insertion, Planner, insert_pair
 from routing.dispatch.optimize import optimize
 from routing.dispatch.search import Search
 from routing.dispatch.model import (
@@ -445,6 +445,24 @@ class Dispatcher:
         self._drop_visits(ride, ride.pickup, ride.dropoff)
         ride.pickup = ride.dropoff = -1
         ride.status = "cancelled"
+        return self.booking(request_id)
+
+    def reassign(self, request_id: str, vehicle_id: str) -> Booking:
+        """Move a confirmed ride to another vehicle, at its cheapest place there, keeping its promise;
+        DispatchError (nothing changed) when it does not fit."""
+        ride = self._ride(request_id)
+        if ride.status != "confirmed":
+            raise DispatchError(f"booking {request_id} is {ride.status}: only a ride waiting for pickup moves")
+        target = self._vehicle(vehicle_id)
+        if target == ride.vehicle:
+            raise DispatchError(f"booking {request_id} is already planned on {vehicle_id}")
+        cost, i, j = self.planner.best_pair_insertion(target, self.routes[target], ride.pickup, ride.dropoff)
+        if not math.isfinite(cost):
+            raise DispatchError(f"booking {request_id} does not fit the plan of {vehicle_id} within its promise")
+        source = self.routes[ride.vehicle]
+        self.routes[ride.vehicle] = source[(source != ride.pickup) & (source != ride.dropoff)]
+        self.routes[target] = insert_pair(self.routes[target], ride.pickup, ride.dropoff, i, j)
+        ride.vehicle = target
         return self.booking(request_id)
 
     def vehicle_at(self, vehicle_id: str, node: int, at_s: float) -> None:

@@ -91,6 +91,10 @@ class Planner:
         p, d = int(self.problem.pickup[request]), int(self.problem.dropoff[request])
         return self._kernel.best_insertion(vehicle, route, p, d)
 
+    def best_pair_insertion(self, vehicle: int, route: np.ndarray, p: int, d: int) -> tuple[float, int, int]:
+        """As `best_insertion`, for a pickup node `p` and drop-off node `d`."""
+        return self._kernel.best_insertion(vehicle, np.ascontiguousarray(route, dtype=np.int32), p, d)
+
     def repair(self, routes: Sequence[np.ndarray], requests: Sequence[int], regret: int, noise: float,
                seed: int) -> tuple[list[np.ndarray], np.ndarray]:
         """Insert `requests` by regret-k insertion (each at its cheapest feasible place); returns the new

@@ -128,3 +128,29 @@ def test_bad_input_gets_a_problem_with_a_reason(client: TestClient, users: Users
     assert client.post("/bookings", headers=rider, content=b"{not json").status_code == 400
     assert client.get("/bookings").status_code == 401
     assert client.get("/bookings", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+
+
+def test_operators_reassign_a_ride_to_another_bus_with_a_reason(client: TestClient, users: Users) -> None:
+    operator_user, operator = users.make("operator")
+    first = _vehicle_on_shift(client, operator, seats=8)
+    second = _vehicle_on_shift(client, operator, seats=8)
+    _, rider = users.make("rider")
+    booked = client.post("/bookings", headers=rider, json={
+        "origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(4)}).json()
+    target = second if booked["vehicle_id"] != second else first
+    missing = client.post(f"/operator/bookings/{booked['id']}/reassign", headers=operator,
+                          json={"vehicle_id": target, "reason": ""})
+    assert missing.status_code == 422 and "reason" in missing.json()["detail"]
+    moved = client.post(f"/operator/bookings/{booked['id']}/reassign", headers=operator,
+                        json={"vehicle_id": target, "reason": "bus 1 has a flat tyre"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["vehicle_id"] == target
+    assert client.get(f"/bookings/{booked['id']}", headers=rider).json()["vehicle_id"] == target
+    assert client.post(f"/operator/bookings/{booked['id']}/reassign", headers=rider,
+                       json={"vehicle_id": target, "reason": "x"}).status_code == 403
+    unknown = client.post(f"/operator/bookings/{booked['id']}/reassign", headers=operator,
+                          json={"vehicle_id": str(uuid.uuid4()), "reason": "test"})
+    assert unknown.status_code == 409
+    audit = client.get("/audit", headers=operator).json()
+    assert any(e["action"] == "reassign_booking" and e["subject"] == booked["id"]
+               and e["actor"] == str(operator_user.id) for e in audit)

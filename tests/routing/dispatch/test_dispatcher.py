@@ -244,3 +244,39 @@ def test_breaks_stay_in_their_window_on_their_vehicle(drive, stops: list[int]) -
     assert idle.schedule(fleet[0].id) == [] and idle.earliest[idle.vehicle_start[0]] == at + 1800
     with pytest.raises(DispatchError, match="does not fit"):
         disp.add_break("late", disp.vehicles[1].id, Break(earliest_s=23 * H, latest_s=23.5 * H, duration_s=600))
+
+
+def test_an_operator_moves_a_ride_to_another_bus_only_within_its_promise(drive, stops: list[int]) -> None:
+    disp = Dispatcher(drive, _fleet(stops, 3))
+    rng = random.Random(21)
+    assert _book_some(disp, rng, stops, 12, 8 * H, 10 * H) >= 8
+    rid, ride = next(iter(disp.rides.items()))
+    source = disp.vehicles[ride.vehicle].id
+    moved = False
+    for vehicle in disp.vehicles:
+        if vehicle.id == source:
+            continue
+        try:
+            booking = disp.reassign(rid, vehicle.id)
+        except DispatchError as exc:
+            assert "does not fit" in str(exc)
+            continue
+        assert booking.vehicle_id == vehicle.id and all(r != rid for r, _, _ in disp.schedule(source))
+        moved = True
+        break
+    assert moved
+    _assert_promises_kept(disp)
+    with pytest.raises(DispatchError, match="already planned"):
+        disp.reassign(rid, disp.booking(rid).vehicle_id)
+    # A promise no bus can keep stays where it is: a ride squeezed to a window no other bus reaches.
+    far = Request(id="tight", origin_node=stops[0], destination_node=stops[-1], earliest_pickup_s=8 * H)
+    disp.book(disp.quote(far, now_s=6 * H).offers[0], far)
+    before = {v.id: disp.plan_of(v.id) for v in disp.vehicles}
+    for vehicle in disp.vehicles:
+        try:
+            disp.reassign("tight", vehicle.id)
+        except DispatchError:
+            assert {v.id: disp.plan_of(v.id) for v in disp.vehicles} == before
+        else:
+            before = {v.id: disp.plan_of(v.id) for v in disp.vehicles}
+    _assert_promises_kept(disp)
