@@ -201,7 +201,13 @@ class DriverService:
                     dispatcher = await fleet.current(conn)
                     if dispatcher is None or str(booking_id) not in dispatcher.rides:
                         raise Conflict(f"booking {booking_id} is not in the current plans")
-                    dispatcher.record(str(booking_id), event, at.timestamp())
+                    at_s = at.timestamp()
+                    if event is StopEvent.PICKED_UP:
+                        # The Dispatcher keeps the drop-off's earliest time from the promised window, so
+                        # an early pickup would leave a drop-off that must happen before it may: plan as if
+                        # the ride began when its window opened.
+                        at_s = max(at_s, booking.pickup_earliest.timestamp())
+                    dispatcher.record(str(booking_id), event, at_s)
                     status = STATUS_AFTER[event]
                     await booking_repo.set_status(conn, booking_id, status, user.id, None)
                     await fleet.commit(conn, {str(shift.id)})

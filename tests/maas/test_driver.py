@@ -108,10 +108,11 @@ def test_positions_one_and_a_batch_are_stored_and_bad_ones_refused(world: World)
 
 
 def test_stop_events_move_the_booking_and_the_plan_along(world: World) -> None:
-    world.bus(HERRENBERG_BAHNHOF)
+    # The only bus with more than three seats: the party of four rides it, alone, in the planned order.
+    bus = world.bus(HERRENBERG_BAHNHOF, seats=8)
     _, rider = world.users.make("rider")
-    booking = world.book(rider, HERRENBERG_BAHNHOF, KUPPINGEN)
-    bus = world.bus_of(booking)
+    booking = world.book(rider, HERRENBERG_BAHNHOF, KUPPINGEN, seated=4)
+    assert world.bus_of(booking) == bus
     client = world.client
 
     def event(name: str) -> dict:
@@ -127,6 +128,7 @@ def test_stop_events_move_the_booking_and_the_plan_along(world: World) -> None:
     assert arrived["booking"]["status"] == "confirmed" and stops(arrived) == ["pickup", "dropoff"]
     picked = event("picked_up")
     assert picked["booking"]["status"] == "picked_up" and stops(picked) == ["dropoff"]
+    assert all(s["planned_at"] for s in picked["plan"]["stops"])  # the plan still holds after an early pickup
     assert client.get(f"/bookings/{booking['id']}", headers=rider).json()["status"] == "picked_up"
     again = client.post("/driver/events", headers=bus.headers, json={"booking_id": booking["id"],
                                                                      "event": "picked_up"})
