@@ -12,6 +12,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from maas.api.admin import AdminController, AuditController
+from maas.api.area import ServiceAreaController
 from maas.api.bookings import BookingController, OperatorBookingController, QuoteController
 from maas.api.driver import DriverController, driver_socket
 from maas.api.fleet import FleetController
@@ -57,7 +58,7 @@ def create_app(settings: Settings) -> Litestar:
     prometheus = PrometheusConfig(app_name="maas", group_path=True, exclude=["/metrics"])
     return Litestar(
         route_handlers=[health, ready, _Metrics, QuoteController, BookingController, OperatorBookingController,
-                        FleetController, AdminController, AuditController,
+                        FleetController, AdminController, AuditController, ServiceAreaController,
                         DriverController, driver_socket, RideVehicleController, FleetLiveController, ride_socket,
                         fleet_socket],
         lifespan=[lifespan, live_lifespan],

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import asyncpg
 import msgspec
 
-from maas.db import audit
+from maas.area import covers, polygon_of
+from maas.db import areas, audit
 from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
 from maas.db.database import Database
@@ -59,6 +61,19 @@ class BookingService:
     def __init__(self, db: Database, fleet: FleetService | None) -> None:
         self.db = db
         self.fleet = fleet
+        self._area: tuple[int | None, Any] = (None, None)  # (version, prepared polygon)
+
+    async def _check_area(self, conn: asyncpg.Connection, wish: RideWish) -> None:
+        """Refuse rides that start or end outside the service area in force (if one is set)."""
+        version = await areas.current_area_version(conn)
+        if version is None:
+            return
+        if self._area[0] != version:
+            current = await areas.find_current_area(conn)
+            self._area = (version, polygon_of(current["geometry"]))
+        for what, place in (("start", wish.origin), ("end", wish.destination)):
+            if not covers(self._area[1], place.lat, place.lon):
+                raise Invalid(f"the ride's {what} {place.lat},{place.lon} lies outside the service area")
 
     def _fleet(self) -> FleetService:
         if self.fleet is None:
@@ -79,6 +94,7 @@ class BookingService:
     async def quote(self, wish: RideWish) -> Quote:
         request = self._request(f"quote-{uuid.uuid4()}", wish)
         async with self.db.pool.acquire() as conn, conn.transaction():
+            await self._check_area(conn, wish)
             # Reading under the lock keeps the copy current; nothing is written.
             await _lock(conn)
             dispatcher = await self._fleet().current(conn)
@@ -102,6 +118,7 @@ class BookingService:
                         known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
                         if known is not None:
                             return known, False
+                    await self._check_area(conn, wish)
                     dispatcher = await fleet.current(conn)
                     if dispatcher is None:
                         raise Conflict("no vehicle is on shift", alternatives=[])
@@ -129,7 +146,7 @@ class BookingService:
                         await audit.record(conn, user.id, "phone_booking", str(booking_id),
                                            {"caller": caller.name, "phone": caller.phone})
                     await fleet.commit(conn, {shift})
-            except Conflict:
+            except (Conflict, Invalid):
                 raise  # refused before anything changed
             except asyncpg.UniqueViolationError:
                 fleet.forget()

@@ -154,3 +154,38 @@ def test_operators_reassign_a_ride_to_another_bus_with_a_reason(client: TestClie
     audit = client.get("/audit", headers=operator).json()
     assert any(e["action"] == "reassign_booking" and e["subject"] == booked["id"]
                and e["actor"] == str(operator_user.id) for e in audit)
+
+
+def test_operators_set_the_service_area_and_rides_outside_are_refused(client: TestClient, users: Users) -> None:
+    import json
+
+    from maas.demo import demo_region
+
+    _, operator = users.make("operator")
+    _vehicle_on_shift(client, operator)
+    _, rider = users.make("rider")
+    # Herrenberg's core only: Nebringen (south-west) lies outside.
+    core = {"type": "Polygon", "coordinates": [[[8.85, 48.58], [8.90, 48.58], [8.90, 48.61], [8.85, 48.61], [8.85, 48.58]]]}
+    assert client.put("/service-area", headers=rider, json={"name": "x", "geometry": core}).status_code == 403
+    bowtie = {"type": "Polygon", "coordinates": [[[8.85, 48.58], [8.90, 48.61], [8.90, 48.58], [8.85, 48.61], [8.85, 48.58]]]}
+    bad = client.put("/service-area", headers=operator, json={"name": "bowtie", "geometry": bowtie})
+    assert bad.status_code == 422 and "invalid" in bad.json()["detail"]
+    off_earth = {"type": "Polygon", "coordinates": [[[200, 95], [201, 95], [201, 96], [200, 95]]]}
+    wrong = client.put("/service-area", headers=operator, json={"name": "off", "geometry": off_earth})
+    assert wrong.status_code == 422 and "longitude, latitude" in wrong.json()["detail"]
+    point = client.put("/service-area", headers=operator, json={"name": "pt", "geometry": {"type": "Point", "coordinates": [8.8, 48.6]}})
+    assert point.status_code == 422 and "Polygon" in point.json()["detail"]
+    set_core = client.put("/service-area", headers=operator, json={"name": "Herrenberg core", "geometry": core})
+    assert set_core.status_code == 200, set_core.text
+    assert client.get("/service-area", headers=rider).json()["name"] == "Herrenberg core"
+    outside = client.post("/bookings", headers=rider, json={
+        "origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)})
+    assert outside.status_code == 422 and "outside the service area" in outside.json()["detail"]
+    inside = client.post("/quotes", headers=rider, json={
+        "origin": {"lat": 48.59981, "lon": 8.88535}, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)})
+    assert inside.status_code == 200 and inside.json()["offers"]
+    # Back to the whole demo region, so that the other tests' places are served.
+    region = json.loads((demo_region() / "herrenberg-and-around.geojson").read_text())
+    assert client.put("/service-area", headers=operator, json={"name": "demo region", "geometry": region}).status_code == 200
+    assert client.post("/quotes", headers=rider, json={
+        "origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)}).status_code == 200
