@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -133,6 +134,7 @@ async def prepare_service(settings) -> DemoAccess:  # noqa: ANN001 - maas.settin
 
     from maas.auth import issue_token
     from maas.booking import BookingService, Place, RideWish
+    from maas.db import areas
     from maas.db import fleet as fleet_repo
     from maas.db.database import Database
     from maas.db.users import create_user, list_users
@@ -149,6 +151,9 @@ async def prepare_service(settings) -> DemoAccess:  # noqa: ANN001 - maas.settin
                 name = f"demo {role}"
                 people[role] = known.get((role, name)) or await create_user(
                     conn, name, role, agency="vvs" if role == "agency" else None)
+            if await areas.current_area_version(conn) is None:
+                region = json.loads((demo_region() / "herrenberg-and-around.geojson").read_text())
+                await areas.add_area(conn, "Rufbus Herrenberg (demo region)", region, people["operator"].id)
             vehicles = {v.name: v for v in await fleet_repo.list_vehicles(conn)}
             depot = DEMO_PLACES["Herrenberg Bahnhof"]
             now = dt.datetime.now(dt.UTC)
