@@ -15,15 +15,18 @@ from maas.api.admin import AdminController, AuditController
 from maas.api.area import ServiceAreaController
 from maas.api.bookings import BookingController, OperatorBookingController, QuoteController
 from maas.api.driver import DriverController, driver_socket
+from maas.api.feeds import FeedController, NetworkController
 from maas.api.fleet import FleetController
 from maas.api.health import health, ready
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
+from maas.api.plan import PlanController
 from maas.auth import jwt_auth
 from maas.booking import BookingService
 from maas.db.database import Database
 from maas.driving import live_lifespan
 from maas.errors import HANDLERS
 from maas.fleet import FleetService
+from maas.publish import NetworkService
 from maas.settings import Settings
 from routing.network import load_network
 
@@ -49,9 +52,12 @@ def create_app(settings: Settings) -> Litestar:
         app.state.db = db
         app.state.fleet = fleet
         app.state.bookings = BookingService(db, fleet)
+        app.state.router = None  # the Router of the active network, replaced whole when another is activated
+        app.state.networks = await NetworkService.open(settings, db, lambda r: setattr(app.state, "router", r))
         try:
             yield
         finally:
+            await app.state.networks.close()
             await db.close()
 
     auth = jwt_auth(settings)
@@ -59,6 +65,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[health, ready, _Metrics, QuoteController, BookingController, OperatorBookingController,
                         FleetController, AdminController, AuditController, ServiceAreaController,
+                        FeedController, NetworkController, PlanController,
                         DriverController, driver_socket, RideVehicleController, FleetLiveController, ride_socket,
                         fleet_socket],
         lifespan=[lifespan, live_lifespan],

@@ -58,3 +58,42 @@ class BookingRecord(msgspec.Struct, frozen=True, kw_only=True):
     pickup_latest: dt.datetime
     dropoff_latest: dt.datetime
     created_at: dt.datetime
+
+
+class FeedVersion(msgspec.Struct, frozen=True, kw_only=True):
+    """One uploaded GTFS zip of an agency's feed; `report` is its encoded feeds.model.ValidationReport."""
+
+    id: uuid.UUID
+    agency: str
+    feed_id: str
+    uploaded_by: uuid.UUID
+    sha256: str
+    size_bytes: int
+    report: dict[str, object]
+    status: str  # uploaded | rejected | publishing | published | failed | retired
+    error: str | None
+    created_at: dt.datetime
+    published_at: dt.datetime | None
+
+
+class NetworkFeed(msgspec.Struct, frozen=True, kw_only=True):
+    """A feed inside a network: its id there and, when it was uploaded here, which version."""
+
+    feed_id: str
+    version_id: uuid.UUID | None = None
+    agency: str | None = None
+
+
+class NetworkVersion(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    directory: str
+    status: str  # building | built | failed
+    feeds: list[NetworkFeed]
+    osm: str | None
+    error: str | None
+    created_by: uuid.UUID | None
+    build_seconds: float | None
+    active: bool
+    created_at: dt.datetime
+    built_at: dt.datetime | None
+    activated_at: dt.datetime | None

@@ -21,6 +21,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Path
     network_dir: Path | None  # the network the router and dispatcher use
     service_file: Path | None  # the on-demand service definition (TOML)
+    osm_file: Path | None = None  # streets of networks built on publishing; None: the OSM of network_dir's manifest
     jwt_secret: str
     token_ttl_s: int = 12 * 3600
     max_body_bytes: int = 50 * 1024 * 1024  # a GTFS upload fits; larger requests get 413
@@ -47,6 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "data_dir": data_dir,
             "network_dir": Path(env["MAAS_NETWORK_DIR"]) if env.get("MAAS_NETWORK_DIR") else None,
             "service_file": Path(env["MAAS_SERVICE_FILE"]) if env.get("MAAS_SERVICE_FILE") else None,
+            "osm_file": Path(env["MAAS_OSM_FILE"]) if env.get("MAAS_OSM_FILE") else None,
             "jwt_secret": env.get("MAAS_JWT_SECRET") or "",
             "token_ttl_s": number("MAAS_TOKEN_TTL_S", 12 * 3600),
             "max_body_bytes": number("MAAS_MAX_BODY_BYTES", 50 * 1024 * 1024),

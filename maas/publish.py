@@ -1,0 +1,278 @@
+"""Which network a process serves: publishing a feed version builds a new network in the background
+and swaps it in; an earlier network can be activated again (rollback).
+
+Every network lives in its own directory (data_dir/networks/<id>) and is never changed after its
+build, so a swap is only the replacement of one Router object by another: requests in flight keep
+the Router they started with. The database says which network is active; every process follows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import asyncpg
+
+from maas.db import audit
+from maas.db.database import Database
+from maas.db.feeds import find_version, get_content, list_published, mark_published, set_status
+from maas.db.networks import (
+    activate_network,
+    create_network,
+    find_active_network,
+    find_network,
+    find_network_by_directory,
+    finish_network,
+    list_networks,
+    set_directory,
+)
+from maas.errors import Conflict, Invalid, NotFound
+from maas.model import FeedVersion, NetworkFeed, NetworkVersion, User
+from maas.settings import Settings
+from routing.build.network import BuildInputs, build_network
+from routing.model import BuildParams, Manifest
+from routing.network import load_network, read_manifest
+from routing.router import Router
+
+log = logging.getLogger(__name__)
+
+# Any fixed number: held while a network is built or activated, so that builds run one after the
+# other (each sees the feeds the previous one published) in every process.
+NETWORK_LOCK = 7_301_002
+# How often a process checks whether another one activated a different network.
+FOLLOW_INTERVAL_S = 5.0
+PUBLISHABLE = ("uploaded", "retired", "failed")
+
+
+class PublishError(Exception):
+    """A network that cannot be built as configured; the message says what to set."""
+
+
+def can_see(user: User, version: FeedVersion) -> bool:
+    """Admins see every feed version, an agency only its own."""
+    return user.role == "admin" or (user.role == "agency" and user.agency == version.agency)
+
+
+class NetworkService:
+    """The Router of the active network, and the builds and activations that replace it."""
+
+    def __init__(self, settings: Settings, db: Database, swap: Callable[[Router], None]) -> None:
+        self.settings = settings
+        self.db = db
+        self._swap = swap
+        self.router: Router | None = None
+        self.network_id: int | None = None
+        self._serving = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def open(cls, settings: Settings, db: Database, swap: Callable[[Router], None]) -> NetworkService:
+        """Register the configured network, serve the active one and follow later activations."""
+        service = cls(settings, db, swap)
+        async with service._network_lock() as conn:
+            active = await service._register_configured(conn)
+            # Nobody holds the lock, so no build runs anywhere: a version still 'publishing' was cut off.
+            await conn.execute("UPDATE feed_versions SET status = 'failed', error = $1 WHERE status = 'publishing'",
+                               "the build was interrupted (the service stopped); publish again")
+        if active is not None:
+            await service._serve(active.id, await asyncio.to_thread(service._router_for, Path(active.directory)))
+        service._spawn(service._follow())
+        return service
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- what is served -----------------------------------------------------------------------
+
+    def _router_for(self, directory: Path) -> Router:
+        """A Router over a built network (slow: run in a worker thread)."""
+        network = load_network(directory)
+        on_demand = None
+        if self.settings.service_file is not None:
+            from routing.ondemand import DriveTimeEstimator, load_service
+
+            on_demand = DriveTimeEstimator(network, load_service(self.settings.service_file))
+        return Router(network, on_demand)
+
+    async def _serve(self, network_id: int, router: Router) -> None:
+        self.router = router
+        self.network_id = network_id
+        self._swap(router)
+        log.info("serving network %s", network_id)
+
+    async def _register_configured(self, conn: asyncpg.Connection) -> NetworkVersion | None:
+        """The network to serve: MAAS_NETWORK_DIR when it is new to the database, else the active one."""
+        if self.settings.network_dir is None:
+            return await find_active_network(conn)
+        directory = str(Path(self.settings.network_dir).resolve())
+        if await find_network_by_directory(conn, directory) is not None:
+            return await find_active_network(conn)
+        manifest = read_manifest(directory)
+        async with conn.transaction():
+            network = await create_network(
+                conn, directory=directory, status="built", feeds=[NetworkFeed(feed_id=f.id) for f in manifest.feeds],
+                osm=next((s.path for s in manifest.sources if s.kind == "osm"), None), created_by=None)
+            return await activate_network(conn, network.id)
+
+    async def _follow(self) -> None:
+        """Serve what another process activated."""
+        while True:
+            await asyncio.sleep(FOLLOW_INTERVAL_S)
+            try:
+                async with self.db.pool.acquire() as conn:
+                    active = await find_active_network(conn)
+                if active is None or active.id == self.network_id:
+                    continue
+                router = await asyncio.to_thread(self._router_for, Path(active.directory))
+                async with self._serving:
+                    async with self.db.pool.acquire() as conn:
+                        still = await find_active_network(conn)
+                    if still is not None and still.id == active.id and self.network_id != active.id:
+                        await self._serve(active.id, router)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bad directory must not stop the process following later activations
+                log.exception("cannot follow the active network")
+
+    def _spawn(self, work: object) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(work)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @contextlib.asynccontextmanager
+    async def _network_lock(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.db.pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", NETWORK_LOCK)
+            try:
+                yield conn
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", NETWORK_LOCK)
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    async def publish(self, user: User, version_id: uuid.UUID) -> FeedVersion:
+        """Mark a valid version 'publishing' and start building a network with it; returns at once."""
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            version = await find_version(conn, version_id, for_update=True)
+            if version is None or not can_see(user, version):
+                raise NotFound(f"no feed version {version_id}")
+            errors = [f for f in version.report.get("findings", []) if f.get("severity") == "error"]  # type: ignore[union-attr]
+            if version.status == "rejected" or errors:
+                raise Invalid(f"feed version {version_id} has {len(errors)} validation errors; fix them and upload again")
+            if version.status not in PUBLISHABLE:
+                raise Conflict(f"feed version {version_id} is {version.status}", state=version.status)
+            version = await set_status(conn, version_id, "publishing")
+            await audit.record(conn, user.id, "publish_feed", str(version_id),
+                               {"agency": version.agency, "feed_id": version.feed_id})
+        self._spawn(self._publish(version, user.id))
+        return version
+
+    def _osm_file(self) -> Path:
+        if self.settings.osm_file is not None:
+            return Path(self.settings.osm_file)
+        if self.settings.network_dir is not None:
+            for source in read_manifest(self.settings.network_dir).sources:
+                if source.kind == "osm":
+                    return Path(source.path)
+        raise PublishError("no OSM extract to build the street network from: set MAAS_OSM_FILE")
+
+    def _base_manifest(self) -> Manifest | None:
+        return self.router.network.manifest if self.router is not None else None
+
+    async def _feed_file(self, conn: asyncpg.Connection, version: FeedVersion) -> Path:
+        """The version's zip on disk (written once from the database)."""
+        path = Path(self.settings.data_dir) / "feeds" / f"{version.id}.gtfs.zip"
+        if not path.exists():
+            content = await get_content(conn, version.id)
+            await asyncio.to_thread(_write_atomically, path, content)
+        return path
+
+    async def _publish(self, version: FeedVersion, actor: uuid.UUID) -> None:
+        started = time.perf_counter()
+        network: NetworkVersion | None = None
+        try:
+            async with self._network_lock() as conn:
+                started = time.perf_counter()
+                # The active network's feeds, with this version instead of the same feed's earlier one.
+                members = [v for v in await list_published(conn)
+                           if (v.agency, v.feed_id) != (version.agency, version.feed_id)] + [version]
+                osm = self._osm_file()
+                network = await create_network(
+                    conn, directory="", status="building", osm=str(osm), created_by=actor,
+                    feeds=[NetworkFeed(feed_id=v.feed_id, version_id=v.id, agency=v.agency) for v in members])
+                out = Path(self.settings.data_dir).resolve() / "networks" / str(network.id)
+                await set_directory(conn, network.id, str(out))
+                paths = [str(await self._feed_file(conn, v)) for v in members]
+                base = self._base_manifest()
+                params = base.params if base is not None else BuildParams()
+                # Bike share configured for the region stays in every network built from it.
+                gbfs = [s.path for s in base.sources if s.kind == "gbfs"] if base is not None else []
+                inputs = BuildInputs(gtfs=paths, gtfs_ids=[v.feed_id for v in members], gbfs=gbfs, osm=str(osm))
+                await asyncio.to_thread(build_network, inputs, out, params)
+                router = await asyncio.to_thread(self._router_for, out)
+                seconds = time.perf_counter() - started
+                async with self._serving:
+                    async with conn.transaction():
+                        await finish_network(conn, network.id, "built", None, seconds)
+                        await activate_network(conn, network.id)
+                        await mark_published(conn, [v.id for v in members])
+                        await audit.record(conn, actor, "feed_published", str(version.id),
+                                           {"network": network.id, "build_seconds": round(seconds, 1)})
+                    await self._serve(network.id, router)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._failed(version, actor, network, "the build was interrupted (the service stopped)",
+                                              started))
+            raise
+        except Exception as exc:
+            log.exception("publishing feed version %s failed", version.id)
+            await self._failed(version, actor, network, f"{type(exc).__name__}: {exc}", started)
+
+    async def _failed(self, version: FeedVersion, actor: uuid.UUID, network: NetworkVersion | None, error: str,
+                      started: float) -> None:
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            if network is not None:
+                await finish_network(conn, network.id, "failed", error, time.perf_counter() - started)
+            await set_status(conn, version.id, "failed", error)
+            await audit.record(conn, actor, "feed_publish_failed", str(version.id), {"error": error})
+
+    # -- networks -----------------------------------------------------------------------------
+
+    async def list(self) -> list[NetworkVersion]:
+        async with self.db.pool.acquire() as conn:
+            return await list_networks(conn)
+
+    async def activate(self, user: User, network_id: int) -> NetworkVersion:
+        """Serve an earlier (or later) built network again; its feed versions become the published ones."""
+        async with self._network_lock() as conn:
+            network = await find_network(conn, network_id)
+            if network is None:
+                raise NotFound(f"no network {network_id}")
+            if network.status != "built":
+                raise Conflict(f"network {network_id} is {network.status}, not built", state=network.status)
+            if not Path(network.directory).is_dir():
+                raise Conflict(f"network {network_id}: its directory {network.directory} is gone")
+            router = await asyncio.to_thread(self._router_for, Path(network.directory))
+            async with self._serving:
+                async with conn.transaction():
+                    previous = await find_active_network(conn)
+                    network = await activate_network(conn, network_id)
+                    await mark_published(conn, [f.version_id for f in network.feeds if f.version_id is not None])
+                    await audit.record(conn, user.id, "activate_network", str(network_id),
+                                       {"previous": previous.id if previous is not None else None})
+                await self._serve(network_id, router)
+        return network
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(content)
+    tmp.replace(path)

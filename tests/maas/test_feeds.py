@@ -1,0 +1,296 @@
+"""Agencies upload, validate and publish GTFS feeds over HTTP; riders plan on the network built from them.
+
+The module runs its own app on its own database (same server), so that the networks it publishes
+and activates do not change what the other test modules' app serves. It builds three networks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import shutil
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar.testing import TestClient
+
+from maas.app import create_app
+from maas.settings import Settings
+from tests.conftest import SHARED_DATA, derive_feed
+from tests.maas.conftest import Users
+
+REGION = Path(__file__).resolve().parents[2] / "maas" / "data" / "region-herrenberg"
+S1 = REGION / "gtfs" / "vvs-s1-only.gtfs.zip"
+BUS_764 = REGION / "gtfs" / "vvs-bus-764-only.gtfs.zip"
+HERRENBERG_TO_EHNINGEN = {"from": "48.5935,8.8630", "to": "48.6582,8.9408", "depart": "2020-10-06T07:30:00+02:00"}
+BUILD_TIMEOUT_S = 180
+MEASURED: dict[str, float] = {}
+
+
+def _server_database(url: str, name: str) -> str:
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="module")
+def feeds_settings(settings: Settings, network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    assert settings.database_url is not None
+    name = f"maas_feeds_{secrets.token_hex(4)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    osm = tmp_path_factory.mktemp("osm") / "herrenberg.osm.pbf"
+    shutil.copy(REGION / "herrenberg-and-around.osm.pbf", osm)
+    yield Settings.from_env({}, database_url=_server_database(settings.database_url, name), network_dir=network_dir,
+                            data_dir=tmp_path_factory.mktemp("feeds-data"), jwt_secret=secrets.token_urlsafe(32),
+                            osm_file=osm)
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def app(feeds_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(feeds_settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def people(feeds_settings: Settings, app: TestClient) -> dict[str, dict[str, str]]:
+    users = Users(feeds_settings)
+    return {"vvs": users.make("agency", agency="vvs")[1], "vvs2": users.make("agency", agency="vvs")[1],
+            "rbs": users.make("agency", agency="rbs")[1], "admin": users.make("admin")[1],
+            "operator": users.make("operator")[1], "rider": users.make("rider")[1]}
+
+
+def _upload(app: TestClient, headers: dict[str, str], path: Path, **params: str) -> dict[str, Any]:
+    answer = app.post("/feeds", headers={**headers, "Content-Type": "application/zip"}, params=params,
+                      content=path.read_bytes())
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def _wait(app: TestClient, headers: dict[str, str], version_id: str, timeout_s: float = BUILD_TIMEOUT_S) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        version = app.get(f"/feeds/{version_id}", headers=headers).json()
+        if version["status"] != "publishing":
+            return version
+        assert time.monotonic() < deadline, f"still publishing after {timeout_s} s"
+        time.sleep(0.25)
+
+
+def _publish(app: TestClient, headers: dict[str, str], version_id: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    answer = app.post(f"/feeds/{version_id}/publish", headers=headers)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "publishing"
+    version = _wait(app, headers, version_id)
+    MEASURED[f"publish {version['feed_id']} {version_id[:8]}"] = time.perf_counter() - started
+    return version
+
+
+def _transit_trips(app: TestClient, rider: dict[str, str]) -> list[str]:
+    answer = app.get("/plan", headers=rider, params=HERRENBERG_TO_EHNINGEN)
+    assert answer.status_code == 200, answer.text
+    best = answer.json()["itineraries"][0]
+    return [leg["trip"] for leg in best["legs"] if leg["mode"] == "transit"]
+
+
+def _active(app: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+    networks = app.get("/networks", headers=headers).json()
+    assert sum(n["active"] for n in networks) == 1
+    return next(n for n in networks if n["active"])
+
+
+@pytest.fixture(scope="module")
+def state() -> dict[str, Any]:
+    """What the tests of this module hand on to the next (they run in file order)."""
+    return {}
+
+
+def test_an_agency_uploads_real_feeds_and_reads_their_reports(app: TestClient, people: dict[str, dict[str, str]],
+                                                              state: dict[str, Any]) -> None:
+    s1 = _upload(app, people["vvs"], S1, feed_id="s1")
+    assert s1["status"] == "uploaded" and s1["agency"] == "vvs" and s1["feed_id"] == "s1"
+    assert s1["sha256"] == hashlib.sha256(S1.read_bytes()).hexdigest() and s1["size_bytes"] == S1.stat().st_size
+    assert s1["report"]["ok"] and s1["report"]["errors"] == []
+    state["s1"] = s1["id"]
+    # Multipart with the feed id taken from the file name; a larger feed from elsewhere, its warnings named.
+    answer = app.post("/feeds", headers=people["vvs"],
+                      files={"file": ("seattle-area-2017.gtfs.zip", (SHARED_DATA / "gtfs" / "seattle-area-2017.gtfs.zip")
+                                      .read_bytes(), "application/zip")})
+    assert answer.status_code == 201, answer.text
+    seattle = answer.json()
+    assert seattle["feed_id"] == "seattle-area-2017" and seattle["status"] in ("uploaded", "rejected")
+    for finding in seattle["report"]["errors"] + seattle["report"]["warnings"]:
+        assert finding["file"] and finding["message"] and finding["code"]
+    listed = app.get("/feeds", headers=people["vvs2"]).json()  # a colleague of the same agency sees them
+    assert {v["id"] for v in listed} >= {s1["id"], seattle["id"]} and "report" not in listed[0]
+    got = app.get(f"/feeds/{s1['id']}", headers=people["vvs"]).json()
+    assert got["report"] == s1["report"] and got["status"] == "uploaded"
+
+
+@pytest.mark.parametrize("case, changes, code, file, line", [
+    ("bad_time", {"stop_times.txt": "time"}, "invalid_time", "stop_times.txt", 3),
+    ("missing_stops", {"stops.txt": None}, "missing_file", "stops.txt", None),
+    ("dangling_stop", {"stop_times.txt": "stop"}, "dangling_reference", "stop_times.txt", 5),
+])
+def test_a_broken_feed_is_rejected_with_findings_naming_file_and_line(
+        app: TestClient, people: dict[str, dict[str, str]], tmp_path: Path, case: str, changes: dict[str, Any],
+        code: str, file: str, line: int | None) -> None:
+    def edit(line_no: int, column: str, value: str):  # noqa: ANN202
+        def change(text: str) -> str:
+            lines = text.splitlines()
+            cells = lines[line_no - 1].split(",")
+            cells[lines[0].split(",").index(column)] = value
+            lines[line_no - 1] = ",".join(cells)
+            return "\n".join(lines) + "\n"
+        return change
+
+    edits = {"time": edit(3, "arrival_time", "14:5x:00"), "stop": edit(5, "stop_id", "nowhere")}
+    broken = derive_feed(S1, tmp_path / f"s1-{case}.gtfs.zip",
+                         {name: edits[c] if isinstance(c, str) else c for name, c in changes.items()})
+    version = _upload(app, people["vvs"], broken, feed_id="s1")
+    assert version["status"] == "rejected" and not version["report"]["ok"]
+    found = [f for f in version["report"]["errors"] if f["code"] == code and f["file"] == file]
+    assert found, version["report"]["errors"]
+    if line is not None:
+        assert any(f["line"] == line for f in found), found
+    refused = app.post(f"/feeds/{version['id']}/publish", headers=people["vvs"])
+    assert refused.status_code == 422 and "validation errors" in refused.json()["detail"]
+
+
+def test_what_is_no_feed_at_all_gets_a_report_not_a_500(app: TestClient, people: dict[str, dict[str, str]]) -> None:
+    answer = app.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip"},
+                      params={"feed_id": "junk"}, content=b"this is not a zip archive")
+    assert answer.status_code == 201, answer.text
+    junk = answer.json()
+    assert junk["status"] == "rejected"
+    assert [f["code"] for f in junk["report"]["errors"]] == ["unusable_feed"]
+    assert "not a zip archive" in junk["report"]["errors"][0]["message"]
+    assert "/tmp" not in junk["report"]["errors"][0]["message"]  # the server's temporary path does not leak
+    empty = app.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip"}, params={"feed_id": "x"})
+    assert empty.status_code == 422
+    nameless = app.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip"}, content=b"PK")
+    assert nameless.status_code == 422 and "feed id" in nameless.json()["detail"]
+    bad_id = app.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip"},
+                      params={"feed_id": "a:b"}, content=S1.read_bytes())
+    assert bad_id.status_code == 422
+
+
+def test_other_agencies_and_other_roles_see_nothing(app: TestClient, people: dict[str, dict[str, str]],
+                                                    state: dict[str, Any]) -> None:
+    s1 = state["s1"]
+    assert app.get(f"/feeds/{s1}", headers=people["rbs"]).status_code == 404
+    assert app.post(f"/feeds/{s1}/publish", headers=people["rbs"]).status_code == 404
+    assert all(v["agency"] == "rbs" for v in app.get("/feeds", headers=people["rbs"]).json())
+    assert app.get(f"/feeds/{s1}", headers=people["admin"]).status_code == 200
+    assert app.get("/feeds", headers=people["rider"]).status_code == 403
+    assert app.post("/feeds", headers=people["operator"], params={"feed_id": "x"}, content=b"PK").status_code == 403
+    taken = app.post("/feeds", headers={**people["rbs"], "Content-Type": "application/zip"}, params={"feed_id": "s1"},
+                     content=S1.read_bytes())
+    assert taken.status_code == 409 and "vvs" in taken.json()["detail"]
+    assert app.get(f"/feeds/{secrets.token_hex(16)[:8]}-0000-4000-8000-000000000000",
+                   headers=people["admin"]).status_code == 404
+
+
+def test_publishing_builds_a_network_that_riders_plan_on(app: TestClient, people: dict[str, dict[str, str]],
+                                                         state: dict[str, Any]) -> None:
+    configured = _active(app, people["operator"])
+    assert configured["created_by"] is None and all(f["version_id"] is None for f in configured["feeds"])
+    state["configured"] = configured["id"]
+    before = _transit_trips(app, people["rider"])
+    assert before and not any(t.startswith("s1:") for t in before)
+
+    published = _publish(app, people["vvs"], state["s1"])
+    assert published["status"] == "published" and published["published_at"] and published["error"] is None
+    network = _active(app, people["operator"])
+    assert [(f["feed_id"], f["version_id"], f["agency"]) for f in network["feeds"]] == [("s1", state["s1"], "vvs")]
+    assert network["id"] != configured["id"] and network["built_at"] and network["build_seconds"] > 0
+    state["with_s1"] = network["id"]
+    # The S1 of the newly published network carries the rider from Herrenberg to Ehningen.
+    assert _transit_trips(app, people["rider"]) and all(t.startswith("s1:") for t in _transit_trips(app, people["rider"]))
+    again = app.post(f"/feeds/{state['s1']}/publish", headers=people["vvs"])
+    assert again.status_code == 409 and again.json()["state"] == "published"
+
+    # Another agency's feed joins the S1 in the next network.
+    bus = _upload(app, people["rbs"], BUS_764, feed_id="bus764")
+    assert _publish(app, people["rbs"], bus["id"])["status"] == "published"
+    network = _active(app, people["admin"])
+    assert sorted(f["feed_id"] for f in network["feeds"]) == ["bus764", "s1"]
+    assert Path(network["directory"]).is_dir() and Path(network["directory"]).name == str(network["id"])
+    state["with_bus"] = network["id"]
+    assert app.get(f"/feeds/{state['s1']}", headers=people["vvs"]).json()["status"] == "published"
+
+
+def test_a_failing_publish_leaves_the_network_serving(app: TestClient, people: dict[str, dict[str, str]],
+                                                      feeds_settings: Settings, state: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    v2 = _upload(app, people["vvs"], derive_feed(S1, tmp_path / "vvs-s1-only.gtfs.zip", {
+        "feed_info.txt": "feed_publisher_name,feed_publisher_url,feed_lang,feed_version\nVVS,https://www.vvs.de,de,2\n"}),
+        feed_id="s1")
+    assert v2["status"] == "uploaded", v2["report"]
+    state["s1_v2"] = v2["id"]
+    osm = Path(feeds_settings.osm_file or "")
+    hidden = osm.with_name("hidden.osm.pbf")
+    osm.rename(hidden)
+    try:
+        failed = _publish(app, people["vvs"], v2["id"])
+    finally:
+        hidden.rename(osm)
+    assert failed["status"] == "failed" and str(osm) in failed["error"], failed
+    assert _active(app, people["operator"])["id"] == state["with_bus"]
+    assert all(t.startswith("s1:") for t in _transit_trips(app, people["rider"]))
+    networks = app.get("/networks", headers=people["operator"]).json()
+    assert networks[0]["status"] == "failed" and str(osm) in networks[0]["error"]
+    assert app.get(f"/feeds/{state['s1']}", headers=people["vvs"]).json()["status"] == "published"
+
+
+def test_operators_roll_back_and_forward_atomically(app: TestClient, people: dict[str, dict[str, str]],
+                                                    state: dict[str, Any]) -> None:
+    assert app.post(f"/networks/{state['configured']}/activate", headers=people["vvs"]).status_code == 403
+    assert app.post("/networks/999999/activate", headers=people["operator"]).status_code == 404
+    failed = app.get("/networks", headers=people["operator"]).json()[0]["id"]
+    assert app.post(f"/networks/{failed}/activate", headers=people["operator"]).status_code == 409
+
+    back = app.post(f"/networks/{state['configured']}/activate", headers=people["operator"])
+    assert back.status_code == 200 and back.json()["active"]
+    assert not any(t.startswith("s1:") for t in _transit_trips(app, people["rider"]))
+    assert app.get(f"/feeds/{state['s1']}", headers=people["vvs"]).json()["status"] == "retired"
+
+    forward = app.post(f"/networks/{state['with_s1']}/activate", headers=people["admin"])
+    assert forward.status_code == 200
+    assert all(t.startswith("s1:") for t in _transit_trips(app, people["rider"]))
+    assert app.get(f"/feeds/{state['s1']}", headers=people["vvs"]).json()["status"] == "published"
+    bus = next(f["version_id"] for f in _active(app, people["admin"])["feeds"] if f["feed_id"] == "s1")
+    assert bus == state["s1"]
+
+
+def test_publishing_again_after_a_failure_replaces_the_feeds_version(
+        app: TestClient, people: dict[str, dict[str, str]], state: dict[str, Any]) -> None:
+    # The failed version is published again (the OSM file is back); the S1's first version retires.
+    published = _publish(app, people["vvs"], state["s1_v2"])
+    assert published["status"] == "published", published
+    assert app.get(f"/feeds/{state['s1']}", headers=people["vvs"]).json()["status"] == "retired"
+    feeds = {f["feed_id"]: f["version_id"] for f in _active(app, people["operator"])["feeds"]}
+    assert feeds == {"s1": state["s1_v2"]}  # built on the active network (S1 only), not on the rolled-back one
+    assert all(t.startswith("s1:") for t in _transit_trips(app, people["rider"]))
+
+
+def test_every_agency_and_operator_action_is_audited(app: TestClient, people: dict[str, dict[str, str]]) -> None:
+    entries = app.get("/audit", headers=people["admin"], params={"limit": 1000}).json()
+    actions = {e["action"] for e in entries}
+    assert {"upload_feed", "publish_feed", "feed_published", "feed_publish_failed", "activate_network"} <= actions
+    failed = next(e for e in entries if e["action"] == "feed_publish_failed")
+    assert "osm" in failed["details"]["error"].lower()
+    print({name: round(seconds, 1) for name, seconds in MEASURED.items()})
