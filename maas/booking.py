@@ -63,9 +63,11 @@ class BookingService:
         self.fleet = fleet
         self._area: tuple[int | None, Any] = (None, None)  # (version, prepared polygon)
 
-    async def _check_area(self, conn: asyncpg.Connection, wish: RideWish) -> None:
-        """Refuse rides that start or end outside the service area in force (if one is set)."""
-        version = await areas.current_area_version(conn)
+    async def _check_area(self, conn: asyncpg.Connection, wish: RideWish, version: int | None | bool = False) -> None:
+        """Refuse rides that start or end outside the service area in force (if one is set); `version`:
+        the area version when already read, else it is read here."""
+        if version is False:
+            version = await areas.current_area_version(conn)
         if version is None:
             return
         if self._area[0] != version:
@@ -113,13 +115,13 @@ class BookingService:
         async with self.db.pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    await _lock(conn)
+                    fleet_version, area_version = await fleet_repo.lock_fleet_and_read_versions(conn)
                     if idempotency_key is not None:  # a replay, or a concurrent twin that committed first
                         known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
                         if known is not None:
                             return known, False
-                    await self._check_area(conn, wish)
-                    dispatcher = await fleet.current(conn)
+                    await self._check_area(conn, wish, area_version)
+                    dispatcher = await fleet.current(conn, fleet_version)
                     if dispatcher is None:
                         raise Conflict("no vehicle is on shift", alternatives=[])
                     quote = dispatcher.quote(request, now_s())

@@ -55,14 +55,15 @@ class FleetService:
     def snap(self, lat: float, lon: float) -> int:
         return self.times.snap(lat, lon)
 
-    async def current(self, conn: asyncpg.Connection) -> Dispatcher:
-        """The plans as committed; call inside the transaction that holds the fleet lock."""
-        version = await fleet_repo.fleet_version(conn)
+    async def current(self, conn: asyncpg.Connection, version: int | None = None) -> Dispatcher | None:
+        """The plans as committed; call inside the transaction that holds the fleet lock (`version`:
+        the fleet version already read under it)."""
+        if version is None:
+            version = await fleet_repo.fleet_version(conn)
         if self.dispatcher is None or version != self.version:
             await self._reload(conn)
             self.version = version
-        assert self.dispatcher is not None
-        return self.dispatcher
+        return self.dispatcher  # None while no vehicle is on shift
 
     def forget(self) -> None:
         """Drop the in-memory plans (after a failed transaction): the next change rebuilds them."""
@@ -103,6 +104,10 @@ class FleetService:
     async def commit(self, conn: asyncpg.Connection, shifts: set[str]) -> None:
         """Write the plans of `shifts` and a new fleet version, in the caller's transaction."""
         assert self.dispatcher is not None
+        if len(shifts) == 1:
+            (shift,) = shifts
+            self.version = await fleet_repo.save_plan_and_bump(conn, uuid.UUID(shift), self.dispatcher.plan_of(shift))
+            return
         for shift in shifts:
             await fleet_repo.save_plan(conn, uuid.UUID(shift), self.dispatcher.plan_of(shift))
         self.version = await fleet_repo.bump_fleet_version(conn)

@@ -12,8 +12,11 @@ from maas.model import BookingRecord
 COLUMNS = ("id, rider_id, caller_name, caller_phone, created_by, origin_lat, origin_lon, destination_lat,"
            " destination_lon, seated, wheelchairs, earliest_pickup, latest_arrival, status, vehicle_id, shift_id,"
            " pickup_earliest, pickup_latest, dropoff_latest, created_at")
-INSERT = (f"INSERT INTO bookings ({COLUMNS}, idempotency_key) VALUES"
-          " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)")
+# The booking and its first event in one round trip.
+INSERT = (f"WITH booked AS (INSERT INTO bookings ({COLUMNS}, idempotency_key) VALUES"
+          " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+          " RETURNING id, status, created_by)"
+          " INSERT INTO booking_events (booking_id, status, actor) SELECT id, status, created_by FROM booked")
 GET = f"SELECT {COLUMNS} FROM bookings WHERE id = $1"
 BY_KEY = f"SELECT {COLUMNS} FROM bookings WHERE created_by = $1 AND idempotency_key = $2"
 FOR_RIDER = f"SELECT {COLUMNS} FROM bookings WHERE rider_id = $1 ORDER BY created_at DESC LIMIT $2"
@@ -36,7 +39,6 @@ async def insert_booking(conn: asyncpg.Connection, booking: BookingRecord, idemp
                        b.origin_lon, b.destination_lat, b.destination_lon, b.seated, b.wheelchairs, b.earliest_pickup,
                        b.latest_arrival, b.status, b.vehicle_id, b.shift_id, b.pickup_earliest, b.pickup_latest,
                        b.dropoff_latest, b.created_at, idempotency_key)
-    await conn.execute(EVENT, b.id, b.status, b.created_by, None)
 
 
 async def find_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> BookingRecord | None:

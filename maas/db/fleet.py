@@ -27,6 +27,13 @@ SAVE_PLAN = ("INSERT INTO shift_plans (shift_id, stops, updated_at) VALUES ($1, 
              " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now()")
 PLANS = "SELECT shift_id, stops FROM shift_plans WHERE shift_id = ANY($1::uuid[])"
 LOCK = "SELECT pg_advisory_xact_lock($1)"
+# One round trip on the booking path: the lock, then the versions of the plans and of the service area.
+LOCK_AND_VERSIONS = ("SELECT pg_advisory_xact_lock($1)::text AS locked,"
+                     " (SELECT version FROM fleet_state WHERE id = 1) AS fleet,"
+                     " (SELECT max(id) FROM service_areas) AS area")
+SAVE_PLAN_AND_BUMP = ("WITH saved AS (INSERT INTO shift_plans (shift_id, stops, updated_at) VALUES ($1, $2::jsonb, now())"
+                      " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now())"
+                      " UPDATE fleet_state SET version = version + 1 WHERE id = 1 RETURNING version")
 # Every change to the fleet's plans holds this lock until its transaction ends.
 FLEET_LOCK = 7_301_002
 
@@ -89,6 +96,17 @@ async def sign_in(conn: asyncpg.Connection, shift_id: uuid.UUID, driver_id: uuid
 async def lock_fleet(conn: asyncpg.Connection) -> None:
     """Serialise plan changes across processes until the transaction ends."""
     await conn.execute(LOCK, FLEET_LOCK)
+
+
+async def lock_fleet_and_read_versions(conn: asyncpg.Connection) -> tuple[int, int | None]:
+    """Take the fleet lock; returns (fleet version, service area version or None)."""
+    row = await conn.fetchrow(LOCK_AND_VERSIONS, FLEET_LOCK)
+    return int(row["fleet"]), row["area"]
+
+
+async def save_plan_and_bump(conn: asyncpg.Connection, shift_id: uuid.UUID, stops: list[tuple[str, str]]) -> int:
+    """Store one shift's plan and return the fleet's new version, in one round trip."""
+    return int(await conn.fetchval(SAVE_PLAN_AND_BUMP, shift_id, _encode([list(s) for s in stops]).decode()))
 
 
 async def fleet_version(conn: asyncpg.Connection) -> int:

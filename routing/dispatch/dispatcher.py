@@ -498,6 +498,8 @@ class Dispatcher:
             self.initial_load[ride.vehicle] += self.demand[ride.pickup]
             self.max_ride[d] = math.inf
             self.latest[d] = min(ride.promise.dropoff_latest_s, at_s + s + self.max_ride[ride.pickup])
+            # Picked up before the window opened: the drop-off may come as early as the drive allows.
+            self.earliest[d] = at_s + s
             self.partner[d] = -1
             self.fixed[d] = ride.vehicle  # a rider on board never changes vehicle
             self._drop_visits(ride, ride.pickup)
