@@ -6,7 +6,8 @@ several service days (yesterday's late trips, today's, tomorrow's): `day_offset[
 service day d's times onto the query day's clock. Which trips run on day d is given as rows of
 each pattern: `next_active[d, t]` is the first row at or after trip t's row (in t's pattern)
 whose trip runs on day d, `prev_active[d, t]` the last one at or before it (`active_rows` makes
-both from a 0/1 matrix). Labels of round k are the best times with at most k trips: earliest
+both from a 0/1 matrix; both searches take both, since a day's first and last running rows bound
+every trip search). Labels of round k are the best times with at most k trips: earliest
 arrivals for `earliest_arrival`, latest departures (target still reached by its deadline) for
 `latest_departure`.
 """
@@ -48,6 +49,7 @@ cdef struct Scratch:
     int32_t* nlist  # stops marked this round
     int32_t* tlist  # stops reached (forward) or left (backward) by a trip this round
     int32_t* transit  # per stop: best arrival (forward) or departure (backward) by a trip this round
+    int32_t* walked  # per stop: the best `transit` of earlier rounds, whose footpaths were taken then
 
 
 cdef int scratch_alloc(Scratch* w, int32_t S, int32_t P, int32_t unset) noexcept nogil:
@@ -60,11 +62,13 @@ cdef int scratch_alloc(Scratch* w, int32_t S, int32_t P, int32_t unset) noexcept
     w.nlist = <int32_t*> malloc((S + 1) * sizeof(int32_t))
     w.tlist = <int32_t*> malloc((S + 1) * sizeof(int32_t))
     w.transit = <int32_t*> malloc((S + 1) * sizeof(int32_t))
+    w.walked = <int32_t*> malloc((S + 1) * sizeof(int32_t))
     if (w.marked == NULL or w.next_marked == NULL or w.queued == NULL or w.queue == NULL or w.mlist == NULL
-            or w.nlist == NULL or w.tlist == NULL or w.transit == NULL):
+            or w.nlist == NULL or w.tlist == NULL or w.transit == NULL or w.walked == NULL):
         return -1
     for s in range(S):
         w.transit[s] = unset
+        w.walked[s] = unset
     return 0
 
 
@@ -77,6 +81,7 @@ cdef void scratch_free(Scratch* w) noexcept nogil:
     free(w.nlist)
     free(w.tlist)
     free(w.transit)
+    free(w.walked)
 
 
 cdef dict new_result(int32_t rounds, int32_t S, int32_t unset):
@@ -94,11 +99,42 @@ cdef dict new_result(int32_t rounds, int32_t S, int32_t unset):
 
 cdef void mark_kept(int8_t[:, ::1] kind, const int32_t[:, ::1] labels, int32_t unset) noexcept nogil:
     # A label of round k that no trip or footpath of round k set is the one of the round before.
-    cdef Py_ssize_t k, s
+    cdef Py_ssize_t k, s, S = kind.shape[1]
+    cdef int8_t* kinds
+    cdef const int32_t* times
     for k in range(1, kind.shape[0]):
-        for s in range(kind.shape[1]):
-            if kind[k, s] == NONE and labels[k, s] != unset:
-                kind[k, s] = KEPT
+        # Branch-free over plain pointers, so that the compiler vectorises it.
+        kinds = &kind[k, 0]
+        times = &labels[k, 0]
+        for s in range(S):
+            kinds[s] = KEPT if kinds[s] == NONE and times[s] != unset else kinds[s]
+
+
+cdef inline int32_t first_at_least(const int32_t* col, int32_t lo, int32_t hi, int64_t time) noexcept nogil:
+    """The first row in [lo, hi) of a rising column whose time is at least `time`; hi if none."""
+    # Branch-free binary search: the answer stays in [row, row + n].
+    cdef const int32_t* row = col + lo
+    cdef int32_t n = hi - lo, half
+    if n <= 0:
+        return hi
+    while n > 1:
+        half = n >> 1
+        row = row + half if row[half] < time else row
+        n -= half
+    return <int32_t> (row - col) + (row[0] < time)
+
+
+cdef inline int32_t first_after(const int32_t* col, int32_t lo, int32_t hi, int64_t time) noexcept nogil:
+    """The first row in [lo, hi) of a rising column whose time is after `time`; hi if none."""
+    cdef const int32_t* row = col + lo
+    cdef int32_t n = hi - lo, half
+    if n <= 0:
+        return hi
+    while n > 1:
+        half = n >> 1
+        row = row + half if row[half] <= time else row
+        n -= half
+    return <int32_t> (row - col) + (row[0] <= time)
 
 
 cdef class RaptorTimetable:
@@ -112,6 +148,10 @@ cdef class RaptorTimetable:
     cdef const int64_t[::1] pattern_stop_time_offsets
     cdef const int32_t[::1] arrival
     cdef const int32_t[::1] departure
+    # The same times per pattern by position, then row (column-major): the trip searches read one
+    # position over many rows, which in the row-major arrays is one cache line per row.
+    cdef const int32_t[::1] arrival_by_position
+    cdef const int32_t[::1] departure_by_position
     cdef const int32_t[::1] stop_pattern_offsets
     cdef const int32_t[::1] stop_patterns
     cdef const int32_t[::1] transfer_offsets
@@ -154,6 +194,24 @@ cdef class RaptorTimetable:
         self.n_stops = stop_pattern_offsets.shape[0] - 1
         self.n_patterns = pattern_stop_offsets.shape[0] - 1
         self.n_trips = pattern_trip_offsets[self.n_patterns]
+        self.arrival_by_position = self.by_position(arrival)
+        self.departure_by_position = self.by_position(departure)
+
+    cdef object by_position(self, const int32_t[::1] times):
+        """Each pattern's block of `times` transposed from [row, position] to [position, row]."""
+        out_np = np.empty(times.shape[0], dtype=np.int32)
+        cdef int32_t[::1] out = out_np
+        cdef int32_t p, n, n_rows, row, i
+        cdef int64_t base
+        with nogil:
+            for p in range(self.n_patterns):
+                n = self.pattern_stop_offsets[p + 1] - self.pattern_stop_offsets[p]
+                n_rows = self.pattern_trip_offsets[p + 1] - self.pattern_trip_offsets[p]
+                base = self.pattern_stop_time_offsets[p]
+                for row in range(n_rows):
+                    for i in range(n):
+                        out[base + <int64_t> i * n_rows + row] = times[base + <int64_t> row * n + i]
+        return out_np
 
     def active_rows(self, const uint8_t[:, ::1] trip_active):
         """(next_active, prev_active) int32 [D, T] of a 0/1 matrix of running trips; see the module docstring."""
@@ -187,6 +245,7 @@ cdef class RaptorTimetable:
         const int32_t[::1] source_times,
         int32_t max_rounds,
         const int32_t[:, ::1] next_active,
+        const int32_t[:, ::1] prev_active,
         const int32_t[::1] day_offset,
         const int32_t[::1] change_s,
         const uint8_t[::1] stop_ok,
@@ -210,10 +269,12 @@ cdef class RaptorTimetable:
         cdef Scratch w
         cdef Py_ssize_t n_m = 0, n_n = 0, n_t = 0
         cdef Py_ssize_t i, j, k, q, n_queue
-        cdef int32_t s, t, p, e, d, lo, hi, mid, n, row, n_rows, best_row, best_day
+        cdef int32_t s, t, p, e, d, lo, hi, step, n, row, n_rows, best_row, best_day
         cdef int32_t cur_row, cur_day, cur_board, time, arr, dep, best_dep, cur_dep
         cdef int64_t base, s0
-        cdef int32_t first_trip, limit, first
+        cdef int32_t first_trip, first, last_run
+        cdef int64_t target
+        cdef const int32_t* col
         cdef bint any_marked
         cdef int64_t patterns_scanned = 0, stops_scanned = 0
         cdef int failed
@@ -317,8 +378,9 @@ cdef class RaptorTimetable:
                         time = ready[k - 1, s]
                         if time == INT32_MAX or not stop_ok[s] or self.pattern_pickup[s0 + i] == 1:
                             continue
+                        col = &self.departure_by_position[base + <int64_t> i * n_rows]
                         if cur_row >= 0:
-                            cur_dep = self.departure[base + <int64_t> cur_row * n + i] + day_offset[cur_day]
+                            cur_dep = col[cur_row] + day_offset[cur_day]
                             if time > cur_dep:
                                 continue
                         else:
@@ -328,42 +390,49 @@ cdef class RaptorTimetable:
                         best_dep = cur_dep
                         for d in range(D):
                             # FIFO trips: the departures at position i rise with the row. Cheap checks
-                            # first: every trip of day d has left, or even its first is no better.
-                            if self.departure[base + <int64_t> (n_rows - 1) * n + i] + day_offset[d] < time:
+                            # first: every running trip of day d has left, or even its first is no better.
+                            target = <int64_t> time - day_offset[d]
+                            last_run = prev_active[d, first_trip + n_rows - 1]
+                            if last_run < 0 or col[last_run] < target:
                                 continue
-                            if self.departure[base + i] + day_offset[d] >= best_dep:
+                            if col[next_active[d, first_trip]] + day_offset[d] >= best_dep:
                                 continue
-                            limit = n_rows
                             if d == cur_day:
-                                # On the current trip's day only earlier rows can be better.
-                                if cur_row == 0 or self.departure[base + <int64_t> (cur_row - 1) * n + i] + day_offset[d] < time:
+                                # On the current trip's day only earlier rows can be better, and the
+                                # best is most often a few rows earlier: gallop down from the last
+                                # running one, then bisect.
+                                if cur_row == 0:
                                     continue
-                                limit = cur_row
-                            lo = 0
-                            hi = limit
-                            while lo < hi:
-                                mid = (lo + hi) >> 1
-                                if self.departure[base + <int64_t> mid * n + i] + day_offset[d] < time:
-                                    lo = mid + 1
-                                else:
-                                    hi = mid
-                            if lo >= limit:
-                                continue
+                                hi = prev_active[d, first_trip + cur_row - 1]
+                                if hi < 0 or col[hi] < target:
+                                    continue
+                                step = 1
+                                while step <= hi and col[hi - step] >= target:
+                                    hi -= step
+                                    step <<= 1
+                                lo = first_at_least(col, hi - step + 1 if step <= hi else 0, hi, target)
+                            else:
+                                lo = first_at_least(col, next_active[d, first_trip], last_run, target)
+                            # A running trip leaves at or after `time` from row lo on: the first is the best.
                             row = next_active[d, first_trip + lo]
-                            if row < limit:
-                                dep = self.departure[base + <int64_t> row * n + i] + day_offset[d]
-                                if dep < best_dep:
-                                    best_dep = dep
-                                    best_row = row
-                                    best_day = d
+                            dep = col[row] + day_offset[d]
+                            if dep < best_dep:
+                                best_dep = dep
+                                best_row = row
+                                best_day = d
                         if best_row >= 0:
                             cur_row = best_row
                             cur_day = best_day
                             cur_board = i
-                # Footpaths from the stops reached by a trip in this round.
+                # Footpaths from the stops reached by a trip in this round. Those from a stop reached
+                # no later in an earlier round improve nothing (labels only fall with the rounds):
+                # skipped.
                 if use_footpaths:
                     for q in range(n_t):
                         s = w.tlist[q]
+                        if w.transit[s] >= w.walked[s]:
+                            continue
+                        w.walked[s] = w.transit[s]
                         for e in range(self.transfer_offsets[s], self.transfer_offsets[s + 1]):
                             t = self.transfer_to[e]
                             arr = w.transit[s] + self.transfer_s[e]
@@ -408,6 +477,7 @@ cdef class RaptorTimetable:
         const int32_t[::1] target_stops,
         const int32_t[::1] target_times,
         int32_t max_rounds,
+        const int32_t[:, ::1] next_active,
         const int32_t[:, ::1] prev_active,
         const int32_t[::1] day_offset,
         const int32_t[::1] change_s,
@@ -439,10 +509,12 @@ cdef class RaptorTimetable:
         cdef Scratch w
         cdef Py_ssize_t n_m = 0, n_n = 0, n_t = 0
         cdef Py_ssize_t i, j, k, q, n_queue
-        cdef int32_t s, u, p, e, d, lo, hi, mid, n, row, n_rows, best_row, best_day
+        cdef int32_t s, u, p, e, d, lo, step, n, row, n_rows, best_row, best_day
         cdef int32_t cur_row, cur_day, cur_alight, time, arr, dep, best_arr, cur_arr
-        cdef int64_t base, s0, last_row
-        cdef int32_t first_trip, lowest, last
+        cdef int64_t base, s0
+        cdef int32_t first_trip, last, first_run
+        cdef int64_t target
+        cdef const int32_t* col
         cdef bint any_marked
         cdef int64_t patterns_scanned = 0, stops_scanned = 0
         cdef int failed
@@ -505,7 +577,6 @@ cdef class RaptorTimetable:
                     first_trip = self.pattern_trip_offsets[p]
                     n_rows = self.pattern_trip_offsets[p + 1] - first_trip
                     base = self.pattern_stop_time_offsets[p]
-                    last_row = base + <int64_t> (n_rows - 1) * n
                     cur_row = -1
                     cur_day = -1
                     cur_alight = -1
@@ -542,8 +613,9 @@ cdef class RaptorTimetable:
                         time = ready[k - 1, s]
                         if time == INT32_MIN or not stop_ok[s] or self.pattern_dropoff[s0 + i] == 1:
                             continue
+                        col = &self.arrival_by_position[base + <int64_t> i * n_rows]
                         if cur_row >= 0:
-                            cur_arr = self.arrival[base + <int64_t> cur_row * n + i] + day_offset[cur_day]
+                            cur_arr = col[cur_row] + day_offset[cur_day]
                             if time < cur_arr:
                                 continue
                         else:
@@ -553,43 +625,49 @@ cdef class RaptorTimetable:
                         best_arr = cur_arr
                         for d in range(D):
                             # FIFO trips: the arrivals at position i rise with the row. Cheap checks
-                            # first: every trip of day d comes too late, or even its last is no better.
-                            if self.arrival[base + i] + day_offset[d] > time:
+                            # first: every running trip of day d comes too late, or even its last is
+                            # no better.
+                            target = <int64_t> time - day_offset[d]
+                            first_run = next_active[d, first_trip]
+                            if first_run >= n_rows or col[first_run] > target:
                                 continue
-                            if self.arrival[last_row + i] + day_offset[d] <= best_arr:
+                            if col[prev_active[d, first_trip + n_rows - 1]] + day_offset[d] <= best_arr:
                                 continue
-                            lowest = 0
+                            # The first row arriving after `time`; the last running one before it is the
+                            # latest in time.
                             if d == cur_day:
-                                # On the current trip's day only later rows can be better.
-                                if cur_row == n_rows - 1 or self.arrival[base + <int64_t> (cur_row + 1) * n + i] + day_offset[d] > time:
+                                # On the current trip's day only later rows can be better, most often a
+                                # few rows later: gallop up from the next running one, then bisect.
+                                if cur_row == n_rows - 1:
                                     continue
-                                lowest = cur_row + 1
-                            # The first row arriving after `time`; the one before it is the latest in time.
-                            lo = lowest
-                            hi = n_rows
-                            while lo < hi:
-                                mid = (lo + hi) >> 1
-                                if self.arrival[base + <int64_t> mid * n + i] + day_offset[d] <= time:
-                                    lo = mid + 1
-                                else:
-                                    hi = mid
-                            if lo <= lowest:
-                                continue
+                                lo = next_active[d, first_trip + cur_row + 1]
+                                if lo >= n_rows or col[lo] > target:
+                                    continue
+                                step = 1
+                                while lo + step < n_rows and col[lo + step] <= target:
+                                    lo += step
+                                    step <<= 1
+                                lo = first_after(col, lo + 1, lo + step if lo + step < n_rows else n_rows, target)
+                            else:
+                                lo = first_after(col, first_run + 1, prev_active[d, first_trip + n_rows - 1] + 1, target)
                             row = prev_active[d, first_trip + lo - 1]
-                            if row >= lowest:
-                                arr = self.arrival[base + <int64_t> row * n + i] + day_offset[d]
-                                if arr > best_arr:
-                                    best_arr = arr
-                                    best_row = row
-                                    best_day = d
+                            arr = col[row] + day_offset[d]
+                            if arr > best_arr:
+                                best_arr = arr
+                                best_row = row
+                                best_day = d
                         if best_row >= 0:
                             cur_row = best_row
                             cur_day = best_day
                             cur_alight = i
-                # Footpaths into the stops where a trip was boarded in this round.
+                # Footpaths into the stops where a trip was boarded in this round, but not where an
+                # earlier round boarded one no earlier (their footpaths improve nothing).
                 if use_footpaths:
                     for q in range(n_t):
                         s = w.tlist[q]
+                        if w.transit[s] <= w.walked[s]:
+                            continue
+                        w.walked[s] = w.transit[s]
                         for e in range(self.transfer_in_offsets[s], self.transfer_in_offsets[s + 1]):
                             u = self.transfer_in_from[e]
                             dep = w.transit[s] - self.transfer_in_s[e]

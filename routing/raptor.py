@@ -174,7 +174,7 @@ class Raptor:
         rows, change, stop_ok = self._query_arrays(days, min_transfer_s, use_footpaths, wheelchair)
         result = self._kernel.earliest_arrival(
             np.ascontiguousarray(sources, dtype=np.int32), np.ascontiguousarray(source_times, dtype=np.int32),
-            int(max_transfers) + 1, rows[0], np.ascontiguousarray(days.day_offset, dtype=np.int32), change, stop_ok,
+            int(max_transfers) + 1, *rows, np.ascontiguousarray(days.day_offset, dtype=np.int32), change, stop_ok,
             bool(use_footpaths),
         )
         return Labels(**result)
@@ -188,7 +188,7 @@ class Raptor:
         rows, change, stop_ok = self._query_arrays(days, min_transfer_s, use_footpaths, wheelchair)
         result = self._kernel.latest_departure(
             np.ascontiguousarray(targets, dtype=np.int32), np.ascontiguousarray(target_times, dtype=np.int32),
-            int(max_transfers) + 1, rows[1], np.ascontiguousarray(days.day_offset, dtype=np.int32), change, stop_ok,
+            int(max_transfers) + 1, *rows, np.ascontiguousarray(days.day_offset, dtype=np.int32), change, stop_ok,
             bool(use_footpaths),
         )
         return Labels(**result)

@@ -142,7 +142,7 @@ def test_kernel_matches_oracle_on_random_timetables(case: tuple[Timetable, dict]
     tt, q = case
     raptor = Raptor(tt, dt.date(2020, 1, 1), "UTC")
     kernel = raptor._kernel.earliest_arrival(
-        q["sources"], q["source_times"], q["max_rounds"], raptor.active_rows(q["trip_active"])[0], q["day_offset"],
+        q["sources"], q["source_times"], q["max_rounds"], *raptor.active_rows(q["trip_active"]), q["day_offset"],
         q["change_s"], q["stop_ok"], q["use_footpaths"],
     )
     oracle = earliest_arrival_reference(tt, **q)
@@ -155,7 +155,7 @@ def test_backward_kernel_matches_oracle_on_random_timetables(case: tuple[Timetab
     tt, q = case
     raptor = Raptor(tt, dt.date(2020, 1, 1), "UTC")
     kernel = raptor._kernel.latest_departure(
-        q["sources"], q["source_times"], q["max_rounds"], raptor.active_rows(q["trip_active"])[1], q["day_offset"],
+        q["sources"], q["source_times"], q["max_rounds"], *raptor.active_rows(q["trip_active"]), q["day_offset"],
         q["change_s"], q["stop_ok"], q["use_footpaths"],
     )
     q["targets"], q["target_times"] = q.pop("sources"), q.pop("source_times")
