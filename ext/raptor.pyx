@@ -50,9 +50,12 @@ cdef struct Scratch:
     int32_t* tlist  # stops reached (forward) or left (backward) by a trip this round
     int32_t* transit  # per stop: best arrival (forward) or departure (backward) by a trip this round
     int32_t* walked  # per stop: the best `transit` of earlier rounds, whose footpaths were taken then
+    int32_t* live  # the days on which the pattern being scanned has a running trip, in order
+    int32_t* first_run  # per day: the pattern's first running row, and its last
+    int32_t* last_run
 
 
-cdef int scratch_alloc(Scratch* w, int32_t S, int32_t P, int32_t unset) noexcept nogil:
+cdef int scratch_alloc(Scratch* w, int32_t S, int32_t P, int32_t D, int32_t unset) noexcept nogil:
     cdef int32_t s
     w.marked = <uint8_t*> calloc(S + 1, 1)
     w.next_marked = <uint8_t*> calloc(S + 1, 1)
@@ -63,8 +66,12 @@ cdef int scratch_alloc(Scratch* w, int32_t S, int32_t P, int32_t unset) noexcept
     w.tlist = <int32_t*> malloc((S + 1) * sizeof(int32_t))
     w.transit = <int32_t*> malloc((S + 1) * sizeof(int32_t))
     w.walked = <int32_t*> malloc((S + 1) * sizeof(int32_t))
+    w.live = <int32_t*> malloc((D + 1) * sizeof(int32_t))
+    w.first_run = <int32_t*> malloc((D + 1) * sizeof(int32_t))
+    w.last_run = <int32_t*> malloc((D + 1) * sizeof(int32_t))
     if (w.marked == NULL or w.next_marked == NULL or w.queued == NULL or w.queue == NULL or w.mlist == NULL
-            or w.nlist == NULL or w.tlist == NULL or w.transit == NULL or w.walked == NULL):
+            or w.nlist == NULL or w.tlist == NULL or w.transit == NULL or w.walked == NULL or w.live == NULL
+            or w.first_run == NULL or w.last_run == NULL):
         return -1
     for s in range(S):
         w.transit[s] = unset
@@ -82,6 +89,9 @@ cdef void scratch_free(Scratch* w) noexcept nogil:
     free(w.tlist)
     free(w.transit)
     free(w.walked)
+    free(w.live)
+    free(w.first_run)
+    free(w.last_run)
 
 
 cdef dict new_result(int32_t rounds, int32_t S, int32_t unset):
@@ -135,6 +145,22 @@ cdef inline int32_t first_after(const int32_t* col, int32_t lo, int32_t hi, int6
         row = row + half if row[half] <= time else row
         n -= half
     return <int32_t> (row - col) + (row[0] <= time)
+
+
+cdef inline int32_t live_days(
+    Scratch* w, const int32_t[:, ::1] next_active, const int32_t[:, ::1] prev_active, int32_t first_trip, int32_t n_rows,
+) noexcept nogil:
+    """Fills w.live with the days on which a trip of the pattern runs, and their first and last running rows."""
+    cdef int32_t d, n_live = 0
+    if n_rows == 0:
+        return 0
+    for d in range(next_active.shape[0]):
+        if prev_active[d, first_trip + n_rows - 1] >= 0:
+            w.live[n_live] = d
+            w.first_run[d] = next_active[d, first_trip]
+            w.last_run[d] = prev_active[d, first_trip + n_rows - 1]
+            n_live += 1
+    return n_live
 
 
 cdef class RaptorTimetable:
@@ -272,7 +298,7 @@ cdef class RaptorTimetable:
         cdef int32_t s, t, p, e, d, lo, hi, step, n, row, n_rows, best_row, best_day
         cdef int32_t cur_row, cur_day, cur_board, time, arr, dep, best_dep, cur_dep
         cdef int64_t base, s0
-        cdef int32_t first_trip, first, last_run
+        cdef int32_t first_trip, first, n_live
         cdef int64_t target
         cdef const int32_t* col
         cdef bint any_marked
@@ -280,7 +306,7 @@ cdef class RaptorTimetable:
         cdef int failed
 
         with nogil:
-            failed = scratch_alloc(&w, S, self.n_patterns, INT32_MAX)
+            failed = scratch_alloc(&w, S, self.n_patterns, D, INT32_MAX)
             if failed:
                 scratch_free(&w)
         if failed:
@@ -335,10 +361,14 @@ cdef class RaptorTimetable:
                     w.queued[p] = 0
                     s0 = self.pattern_stop_offsets[p]
                     n = self.pattern_stop_offsets[p + 1] - s0
-                    patterns_scanned += 1
                     first_trip = self.pattern_trip_offsets[p]
                     n_rows = self.pattern_trip_offsets[p + 1] - first_trip
                     base = self.pattern_stop_time_offsets[p]
+                    n_live = live_days(&w, next_active, prev_active, first_trip, n_rows)
+                    if n_live == 0:
+                        # No trip of the pattern runs: nothing to board.
+                        continue
+                    patterns_scanned += 1
                     cur_row = -1
                     cur_day = -1
                     cur_board = -1
@@ -388,14 +418,14 @@ cdef class RaptorTimetable:
                         best_row = -1
                         best_day = -1
                         best_dep = cur_dep
-                        for d in range(D):
+                        for j in range(n_live):
+                            d = w.live[j]
                             # FIFO trips: the departures at position i rise with the row. Cheap checks
                             # first: every running trip of day d has left, or even its first is no better.
                             target = <int64_t> time - day_offset[d]
-                            last_run = prev_active[d, first_trip + n_rows - 1]
-                            if last_run < 0 or col[last_run] < target:
+                            if col[w.last_run[d]] < target:
                                 continue
-                            if col[next_active[d, first_trip]] + day_offset[d] >= best_dep:
+                            if col[w.first_run[d]] + day_offset[d] >= best_dep:
                                 continue
                             if d == cur_day:
                                 # On the current trip's day only earlier rows can be better, and the
@@ -412,7 +442,7 @@ cdef class RaptorTimetable:
                                     step <<= 1
                                 lo = first_at_least(col, hi - step + 1 if step <= hi else 0, hi, target)
                             else:
-                                lo = first_at_least(col, next_active[d, first_trip], last_run, target)
+                                lo = first_at_least(col, w.first_run[d], w.last_run[d], target)
                             # A running trip leaves at or after `time` from row lo on: the first is the best.
                             row = next_active[d, first_trip + lo]
                             dep = col[row] + day_offset[d]
@@ -512,7 +542,7 @@ cdef class RaptorTimetable:
         cdef int32_t s, u, p, e, d, lo, step, n, row, n_rows, best_row, best_day
         cdef int32_t cur_row, cur_day, cur_alight, time, arr, dep, best_arr, cur_arr
         cdef int64_t base, s0
-        cdef int32_t first_trip, last, first_run
+        cdef int32_t first_trip, last, n_live
         cdef int64_t target
         cdef const int32_t* col
         cdef bint any_marked
@@ -520,7 +550,7 @@ cdef class RaptorTimetable:
         cdef int failed
 
         with nogil:
-            failed = scratch_alloc(&w, S, self.n_patterns, INT32_MIN)
+            failed = scratch_alloc(&w, S, self.n_patterns, D, INT32_MIN)
             if failed:
                 scratch_free(&w)
         if failed:
@@ -573,10 +603,14 @@ cdef class RaptorTimetable:
                     w.queued[p] = 0
                     s0 = self.pattern_stop_offsets[p]
                     n = self.pattern_stop_offsets[p + 1] - s0
-                    patterns_scanned += 1
                     first_trip = self.pattern_trip_offsets[p]
                     n_rows = self.pattern_trip_offsets[p + 1] - first_trip
                     base = self.pattern_stop_time_offsets[p]
+                    n_live = live_days(&w, next_active, prev_active, first_trip, n_rows)
+                    if n_live == 0:
+                        # No trip of the pattern runs: nothing to board.
+                        continue
+                    patterns_scanned += 1
                     cur_row = -1
                     cur_day = -1
                     cur_alight = -1
@@ -623,15 +657,15 @@ cdef class RaptorTimetable:
                         best_row = -1
                         best_day = -1
                         best_arr = cur_arr
-                        for d in range(D):
+                        for j in range(n_live):
+                            d = w.live[j]
                             # FIFO trips: the arrivals at position i rise with the row. Cheap checks
                             # first: every running trip of day d comes too late, or even its last is
                             # no better.
                             target = <int64_t> time - day_offset[d]
-                            first_run = next_active[d, first_trip]
-                            if first_run >= n_rows or col[first_run] > target:
+                            if col[w.first_run[d]] > target:
                                 continue
-                            if col[prev_active[d, first_trip + n_rows - 1]] + day_offset[d] <= best_arr:
+                            if col[w.last_run[d]] + day_offset[d] <= best_arr:
                                 continue
                             # The first row arriving after `time`; the last running one before it is the
                             # latest in time.
@@ -649,7 +683,7 @@ cdef class RaptorTimetable:
                                     step <<= 1
                                 lo = first_after(col, lo + 1, lo + step if lo + step < n_rows else n_rows, target)
                             else:
-                                lo = first_after(col, first_run + 1, prev_active[d, first_trip + n_rows - 1] + 1, target)
+                                lo = first_after(col, w.first_run[d] + 1, w.last_run[d] + 1, target)
                             row = prev_active[d, first_trip + lo - 1]
                             arr = col[row] + day_offset[d]
                             if arr > best_arr:
