@@ -109,18 +109,29 @@ class NetworkService:
         log.info("serving network %s", network_id)
 
     async def _register_configured(self, conn: asyncpg.Connection) -> NetworkVersion | None:
-        """The network to serve: MAAS_NETWORK_DIR when it is new to the database, else the active one."""
+        """The network to serve: the active one; MAAS_NETWORK_DIR is registered, and served when none is active.
+
+        Starting a process never changes what the others serve: a configured directory that is new
+        to the database becomes a network version an operator may activate.
+        """
+        active = await find_active_network(conn)
         if self.settings.network_dir is None:
-            return await find_active_network(conn)
+            return active
         directory = str(Path(self.settings.network_dir).resolve())
-        if await find_network_by_directory(conn, directory) is not None:
-            return await find_active_network(conn)
-        manifest = read_manifest(directory)
+        configured = await find_network_by_directory(conn, directory)
         async with conn.transaction():
-            network = await create_network(
-                conn, directory=directory, status="built", feeds=[NetworkFeed(feed_id=f.id) for f in manifest.feeds],
-                osm=next((s.path for s in manifest.sources if s.kind == "osm"), None), created_by=None)
-            return await activate_network(conn, network.id)
+            if configured is None:
+                manifest = read_manifest(directory)
+                configured = await create_network(
+                    conn, directory=directory, status="built", created_by=None,
+                    feeds=[NetworkFeed(feed_id=f.id) for f in manifest.feeds],
+                    osm=next((s.path for s in manifest.sources if s.kind == "osm"), None))
+            if active is None:
+                return await activate_network(conn, configured.id)
+        if active.id != configured.id:
+            log.warning("serving the active network %s, not %s of MAAS_NETWORK_DIR (network %s);"
+                        " POST /networks/%s/activate to serve that", active.id, directory, configured.id, configured.id)
+        return active
 
     async def _follow(self) -> None:
         """Serve what another process activated."""

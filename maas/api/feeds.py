@@ -24,8 +24,9 @@ from maas.errors import Conflict, Invalid, NotFound
 from maas.model import FeedVersion, NetworkVersion, User
 from maas.publish import NetworkService, can_see
 
-_FEED_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-_FILENAME = re.compile(r"""filename\*?=(?:UTF-8'')?["']?([^"';]+)""", re.IGNORECASE)
+_FEED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+_DISPOSITION_NAME = re.compile(r"""filename\*?=(?:UTF-8'')?["']?([^"';]+)""", re.IGNORECASE)
 
 
 def _findings(report: dict[str, Any], severity: str) -> list[dict[str, Any]]:
@@ -89,7 +90,7 @@ async def _upload(request: Request[User, Any, Any], feed_id: str | None) -> tupl
             raise Invalid("send the GTFS zip in the form field 'file'")
         form_id = form.get("feed_id")
         return await upload.read(), upload.filename, feed_id or (form_id if isinstance(form_id, str) else None)
-    match = _FILENAME.search(request.headers.get("content-disposition", ""))
+    match = _DISPOSITION_NAME.search(request.headers.get("content-disposition", ""))
     return await request.body(), match.group(1) if match else None, feed_id
 
 
@@ -118,8 +119,10 @@ class FeedController(Controller):
         if not feed_id:
             raise Invalid("give the feed id (?feed_id=) or a file name to take it from")
         if not _FEED_ID.match(feed_id):
-            raise Invalid(f"feed id {feed_id!r}: use 1 to 100 letters, digits, '.', '_' or '-'")
-        report = await asyncio.to_thread(_validate, content, feed_id, name or f"{feed_id}.gtfs.zip")
+            raise Invalid(f"feed id {feed_id!r}: use up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        # The report names the file as the agency called it, when that name is a plain file name.
+        shown = name if _FILE_NAME.match(name) else f"{feed_id}.gtfs.zip"
+        report = await asyncio.to_thread(_validate, content, feed_id, shown)
         async with request.app.state.db.pool.acquire() as conn, conn.transaction():
             other = await find_other_owner(conn, feed_id, owner)
             if other is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
@@ -190,6 +191,28 @@ def test_what_is_no_feed_at_all_gets_a_report_not_a_500(app: TestClient, people:
     bad_id = app.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip"},
                       params={"feed_id": "a:b"}, content=S1.read_bytes())
     assert bad_id.status_code == 422
+
+
+def test_file_names_and_sizes_of_uploads(app: TestClient, people: dict[str, dict[str, str]],
+                                        feeds_settings: Settings) -> None:
+    # A raw body named by Content-Disposition; a multipart name with folders keeps only its file name.
+    named = app.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip",
+                                        "Content-Disposition": 'attachment; filename="vvs-bus-764-only.gtfs.zip"'},
+                     content=BUS_764.read_bytes())
+    assert named.status_code == 201 and named.json()["feed_id"] == "vvs-bus-764-only", named.text
+    folders = app.post("/feeds", headers=people["vvs"], files={"file": ("../../x/junk.zip", b"junk", "application/zip")})
+    assert folders.status_code == 201 and folders.json()["feed_id"] == "junk"
+    assert folders.json()["report"]["errors"][0]["file"] == "junk.zip"
+    dotted = app.post("/feeds", headers=people["vvs"], files={"file": ("..", b"junk", "application/zip")})
+    assert dotted.status_code == 422
+    # Larger than the app's request_max_body_size: 413 before anything is stored, raw or multipart.
+    small = msgspec.structs.replace(feeds_settings, max_body_bytes=100_000)
+    with TestClient(create_app(small)) as limited:
+        raw = limited.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip"},
+                           params={"feed_id": "s1"}, content=S1.read_bytes())
+        assert raw.status_code == 413 and raw.headers["content-type"].startswith("application/problem+json")
+        form = limited.post("/feeds", headers=people["vvs"], files={"file": (S1.name, S1.read_bytes(), "application/zip")})
+        assert form.status_code == 413
 
 
 def test_other_agencies_and_other_roles_see_nothing(app: TestClient, people: dict[str, dict[str, str]],
