@@ -61,7 +61,13 @@ class FleetService:
         if version is None:
             version = await fleet_repo.fleet_version(conn)
         if self.dispatcher is None or version != self.version:
-            await self._reload(conn)
+            changed = None
+            if self.dispatcher is not None and 0 <= self.version < version:
+                changed = await fleet_repo.changed_shifts(conn, self.version, version)
+            if changed is not None and all(str(s) in self.shift_vehicle for s in changed):
+                await self._resync(conn, changed)
+            else:
+                await self._reload(conn)
             self.version = version
         return self.dispatcher  # None while no vehicle is on shift
 
@@ -101,6 +107,22 @@ class FleetService:
             dispatcher.set_plan(str(shift_id), known)
         self.dispatcher = dispatcher
 
+    async def _resync(self, conn: asyncpg.Connection, shifts: set[uuid.UUID]) -> None:
+        """Re-read only the shifts that other processes changed: their rides and plans."""
+        dispatcher = self.dispatcher
+        assert dispatcher is not None
+        for shift in shifts:
+            dispatcher.clear_vehicle(str(shift))
+        for booking in await booking_repo.list_active_for_shifts(conn, list(shifts)):
+            if str(booking.id) in dispatcher.rides:  # moved here from a shift not in the set: cannot be
+                await self._reload(conn)
+                return
+            request = request_of(booking, self.snap(booking.origin_lat, booking.origin_lon),
+                                 self.snap(booking.destination_lat, booking.destination_lon))
+            dispatcher.restore(request, promise_of(booking), str(booking.shift_id), booking.status)
+        for shift_id, stops in (await fleet_repo.load_plans(conn, list(shifts))).items():
+            dispatcher.set_plan(str(shift_id), [(rid, kind) for rid, kind in stops if rid in dispatcher.rides])
+
     async def commit(self, conn: asyncpg.Connection, shifts: set[str]) -> None:
         """Write the plans of `shifts` and a new fleet version, in the caller's transaction."""
         assert self.dispatcher is not None
@@ -111,6 +133,9 @@ class FleetService:
         for shift in shifts:
             await fleet_repo.save_plan(conn, uuid.UUID(shift), self.dispatcher.plan_of(shift))
         self.version = await fleet_repo.bump_fleet_version(conn)
+        await fleet_repo.note_change(conn, self.version, [uuid.UUID(s) for s in shifts])
+        if self.version % 1000 == 0:
+            await fleet_repo.forget_old_changes(conn)
 
 
 def now_s() -> float:

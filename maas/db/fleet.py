@@ -32,8 +32,13 @@ LOCK_AND_VERSIONS = ("SELECT pg_advisory_xact_lock($1)::text AS locked,"
                      " (SELECT version FROM fleet_state WHERE id = 1) AS fleet,"
                      " (SELECT max(id) FROM service_areas) AS area")
 SAVE_PLAN_AND_BUMP = ("WITH saved AS (INSERT INTO shift_plans (shift_id, stops, updated_at) VALUES ($1, $2::jsonb, now())"
-                      " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now())"
-                      " UPDATE fleet_state SET version = version + 1 WHERE id = 1 RETURNING version")
+                      " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now()),"
+                      " bumped AS (UPDATE fleet_state SET version = version + 1 WHERE id = 1 RETURNING version),"
+                      " noted AS (INSERT INTO fleet_changes (version, shifts) SELECT version, ARRAY[$1::uuid] FROM bumped)"
+                      " SELECT version FROM bumped")
+NOTE_CHANGE = "INSERT INTO fleet_changes (version, shifts) VALUES ($1, $2::uuid[])"
+CHANGES_SINCE = "SELECT version, shifts FROM fleet_changes WHERE version > $1 AND version <= $2 ORDER BY version"
+FORGET_CHANGES = "DELETE FROM fleet_changes WHERE at < now() - interval '1 hour'"
 # Every change to the fleet's plans holds this lock until its transaction ends.
 FLEET_LOCK = 7_301_002
 
@@ -107,6 +112,22 @@ async def lock_fleet_and_read_versions(conn: asyncpg.Connection) -> tuple[int, i
 async def save_plan_and_bump(conn: asyncpg.Connection, shift_id: uuid.UUID, stops: list[tuple[str, str]]) -> int:
     """Store one shift's plan and return the fleet's new version, in one round trip."""
     return int(await conn.fetchval(SAVE_PLAN_AND_BUMP, shift_id, _encode([list(s) for s in stops]).decode()))
+
+
+async def note_change(conn: asyncpg.Connection, version: int, shifts: list[uuid.UUID]) -> None:
+    await conn.execute(NOTE_CHANGE, version, shifts)
+
+
+async def changed_shifts(conn: asyncpg.Connection, after: int, upto: int) -> set[uuid.UUID] | None:
+    """The shifts changed by versions after..upto, or None when some version left no note (rebuild all)."""
+    rows = await conn.fetch(CHANGES_SINCE, after, upto)
+    if len(rows) != upto - after:
+        return None
+    return {shift for r in rows for shift in r["shifts"]}
+
+
+async def forget_old_changes(conn: asyncpg.Connection) -> None:
+    await conn.execute(FORGET_CHANGES)
 
 
 async def fleet_version(conn: asyncpg.Connection) -> int:

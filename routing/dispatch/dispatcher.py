@@ -358,6 +358,19 @@ class Dispatcher:
             ride.pickup = -1
         self.rides[request.id] = ride
 
+    def clear_vehicle(self, vehicle_id: str) -> None:
+        """Forget every ride planned on a vehicle and its load (breaks stay): before `restore` puts back
+        that vehicle's rides as another process left them."""
+        v = self._vehicle(vehicle_id)
+        for rid in [rid for rid, ride in self.rides.items() if ride.vehicle == v and ride.dropoff >= 0]:
+            ride = self.rides.pop(rid)
+            for slot in (ride.pickup, ride.dropoff):
+                if slot >= 0:
+                    self._release(slot)
+        rests = {slot for u, slot in self.breaks.values() if u == v}
+        self.routes[v] = np.array([x for x in self.routes[v].tolist() if x in rests], dtype=np.int32)
+        self.initial_load[v] = 0
+
     def set_plan(self, vehicle_id: str, stops: Sequence[tuple[str, str]]) -> bool:
         """Give a vehicle its visiting order as (request id, 'pickup' | 'dropoff'); returns whether the
         plan can still be kept (a stored plan may have fallen behind time)."""
