@@ -27,10 +27,10 @@ SAVE_PLAN = ("INSERT INTO shift_plans (shift_id, stops, updated_at) VALUES ($1, 
              " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now()")
 PLANS = "SELECT shift_id, stops FROM shift_plans WHERE shift_id = ANY($1::uuid[])"
 LOCK = "SELECT pg_advisory_xact_lock($1)"
-# One round trip on the booking path: the lock, then the versions of the plans and of the service area.
-LOCK_AND_VERSIONS = ("SELECT pg_advisory_xact_lock($1)::text AS locked,"
-                     " (SELECT version FROM fleet_state WHERE id = 1) AS fleet,"
-                     " (SELECT max(id) FROM service_areas) AS area")
+# Read after taking the lock, in a statement of its own: a statement's snapshot is taken when it
+# starts, so versions read in the statement that waited for the lock could be stale.
+VERSIONS = ("SELECT (SELECT version FROM fleet_state WHERE id = 1) AS fleet,"
+            " (SELECT max(id) FROM service_areas) AS area")
 SAVE_PLAN_AND_BUMP = ("WITH saved AS (INSERT INTO shift_plans (shift_id, stops, updated_at) VALUES ($1, $2::jsonb, now())"
                       " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now()),"
                       " bumped AS (UPDATE fleet_state SET version = version + 1 WHERE id = 1 RETURNING version),"
@@ -105,7 +105,8 @@ async def lock_fleet(conn: asyncpg.Connection) -> None:
 
 async def lock_fleet_and_read_versions(conn: asyncpg.Connection) -> tuple[int, int | None]:
     """Take the fleet lock; returns (fleet version, service area version or None)."""
-    row = await conn.fetchrow(LOCK_AND_VERSIONS, FLEET_LOCK)
+    await conn.execute(LOCK, FLEET_LOCK)
+    row = await conn.fetchrow(VERSIONS)
     return int(row["fleet"]), row["area"]
 
 
