@@ -116,8 +116,10 @@ async def run_bench(url: str, admin_token: str, network_dir: Path, bookings: int
                 def positions_of(k: int) -> dict[str, object]:
                     _, lat, lon = signed[k % len(signed)]
                     at = dt.datetime.now(dt.UTC)
-                    return {"positions": [{"lat": lat + 1e-5 * i, "lon": lon, "at": (at + dt.timedelta(seconds=i)).isoformat(),
-                                           "speed_mps": 8.0} for i in range(batch)]}
+                    # One fix per second over the last `batch` seconds (the server refuses future times).
+                    return {"positions": [{"lat": lat + 1e-5 * i, "lon": lon,
+                                           "at": (at - dt.timedelta(seconds=batch - i)).isoformat(), "speed_mps": 8.0}
+                                          for i in range(batch)]}
 
                 ingest = (batch, await _timed(calls, concurrency, lambda k: http.post(
                     "/driver/positions", headers=signed[k % len(signed)][0], json=positions_of(k))))
