@@ -478,57 +478,37 @@ def bench_api(network_dir: str, url: str | None, admin_token: str | None, worker
               positions: int, concurrency: int, seed: int) -> None:
     """Booking throughput and latency, and position ingest, against a server running NETWORK_DIR."""
     import asyncio
+    import contextlib
     import os
-    import socket
-    import subprocess
-    import time
 
     import httpx
 
     from maas.bench_api import BenchError, run_bench
+    from maas.serving import ServeError, running_server
 
     if bookings < 1 or vehicles < 1 or positions < 0 or concurrency < 1:
         _fail("--bookings, --vehicles and --concurrency must be at least 1, --positions not negative")
     if (url is None) != (admin_token is None):
         _fail("--url and --admin-token go together")
-    process = None
     try:
-        if url is None:
-            from maas.auth import issue_token
-            from maas.db.users import create_user
+        with contextlib.ExitStack() as stack:
+            if url is None:
+                from maas.auth import issue_token
+                from maas.db.users import create_user
 
-            async def admin(db):  # noqa: ANN001, ANN202
-                async with db.pool.acquire() as conn:
-                    return await create_user(conn, "bench admin", "admin")
+                async def admin(db):  # noqa: ANN001, ANN202
+                    async with db.pool.acquire() as conn:
+                        return await create_user(conn, "bench admin", "admin")
 
-            os.environ["MAAS_NETWORK_DIR"] = str(Path(network_dir).resolve())
-            os.environ.setdefault("MAAS_RATE_LIMIT_PER_MINUTE", "100000000")
-            settings, created = _with_database(admin)
-            admin_token = issue_token(settings, created)
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-            process = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--port", str(port),
-                                        "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    _fail("the server started for the benchmark did not become ready")
-                time.sleep(0.3)
-        asyncio.run(run_bench(url, admin_token, Path(network_dir), bookings, vehicles, positions, concurrency, seed,
-                              _table_console()))
-    except (BenchError, NetworkError, httpx.HTTPError) as exc:
+                os.environ["MAAS_NETWORK_DIR"] = str(Path(network_dir).resolve())
+                os.environ.setdefault("MAAS_RATE_LIMIT_PER_MINUTE", "100000000")
+                settings, created = _with_database(admin)
+                admin_token = issue_token(settings, created)
+                url = stack.enter_context(running_server(os.environ, workers))
+            asyncio.run(run_bench(url, admin_token, Path(network_dir), bookings, vehicles, positions, concurrency,
+                                  seed, _table_console()))
+    except (BenchError, ServeError, NetworkError, httpx.HTTPError) as exc:
         _fail(str(exc))
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
 
 @main.group()
 def user() -> None:

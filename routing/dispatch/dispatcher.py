@@ -23,7 +23,7 @@ from routing.dispatch.insertion import Insertion, Planner, insert_pair
 from routing.dispatch.optimize import optimize
 from routing.dispatch.search import Search
 from routing.dispatch.model import (
-    DIMENSIONS, Break, DispatchError, Passengers, Problem, Promise, Request, RideRules, StopEvent, Vehicle,
+    DIMENSIONS, Break, DispatchError, Problem, Promise, Request, RideRules, StopEvent, Vehicle,
 )
 from routing.model import StreetArrays
 from routing.streets import StreetRouter, reversed_graph

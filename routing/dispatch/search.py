@@ -22,7 +22,7 @@ import msgspec
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from routing.dispatch.insertion import Planner, insert_pair
+from routing.dispatch.insertion import Planner
 from routing.dispatch.model import Problem
 
 # An unserved request costs this many times the longest drive in the problem.
@@ -65,7 +65,8 @@ class SearchStats(msgspec.Struct, kw_only=True):
 class _State:
     """A plan under search: one route per vehicle, its cost, and the requests left out."""
 
-    def __init__(self, planner: Planner, routes: list[np.ndarray]) -> None:
+    def __init__(self, planner: Planner, routes: list[np.ndarray], request_of_node: dict[int, int]) -> None:
+        """`request_of_node`: the request of each pickup, and of each drop-off of a rider on board."""
         self.planner = planner
         self.routes = routes
         self.costs = [planner.route_cost(v, r) for v, r in enumerate(routes)]
@@ -73,7 +74,7 @@ class _State:
         self.vehicle_of = np.full(problem.n_requests, -1, dtype=np.int64)
         for v, r in enumerate(routes):
             for node in r.tolist():
-                request = planner.request_of_pickup.get(node, planner.request_on_board.get(node))
+                request = request_of_node.get(node)
                 if request is not None:
                     self.vehicle_of[request] = v
 
@@ -103,8 +104,9 @@ class Search:
     def __init__(self, problem: Problem, seed: int = 0) -> None:
         self.planner = Planner(problem)
         self.problem = problem
-        self.planner.request_of_pickup = {int(p): r for r, p in enumerate(problem.pickup.tolist()) if p >= 0}
-        self.planner.request_on_board = {int(problem.dropoff[r]): r for r, p in enumerate(problem.pickup.tolist()) if p < 0}
+        self.request_of_pickup = {int(p): r for r, p in enumerate(problem.pickup.tolist()) if p >= 0}
+        on_board = {int(problem.dropoff[r]): r for r, p in enumerate(problem.pickup.tolist()) if p < 0}
+        self.request_of_node = {**on_board, **self.request_of_pickup}
         self.rng = random.Random(seed)
         self.travel = problem.visit_travel()
         self.penalty = UNSERVED_WEIGHT * max(1.0, float(self.travel.max()))
@@ -121,7 +123,7 @@ class Search:
         """Regret insertion of every request not yet in `routes` (empty routes by default)."""
         if routes is None:
             routes = [np.zeros(0, dtype=np.int32) for _ in range(self.problem.n_vehicles)]
-        state = _State(self.planner, routes)
+        state = _State(self.planner, routes, self.request_of_node)
         self._repair(state, [r for r in self.movable if state.vehicle_of[r] < 0], regret=2, noise=0.0)
         return state
 
@@ -203,7 +205,7 @@ class Search:
     def _remember(self, v: int, route: np.ndarray, cost: float) -> None:
         if not len(route):
             return
-        key = frozenset(self.planner.request_of_pickup[n] for n in route.tolist() if n in self.planner.request_of_pickup)
+        key = frozenset(self.request_of_pickup[n] for n in route.tolist() if n in self.request_of_pickup)
         known = self.pool.get(key)
         if known is None or cost < known[0] - 1e-9:
             self.pool[key] = (cost, v, route)
@@ -243,7 +245,7 @@ class Search:
         routes = [np.zeros(0, dtype=np.int32) for _ in range(p.n_vehicles)]
         for v, route in enumerate(chosen_routes):
             routes[v] = route
-        state = _State(self.planner, routes)
+        state = _State(self.planner, routes, self.request_of_node)
         if (state.vehicle_of < 0).any() or any(self.planner.schedule(v, r) is None for v, r in enumerate(routes)):
             return None
         if sum(state.costs) < sum(best.costs) - 1e-9:
@@ -332,7 +334,7 @@ class Search:
 
     def improve(self, routes: list[np.ndarray], time_limit_s: float) -> Solution:
         """A plan at most as costly as `routes` (which must be feasible), serving at least the same requests."""
-        start = _State(self.planner, [np.asarray(r, dtype=np.int32) for r in routes])
+        start = _State(self.planner, [np.asarray(r, dtype=np.int32) for r in routes], self.request_of_node)
         return self.run(time_limit_s, start=start)
 
     def _solution(self, state: _State) -> Solution:

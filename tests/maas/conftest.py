@@ -4,6 +4,7 @@ database per test session), else an embedded one (pgserver) in a temporary folde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import urllib.parse
@@ -29,10 +30,10 @@ def _with_database(url: str, name: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server_url = os.environ.get("MAAS_DATABASE_URL") or embedded_url(tmp_path_factory.mktemp("pg"))
-    name = f"maas_test_{secrets.token_hex(4)}"
+@contextlib.contextmanager
+def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server of `server_url`, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(server_url)
@@ -42,8 +43,17 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield _with_database(server_url, name)
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield _with_database(server_url, name)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server_url = os.environ.get("MAAS_DATABASE_URL") or embedded_url(tmp_path_factory.mktemp("pg"))
+    with fresh_database(server_url, "maas_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -85,36 +95,10 @@ def users(settings: Settings, client: TestClient) -> Users:
 @pytest.fixture(scope="session")
 def server(settings: Settings, client: TestClient) -> Iterator[str]:
     """`maas serve` with two worker processes on the test database; yields its base URL."""
-    import socket
-    import subprocess
-    import sys
-    import time
+    from maas.serving import running_server
 
-    import httpx
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     env = {**os.environ, "MAAS_DATABASE_URL": settings.database_url or "", "MAAS_JWT_SECRET": settings.jwt_secret,
            "MAAS_NETWORK_DIR": str(settings.network_dir), "MAAS_DATA_DIR": str(settings.data_dir),
            "MAAS_RATE_LIMIT_PER_MINUTE": "1000000"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "maas.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"maas serve did not start: {process.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
+    with running_server(env, workers=2, timeout_s=60) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        process.stderr.close()

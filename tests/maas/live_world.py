@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from litestar.testing import TestClient
 from maas.app import create_app
 from maas.model import User
 from maas.settings import Settings
-from tests.maas.conftest import Users, _with_database
+from tests.maas.conftest import Users, fresh_database
 
 NEBRINGEN = {"lat": 48.5627, "lon": 8.8481}
 HERRENBERG_BAHNHOF = {"lat": 48.5935, "lon": 8.8630}
@@ -102,18 +101,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def own_settings(settings: Settings, database_url: str) -> Iterator[Settings]:
-    name = f"maas_live_{secrets.token_hex(4)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(database_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield msgspec.structs.replace(settings, database_url=_with_database(database_url, name))
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(database_url, "maas_live") as url:
+        yield msgspec.structs.replace(settings, database_url=url)
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,14 @@ and activates do not change what the other test modules' app serves. It builds t
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import shutil
 import time
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import msgspec
 import pytest
 from litestar.testing import TestClient
@@ -25,7 +22,7 @@ from maas.app import create_app
 from maas.publish import FOLLOW_INTERVAL_S
 from maas.settings import Settings
 from tests.conftest import SHARED_DATA, derive_feed
-from tests.maas.conftest import Users
+from tests.maas.conftest import Users, fresh_database
 
 REGION = Path(__file__).resolve().parents[2] / "maas" / "data" / "region-herrenberg"
 S1 = REGION / "gtfs" / "vvs-s1-only.gtfs.zip"
@@ -35,29 +32,15 @@ BUILD_TIMEOUT_S = 180
 MEASURED: dict[str, float] = {}
 
 
-def _server_database(url: str, name: str) -> str:
-    return urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path=f"/{name}"))
-
-
 @pytest.fixture(scope="module")
 def feeds_settings(settings: Settings, network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     assert settings.database_url is not None
-    name = f"maas_feeds_{secrets.token_hex(4)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     osm = tmp_path_factory.mktemp("osm") / "herrenberg.osm.pbf"
     shutil.copy(REGION / "herrenberg-and-around.osm.pbf", osm)
-    yield Settings.from_env({}, database_url=_server_database(settings.database_url, name), network_dir=network_dir,
-                            data_dir=tmp_path_factory.mktemp("feeds-data"), jwt_secret=secrets.token_urlsafe(32),
-                            osm_file=osm)
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(settings.database_url, "maas_feeds") as url:
+        yield Settings.from_env({}, database_url=url, network_dir=network_dir,
+                                data_dir=tmp_path_factory.mktemp("feeds-data"), jwt_secret=secrets.token_urlsafe(32),
+                                osm_file=osm)
 
 
 @pytest.fixture(scope="module")
