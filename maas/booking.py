@@ -57,11 +57,16 @@ def _check(wish: RideWish) -> None:
         raise Invalid("a ride carries 1 to 20 passengers")
 
 
+# Plan-and-store rounds a booking tries on the process's copy before it queues for the fleet lock.
+BOOK_ATTEMPTS = 4
+_UNREAD = object()  # the service area has not been read yet
+
+
 class BookingService:
     def __init__(self, db: Database, fleet: FleetService | None) -> None:
         self.db = db
         self.fleet = fleet
-        self._area: tuple[int | None, Any] = (None, None)  # (version, prepared polygon)
+        self._area: tuple[Any, Any] = (_UNREAD, None)  # (version or None when no area is set, prepared polygon)
 
     async def _check_area(self, conn: asyncpg.Connection, wish: RideWish, version: int | None | bool = False) -> None:
         """Refuse rides that start or end outside the service area in force (if one is set); `version`:
@@ -69,6 +74,7 @@ class BookingService:
         if version is False:
             version = await areas.current_area_version(conn)
         if version is None:
+            self._area = (None, None)
             return
         if self._area[0] != version:
             current = await areas.find_current_area(conn)
@@ -84,10 +90,10 @@ class BookingService:
 
     def _request(self, request_id: str, wish: RideWish) -> Request:
         _check(wish)
-        fleet = self._fleet()
+        origin, destination = self._fleet().times.snap_many([wish.origin.lat, wish.destination.lat],
+                                                            [wish.origin.lon, wish.destination.lon])
         return Request(
-            id=request_id, origin_node=fleet.snap(wish.origin.lat, wish.origin.lon),
-            destination_node=fleet.snap(wish.destination.lat, wish.destination.lon),
+            id=request_id, origin_node=origin, destination_node=destination,
             passengers=Passengers(seated=wish.seated, wheelchairs=wish.wheelchairs),
             earliest_pickup_s=wish.earliest_pickup.timestamp() if wish.earliest_pickup else None,
             latest_arrival_s=wish.latest_arrival.timestamp() if wish.latest_arrival else None,
@@ -95,11 +101,12 @@ class BookingService:
 
     async def quote(self, wish: RideWish) -> Quote:
         request = self._request(f"quote-{uuid.uuid4()}", wish)
-        async with self.db.pool.acquire() as conn, conn.transaction():
-            await self._check_area(conn, wish)
-            # Reading under the lock keeps the copy current; nothing is written.
-            await _lock(conn)
-            dispatcher = await self._fleet().current(conn)
+        fleet = self._fleet()
+        async with fleet.mutex, self.db.pool.acquire() as conn:
+            # Nothing is written, so the copy need not be locked: it is as current as the last commit.
+            fleet_version, area_version = await fleet_repo.read_versions(conn)
+            await self._check_area(conn, wish, area_version)
+            dispatcher = await fleet.current(conn, fleet_version)
             if dispatcher is None:
                 return Quote(request_id=request.id, offers=[], alternatives=[], reason="no vehicle is on shift")
             return dispatcher.quote(request, now_s())
@@ -112,53 +119,94 @@ class BookingService:
         booking_id = uuid.uuid4()
         request = self._request(str(booking_id), wish)
         fleet = self._fleet()
-        async with self.db.pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    fleet_version, area_version = await fleet_repo.lock_fleet_and_read_versions(conn)
-                    if idempotency_key is not None:  # a replay, or a concurrent twin that committed first
-                        known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
-                        if known is not None:
-                            return known, False
+        async with fleet.mutex, self.db.pool.acquire() as conn:
+            if caller is not None:  # a phone booking is audited, in the same transaction
+                return await self._book_locked(conn, fleet, user, wish, request, idempotency_key, caller)
+            # Plan on this process's copy, then store in one call that checks the copy still holds for
+            # the chosen shift (maas_book). When it does not, the copy has been re-read: plan again.
+            fresh = False
+            for _ in range(BOOK_ATTEMPTS):
+                if fresh or fleet.dispatcher is None or self._area[0] is _UNREAD:
+                    fleet_version, area_version = await fleet_repo.read_versions(conn)
+                    await fleet.current(conn, fleet_version)
+                    fresh = True
+                else:
+                    area_version = self._area[0]
+                try:
                     await self._check_area(conn, wish, area_version)
-                    dispatcher = await fleet.current(conn, fleet_version)
-                    if dispatcher is None:
-                        raise Conflict("no vehicle is on shift", alternatives=[])
-                    quote = dispatcher.quote(request, now_s())
-                    if not quote.offers:
-                        raise Conflict(quote.reason or "no vehicle can serve this ride",
-                                       alternatives=[offer_out(o) for o in quote.alternatives])
-                    placed = dispatcher.book(quote.offers[0], request)
-                    shift = placed.vehicle_id
-                    record = BookingRecord(
-                        id=booking_id, rider_id=user.id if caller is None else None,
-                        caller_name=caller.name if caller else None, caller_phone=caller.phone if caller else None,
-                        created_by=user.id, origin_lat=wish.origin.lat, origin_lon=wish.origin.lon,
-                        destination_lat=wish.destination.lat, destination_lon=wish.destination.lon,
-                        seated=wish.seated, wheelchairs=wish.wheelchairs, earliest_pickup=wish.earliest_pickup,
-                        latest_arrival=wish.latest_arrival, status="confirmed",
-                        vehicle_id=fleet.shift_vehicle[shift], shift_id=uuid.UUID(shift),
-                        pickup_earliest=booking_repo.utc(placed.promise.pickup_earliest_s),
-                        pickup_latest=booking_repo.utc(placed.promise.pickup_latest_s),
-                        dropoff_latest=booking_repo.utc(placed.promise.dropoff_latest_s),
-                        created_at=dt.datetime.now(dt.UTC),
-                    )
-                    await booking_repo.insert_booking(conn, record, idempotency_key)
-                    if caller is not None:
-                        await audit.record(conn, user.id, "phone_booking", str(booking_id),
-                                           {"caller": caller.name, "phone": caller.phone})
-                    await fleet.commit(conn, {shift})
-            except (Conflict, Invalid):
-                raise  # refused before anything changed
-            except asyncpg.UniqueViolationError:
-                fleet.forget()
-                known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key or "")
-                if known is None:
-                    raise
-                return known, False
-            except BaseException:
-                fleet.forget()  # the in-memory plans may hold what did not commit
-                raise
+                    record = self._plan(fleet, user, wish, request, None)
+                except (Conflict, Invalid):
+                    if fresh:
+                        known = (await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
+                                 if idempotency_key is not None else None)
+                        if known is not None:
+                            return known, False  # booked before, when there was room
+                        raise
+                    fresh = True  # refuse only on a copy as current as the last commit
+                    continue
+                outcome = await fleet.book_ride(conn, record, area_version, idempotency_key)
+                if outcome.outcome == "booked":
+                    return record, True
+                if outcome.outcome == "replay":
+                    known = await booking_repo.find_booking(conn, outcome.known) if outcome.known else None
+                    if known is not None:
+                        return known, False
+                if outcome.outcome == "area":
+                    self._area = (_UNREAD, None)
+            # Other processes kept changing the same shift: wait for the lock like every other change.
+            return await self._book_locked(conn, fleet, user, wish, request, idempotency_key, None)
+
+    def _plan(self, fleet: FleetService, user: User, wish: RideWish, request: Request,
+              caller: Caller | None) -> BookingRecord:
+        """Quote and book on the copy: the record to store, or Conflict with the nearest alternatives."""
+        dispatcher = fleet.dispatcher
+        if dispatcher is None:
+            raise Conflict("no vehicle is on shift", alternatives=[])
+        quote = dispatcher.quote(request, now_s())
+        if not quote.offers:
+            raise Conflict(quote.reason or "no vehicle can serve this ride",
+                           alternatives=[offer_out(o) for o in quote.alternatives])
+        placed = dispatcher.book(quote.offers[0], request)
+        shift = placed.vehicle_id
+        return BookingRecord(
+            id=uuid.UUID(request.id), rider_id=user.id if caller is None else None,
+            caller_name=caller.name if caller else None, caller_phone=caller.phone if caller else None,
+            created_by=user.id, origin_lat=wish.origin.lat, origin_lon=wish.origin.lon,
+            destination_lat=wish.destination.lat, destination_lon=wish.destination.lon,
+            seated=wish.seated, wheelchairs=wish.wheelchairs, earliest_pickup=wish.earliest_pickup,
+            latest_arrival=wish.latest_arrival, status="confirmed",
+            vehicle_id=fleet.shift_vehicle[shift], shift_id=uuid.UUID(shift),
+            pickup_earliest=booking_repo.utc(placed.promise.pickup_earliest_s),
+            pickup_latest=booking_repo.utc(placed.promise.pickup_latest_s),
+            dropoff_latest=booking_repo.utc(placed.promise.dropoff_latest_s),
+            created_at=dt.datetime.now(dt.UTC),
+        )
+
+    async def _book_locked(self, conn: asyncpg.Connection, fleet: FleetService, user: User, wish: RideWish,
+                           request: Request, idempotency_key: str | None,
+                           caller: Caller | None) -> tuple[BookingRecord, bool]:
+        """Book inside one transaction that holds the fleet lock throughout (caller holds fleet.mutex)."""
+        try:
+            async with conn.transaction():
+                fleet_version, area_version = await fleet_repo.lock_fleet_and_read_versions(conn)
+                if idempotency_key is not None:  # a replay, or a concurrent twin that committed first
+                    known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
+                    if known is not None:
+                        return known, False
+                await self._check_area(conn, wish, area_version)
+                await fleet.current(conn, fleet_version)
+                record = self._plan(fleet, user, wish, request, caller)
+                await booking_repo.insert_booking(conn, record, idempotency_key)
+                if caller is not None:
+                    await audit.record(conn, user.id, "phone_booking", str(record.id),
+                                       {"caller": caller.name, "phone": caller.phone})
+                assert record.shift_id is not None
+                await fleet.commit(conn, {str(record.shift_id)})
+        except (Conflict, Invalid):
+            raise  # refused before anything changed
+        except BaseException:
+            fleet.forget()  # the in-memory plans may hold what did not commit
+            raise
         return record, True
 
     async def get(self, user: User, booking_id: uuid.UUID) -> BookingRecord:
@@ -176,7 +224,7 @@ class BookingService:
 
     async def cancel(self, user: User, booking_id: uuid.UUID, reason: str | None) -> BookingRecord:
         fleet = self._fleet()
-        async with self.db.pool.acquire() as conn:
+        async with fleet.mutex, self.db.pool.acquire() as conn:
             try:
                 async with conn.transaction():
                     await _lock(conn)
@@ -207,7 +255,7 @@ class BookingService:
         if not reason.strip():
             raise Invalid("a reassignment needs a reason")
         fleet = self._fleet()
-        async with self.db.pool.acquire() as conn:
+        async with fleet.mutex, self.db.pool.acquire() as conn:
             try:
                 async with conn.transaction():
                     await _lock(conn)

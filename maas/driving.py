@@ -60,7 +60,7 @@ class Schedules:
         """The shift's next stops with planned times (times None when the plan fell behind); [] if unplanned."""
         if self.fleet is None:
             return []
-        async with self.db.pool.acquire() as conn:
+        async with self.fleet.mutex, self.db.pool.acquire() as conn:
             # Reading the version needs no lock: a cached answer is only used while nothing committed since.
             if await fleet_repo.fleet_version(conn) == self._version and shift_id in self._stops:
                 return self._stops[shift_id]
@@ -177,7 +177,7 @@ class DriverService:
         fleet = self.fleet
         if fleet is None:
             raise Conflict("no on-demand service is configured (start the server with a network)")
-        async with self.db.pool.acquire() as conn:
+        async with fleet.mutex, self.db.pool.acquire() as conn:
             try:
                 async with conn.transaction():
                     await fleet_repo.lock_fleet(conn)

@@ -22,8 +22,6 @@ BY_KEY = f"SELECT {COLUMNS} FROM bookings WHERE created_by = $1 AND idempotency_
 FOR_RIDER = f"SELECT {COLUMNS} FROM bookings WHERE rider_id = $1 ORDER BY created_at DESC LIMIT $2"
 ALL = f"SELECT {COLUMNS} FROM bookings ORDER BY created_at DESC LIMIT $1"
 ACTIVE = f"SELECT {COLUMNS} FROM bookings WHERE status IN ('confirmed', 'picked_up')"
-FOR_SHIFTS = (f"SELECT {COLUMNS} FROM bookings WHERE shift_id = ANY($1::uuid[])"
-              " AND status IN ('confirmed', 'picked_up')")
 SET_STATUS = "UPDATE bookings SET status = $2 WHERE id = $1"
 SET_VEHICLE = "UPDATE bookings SET vehicle_id = $2, shift_id = $3 WHERE id = $1"
 EVENT = "INSERT INTO booking_events (booking_id, status, actor, reason) VALUES ($1, $2, $3, $4)"
@@ -62,10 +60,6 @@ async def list_all(conn: asyncpg.Connection, limit: int = 500) -> list[BookingRe
 
 async def list_active(conn: asyncpg.Connection) -> list[BookingRecord]:
     return [_booking(r) for r in await conn.fetch(ACTIVE)]
-
-
-async def list_active_for_shifts(conn: asyncpg.Connection, shift_ids: list[uuid.UUID]) -> list[BookingRecord]:
-    return [_booking(r) for r in await conn.fetch(FOR_SHIFTS, shift_ids)]
 
 
 async def set_status(conn: asyncpg.Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None,

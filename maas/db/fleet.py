@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import msgspec
 
-from maas.model import ShiftRecord, VehicleRecord
+from maas.model import BookingRecord, ShiftRecord, VehicleRecord
 
 INSERT_VEHICLE = ("INSERT INTO vehicles (id, name, seats, wheelchair_places, depot_lat, depot_lon)"
                   " VALUES ($1, $2, $3, $4, $5, $6)")
@@ -36,6 +36,12 @@ SAVE_PLAN_AND_BUMP = ("WITH saved AS (INSERT INTO shift_plans (shift_id, stops, 
                       " bumped AS (UPDATE fleet_state SET version = version + 1 WHERE id = 1 RETURNING version),"
                       " noted AS (INSERT INTO fleet_changes (version, shifts) SELECT version, ARRAY[$1::uuid] FROM bumped)"
                       " SELECT version FROM bumped")
+BOOK = "SELECT outcome, version, changed, known FROM maas_book($1, $2, $3, $4::jsonb, $5::jsonb, $6)"
+# One statement, so one snapshot: the rides and the plans of the shifts agree even without the lock.
+SHIFTS_STATE = ("SELECT (SELECT coalesce(jsonb_agg(to_jsonb(b) - 'idempotency_key'), '[]') FROM bookings b"
+                "        WHERE b.shift_id = ANY($1::uuid[]) AND b.status IN ('confirmed', 'picked_up')) AS rides,"
+                " (SELECT coalesce(jsonb_agg(jsonb_build_array(p.shift_id, p.stops)), '[]') FROM shift_plans p"
+                "        WHERE p.shift_id = ANY($1::uuid[])) AS plans")
 NOTE_CHANGE = "INSERT INTO fleet_changes (version, shifts) VALUES ($1, $2::uuid[])"
 CHANGES_SINCE = "SELECT version, shifts FROM fleet_changes WHERE version > $1 AND version <= $2 ORDER BY version"
 FORGET_CHANGES = "DELETE FROM fleet_changes WHERE at < now() - interval '1 hour'"
@@ -110,6 +116,41 @@ async def lock_fleet_and_read_versions(conn: asyncpg.Connection) -> tuple[int, i
     return int(row["fleet"]), row["area"]
 
 
+async def read_versions(conn: asyncpg.Connection) -> tuple[int, int | None]:
+    """(fleet version, service area version or None), without the lock: for a copy that `book` checks."""
+    row = await conn.fetchrow(VERSIONS)
+    return int(row["fleet"]), row["area"]
+
+
+class BookOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    outcome: str  # booked | replay | stale | area (see migration 0012)
+    version: int | None
+    changed: list[uuid.UUID]
+    known: uuid.UUID | None
+
+
+async def book(conn: asyncpg.Connection, expected: int, area_version: int | None, booking: BookingRecord,
+               stops: list[tuple[str, str]], idempotency_key: str | None) -> BookOutcome:
+    """Store a booking and its shift's new plan in one round trip, if the copy it was planned on (fleet
+    version `expected`) still holds for that shift and the service area is `area_version`."""
+    assert booking.shift_id is not None
+    row = await conn.fetchrow(BOOK, expected, area_version, booking.shift_id,
+                              _encode([list(s) for s in stops]).decode(), _encode(booking).decode(), idempotency_key)
+    return BookOutcome(outcome=row["outcome"], version=row["version"], changed=list(row["changed"] or []),
+                       known=row["known"])
+
+
+_decode_rides = msgspec.json.Decoder(list[BookingRecord]).decode
+_decode_plans = msgspec.json.Decoder(list[tuple[uuid.UUID, list[tuple[str, str]]]]).decode
+
+
+async def read_shifts(conn: asyncpg.Connection, shift_ids: list[uuid.UUID]
+                      ) -> tuple[list[BookingRecord], dict[uuid.UUID, list[tuple[str, str]]]]:
+    """The active rides and the plans of some shifts, as of one moment."""
+    row = await conn.fetchrow(SHIFTS_STATE, shift_ids)
+    return _decode_rides(row["rides"]), dict(_decode_plans(row["plans"]))
+
+
 async def save_plan_and_bump(conn: asyncpg.Connection, shift_id: uuid.UUID, stops: list[tuple[str, str]]) -> int:
     """Store one shift's plan and return the fleet's new version, in one round trip."""
     return int(await conn.fetchval(SAVE_PLAN_AND_BUMP, shift_id, _encode([list(s) for s in stops]).decode()))
@@ -121,6 +162,8 @@ async def note_change(conn: asyncpg.Connection, version: int, shifts: list[uuid.
 
 async def changed_shifts(conn: asyncpg.Connection, after: int, upto: int) -> set[uuid.UUID] | None:
     """The shifts changed by versions after..upto, or None when some version left no note (rebuild all)."""
+    if after == upto:
+        return set()
     rows = await conn.fetch(CHANGES_SINCE, after, upto)
     if len(rows) != upto - after:
         return None

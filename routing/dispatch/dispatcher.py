@@ -55,14 +55,21 @@ class DriveTimes:
 
     def snap(self, lat: float, lon: float) -> int:
         """The drive-graph node nearest to a position, within 500 m."""
+        return self.snap_many([lat], [lon])[0]
+
+    def snap_many(self, lats: Sequence[float], lons: Sequence[float]) -> list[int]:
+        """`snap` of several positions in one look-up; DispatchError names the first too far from a road."""
         if self._nearest is None:
             lat_, lon_ = np.asarray(self.graph.node_lat).copy(), np.asarray(self.graph.node_lon).copy()
             lat_[~self.routable] = np.nan  # never snap onto a road cut off from the rest
             self._nearest = NearestIndex(lat_, lon_)
-        index, _ = self._nearest.nearest(np.array([lat]), np.array([lon]), SNAP_RADIUS_M)
-        if index[0] < 0:
-            raise DispatchError(f"{lat:.5f},{lon:.5f} is more than {SNAP_RADIUS_M:.0f} m from any road")
-        return int(index[0])
+        if not len(lats):
+            return []
+        index, _ = self._nearest.nearest(np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64),
+                                         SNAP_RADIUS_M)
+        for k in np.flatnonzero(index < 0)[:1].tolist():
+            raise DispatchError(f"{lats[k]:.5f},{lons[k]:.5f} is more than {SNAP_RADIUS_M:.0f} m from any road")
+        return index.tolist()
 
     def place(self, node: int) -> int:
         """The place index of a drive-graph node, adding it (two searches) when new."""
@@ -167,6 +174,7 @@ class Dispatcher:
                 self.latest[slot] = v.shift_end_s
                 self.fixed[slot] = k
         self._free = list(range(len(self.service) - 1, 2 * n_vehicles - 1, -1))
+        self._slot_ride: dict[int, str] = {}  # the ride each pickup or drop-off slot was last given to
         self.routes: list[np.ndarray] = [np.zeros(0, dtype=np.int32) for _ in vehicles]
         self.rides: dict[str, _Ride] = {}
         self.breaks: dict[str, tuple[int, int]] = {}  # break id -> (vehicle, slot)
@@ -258,6 +266,8 @@ class Dispatcher:
             self.demand[slot] = [sign * x for x in demand]
         self.partner[p], self.partner[d] = d, p
         self.max_ride[p] = ride
+        # A released slot keeps its old entry until reused; plan_of checks it against the ride.
+        self._slot_ride[p] = self._slot_ride[d] = request.id
         return p, d
 
     @contextlib.contextmanager
@@ -326,15 +336,18 @@ class Dispatcher:
         _, _, drop_lo, _, ride = self._windows(request, -math.inf)
         windows = (promise.pickup_earliest_s, promise.pickup_latest_s, drop_lo, promise.dropoff_latest_s, ride)
         p, d = self._place_request(request, windows)
-        found = self.planner.pair_options(self.routes, p, d, count=len(self.vehicles))
-        preferred = [o for o in found if self.vehicles[o.vehicle].id == offer.vehicle_id]
-        choice = (preferred or found or [None])[0]
-        if choice is None:
-            self._release(p)
-            self._release(d)
-            raise DispatchError(f"request {request.id}: the offer no longer fits any vehicle's plan")
-        self.routes[choice.vehicle] = choice.apply(self.routes[choice.vehicle], p, d)
-        self.rides[request.id] = _Ride(request=request, promise=promise, vehicle=choice.vehicle, pickup=p,
+        # The offered vehicle first (the usual case, one route to test), then any other.
+        v = self._vehicle(offer.vehicle_id)
+        added, i, j = self.planner.best_pair_insertion(v, self.routes[v], p, d)
+        if not math.isfinite(added):
+            found = self.planner.pair_options(self.routes, p, d, count=1)
+            if not found:
+                self._release(p)
+                self._release(d)
+                raise DispatchError(f"request {request.id}: the offer no longer fits any vehicle's plan")
+            v, i, j = found[0].vehicle, found[0].i, found[0].j
+        self.routes[v] = insert_pair(self.routes[v], p, d, i, j)
+        self.rides[request.id] = _Ride(request=request, promise=promise, vehicle=v, pickup=p,
                                        dropoff=d, status="confirmed")
         return self.booking(request.id)
 
@@ -388,13 +401,16 @@ class Dispatcher:
     def plan_of(self, vehicle_id: str) -> list[tuple[str, str]]:
         """The vehicle's visiting order as (request id, 'pickup' | 'dropoff'), breaks left out."""
         v = self._vehicle(vehicle_id)
-        owner = {}
-        for rid, ride in self.rides.items():
-            if ride.pickup >= 0:
-                owner[ride.pickup] = (rid, "pickup")
-            if ride.dropoff >= 0:
-                owner[ride.dropoff] = (rid, "dropoff")
-        return [owner[int(x)] for x in self.routes[v].tolist() if int(x) in owner]
+        stops = []
+        for x in self.routes[v].tolist():
+            ride = self.rides.get(self._slot_ride.get(x, ""))
+            if ride is None:
+                continue  # a break
+            if ride.pickup == x:
+                stops.append((ride.request.id, "pickup"))
+            elif ride.dropoff == x:
+                stops.append((ride.request.id, "dropoff"))
+        return stops
 
     def booking(self, request_id: str) -> Booking:
         ride = self._ride(request_id)
