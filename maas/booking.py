@@ -162,11 +162,12 @@ class BookingService:
         dispatcher = fleet.dispatcher
         if dispatcher is None:
             raise Conflict("no vehicle is on shift", alternatives=[])
-        quote = dispatcher.quote(request, now_s())
+        now = now_s()
+        quote = dispatcher.quote(request, now)
         if not quote.offers:
             raise Conflict(quote.reason or "no vehicle can serve this ride",
                            alternatives=[offer_out(o) for o in quote.alternatives])
-        placed = dispatcher.book(quote.offers[0], request)
+        placed = dispatcher.book(quote.offers[0], request, now)
         shift = placed.vehicle_id
         return BookingRecord(
             id=uuid.UUID(request.id), rider_id=user.id if caller is None else None,

@@ -21,7 +21,6 @@ import uuid
 
 import asyncpg
 
-from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
 from maas.model import BookingRecord
 from routing.dispatch.dispatcher import Dispatcher, DriveTimes
@@ -58,6 +57,7 @@ class FleetService:
         self.version = -1
         self.shift_vehicle: dict[str, uuid.UUID] = {}
         self.mutex = asyncio.Lock()  # held by whoever reads or changes the copy
+        self._saved_start: dict[str, tuple[int, float]] = {}  # plan starts this process has written
 
     def snap(self, lat: float, lon: float) -> int:
         return self.times.snap(lat, lon)
@@ -92,6 +92,7 @@ class FleetService:
         """Drop the in-memory plans (after a failed transaction): the next change rebuilds them."""
         self.dispatcher = None
         self.version = -1
+        self._saved_start = {}
 
     async def _reload(self, conn: asyncpg.Connection) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -111,16 +112,23 @@ class FleetService:
             self.dispatcher = None
             return
         dispatcher = Dispatcher(self.drive, fleet, self.rules, times=self.times)
-        shift_ids = {v.id for v in fleet}
-        rides = [b for b in await booking_repo.list_active(conn)
-                 if b.shift_id is not None and str(b.shift_id) in shift_ids]
-        for booking, request in zip(rides, self.requests_of(rides), strict=True):
-            dispatcher.restore(request, promise_of(booking), str(booking.shift_id), booking.status)
-        plans = await fleet_repo.load_plans(conn, [uuid.UUID(s) for s in shift_ids])
-        for shift_id, stops in plans.items():
-            known = [(rid, kind) for rid, kind in stops if rid in dispatcher.rides]
-            dispatcher.set_plan(str(shift_id), known)
+        rides, plans = await fleet_repo.read_shifts(conn, [uuid.UUID(v.id) for v in fleet])
+        self._restore(dispatcher, rides, plans)
         self.dispatcher = dispatcher
+
+    def _restore(self, dispatcher: Dispatcher, rides: list[BookingRecord],
+                 plans: dict[uuid.UUID, fleet_repo.StoredPlan]) -> bool:
+        """Put stored rides and plans into `dispatcher`; False when a ride is already there (planned
+        on a shift not being restored: the caller rebuilds everything)."""
+        for booking, request in zip(rides, self.requests_of(rides), strict=True):
+            if str(booking.id) in dispatcher.rides:
+                return False
+            dispatcher.restore(request, promise_of(booking), str(booking.shift_id), booking.status)
+        for shift_id, plan in plans.items():
+            dispatcher.set_plan(str(shift_id), [(rid, kind) for rid, kind in plan.stops if rid in dispatcher.rides])
+            if plan.start is not None:
+                dispatcher.vehicle_at(str(shift_id), self.snap(plan.start.lat, plan.start.lon), epoch(plan.start.at))
+        return True
 
     async def _resync(self, conn: asyncpg.Connection, shifts: set[uuid.UUID]) -> None:
         """Re-read only the shifts that other processes changed: their rides and plans."""
@@ -132,13 +140,8 @@ class FleetService:
         rides, plans = await fleet_repo.read_shifts(conn, list(shifts))
         for shift in shifts:
             dispatcher.clear_vehicle(str(shift))
-        for booking, request in zip(rides, self.requests_of(rides), strict=True):
-            if str(booking.id) in dispatcher.rides:  # moved here from a shift not in the set: cannot be
-                await self._reload(conn)
-                return
-            dispatcher.restore(request, promise_of(booking), str(booking.shift_id), booking.status)
-        for shift_id, stops in plans.items():
-            dispatcher.set_plan(str(shift_id), [(rid, kind) for rid, kind in stops if rid in dispatcher.rides])
+        if not self._restore(dispatcher, rides, plans):
+            await self._reload(conn)
 
     async def book_ride(self, conn: asyncpg.Connection, booking: BookingRecord, area_version: int | None,
                         idempotency_key: str | None) -> fleet_repo.BookOutcome:
@@ -163,8 +166,17 @@ class FleetService:
         return outcome
 
     async def commit(self, conn: asyncpg.Connection, shifts: set[str]) -> None:
-        """Write the plans of `shifts` and a new fleet version, in the caller's transaction."""
+        """Write the plans of `shifts` (with where each starts, once stop events moved it) and a new
+        fleet version, in the caller's transaction."""
         assert self.dispatcher is not None
+        for shift in shifts:
+            start = self.dispatcher.start_of(shift)
+            if start is not None and self._saved_start.get(shift) != start:
+                node, at_s = start
+                await fleet_repo.save_start(conn, uuid.UUID(shift), fleet_repo.PlanStart(
+                    lat=float(self.drive.node_lat[node]), lon=float(self.drive.node_lon[node]),
+                    at=dt.datetime.fromtimestamp(at_s, dt.UTC)))
+                self._saved_start[shift] = start
         if len(shifts) == 1:
             (shift,) = shifts
             self.version = await fleet_repo.save_plan_and_bump(conn, uuid.UUID(shift), self.dispatcher.plan_of(shift))

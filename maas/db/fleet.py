@@ -40,8 +40,10 @@ BOOK = "SELECT outcome, version, changed, known FROM maas_book($1, $2, $3, $4::j
 # One statement, so one snapshot: the rides and the plans of the shifts agree even without the lock.
 SHIFTS_STATE = ("SELECT (SELECT coalesce(jsonb_agg(to_jsonb(b) - 'idempotency_key'), '[]') FROM bookings b"
                 "        WHERE b.shift_id = ANY($1::uuid[]) AND b.status IN ('confirmed', 'picked_up')) AS rides,"
-                " (SELECT coalesce(jsonb_agg(jsonb_build_array(p.shift_id, p.stops)), '[]') FROM shift_plans p"
+                " (SELECT coalesce(jsonb_agg(jsonb_build_array(p.shift_id, p.stops, p.start_lat, p.start_lon,"
+                "                                               p.start_at)), '[]') FROM shift_plans p"
                 "        WHERE p.shift_id = ANY($1::uuid[])) AS plans")
+SAVE_START = "UPDATE shift_plans SET start_lat = $2, start_lon = $3, start_at = $4 WHERE shift_id = $1"
 NOTE_CHANGE = "INSERT INTO fleet_changes (version, shifts) VALUES ($1, $2::uuid[])"
 CHANGES_SINCE = "SELECT version, shifts FROM fleet_changes WHERE version > $1 AND version <= $2 ORDER BY version"
 FORGET_CHANGES = "DELETE FROM fleet_changes WHERE at < now() - interval '1 hour'"
@@ -141,14 +143,38 @@ async def book(conn: asyncpg.Connection, expected: int, area_version: int | None
 
 
 _decode_rides = msgspec.json.Decoder(list[BookingRecord]).decode
-_decode_plans = msgspec.json.Decoder(list[tuple[uuid.UUID, list[tuple[str, str]]]]).decode
+
+
+class PlanStart(msgspec.Struct, frozen=True, kw_only=True):
+    """Where and when a vehicle's plan starts after stop events moved it from the depot."""
+
+    lat: float
+    lon: float
+    at: dt.datetime
+
+
+class StoredPlan(msgspec.Struct, frozen=True, kw_only=True):
+    stops: list[tuple[str, str]]
+    start: PlanStart | None
+
+
+_decode_plans = msgspec.json.Decoder(
+    list[tuple[uuid.UUID, list[tuple[str, str]], float | None, float | None, dt.datetime | None]]).decode
 
 
 async def read_shifts(conn: asyncpg.Connection, shift_ids: list[uuid.UUID]
-                      ) -> tuple[list[BookingRecord], dict[uuid.UUID, list[tuple[str, str]]]]:
+                      ) -> tuple[list[BookingRecord], dict[uuid.UUID, StoredPlan]]:
     """The active rides and the plans of some shifts, as of one moment."""
     row = await conn.fetchrow(SHIFTS_STATE, shift_ids)
-    return _decode_rides(row["rides"]), dict(_decode_plans(row["plans"]))
+    plans = {}
+    for shift_id, stops, lat, lon, at in _decode_plans(row["plans"]):
+        start = PlanStart(lat=lat, lon=lon, at=at) if lat is not None and lon is not None and at is not None else None
+        plans[shift_id] = StoredPlan(stops=stops, start=start)
+    return _decode_rides(row["rides"]), plans
+
+
+async def save_start(conn: asyncpg.Connection, shift_id: uuid.UUID, start: PlanStart) -> None:
+    await conn.execute(SAVE_START, shift_id, start.lat, start.lon, start.at)
 
 
 async def save_plan_and_bump(conn: asyncpg.Connection, shift_id: uuid.UUID, stops: list[tuple[str, str]]) -> int:

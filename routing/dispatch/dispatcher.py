@@ -174,6 +174,7 @@ class Dispatcher:
                 self.latest[slot] = v.shift_end_s
                 self.fixed[slot] = k
         self._free = list(range(len(self.service) - 1, 2 * n_vehicles - 1, -1))
+        self._moved: dict[int, tuple[int, float]] = {}  # vehicles whose plan no longer starts at the depot
         self._slot_ride: dict[int, str] = {}  # the ride each pickup or drop-off slot was last given to
         self.routes: list[np.ndarray] = [np.zeros(0, dtype=np.int32) for _ in vehicles]
         self.rides: dict[str, _Ride] = {}
@@ -300,8 +301,28 @@ class Dispatcher:
                      pickup_estimate_s=option.pickup_s, dropoff_estimate_s=option.dropoff_s,
                      added_drive_s=option.added_s)
 
+    @contextlib.contextmanager
+    def _leaving_after(self, now_s: float | None) -> Iterator[None]:
+        """Inside the block no vehicle leaves the start of its plan before `now_s`: a vehicle idle at
+        its depot or last stop cannot have set off in the past to reach a new rider early. (One
+        already driving to its next stop is held to the same rule, which can only refuse more.)"""
+        if now_s is None:
+            yield
+            return
+        starts = self.vehicle_start
+        saved = self.earliest[starts].copy()
+        self.earliest[starts] = np.maximum(saved, now_s)
+        try:
+            yield
+        finally:
+            self.earliest[starts] = saved
+
     def quote(self, request: Request, now_s: float, count: int = 3) -> Quote:
         """Feasible offers, cheapest first; when none fits, the nearest feasible earlier and later times."""
+        with self._leaving_after(now_s):
+            return self._quote(request, now_s, count)
+
+    def _quote(self, request: Request, now_s: float, count: int) -> Quote:
         if request.id in self.rides:
             raise DispatchError(f"request {request.id} is already booked")
         windows = self._windows(request, now_s)
@@ -328,8 +349,13 @@ class Dispatcher:
         return Quote(request_id=request.id, offers=[], alternatives=alternatives,
                      reason="no vehicle can serve this ride within its time window")
 
-    def book(self, offer: Offer, request: Request) -> Booking:
-        """Confirm an offer if its promise still fits some vehicle's plan; DispatchError otherwise."""
+    def book(self, offer: Offer, request: Request, now_s: float | None = None) -> Booking:
+        """Confirm an offer if its promise still fits some vehicle's plan (leaving no start before
+        `now_s`, as the quote did); DispatchError otherwise."""
+        with self._leaving_after(now_s):
+            return self._book(offer, request)
+
+    def _book(self, offer: Offer, request: Request) -> Booking:
         if request.id in self.rides or request.id != offer.request_id:
             raise DispatchError(f"request {request.id}: already booked or not the offer's request")
         promise = offer.promise
@@ -500,6 +526,11 @@ class Dispatcher:
         start = int(self.vehicle_start[v])
         self.location[start] = self.times.place(node)
         self.earliest[start] = max(at_s, self.earliest[start])
+        self._moved[v] = (node, float(self.earliest[start]))
+
+    def start_of(self, vehicle_id: str) -> tuple[int, float] | None:
+        """(node, time) where the vehicle's plan starts, if `vehicle_at` moved it from its depot."""
+        return self._moved.get(self._vehicle(vehicle_id))
 
     def _vehicle(self, vehicle_id: str) -> int:
         if vehicle_id not in self._vehicle_index:

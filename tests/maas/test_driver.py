@@ -5,6 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import msgspec
+from litestar.testing import TestClient
+
+from maas.app import create_app
+from maas.settings import Settings
+from tests.maas.conftest import fresh_database
 from tests.maas.live_world import (HERRENBERG_BAHNHOF, HERRENBERG_VERENAWEG, KUPPINGEN, NEBRINGEN, ROHRAU, World,
                                    avl_fixes, own_settings, world)
 
@@ -187,3 +193,40 @@ def test_a_no_show_only_after_waiting(world: World) -> None:
     assert gone.json()["booking"]["status"] == "no_show"
     assert all(s["booking_id"] != booking["id"] for s in gone.json()["plan"]["stops"])
     assert client.get(f"/bookings/{booking['id']}", headers=rider).json()["status"] == "no_show"
+
+
+def test_a_new_process_plans_from_the_last_drop_off_not_from_the_depot(settings: Settings, database_url: str) -> None:
+    """After a drop-off at Rohrau, a process that reads the plans afresh (a restart, another worker)
+    knows the bus waits at Rohrau: a ride from there is picked up at once, not after the drive out
+    from the depot at Herrenberg station."""
+    with fresh_database(database_url, "maas_start") as url:
+        own = msgspec.structs.replace(settings, database_url=url)
+
+        def rohrau_pickup(client: TestClient, rider: dict[str, str]) -> float:
+            earliest = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=3)
+            quote = client.post("/quotes", headers=rider, json={
+                "origin": ROHRAU, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": earliest.isoformat()})
+            assert quote.status_code == 200 and quote.json()["offers"], quote.text
+            estimate = dt.datetime.fromisoformat(quote.json()["offers"][0]["pickup_estimate"])
+            return (estimate - earliest).total_seconds()
+
+        with TestClient(create_app(own)) as client:
+            world = World(client, own)
+            bus = world.bus(HERRENBERG_BAHNHOF, seats=4)
+            _, rider = world.users.make("rider")
+            from_depot = rohrau_pickup(client, rider)
+            leave = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+            booking = world.book(rider, HERRENBERG_BAHNHOF, ROHRAU, earliest_pickup=leave.isoformat())
+            for event in ("arrived", "picked_up", "dropped_off"):
+                answer = client.post("/driver/events", headers=bus.headers,
+                                     json={"booking_id": booking["id"], "event": event})
+                assert answer.status_code == 200, answer.text
+            here = rohrau_pickup(client, rider)
+            start = world.sql("SELECT start_lat, start_lon FROM shift_plans WHERE shift_id = $1",
+                              uuid.UUID(bus.shift_id))[0]
+        with TestClient(create_app(own)) as restarted:
+            from_rohrau = rohrau_pickup(restarted, rider)
+    assert from_depot > 120, from_depot  # the drive from the station out to Rohrau, beyond the 3 minutes
+    assert from_rohrau < 60, (from_depot, from_rohrau)
+    assert abs(from_rohrau - here) < 5  # the same as in the process that took the stop events
+    assert abs(start["start_lat"] - ROHRAU["lat"]) < 0.005 and abs(start["start_lon"] - ROHRAU["lon"]) < 0.005
