@@ -87,7 +87,7 @@ class NetworkFeed(msgspec.Struct, frozen=True, kw_only=True):
 class NetworkVersion(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     directory: str
-    status: str  # building | built | failed
+    status: str  # building | built | failed | pruned (built, its directory since deleted)
     feeds: list[NetworkFeed]
     osm: str | None
     error: str | None
@@ -97,3 +97,4 @@ class NetworkVersion(msgspec.Struct, frozen=True, kw_only=True):
     created_at: dt.datetime
     built_at: dt.datetime | None
     activated_at: dt.datetime | None
+    pruned_at: dt.datetime | None

@@ -4,6 +4,8 @@ and swaps it in; an earlier network can be activated again (rollback).
 Every network lives in its own directory (data_dir/networks/<id>) and is never changed after its
 build, so a swap is only the replacement of one Router object by another: requests in flight keep
 the Router they started with. The database says which network is active; every process follows it.
+After a publish, the directories of networks older than the MAAS_KEEP_NETWORKS newest are deleted
+(the active one's never); those networks stay listed as 'pruned' and cannot be activated again.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import os
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +35,9 @@ from maas.db.networks import (
     find_network,
     find_network_by_directory,
     finish_network,
+    list_built_networks,
     list_networks,
+    mark_pruned,
     set_directory,
 )
 from maas.errors import Conflict, Invalid, NotFound
@@ -49,6 +56,10 @@ NETWORK_LOCK = 7_301_002
 # How often a process checks whether another one activated a different network.
 FOLLOW_INTERVAL_S = 5.0
 PUBLISHABLE = ("uploaded", "retired", "failed")
+# A build holds the GIL for seconds at a time (OSM parsing): in a thread it would stall every request of
+# the process, so it runs in a child process. Spawned, not forked: forking a threaded server can copy
+# locks held by other threads.
+_BUILD_CONTEXT = multiprocessing.get_context("spawn")
 
 
 class PublishError(Exception):
@@ -220,7 +231,7 @@ class NetworkService:
                 network = await create_network(
                     conn, directory="", status="building", osm=str(osm), created_by=actor,
                     feeds=[NetworkFeed(feed_id=v.feed_id, version_id=v.id, agency=v.agency) for v in members])
-                out = Path(self.settings.data_dir).resolve() / "networks" / str(network.id)
+                out = self._networks_dir() / str(network.id)
                 await set_directory(conn, network.id, str(out))
                 paths = [str(await self._feed_file(conn, v)) for v in members]
                 base = self._base_manifest()
@@ -228,7 +239,7 @@ class NetworkService:
                 # Bike share configured for the region stays in every network built from it.
                 gbfs = [s.path for s in base.sources if s.kind == "gbfs"] if base is not None else []
                 inputs = BuildInputs(gtfs=paths, gtfs_ids=[v.feed_id for v in members], gbfs=gbfs, osm=str(osm))
-                await asyncio.to_thread(build_network, inputs, out, params)
+                await _build_in_child(inputs, out, params)
                 router = await asyncio.to_thread(self._router_for, out)
                 seconds = time.perf_counter() - started
                 async with self._serving:
@@ -246,6 +257,11 @@ class NetworkService:
         except Exception as exc:
             log.exception("publishing feed version %s failed", version.id)
             await self._failed(version, actor, network, f"{type(exc).__name__}: {exc}", started)
+        else:
+            try:
+                await self.prune(actor)
+            except Exception:  # the version is published; only disk space is at stake
+                log.exception("cannot prune old networks after publishing feed version %s", version.id)
 
     async def _failed(self, version: FeedVersion, actor: uuid.UUID, network: NetworkVersion | None, error: str,
                       started: float) -> None:
@@ -267,6 +283,11 @@ class NetworkService:
             network = await find_network(conn, network_id)
             if network is None:
                 raise NotFound(f"no network {network_id}")
+            if network.status == "pruned":
+                raise Conflict(f"network {network_id} was pruned at {network.pruned_at:%Y-%m-%d %H:%M} UTC:"
+                               " its directory was deleted to save disk space (MAAS_KEEP_NETWORKS sets how many"
+                               " networks are kept); publish its feed versions again to build it anew",
+                               state=network.status)
             if network.status != "built":
                 raise Conflict(f"network {network_id} is {network.status}, not built", state=network.status)
             if not Path(network.directory).is_dir():
@@ -281,6 +302,51 @@ class NetworkService:
                                        {"previous": previous.id if previous is not None else None})
                 await self._serve(network_id, router)
         return network
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def _networks_dir(self) -> Path:
+        return Path(self.settings.data_dir).resolve() / "networks"
+
+    async def prune(self, actor: uuid.UUID) -> list[NetworkVersion]:
+        """Delete the directories of networks built here except the `keep_networks` newest and the active one,
+        marking them 'pruned'; returns those pruned. Every successful publish does this."""
+        async with self._network_lock() as conn:
+            return await self._prune(conn, actor)
+
+    async def _prune(self, conn: asyncpg.Connection, actor: uuid.UUID) -> list[NetworkVersion]:
+        root = self._networks_dir()
+        # Only directories this service built: MAAS_NETWORK_DIR belongs to whoever configured it.
+        ours = [n for n in await list_built_networks(conn) if Path(n.directory).parent == root]
+        doomed = [n.id for n in ours[self.settings.keep_networks:] if not n.active]
+        if not doomed:
+            return []
+        async with conn.transaction():
+            pruned = await mark_pruned(conn, doomed)
+            if pruned:
+                await audit.record(conn, actor, "prune_networks", None,
+                                   {"networks": [n.id for n in pruned], "keep": self.settings.keep_networks})
+        # Marked first: a directory is never activated while it is being deleted. A process still serving
+        # one of them keeps working, as its arrays are memory-mapped and outlive the files.
+        for network in pruned:
+            await asyncio.to_thread(shutil.rmtree, network.directory, ignore_errors=True)
+            if Path(network.directory).exists():
+                log.warning("network %s is pruned but its directory %s could not be deleted", network.id,
+                            network.directory)
+        if pruned:
+            log.info("pruned networks %s", [n.id for n in pruned])
+        return pruned
+
+
+async def _build_in_child(inputs: BuildInputs, out: Path, params: BuildParams) -> None:
+    """build_network in a new child process; its exception, if any, is raised here."""
+    # One process per build: the memory a build takes goes back to the system when it ends.
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=_BUILD_CONTEXT)
+    try:
+        await asyncio.get_running_loop().run_in_executor(pool, build_network, inputs, out, params)
+    finally:
+        # Never wait here, on the event loop: the child ends by itself once its build is done.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

@@ -22,6 +22,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     network_dir: Path | None  # the network the router and dispatcher use
     service_file: Path | None  # the on-demand service definition (TOML)
     osm_file: Path | None = None  # streets of networks built on publishing; None: the OSM of network_dir's manifest
+    keep_networks: int = 5  # the newest networks built here keep their directories (and the serving one)
     jwt_secret: str
     token_ttl_s: int = 12 * 3600
     max_body_bytes: int = 50 * 1024 * 1024  # a GTFS upload fits; larger requests get 413
@@ -49,6 +50,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "network_dir": Path(env["MAAS_NETWORK_DIR"]) if env.get("MAAS_NETWORK_DIR") else None,
             "service_file": Path(env["MAAS_SERVICE_FILE"]) if env.get("MAAS_SERVICE_FILE") else None,
             "osm_file": Path(env["MAAS_OSM_FILE"]) if env.get("MAAS_OSM_FILE") else None,
+            "keep_networks": number("MAAS_KEEP_NETWORKS", 5),
             "jwt_secret": env.get("MAAS_JWT_SECRET") or "",
             "token_ttl_s": number("MAAS_TOKEN_TTL_S", 12 * 3600),
             "max_body_bytes": number("MAAS_MAX_BODY_BYTES", 50 * 1024 * 1024),
@@ -57,6 +59,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "port": number("MAAS_PORT", 8000),
         }
         values.update(overrides)
+        if values["keep_networks"] < 1:  # type: ignore[operator]
+            raise SettingsError(f"MAAS_KEEP_NETWORKS must be at least 1 (the network just built),"
+                                f" got {values['keep_networks']}")
         if not values["jwt_secret"]:
             values["jwt_secret"] = _stored_secret(Path(values["data_dir"]))  # type: ignore[arg-type]
         return cls(**values)  # type: ignore[arg-type]

@@ -56,6 +56,7 @@ def network_out(n: NetworkVersion, user: User) -> dict[str, Any]:
         "created_by": str(n.created_by) if n.created_by else None, "build_seconds": n.build_seconds,
         "created_at": n.created_at.isoformat(), "built_at": n.built_at.isoformat() if n.built_at else None,
         "activated_at": n.activated_at.isoformat() if n.activated_at else None,
+        "pruned_at": n.pruned_at.isoformat() if n.pruned_at else None,
     }
     if user.role == "admin":
         out["directory"], out["osm"] = n.directory, n.osm
@@ -167,7 +168,7 @@ class NetworkController(Controller):
 
     @get("/", guards=[roles("agency", "operator", "admin")])
     async def list_networks(self, request: Request[User, Any, Any]) -> list[dict[str, Any]]:
-        """Every network version, newest first: its feeds, when it was built, whether it is active."""
+        """Every network version, newest first: its feeds, when it was built, whether it is active or pruned."""
         return [network_out(n, request.user) for n in await _networks(request).list()]
 
     @post("/{network_id:int}/activate", status_code=200, guards=[roles("operator", "admin")])

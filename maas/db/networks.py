@@ -10,7 +10,7 @@ import msgspec
 from maas.model import NetworkFeed, NetworkVersion
 
 _COLUMNS = ("id, directory, status, feeds, osm, error, created_by, build_seconds, active, created_at, built_at,"
-            " activated_at")
+            " activated_at, pruned_at")
 INSERT = (
     "INSERT INTO networks (directory, status, feeds, osm, created_by, built_at)"
     f" VALUES ($1, $2, $3::jsonb, $4, $5, CASE WHEN $2 = 'built' THEN now() END) RETURNING {_COLUMNS}"
@@ -26,6 +26,13 @@ FINISH = (
 )
 DEACTIVATE = "UPDATE networks SET active = false WHERE active AND id <> $1"
 ACTIVATE = f"UPDATE networks SET active = true, activated_at = now() WHERE id = $1 RETURNING {_COLUMNS}"
+LIST_BUILT = f"SELECT {_COLUMNS} FROM networks WHERE status = 'built' ORDER BY id DESC"
+# Never the active network, whatever the caller chose.
+PRUNE = (
+    "WITH pruned AS (UPDATE networks SET status = 'pruned', pruned_at = now()"
+    f" WHERE id = ANY($1::int[]) AND status = 'built' AND NOT active RETURNING {_COLUMNS})"
+    f" SELECT {_COLUMNS} FROM pruned ORDER BY id DESC"
+)
 
 _encode = msgspec.json.Encoder().encode
 _decode_feeds = msgspec.json.Decoder(list[NetworkFeed]).decode
@@ -36,7 +43,7 @@ def _network(row: asyncpg.Record) -> NetworkVersion:
         id=row["id"], directory=row["directory"], status=row["status"], feeds=_decode_feeds(row["feeds"]),
         osm=row["osm"], error=row["error"], created_by=row["created_by"], build_seconds=row["build_seconds"],
         active=row["active"], created_at=row["created_at"], built_at=row["built_at"],
-        activated_at=row["activated_at"],
+        activated_at=row["activated_at"], pruned_at=row["pruned_at"],
     )
 
 
@@ -77,3 +84,13 @@ async def activate_network(conn: asyncpg.Connection, network_id: int) -> Network
     """Make `network_id` the one active network (call inside a transaction)."""
     await conn.execute(DEACTIVATE, network_id)
     return _network(await conn.fetchrow(ACTIVATE, network_id))
+
+
+async def list_built_networks(conn: asyncpg.Connection) -> list[NetworkVersion]:
+    """Networks whose directories are kept (status 'built'), newest first."""
+    return [_network(r) for r in await conn.fetch(LIST_BUILT)]
+
+
+async def mark_pruned(conn: asyncpg.Connection, network_ids: list[int]) -> list[NetworkVersion]:
+    """Mark the built, inactive networks of `network_ids` 'pruned'; returns them newest first (never the active one)."""
+    return [_network(r) for r in await conn.fetch(PRUNE, network_ids)]

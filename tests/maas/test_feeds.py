@@ -1,11 +1,12 @@
 """Agencies upload, validate and publish GTFS feeds over HTTP; riders plan on the network built from them.
 
 The module runs its own app on its own database (same server), so that the networks it publishes
-and activates do not change what the other test modules' app serves. It builds three networks.
+and activates do not change what the other test modules' app serves. It builds four networks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import shutil
@@ -19,7 +20,9 @@ import pytest
 from litestar.testing import TestClient
 
 from maas.app import create_app
-from maas.publish import FOLLOW_INTERVAL_S
+from maas.db.database import Database
+from maas.model import NetworkVersion
+from maas.publish import FOLLOW_INTERVAL_S, NetworkService
 from maas.settings import Settings
 from tests.conftest import SHARED_DATA, derive_feed
 from tests.maas.conftest import Users, fresh_database
@@ -319,3 +322,77 @@ def test_every_agency_and_operator_action_is_audited(app: TestClient, people: di
     for network in app.get("/networks", headers=people["admin"]).json():
         MEASURED[f"network {network['id']} ({network['status']}) build"] = network["build_seconds"] or 0.0
     print({name: round(seconds, 2) for name, seconds in MEASURED.items()})
+
+
+def _prune(settings: Settings, actor: Any) -> list[NetworkVersion]:
+    """What NetworkService.prune deletes with `settings`, run as another process of the service would."""
+    async def work() -> list[NetworkVersion]:
+        db = await Database.open(settings)
+        try:
+            service = await NetworkService.open(settings, db, lambda router: None)
+            try:
+                return await service.prune(actor)
+            finally:
+                await service.close()
+        finally:
+            await db.close()
+
+    return asyncio.run(work())
+
+
+def _pruned_answer(app: TestClient, headers: dict[str, str], network_id: int) -> None:
+    refused = app.post(f"/networks/{network_id}/activate", headers=headers)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    problem = refused.json()
+    assert problem["state"] == "pruned" and f"network {network_id} was pruned" in problem["detail"]
+    assert "MAAS_KEEP_NETWORKS" in problem["detail"] and "publish its feed versions again" in problem["detail"]
+
+
+def test_the_serving_network_is_never_pruned(app: TestClient, people: dict[str, dict[str, str]],
+                                             feeds_settings: Settings, state: dict[str, Any]) -> None:
+    networks = {n["id"]: n for n in app.get("/networks", headers=people["admin"]).json()}
+    # With the default MAAS_KEEP_NETWORKS (5) every network built so far keeps its directory.
+    assert all(n["status"] in ("built", "failed") and n["pruned_at"] is None for n in networks.values())
+    newest = max(i for i, n in networks.items() if n["status"] == "built")
+    built_here = [state["with_s1"], state["with_bus"], newest]
+    assert all(Path(networks[i]["directory"]).is_dir() for i in built_here)
+    # Rolled back to the oldest network built here, then pruned to one: the newest and the serving one stay.
+    assert app.post(f"/networks/{state['with_s1']}/activate", headers=people["operator"]).status_code == 200
+    admin = Users(feeds_settings).make("admin")[0]
+    pruned = _prune(msgspec.structs.replace(feeds_settings, keep_networks=1), admin.id)
+    assert [n.id for n in pruned] == [state["with_bus"]]
+    assert Path(networks[state["with_s1"]]["directory"]).is_dir() and Path(networks[newest]["directory"]).is_dir()
+    assert not Path(networks[state["with_bus"]]["directory"]).exists()
+    assert Path(feeds_settings.network_dir or "").is_dir()  # MAAS_NETWORK_DIR is never ours to delete
+    assert _active(app, people["operator"])["id"] == state["with_s1"]
+    assert all(t.startswith("s1:") for t in _transit_trips(app, people["rider"]))
+    listed = {n["id"]: n for n in app.get("/networks", headers=people["operator"]).json()}
+    assert listed[state["with_bus"]]["status"] == "pruned" and listed[state["with_bus"]]["pruned_at"]
+    _pruned_answer(app, people["operator"], state["with_bus"])
+    state["newest"] = newest
+
+
+def test_with_keep_1_a_publish_prunes_every_older_network(app: TestClient, people: dict[str, dict[str, str]],
+                                                          feeds_settings: Settings, state: dict[str, Any]) -> None:
+    directories = {n["id"]: Path(n["directory"]) for n in app.get("/networks", headers=people["admin"]).json()}
+    bus = next(v for v in app.get("/feeds", headers=people["rbs"]).json() if v["feed_id"] == "bus764")
+    assert bus["status"] == "retired"  # the S1-only network serves
+    keep_one = msgspec.structs.replace(feeds_settings, keep_networks=1)
+    with TestClient(create_app(keep_one)) as other_process:
+        assert _publish(other_process, people["rbs"], bus["id"])["status"] == "published"
+        network = _active(other_process, people["admin"])
+        assert sorted(f["feed_id"] for f in network["feeds"]) == ["bus764", "s1"]
+        assert Path(network["directory"]).is_dir()
+        assert all(t.startswith("s1:") for t in _transit_trips(other_process, people["rider"]))
+        # The network served before and the newest before it are pruned; rolling back to either is refused.
+        for earlier in (state["with_s1"], state["newest"]):
+            assert not directories[earlier].exists()
+            _pruned_answer(other_process, people["admin"], earlier)
+        assert Path(feeds_settings.network_dir or "").is_dir()
+        assert _active(other_process, people["admin"])["id"] == network["id"]
+    # A process still serving a pruned network answers from its memory-mapped arrays until it follows.
+    assert all(t.startswith("s1:") for t in _transit_trips(app, people["rider"]))
+    entries = app.get("/audit", headers=people["admin"], params={"limit": 1000}).json()
+    pruning = [e["details"] for e in entries if e["action"] == "prune_networks"]
+    assert {"networks": [state["newest"], state["with_s1"]], "keep": 1} in pruning
