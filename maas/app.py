@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
+import numpy as np
 from litestar import Litestar
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
@@ -48,6 +49,9 @@ def create_app(settings: Settings) -> Litestar:
             drive = network.streets.get("drive")
             if drive is not None and drive.n_nodes:
                 fleet = FleetService(drive)
+                snap = network.snaps.get("drive")
+                if snap is not None:  # bus stops double as virtual stops: their drive times are ready
+                    fleet.times.warm(sorted({int(n) for n in np.asarray(snap.node).tolist() if n >= 0}))
         app.state.settings = settings
         app.state.db = db
         app.state.fleet = fleet

@@ -97,6 +97,13 @@ class DriveTimes:
         self._place_of[node] = k
         return k
 
+    def warm(self, nodes: Sequence[int]) -> None:
+        """Add the places riders will mostly use (the bus stops on the drive graph) ahead of the first
+        quote; nodes off the routable roads are skipped."""
+        for node in nodes:
+            if 0 <= node < self.graph.n_nodes and self.routable[node]:
+                self.place(int(node))
+
     def _times(self, router: StreetRouter, source: np.ndarray, targets: np.ndarray) -> np.ndarray:
         nodes, costs = router.search(source)
         full = np.full(self.graph.n_nodes, UNREACHABLE_S)
