@@ -272,7 +272,7 @@ class BookingService:
                     errors = []
                     for shift in shifts:
                         try:
-                            dispatcher.reassign(str(booking_id), shift)
+                            dispatcher.reassign(str(booking_id), shift, now_s())
                         except DispatchError as exc:
                             errors.append(str(exc))
                             continue

@@ -509,9 +509,13 @@ class Dispatcher:
         ride.status = "cancelled"
         return self.booking(request_id)
 
-    def reassign(self, request_id: str, vehicle_id: str) -> Booking:
-        """Move a confirmed ride to another vehicle, at its cheapest place there, keeping its promise;
-        DispatchError (nothing changed) when it does not fit."""
+    def reassign(self, request_id: str, vehicle_id: str, now_s: float | None = None) -> Booking:
+        """Move a confirmed ride to another vehicle, at its cheapest place there, keeping its promise
+        (leaving no start before `now_s`); DispatchError (nothing changed) when it does not fit."""
+        with self._leaving_after(now_s):
+            return self._reassign(request_id, vehicle_id)
+
+    def _reassign(self, request_id: str, vehicle_id: str) -> Booking:
         ride = self._ride(request_id)
         if ride.status != "confirmed":
             raise DispatchError(f"booking {request_id} is {ride.status}: only a ride waiting for pickup moves")

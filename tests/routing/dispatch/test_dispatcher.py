@@ -11,7 +11,7 @@ import pytest
 
 from routing.dispatch.dispatcher import Dispatcher, DriveTimes
 from routing.dispatch.insertion import best_insertion_reference, schedule_reference
-from routing.dispatch.model import DispatchError, Passengers, Request, StopEvent, Vehicle
+from routing.dispatch.model import DispatchError, Passengers, Request, RideRules, StopEvent, Vehicle
 from routing.network import load_network
 
 H = 3600.0
@@ -280,3 +280,31 @@ def test_an_operator_moves_a_ride_to_another_bus_only_within_its_promise(drive, 
         else:
             before = {v.id: disp.plan_of(v.id) for v in disp.vehicles}
     _assert_promises_kept(disp)
+
+
+def test_no_bus_is_planned_to_leave_before_now(drive, stops: list[int]) -> None:
+    """A bus idle at its depot since 06:00 cannot have set off in the past: at 09:00 it reaches a far
+    stop only after the drive there, in a quote and in an operator's reassignment alike."""
+    times = DriveTimes(drive)
+    rules_window = RideRules().pickup_window_s
+    depot, stop = max(((a, b) for a in stops[::7] for b in stops[::7]), key=lambda ab: times.seconds(*ab))
+    drive_s = times.seconds(depot, stop)
+    assert drive_s > 60 + rules_window + 60  # a stop further than a pickup window from the depot
+    now = 9 * H
+
+    def bus(name: str, node: int) -> Vehicle:
+        return Vehicle(id=name, seats=4, wheelchair_places=0, depot_node=node, shift_start_s=6 * H,
+                       shift_end_s=22 * H)
+
+    alone = Dispatcher(drive, [bus("far", depot)])
+    ride = Request(id="r", origin_node=stop, destination_node=depot, earliest_pickup_s=now)
+    offer = alone.quote(ride, now_s=now).offers[0]
+    assert offer.pickup_estimate_s >= now + drive_s - 1
+
+    pair = Dispatcher(drive, [bus("here", stop), bus("far", depot)])
+    soon = Request(id="s", origin_node=stop, destination_node=depot, earliest_pickup_s=now + 60)
+    booked = pair.book(pair.quote(soon, now_s=now).offers[0], soon, now_s=now)
+    assert booked.vehicle_id == "here"
+    with pytest.raises(DispatchError, match="does not fit"):
+        pair.reassign("s", "far", now_s=now)
+    assert pair.booking("s").vehicle_id == "here"
