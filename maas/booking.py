@@ -119,42 +119,49 @@ class BookingService:
         booking_id = uuid.uuid4()
         request = self._request(str(booking_id), wish)
         fleet = self._fleet()
+        if caller is None:  # a phone booking is audited, in the same transaction: it takes the lock
+            found = await self._book_on_copy(fleet, user, wish, request, idempotency_key)
+            if found is not None:
+                return found
+        return await self._book_locked(fleet, user, wish, request, idempotency_key, caller)
+
+    async def _book_on_copy(self, fleet: FleetService, user: User, wish: RideWish, request: Request,
+                            idempotency_key: str | None) -> tuple[BookingRecord, bool] | None:
+        """Book on this process's copy and store in one call (`maas_book`); None when other processes
+        kept changing the chosen shift for BOOK_ATTEMPTS rounds."""
         async with fleet.mutex, self.db.pool.acquire() as conn:
-            if caller is not None:  # a phone booking is audited, in the same transaction
-                return await self._book_locked(conn, fleet, user, wish, request, idempotency_key, caller)
-            # Plan on this process's copy, then store in one call that checks the copy still holds for
-            # the chosen shift (maas_book). When it does not, the copy has been re-read: plan again.
-            fresh = False
-            for _ in range(BOOK_ATTEMPTS):
-                if fresh or fleet.dispatcher is None or self._area[0] is _UNREAD:
-                    fleet_version, area_version = await fleet_repo.read_versions(conn)
-                    await fleet.current(conn, fleet_version)
-                    fresh = True
-                else:
-                    area_version = self._area[0]
-                try:
-                    await self._check_area(conn, wish, area_version)
-                    record = self._plan(fleet, user, wish, request, None)
-                except (Conflict, Invalid):
-                    if fresh:
-                        known = (await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
-                                 if idempotency_key is not None else None)
+            # When the copy turned out stale it has been re-read: plan again.
+            with fleet.guard():
+                fresh = False
+                for _ in range(BOOK_ATTEMPTS):
+                    if fresh or fleet.dispatcher is None or self._area[0] is _UNREAD:
+                        fleet_version, area_version = await fleet_repo.read_versions(conn)
+                        await fleet.current(conn, fleet_version)
+                        fresh = True
+                    else:
+                        area_version = self._area[0]
+                    try:
+                        await self._check_area(conn, wish, area_version)
+                        record = self._plan(fleet, user, wish, request, None)
+                    except (Conflict, Invalid):
+                        if fresh:
+                            known = (await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
+                                     if idempotency_key is not None else None)
+                            if known is not None:
+                                return known, False  # booked before, when there was room
+                            raise
+                        fresh = True  # refuse only on a copy as current as the last commit
+                        continue
+                    outcome = await fleet.book_ride(conn, record, area_version, idempotency_key)
+                    if outcome.outcome == "booked":
+                        return record, True
+                    if outcome.outcome == "replay":
+                        known = await booking_repo.find_booking(conn, outcome.known) if outcome.known else None
                         if known is not None:
-                            return known, False  # booked before, when there was room
-                        raise
-                    fresh = True  # refuse only on a copy as current as the last commit
-                    continue
-                outcome = await fleet.book_ride(conn, record, area_version, idempotency_key)
-                if outcome.outcome == "booked":
-                    return record, True
-                if outcome.outcome == "replay":
-                    known = await booking_repo.find_booking(conn, outcome.known) if outcome.known else None
-                    if known is not None:
-                        return known, False
-                if outcome.outcome == "area":
-                    self._area = (_UNREAD, None)
-            # Other processes kept changing the same shift: wait for the lock like every other change.
-            return await self._book_locked(conn, fleet, user, wish, request, idempotency_key, None)
+                            return known, False
+                    if outcome.outcome == "area":
+                        self._area = (_UNREAD, None)
+        return None  # other processes kept changing the same shift: wait for the lock like every other change
 
     def _plan(self, fleet: FleetService, user: User, wish: RideWish, request: Request,
               caller: Caller | None) -> BookingRecord:
@@ -183,31 +190,24 @@ class BookingService:
             created_at=dt.datetime.now(dt.UTC),
         )
 
-    async def _book_locked(self, conn: asyncpg.Connection, fleet: FleetService, user: User, wish: RideWish,
-                           request: Request, idempotency_key: str | None,
-                           caller: Caller | None) -> tuple[BookingRecord, bool]:
-        """Book inside one transaction that holds the fleet lock throughout (caller holds fleet.mutex)."""
-        try:
-            async with conn.transaction():
-                fleet_version, area_version = await fleet_repo.lock_fleet_and_read_versions(conn)
-                if idempotency_key is not None:  # a replay, or a concurrent twin that committed first
-                    known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
-                    if known is not None:
-                        return known, False
-                await self._check_area(conn, wish, area_version)
-                await fleet.current(conn, fleet_version)
-                record = self._plan(fleet, user, wish, request, caller)
-                await booking_repo.insert_booking(conn, record, idempotency_key)
-                if caller is not None:
-                    await audit.record(conn, user.id, "phone_booking", str(record.id),
-                                       {"caller": caller.name, "phone": caller.phone})
-                assert record.shift_id is not None
-                await fleet.commit(conn, {str(record.shift_id)})
-        except (Conflict, Invalid):
-            raise  # refused before anything changed
-        except BaseException:
-            fleet.forget()  # the in-memory plans may hold what did not commit
-            raise
+    async def _book_locked(self, fleet: FleetService, user: User, wish: RideWish, request: Request,
+                           idempotency_key: str | None, caller: Caller | None) -> tuple[BookingRecord, bool]:
+        """Book inside one transaction that holds the fleet lock throughout."""
+        async with fleet.changing(self.db.pool) as conn:
+            fleet_version, area_version = await fleet_repo.read_versions(conn)
+            if idempotency_key is not None:  # a replay, or a concurrent twin that committed first
+                known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
+                if known is not None:
+                    return known, False
+            await self._check_area(conn, wish, area_version)
+            await fleet.current(conn, fleet_version)
+            record = self._plan(fleet, user, wish, request, caller)
+            await booking_repo.insert_booking(conn, record, idempotency_key)
+            if caller is not None:
+                await audit.record(conn, user.id, "phone_booking", str(record.id),
+                                   {"caller": caller.name, "phone": caller.phone})
+            assert record.shift_id is not None
+            await fleet.commit(conn, {str(record.shift_id)})
         return record, True
 
     async def get(self, user: User, booking_id: uuid.UUID) -> BookingRecord:
@@ -225,30 +225,21 @@ class BookingService:
 
     async def cancel(self, user: User, booking_id: uuid.UUID, reason: str | None) -> BookingRecord:
         fleet = self._fleet()
-        async with fleet.mutex, self.db.pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    await _lock(conn)
-                    booking = await booking_repo.find_booking(conn, booking_id)
-                    if booking is None or not _may_see(user, booking):
-                        raise NotFound(f"no booking {booking_id}")
-                    if booking.status != "confirmed":
-                        raise Conflict(f"the booking is {booking.status}; only a confirmed ride can be cancelled")
-                    dispatcher = await fleet.current(conn)
-                    if dispatcher is not None and str(booking_id) in dispatcher.rides:
-                        dispatcher.cancel(str(booking_id))
-                    await booking_repo.set_status(conn, booking_id, "cancelled", user.id, reason)
-                    if user.role in ("operator", "admin"):
-                        await audit.record(conn, user.id, "cancel_booking", str(booking_id), {"reason": reason})
-                    if dispatcher is not None and booking.shift_id is not None:
-                        await fleet.commit(conn, {str(booking.shift_id)})
-            except (NotFound, Conflict):
-                raise
-            except BaseException:
-                fleet.forget()
-                raise
+        async with fleet.changing(self.db.pool) as conn:
+            booking = await booking_repo.find_booking(conn, booking_id)
+            if booking is None or not _may_see(user, booking):
+                raise NotFound(f"no booking {booking_id}")
+            if booking.status != "confirmed":
+                raise Conflict(f"the booking is {booking.status}; only a confirmed ride can be cancelled")
+            dispatcher = await fleet.current(conn)
+            if dispatcher is not None and str(booking_id) in dispatcher.rides:
+                dispatcher.cancel(str(booking_id))
+            await booking_repo.set_status(conn, booking_id, "cancelled", user.id, reason)
+            if user.role in ("operator", "admin"):
+                await audit.record(conn, user.id, "cancel_booking", str(booking_id), {"reason": reason})
+            if dispatcher is not None and booking.shift_id is not None:
+                await fleet.commit(conn, {str(booking.shift_id)})
         return msgspec.structs.replace(booking, status="cancelled")
-
 
     async def reassign(self, user: User, booking_id: uuid.UUID, vehicle_id: uuid.UUID, reason: str) -> BookingRecord:
         """Move a confirmed ride to another vehicle (an operator's decision, audited); 409 if its promise
@@ -256,47 +247,35 @@ class BookingService:
         if not reason.strip():
             raise Invalid("a reassignment needs a reason")
         fleet = self._fleet()
-        async with fleet.mutex, self.db.pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    await _lock(conn)
-                    booking = await booking_repo.find_booking(conn, booking_id)
-                    if booking is None:
-                        raise NotFound(f"no booking {booking_id}")
-                    if booking.status != "confirmed":
-                        raise Conflict(f"the booking is {booking.status}; only a ride waiting for pickup moves")
-                    dispatcher = await fleet.current(conn)
-                    shifts = [s for s, v in fleet.shift_vehicle.items() if v == vehicle_id]
-                    if dispatcher is None or not shifts:
-                        raise Conflict(f"vehicle {vehicle_id} has no current shift")
-                    errors = []
-                    for shift in shifts:
-                        try:
-                            dispatcher.reassign(str(booking_id), shift, now_s())
-                        except DispatchError as exc:
-                            errors.append(str(exc))
-                            continue
-                        await booking_repo.set_vehicle(conn, booking_id, vehicle_id, uuid.UUID(shift))
-                        await booking_repo.add_event(conn, booking_id, "confirmed", user.id,
-                                                     f"reassigned to vehicle {vehicle_id}: {reason}")
-                        await audit.record(conn, user.id, "reassign_booking", str(booking_id),
-                                           {"vehicle": str(vehicle_id), "reason": reason})
-                        await fleet.commit(conn, {shift, str(booking.shift_id)})
-                        return msgspec.structs.replace(booking, vehicle_id=vehicle_id, shift_id=uuid.UUID(shift))
-                    raise Conflict(errors[0] if errors else "the ride does not fit that vehicle")
-            except (NotFound, Conflict, Invalid):
-                raise
-            except BaseException:
-                fleet.forget()
-                raise
+        async with fleet.changing(self.db.pool) as conn:
+            booking = await booking_repo.find_booking(conn, booking_id)
+            if booking is None:
+                raise NotFound(f"no booking {booking_id}")
+            if booking.status != "confirmed":
+                raise Conflict(f"the booking is {booking.status}; only a ride waiting for pickup moves")
+            dispatcher = await fleet.current(conn)
+            shifts = [s for s, v in fleet.shift_vehicle.items() if v == vehicle_id]
+            if dispatcher is None or not shifts:
+                raise Conflict(f"vehicle {vehicle_id} has no current shift")
+            errors = []
+            for shift in shifts:
+                try:
+                    dispatcher.reassign(str(booking_id), shift, now_s())
+                except DispatchError as exc:
+                    errors.append(str(exc))
+                    continue
+                await booking_repo.set_vehicle(conn, booking_id, vehicle_id, uuid.UUID(shift))
+                await booking_repo.add_event(conn, booking_id, "confirmed", user.id,
+                                             f"reassigned to vehicle {vehicle_id}: {reason}")
+                await audit.record(conn, user.id, "reassign_booking", str(booking_id),
+                                   {"vehicle": str(vehicle_id), "reason": reason})
+                await fleet.commit(conn, {shift, str(booking.shift_id)})
+                return msgspec.structs.replace(booking, vehicle_id=vehicle_id, shift_id=uuid.UUID(shift))
+            raise Conflict(errors[0] if errors else "the ride does not fit that vehicle")
 
 
 def _may_see(user: User, booking: BookingRecord) -> bool:
     return user.role in ("operator", "admin") or booking.rider_id == user.id
-
-
-async def _lock(conn: asyncpg.Connection) -> None:
-    await fleet_repo.lock_fleet(conn)
 
 
 def offer_out(offer: Offer) -> dict[str, object]:

@@ -177,45 +177,37 @@ class DriverService:
         fleet = self.fleet
         if fleet is None:
             raise Conflict("no on-demand service is configured (start the server with a network)")
-        async with fleet.mutex, self.db.pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    await fleet_repo.lock_fleet(conn)
-                    booking = await booking_repo.find_booking(conn, booking_id)
-                    if booking is None or booking.shift_id != shift.id:
-                        raise NotFound(f"no booking {booking_id} on your shift")
-                    if booking.status != STATUS_BEFORE[event]:
-                        raise Conflict(f"the booking is {booking.status}; {event.value} needs it"
-                                       f" {STATUS_BEFORE[event]}")
-                    if event is StopEvent.ARRIVED:
-                        await stop_repo.record_arrival(conn, booking_id, user.id, at)
-                        return booking
-                    if event is StopEvent.NO_SHOW:
-                        arrived = await stop_repo.find_arrival(conn, booking_id)
-                        if arrived is None:
-                            raise Conflict("report arrived first: a no-show counts from the arrival")
-                        allowed = max(arrived, booking.pickup_earliest) + NO_SHOW_WAIT
-                        if at < allowed:
-                            raise Conflict(f"wait for the rider until {allowed.isoformat()}",
-                                           allowed_at=allowed.isoformat())
-                    dispatcher = await fleet.current(conn)
-                    if dispatcher is None or str(booking_id) not in dispatcher.rides:
-                        raise Conflict(f"booking {booking_id} is not in the current plans")
-                    at_s = at.timestamp()
-                    if event is StopEvent.PICKED_UP:
-                        # The Dispatcher keeps the drop-off's earliest time from the promised window, so
-                        # an early pickup would leave a drop-off that must happen before it may: plan as if
-                        # the ride began when its window opened.
-                        at_s = max(at_s, booking.pickup_earliest.timestamp())
-                    dispatcher.record(str(booking_id), event, at_s)
-                    status = STATUS_AFTER[event]
-                    await booking_repo.set_status(conn, booking_id, status, user.id, None)
-                    await fleet.commit(conn, {str(shift.id)})
-            except (NotFound, Conflict):
-                raise  # refused before anything changed
-            except BaseException:
-                fleet.forget()  # the in-memory plans may hold what did not commit
-                raise
+        async with fleet.changing(self.db.pool) as conn:
+            booking = await booking_repo.find_booking(conn, booking_id)
+            if booking is None or booking.shift_id != shift.id:
+                raise NotFound(f"no booking {booking_id} on your shift")
+            if booking.status != STATUS_BEFORE[event]:
+                raise Conflict(f"the booking is {booking.status}; {event.value} needs it"
+                               f" {STATUS_BEFORE[event]}")
+            if event is StopEvent.ARRIVED:
+                await stop_repo.record_arrival(conn, booking_id, user.id, at)
+                return booking
+            if event is StopEvent.NO_SHOW:
+                arrived = await stop_repo.find_arrival(conn, booking_id)
+                if arrived is None:
+                    raise Conflict("report arrived first: a no-show counts from the arrival")
+                allowed = max(arrived, booking.pickup_earliest) + NO_SHOW_WAIT
+                if at < allowed:
+                    raise Conflict(f"wait for the rider until {allowed.isoformat()}",
+                                   allowed_at=allowed.isoformat())
+            dispatcher = await fleet.current(conn)
+            if dispatcher is None or str(booking_id) not in dispatcher.rides:
+                raise Conflict(f"booking {booking_id} is not in the current plans")
+            at_s = at.timestamp()
+            if event is StopEvent.PICKED_UP:
+                # The Dispatcher keeps the drop-off's earliest time from the promised window, so
+                # an early pickup would leave a drop-off that must happen before it may: plan as if
+                # the ride began when its window opened.
+                at_s = max(at_s, booking.pickup_earliest.timestamp())
+            dispatcher.record(str(booking_id), event, at_s)
+            status = STATUS_AFTER[event]
+            await booking_repo.set_status(conn, booking_id, status, user.id, None)
+            await fleet.commit(conn, {str(shift.id)})
         return msgspec.structs.replace(booking, status=status)
 
 

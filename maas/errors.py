@@ -29,6 +29,10 @@ class Invalid(Exception):
     """Well-formed but unusable input (422)."""
 
 
+# What a request is refused with: nothing has changed when one of these is raised.
+REFUSALS = (NotFound, Conflict, Invalid)
+
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
     return Response({"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
                     status_code=status, media_type=PROBLEM)

@@ -15,13 +15,16 @@ are read afterwards. Inside a process, `mutex` keeps one coroutine at a time on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 
 from maas.db import fleet as fleet_repo
+from maas.errors import REFUSALS
 from maas.model import BookingRecord
 from routing.dispatch.dispatcher import Dispatcher, DriveTimes
 from routing.dispatch.model import DispatchError, Passengers, Promise, Request, RideRules, Vehicle
@@ -88,6 +91,29 @@ class FleetService:
             self.version = version
         return self.dispatcher  # None while no vehicle is on shift
 
+    @contextlib.asynccontextmanager
+    async def changing(self, pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+        """A plan change that holds the fleet lock throughout: this process's turn on the copy, then a
+        transaction that takes the lock. An error other than a refusal drops the copy, which may hold
+        what did not commit."""
+        async with self.mutex, pool.acquire() as conn:
+            with self.guard():
+                async with conn.transaction():
+                    await fleet_repo.lock_fleet(conn)
+                    yield conn
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Around a change to the copy: any error but a refusal (raised before anything changed) drops
+        the copy, which may hold what did not commit; the next change rebuilds it."""
+        try:
+            yield
+        except REFUSALS:
+            raise
+        except BaseException:
+            self.forget()
+            raise
+
     def forget(self) -> None:
         """Drop the in-memory plans (after a failed transaction): the next change rebuilds them."""
         self.dispatcher = None
@@ -149,12 +175,9 @@ class FleetService:
         'booked' the copy is brought back in line with the database before this returns."""
         assert self.dispatcher is not None and booking.shift_id is not None
         shift = booking.shift_id
-        try:
+        with self.guard():
             outcome = await fleet_repo.book(conn, self.version, area_version, booking,
                                             self.dispatcher.plan_of(str(shift)), idempotency_key)
-        except BaseException:
-            self.forget()
-            raise
         if outcome.outcome == "booked":
             assert outcome.version is not None
             if outcome.changed:  # other processes' changes to other shifts, committed before ours

@@ -111,13 +111,6 @@ async def lock_fleet(conn: asyncpg.Connection) -> None:
     await conn.execute(LOCK, FLEET_LOCK)
 
 
-async def lock_fleet_and_read_versions(conn: asyncpg.Connection) -> tuple[int, int | None]:
-    """Take the fleet lock; returns (fleet version, service area version or None)."""
-    await conn.execute(LOCK, FLEET_LOCK)
-    row = await conn.fetchrow(VERSIONS)
-    return int(row["fleet"]), row["area"]
-
-
 async def read_versions(conn: asyncpg.Connection) -> tuple[int, int | None]:
     """(fleet version, service area version or None), without the lock: for a copy that `book` checks."""
     row = await conn.fetchrow(VERSIONS)
