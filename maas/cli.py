@@ -468,11 +468,12 @@ def bench_dispatch(directory: str, vehicles: int, requests: int, quotes: int, or
 @click.argument("network_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--url", default=None, help="A running server (default: start `maas serve` here on the configured database).")
 @click.option("--admin-token", default=None, help="An admin's bearer token for --url (see `maas user create`).")
-@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes of the server started here.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes of the server started here.")
 @click.option("--bookings", type=int, default=1000, show_default=True)
 @click.option("--vehicles", type=int, default=50, show_default=True)
 @click.option("--positions", type=int, default=20000, show_default=True, help="Positions to ingest (batches of 100).")
-@click.option("--concurrency", type=int, default=32, show_default=True)
+@click.option("--concurrency", type=int, default=8, show_default=True,
+              help="Requests in flight at once, each on its own keep-alive connection.")
 @click.option("--seed", type=int, default=1, show_default=True)
 def bench_api(network_dir: str, url: str | None, admin_token: str | None, workers: int, bookings: int, vehicles: int,
               positions: int, concurrency: int, seed: int) -> None:
