@@ -19,7 +19,7 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
-from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -339,14 +339,48 @@ class NetworkService:
 
 
 async def _build_in_child(inputs: BuildInputs, out: Path, params: BuildParams) -> None:
-    """build_network in a new child process; its exception, if any, is raised here."""
+    """build_network in a new child process; its exception, if any, is raised here. When the
+    publish is cancelled (the service stops), the child is ended at once instead of finishing
+    a network that nobody will serve."""
     # One process per build: the memory a build takes goes back to the system when it ends.
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=_BUILD_CONTEXT)
+    receive, send = _BUILD_CONTEXT.Pipe(duplex=False)
+    child = _BUILD_CONTEXT.Process(target=_build_and_report, args=(inputs, out, params, send), name="maas-build")
+    child.start()
+    send.close()
     try:
-        await asyncio.get_running_loop().run_in_executor(pool, build_network, inputs, out, params)
+        outcome = await asyncio.to_thread(_outcome_of, receive, child)
+    except asyncio.CancelledError:
+        child.terminate()  # the waiting thread then reads the end of the pipe and returns
+        raise
+    if outcome is not None:
+        raise outcome
+
+
+def _build_and_report(inputs: BuildInputs, out: Path, params: BuildParams, send: Connection) -> None:
+    """In the child: build, then send None or the exception."""
+    try:
+        build_network(inputs, out, params)
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent reports it as the publish's error
+        try:
+            send.send(exc)
+        except Exception:  # an exception that does not pickle
+            send.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    else:
+        send.send(None)
     finally:
-        # Never wait here, on the event loop: the child ends by itself once its build is done.
-        pool.shutdown(wait=False, cancel_futures=True)
+        send.close()
+
+
+def _outcome_of(receive: Connection, child: multiprocessing.process.BaseProcess) -> BaseException | None:
+    """Wait (in a thread) for the child's report; a child that died without one is an error too."""
+    with receive:
+        try:
+            outcome = receive.recv()
+        except EOFError:
+            child.join()
+            return RuntimeError(f"the network build process ended without a result (exit code {child.exitcode})")
+    child.join()
+    return outcome
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

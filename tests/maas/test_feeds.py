@@ -396,3 +396,37 @@ def test_with_keep_1_a_publish_prunes_every_older_network(app: TestClient, peopl
     entries = app.get("/audit", headers=people["admin"], params={"limit": 1000}).json()
     pruning = [e["details"] for e in entries if e["action"] == "prune_networks"]
     assert {"networks": [state["newest"], state["with_s1"]], "keep": 1} in pruning
+
+
+def test_stopping_the_service_during_a_publish_ends_the_build_and_says_so(
+        feeds_settings: Settings, tmp_path: Path) -> None:
+    """The service stops without waiting for a build nobody will serve: the build process ends with
+    it, and the version and network say that the build was interrupted; the served network stays."""
+    import multiprocessing
+    import signal
+
+    assert feeds_settings.database_url is not None
+    with fresh_database(feeds_settings.database_url, "maas_stop") as url:
+        own = msgspec.structs.replace(feeds_settings, database_url=url, data_dir=tmp_path)
+        users = Users(own)
+        with TestClient(create_app(own)) as app:
+            vvs, admin = users.make("agency", agency="vvs")[1], users.make("admin")[1]
+            served = _active(app, admin)["id"]
+            version = _upload(app, vvs, S1, feed_id="s1")["id"]
+            assert app.post(f"/feeds/{version}/publish", headers=vvs).status_code == 202
+            deadline = time.monotonic() + BUILD_TIMEOUT_S
+            while not (builds := [c for c in multiprocessing.active_children() if c.name == "maas-build"]):
+                assert time.monotonic() < deadline, "no build process started"
+                time.sleep(0.05)
+        # The app has stopped (its shutdown ran when the client closed): the build was ended, not finished.
+        assert builds[0].exitcode == -signal.SIGTERM
+        assert not any(c.name == "maas-build" for c in multiprocessing.active_children())
+        with TestClient(create_app(own)) as app:
+            stopped = app.get(f"/feeds/{version}", headers=vvs).json()
+            assert stopped["status"] == "failed" and "interrupted" in stopped["error"], stopped
+            networks = app.get("/networks", headers=admin).json()
+            assert _active(app, admin)["id"] == served
+            assert [n["status"] for n in networks if n["id"] != served] == ["failed"]
+            # The agency can publish the same version again; it builds and is served.
+            assert _publish(app, vvs, version)["status"] == "published"
+            assert _active(app, admin)["id"] != served
