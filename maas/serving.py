@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 
@@ -23,8 +25,11 @@ def running_server(env: Mapping[str, str], workers: int, timeout_s: float = 120.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # The server's log goes to a file, not a pipe: nobody reads a pipe while the server runs, and a
+    # full one would stall the server on its next warning.
+    log = tempfile.NamedTemporaryFile(prefix="maas-serve-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--port", str(port), "--workers",
-                                str(workers)], env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                str(workers)], env=dict(env), stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
@@ -36,10 +41,19 @@ def running_server(env: Mapping[str, str], workers: int, timeout_s: float = 120.
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise ServeError(f"maas serve did not become ready: {process.stderr.read().decode()[-2000:]}")
+                raise ServeError(f"maas serve did not become ready: {_tail(log.name)}")
             time.sleep(0.2)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
-        process.stderr.close()
+        log.close()
+        told = _tail(log.name, 20000)
+        if any(word in told for word in ("ERROR", "WARNING", "CRITICAL", "Traceback")):
+            print(f"maas serve (port {port}) said:\n{told}", file=sys.stderr)
+        os.unlink(log.name)
+
+
+def _tail(path: str, size: int = 2000) -> str:
+    with open(path, "rb") as f:
+        return f.read().decode(errors="replace")[-size:]
