@@ -11,6 +11,13 @@ The componentwise least B meeting the lower-bound rules is found by relaxing the
 moves (Bellman-Ford on the constraint graph); the route is feasible exactly when that least B also
 meets every upper bound, since any feasible schedule lies above it. Capacity and precedence are
 checked along the route.
+
+The cheapest insertion tries positions cheapest first and stops at the first feasible one. Before
+that, positions are pruned by necessary conditions only, so the answer is the same as trying all:
+capacity, time windows against the least schedule and the latest starts, and ride times. No
+waiting makes a ride shorter than driving and serving the stops in between, so a position is
+dropped when that alone exceeds the new rider's maximum, or when its detour exceeds the ride-time
+slack of a rider already on board along that leg.
 """
 
 import numpy as np
@@ -37,6 +44,8 @@ cdef struct Prepared:
     int32_t* seq
     double* B
     double* late
+    double* path  # start of each visit if the vehicle never waited: ride times can be no shorter
+    double* slack  # per leg x -> x+1: the least ride-time slack of the riders on board along it
     int32_t* load0
     int32_t* load1
     int32_t k
@@ -54,18 +63,21 @@ cdef int prepared_alloc(Prepared* P, Py_ssize_t n) noexcept nogil:
     P.seq = <int32_t*> malloc((n + 2) * sizeof(int32_t))
     P.B = <double*> malloc((n + 2) * sizeof(double))
     P.late = <double*> malloc((n + 2) * sizeof(double))
+    P.path = <double*> malloc((n + 2) * sizeof(double))
+    P.slack = <double*> malloc((n + 2) * sizeof(double))
     P.load0 = <int32_t*> malloc((n + 2) * sizeof(int32_t))
     P.load1 = <int32_t*> malloc((n + 2) * sizeof(int32_t))
     P.k = 0
     P.ok = False
-    if P.seq == NULL or P.B == NULL or P.late == NULL or P.load0 == NULL or P.load1 == NULL:
+    if (P.seq == NULL or P.B == NULL or P.late == NULL or P.path == NULL or P.slack == NULL or P.load0 == NULL
+            or P.load1 == NULL):
         return -1
     return 0
 
 
 cdef void prepared_free(Prepared* P) noexcept nogil:
-    free(P.seq); free(P.B); free(P.late); free(P.load0); free(P.load1)
-    P.seq = NULL; P.B = NULL; P.late = NULL; P.load0 = NULL; P.load1 = NULL
+    free(P.seq); free(P.B); free(P.late); free(P.path); free(P.slack); free(P.load0); free(P.load1)
+    P.seq = NULL; P.B = NULL; P.late = NULL; P.path = NULL; P.slack = NULL; P.load0 = NULL; P.load1 = NULL
 
 
 cdef int scratch_alloc(Scratch* S, Py_ssize_t n) noexcept nogil:
@@ -113,6 +125,7 @@ cdef class RoutePlanner:
     cdef int32_t* where  # position of each node in the route being checked, -1 elsewhere
     cdef int32_t n_nodes
     cdef int32_t n_vehicles
+    cdef double longest  # the longest drive in the travel matrix (the scale of repair's noise)
 
     def __cinit__(self, const double[:, ::1] travel, const int32_t[::1] location, const double[::1] service, const double[::1] earliest,
                   const double[::1] latest, const int32_t[:, ::1] demand, const int32_t[::1] partner,
@@ -120,7 +133,7 @@ cdef class RoutePlanner:
                   const double[::1] max_ride, const int32_t[::1] vehicle_start, const int32_t[::1] vehicle_end,
                   const int32_t[:, ::1] capacity, const int32_t[:, ::1] initial_load,
                   const double[::1] max_duration):
-        cdef Py_ssize_t x
+        cdef Py_ssize_t x, y
         self.travel = travel
         self.location = location
         self.service = service
@@ -142,6 +155,11 @@ cdef class RoutePlanner:
             if not 0 <= location[x] < travel.shape[0] or travel.shape[0] != travel.shape[1]:
                 raise ValueError(f"node {x}: location outside the travel matrix")
         self.n_vehicles = <int32_t> vehicle_start.shape[0]
+        self.longest = 0.0
+        for x in range(travel.shape[0]):
+            for y in range(travel.shape[1]):
+                if travel[x, y] > self.longest:
+                    self.longest = travel[x, y]
         self.where = <int32_t*> malloc(self.n_nodes * sizeof(int32_t))
         if self.where == NULL:
             raise MemoryError()
@@ -377,6 +395,28 @@ cdef class RoutePlanner:
         for x in range(1, k):
             P.load0[x] = P.load0[x - 1] + self.demand[P.seq[x], 0]
             P.load1[x] = P.load1[x - 1] + self.demand[P.seq[x], 1]
+        # Ride-time slack per leg, for pruning: an insertion into leg x lengthens the ride of everyone
+        # on board along it by at least its detour plus its service, whatever the waiting.
+        P.path[0] = 0.0
+        for x in range(1, k):
+            P.path[x] = P.path[x - 1] + self.service[P.seq[x - 1]] + self._t(P.seq[x - 1], P.seq[x])
+        for x in range(k):
+            P.slack[x] = INFINITY
+        cdef int32_t a, b, drop
+        cdef double spare
+        for a in range(1, k - 1):
+            drop = self.partner[P.seq[a]]
+            if drop < 0 or (self.demand[P.seq[a], 0] <= 0 and self.demand[P.seq[a], 1] <= 0):
+                continue
+            b = a + 1
+            while b < k - 1 and P.seq[b] != drop:
+                b += 1
+            if b == k - 1:
+                continue
+            spare = self.max_ride[P.seq[a]] - (P.path[b] - P.path[a] - self.service[P.seq[a]])
+            for x in range(a, b):
+                if spare < P.slack[x]:
+                    P.slack[x] = spare
 
     cdef void _best_prepared(self, int32_t v, Prepared* P, int32_t p, int32_t d, Scratch* S,
                              double* out_cost, int32_t* out_i, int32_t* out_j) noexcept nogil:
@@ -384,6 +424,9 @@ cdef class RoutePlanner:
         cdef const int32_t* seq = P.seq
         cdef const double* B = P.B
         cdef const double* late = P.late
+        cdef const double* path = P.path
+        cdef const double* slack = P.slack
+        cdef double both, ride = self.max_ride[p]
         cdef const int32_t* load0 = P.load0
         cdef const int32_t* load1 = P.load1
         cdef Candidate* cand = S.cand
@@ -413,15 +456,19 @@ cdef class RoutePlanner:
             ad = ap + sp + self._t(p, d)
             if ad < ed:
                 ad = ed
-            if ad <= ld + TOL and ad + sd + self._t(d, seq[i + 1]) <= late[i + 1] + TOL:
-                cand[count].cost = (self._t(seq[i], p) + self._t(p, d) + self._t(d, seq[i + 1])
-                                    - self._t(seq[i], seq[i + 1]))
+            both = self._t(seq[i], p) + self._t(p, d) + self._t(d, seq[i + 1]) - self._t(seq[i], seq[i + 1])
+            if (ad <= ld + TOL and ad + sd + self._t(d, seq[i + 1]) <= late[i + 1] + TOL
+                    and both + sp + sd <= slack[i] + TOL):
+                cand[count].cost = both
                 cand[count].i = i
                 cand[count].j = i
                 count += 1
-            if ap + sp + self._t(p, seq[i + 1]) > late[i + 1] + TOL:
+            if ap + sp + self._t(p, seq[i + 1]) > late[i + 1] + TOL or dpick + sp > slack[i] + TOL:
                 continue
             for j in range(i + 1, k - 1):
+                # The new rider's ride without any waiting, from the pickup past seq[i+1..j] to d.
+                if self._t(p, seq[i + 1]) + path[j] - path[i + 1] + self.service[seq[j]] + self._t(seq[j], d) > ride + TOL:
+                    break  # only longer further along
                 if load0[j] + q0 > cap0 or load1[j] + q1 > cap1:
                     break  # the riders would still be on board further along
                 ad = B[j] + self.service[seq[j]] + self._t(seq[j], d)
@@ -432,6 +479,8 @@ cdef class RoutePlanner:
                 if ad + sd + self._t(d, seq[j + 1]) > late[j + 1] + TOL:
                     continue
                 ddrop = self._t(seq[j], d) + self._t(d, seq[j + 1]) - self._t(seq[j], seq[j + 1])
+                if ddrop + sd > slack[j] + TOL:
+                    continue
                 cand[count].cost = dpick + ddrop
                 cand[count].i = i
                 cand[count].j = j
@@ -492,13 +541,9 @@ cdef class RoutePlanner:
         cdef double spread = 0.0, big, c, key_regret, key_cost, best_regret, best_cost, loss
         cdef uint64_t state = seed
         cdef uint64_t mult = 2654435761
-        cdef int32_t nn = self.travel.shape[0]
         state = state * mult + 1
+        spread = self.longest
         with nogil:
-            for x in range(nn):
-                for m in range(nn):
-                    if self.travel[x, m] > spread:
-                        spread = self.travel[x, m]
             big = 1000.0 * (spread + 1.0)
             for v in range(n_v):
                 self._prepare(v, &routes[v, 0], lengths[v], &prep[v])

@@ -129,3 +129,31 @@ def test_a_node_visited_twice_is_never_feasible() -> None:
     assert planner.schedule(0, np.array([1, 1 + n], dtype=np.int32)) is not None
     for route in ([1, 1, 1 + n], [1, 1 + n, 1 + n], [1, 0, 1 + n], [1, 1 + n, 2 * n + 1]):
         assert planner.schedule(0, np.array(route, dtype=np.int32)) is None, route
+
+
+def test_pruning_by_ride_time_never_hides_the_cheapest_insertion() -> None:
+    """a7-84 has tight ride times (L = 30): removing up to three requests from solved routes and
+    inserting one back (or one from another route), the kernel's pruned search finds the same
+    cheapest cost as trying every position with the exact route test."""
+    inst, planner, routes = _solved("a7-84", 1.0)
+    n = inst.requests
+    rng = random.Random(5)
+    tried = feasible = 0
+    for _ in range(120):
+        v = rng.randrange(len(routes))
+        route = list(routes[v])
+        if not route:
+            continue
+        gone = rng.sample([x for x in route if x <= n], min(len(route) // 2, rng.randint(1, 3)))
+        base = np.array([x for x in route if x not in gone and x - n not in gone], dtype=np.int32)
+        for r in {gone[0], rng.choice([x for other in routes for x in other if x <= n])} - set(base.tolist()):
+            cost, _, _ = planner.best_insertion(v, base, r - 1)
+            best = np.inf
+            for a, b in itertools.combinations_with_replacement(range(len(base) + 1), 2):
+                trial = insert_pair(base, r, r + n, a, b)
+                if planner.schedule(v, trial) is not None:
+                    best = min(best, planner.route_cost(v, trial) - planner.route_cost(v, base))
+            assert cost == pytest.approx(best, abs=1e-6) if np.isfinite(best) else not np.isfinite(cost), (v, r)
+            tried += 1
+            feasible += bool(np.isfinite(best))
+    assert tried > 150 and 0 < feasible < tried
