@@ -24,6 +24,9 @@ from routing.dispatch.search import Search
 # Share of the time limit for the large neighbourhood search; OR-Tools polishes in the rest.
 SEARCH_SHARE = 0.7
 
+# While OR-Tools polishes the best plan, another worker searches on from it, starting this cool.
+POLISH_HEAT = 0.005
+
 # A schedule may violate a constraint by this much (the instances use doubles).
 TOLERANCE = 1e-6
 
@@ -190,12 +193,19 @@ def _search(inst: DarpInstance, seconds: float, seed: int) -> tuple[float, int, 
     return found.cost, len(found.unserved), found.routes
 
 
+def _polish(inst: DarpInstance, routes: list[list[int]], seconds: float, seed: int) -> tuple[float, list[list[int]]]:
+    """A cool search from `routes` (a feasible plan): (cost, routes); runs in a worker process."""
+    found = Search(darp_problem(inst), seed=seed).improve(routes, seconds, heat=POLISH_HEAT)
+    return (found.cost if not found.unserved else np.inf), found.routes
+
+
 def solve_darp(inst: DarpInstance, time_limit_s: float, seed: int = 0,
                progress: Callable[[float, float], None] | None = None, workers: int = 1) -> DarpSolution:
     """Plan the instance within `time_limit_s`; `feasible` comes from `verify_solution`, not from the search.
 
     With `workers` > 1, as many searches with different seeds run side by side and the best goes
-    on to OR-Tools: the randomised search's spread between runs shrinks.
+    on to OR-Tools: the randomised search's spread between runs shrinks. Meanwhile a worker searches
+    on from that best, starting cool, and the cheaper of the two plans is kept.
     """
     if time_limit_s <= 0:
         raise DarpError("the time limit must be positive")
@@ -216,14 +226,20 @@ def solve_darp(inst: DarpInstance, time_limit_s: float, seed: int = 0,
         found = Search(problem, seed=seed).run(search_s, progress=progress)
         candidates = [(found.cost, len(found.unserved), found.routes)]
         candidates += [future.result() for future in others]
+        cost, unserved, best = min(candidates, key=lambda c: (c[1], c[0]))
+        routes = [np.array(r, dtype=np.int32) for r in best]
+        if not unserved:
+            rest_s = time_limit_s - (time.perf_counter() - began)
+            polished = pool.submit(_polish, inst, best, 0.9 * rest_s, seed * 1000 + workers) if pool else None
+            # OR-Tools overshoots its limit by a few tens of milliseconds; leave it that much less.
+            routes = optimize(problem, routes, max(0.1, rest_s - 0.05))
+            if polished is not None:
+                polished_cost, polished_routes = polished.result()
+                if polished_cost < solution_cost(inst, [r.tolist() for r in routes]) - 1e-9:
+                    routes = [np.array(r, dtype=np.int32) for r in polished_routes]
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    cost, unserved, best = min(candidates, key=lambda c: (c[1], c[0]))
-    routes = [np.array(r, dtype=np.int32) for r in best]
-    if not unserved:
-        # OR-Tools overshoots its limit by a few tens of milliseconds; leave it that much less.
-        routes = optimize(problem, routes, max(0.1, time_limit_s - (time.perf_counter() - began) - 0.05))
     routes = [[int(v) for v in r] for r in routes if len(r)]
     return DarpSolution(cost=solution_cost(inst, routes), routes=routes,
                         feasible=not unserved and verify_solution(inst, routes) is None)

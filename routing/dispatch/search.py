@@ -16,7 +16,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import msgspec
 import numpy as np
@@ -263,7 +263,9 @@ class Search:
 
     # -- the search -------------------------------------------------------------------------------
     def run(self, time_limit_s: float, start: _State | None = None,
-            progress: Callable[[float, float], None] | None = None) -> Solution:
+            progress: Callable[[float, float], None] | None = None, heat: float = 0.05) -> Solution:
+        """The best plan found in `time_limit_s`. `heat`: at first, a plan this share worse than the
+        best passes half the time (lower to stay close to a good `start`)."""
         began = time.perf_counter()
         # The last set partitioning gets a share of the time, and the whole run stays inside the limit.
         final_s = min(2.0, 0.1 * time_limit_s) if self._vehicles_alike() else 0.0
@@ -279,8 +281,8 @@ class Search:
         weights = [1.0, 1.0, 1.0]
         scores = [0.0, 0.0, 0.0]
         uses = [0, 0, 0]
-        # Annealing: at first a plan 5 % worse passes half the time; at the end almost none does.
-        t_start = 0.05 * max(best_value, 1e-9) / math.log(2)
+        # Annealing: at first a plan `heat` worse passes half the time; at the end almost none does.
+        t_start = heat * max(best_value, 1e-9) / math.log(2)
         t_end = t_start / 500.0
         partition_every = max(1.0, time_limit_s / 6)
         next_partition = began + partition_every
@@ -332,10 +334,10 @@ class Search:
         self.stats.pool = len(self.pool)
         return self._solution(best)
 
-    def improve(self, routes: list[np.ndarray], time_limit_s: float) -> Solution:
+    def improve(self, routes: Sequence[Sequence[int]], time_limit_s: float, heat: float = 0.05) -> Solution:
         """A plan at most as costly as `routes` (which must be feasible), serving at least the same requests."""
         start = _State(self.planner, [np.asarray(r, dtype=np.int32) for r in routes], self.request_of_node)
-        return self.run(time_limit_s, start=start)
+        return self.run(time_limit_s, start=start, heat=heat)
 
     def _solution(self, state: _State) -> Solution:
         return Solution(routes=[r.tolist() for r in state.routes], cost=float(sum(state.costs)),
