@@ -391,7 +391,8 @@ def darp() -> None:
 @click.option("--time-limit", "time_limit", type=float, default=10.0, show_default=True, help="Seconds to search.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomised search.")
 @click.option("--workers", type=int, default=1, show_default=True,
-              help="Searches side by side (processes, different seeds); the best goes on to OR-Tools.")
+              help="Searches side by side (processes, different seeds); the best goes on to OR-Tools "
+                   "while another search goes on from it.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"cost", "routes", "feasible"}.')
 def darp_solve(instance: str, time_limit: float, seed: int, workers: int, as_json: bool) -> None:
     """Plan every request of INSTANCE with at most its vehicles; routes list node ids, depots omitted."""
