@@ -1,4 +1,4 @@
-"""Great-circle distances, shared by the feed readers (and by routing/build through them)."""
+"""Great-circle distances, shared by the feed readers (routing keeps its own copy in routing/spatial.py)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from feeds.gtfs import read_gtfs
-from routing.build.network import BuildInputs, build_network
+from routing.builder import BuildInputs, build_network
 from routing.network import load_network, read_manifest
 from routing.raptor import Raptor, earliest_arrival_reference
 from routing.router import Endpoint, PlanError, PlanRequest, Router

@@ -16,7 +16,7 @@ from feeds.gbfs import GbfsError, load_gbfs
 from feeds.gtfs import GtfsError, validate_gtfs
 from feeds.model import FeedError, ValidationReport
 from feeds.osm import OsmError
-from routing.build.network import BuildError, BuildInputs, build_network
+from routing.builder import BuildError, BuildInputs, build_network
 from routing.model import BuildParams, Manifest
 from routing.network import NetworkError, read_manifest
 

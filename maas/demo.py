@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from routing.build.network import BuildInputs, build_network
+from routing.builder import BuildInputs, build_network
 from routing.model import Manifest
 from routing.network import NetworkError, read_manifest
 

@@ -43,7 +43,7 @@ from maas.db.networks import (
 from maas.errors import Conflict, Invalid, NotFound
 from maas.model import FeedVersion, NetworkFeed, NetworkVersion, User
 from maas.settings import Settings
-from routing.build.network import BuildInputs, build_network
+from routing.builder import BuildInputs, build_network
 from routing.model import BuildParams, Manifest
 from routing.network import load_network, read_manifest
 from routing.router import Router

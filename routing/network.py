@@ -29,13 +29,6 @@ class NetworkError(Exception):
     """A network directory that cannot be loaded; the message says which file and what to do."""
 
 
-def require_array(array: np.ndarray, dtype: type, name: str) -> np.ndarray:
-    """`array` itself when it is C-contiguous of `dtype`, as a kernel needs; TypeError otherwise."""
-    if array.dtype != dtype or not array.flags.c_contiguous:
-        raise TypeError(f"{name} must be a C-contiguous {np.dtype(dtype).name} array, got {array.dtype}")
-    return array
-
-
 def _array_fields(cls: type[msgspec.Struct]) -> list[str]:
     return [f.name for f in msgspec.structs.fields(cls) if f.type is np.ndarray]
 

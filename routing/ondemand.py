@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 import shapely
 
-from routing.build.snap import EdgeSnapper
+from routing.spatial import EdgeSnapper
 from routing.model import Network, StreetArrays
 from routing.streets import StreetRouter, reversed_graph
 

@@ -13,7 +13,7 @@ import msgspec
 import numpy as np
 
 from routing.model import Timetable
-from routing.network import require_array
+from routing.kernels import require_array
 
 try:
     from ext import raptor as _kernel

@@ -22,8 +22,8 @@ from typing import Literal
 import msgspec
 import numpy as np
 
-from routing.build.geo import haversine_m
-from routing.build.snap import EdgeSnapper
+from routing.spatial import haversine_m
+from routing.spatial import EdgeSnapper
 from routing.model import Network
 from routing.ondemand import RideEstimator
 from routing.raptor import UNREACHED, FootpathLeg, footpath, Raptor, ServiceDays, StopJourney, TransitLeg

@@ -8,7 +8,7 @@ import msgspec
 import numpy as np
 
 from routing.model import StreetArrays
-from routing.network import require_array
+from routing.kernels import require_array
 
 try:
     from ext.dijkstra import StreetSearch as _KernelSearch

@@ -51,7 +51,7 @@ def small_feed() -> Path:
 @pytest.fixture(scope="session")
 def network_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Herrenberg network (all five VVS feeds and the OSM extract), built once per test session."""
-    from routing.build.network import BuildInputs, build_network
+    from routing.builder import BuildInputs, build_network
 
     out = tmp_path_factory.mktemp("herrenberg") / "net"
     build_network(BuildInputs(

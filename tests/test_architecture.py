@@ -1,12 +1,18 @@
-"""The layers hold: ext and feeds import nothing of ours; routing reaches feeds only in routing.build."""
+"""The layers hold: ext and feeds import nothing of ours; only routing.builder reaches feeds."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _contracts() -> list[dict[str, object]]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return list(config["tool"]["importlinter"]["contracts"])
 
 
 def test_import_contracts_hold() -> None:
@@ -16,4 +22,13 @@ def test_import_contracts_hold() -> None:
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 3 kept, 0 broken." in result.stdout, result.stdout
+    assert f"Contracts: {len(_contracts())} kept, 0 broken." in result.stdout, result.stdout
+    assert not any("ignore_imports" in c for c in _contracts()), "a contract that ignores imports hides indirect paths"
+
+
+def test_the_query_time_contract_covers_every_routing_module_but_the_builder() -> None:
+    modules = {p.stem for p in (ROOT / "routing").glob("*.py") if p.stem != "__init__"}
+    modules |= {p.name for p in (ROOT / "routing").iterdir() if (p / "__init__.py").exists()}
+    expected = {f"routing.{m}" for m in modules} - {"routing.builder"}
+    query_time = next(c for c in _contracts() if "routing.builder" in c.get("forbidden_modules", []))
+    assert set(query_time["source_modules"]) == expected

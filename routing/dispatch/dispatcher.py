@@ -18,7 +18,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from routing.build.geo import NearestIndex
+from routing.spatial import NearestIndex
 from routing.dispatch.insertion import Insertion, Planner, insert_pair
 from routing.dispatch.optimize import optimize
 from routing.dispatch.search import Search

@@ -8,7 +8,7 @@ import msgspec
 import numpy as np
 
 from routing.dispatch.model import Problem
-from routing.network import require_array
+from routing.kernels import require_array
 
 try:
     from ext.insertion import RoutePlanner as _Kernel

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.build.network import BuildInputs, build_network
+from routing.builder import BuildInputs, build_network
 from routing.model import Timetable
 from routing.network import load_network
 from routing.raptor import (

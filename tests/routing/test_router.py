@@ -17,8 +17,8 @@ import shapely
 from click.testing import CliRunner
 
 from maas.cli import main
-from routing.build.geo import haversine_m
-from routing.build.network import BuildInputs, build_network
+from routing.spatial import haversine_m
+from routing.builder import BuildInputs, build_network
 from routing.network import load_network
 from routing.router import (
     BIKE_RENT_S,

@@ -63,7 +63,7 @@ def test_search_validates_its_input() -> None:
 
 def test_kernel_matches_oracle_on_the_herrenberg_walk_graph() -> None:
     from feeds.osm import load_streets
-    from routing.build.network import street_arrays
+    from routing.builder import street_arrays
     from tests.conftest import HERRENBERG
 
     graph = street_arrays(load_streets(HERRENBERG / "herrenberg-and-around.osm.pbf", modes=("walk",))["walk"])

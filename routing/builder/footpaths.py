@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from routing.build.geo import NearestIndex, haversine_m
+from routing.spatial import NearestIndex, haversine_m
 from routing.model import StopSnap, StreetArrays
 from routing.streets import StreetRouter
 

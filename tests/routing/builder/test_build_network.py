@@ -14,8 +14,8 @@ import shapely
 from click.testing import CliRunner
 
 from maas.cli import main
-from routing.build.geo import haversine_m
-from routing.build.network import BuildError, BuildInputs, build_network
+from routing.spatial import haversine_m
+from routing.builder import BuildError, BuildInputs, build_network
 from routing.network import NetworkError, load_network, read_manifest
 from tests.conftest import HERRENBERG, shared
 
