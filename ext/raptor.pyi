@@ -32,7 +32,9 @@ class RaptorTimetable:
         transfer_in_from: npt.NDArray[np.int32],
         transfer_in_s: npt.NDArray[np.int32],
     ) -> None: ...
-    def active_rows(self, trip_active: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
+    def active_rows(
+        self, trip_active: npt.NDArray[np.uint8]
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
     def earliest_arrival(
         self,
         source_stops: npt.NDArray[np.int32],

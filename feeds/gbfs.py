@@ -38,12 +38,19 @@ MAX_FINDINGS_PER_KIND = 20
 SUPPORTED_VERSIONS = ("2.2", "2.3", "3.0")
 
 _FORM_FACTORS = frozenset(
-    {"bicycle", "cargo_bicycle", "car", "moped", "scooter", "scooter_standing", "scooter_seated",
-     "other"}
+    {"bicycle", "cargo_bicycle", "car", "moped", "scooter", "scooter_standing", "scooter_seated", "other"}
 )
 _PROPULSION_TYPES = frozenset(
-    {"human", "electric_assist", "electric", "combustion", "combustion_diesel", "hybrid",
-     "plug_in_hybrid", "hydrogen_fuel_cell"}
+    {
+        "human",
+        "electric_assist",
+        "electric",
+        "combustion",
+        "combustion_diesel",
+        "hybrid",
+        "plug_in_hybrid",
+        "hydrogen_fuel_cell",
+    }
 )
 # v3 renamed free_bike_status to vehicle_status; a feed lists one of them.
 _VEHICLE_FILES = ("vehicle_status", "free_bike_status")
@@ -123,10 +130,7 @@ def load_gbfs(source: str | Path) -> list[SharingSystem]:
     scheme = urllib.parse.urlsplit(text).scheme.lower() if isinstance(source, str) else ""
     if scheme in ("http", "https"):
         return _load_entry(_Web(text), text)
-    if scheme == "file":
-        path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(text).path))
-    else:
-        path = Path(source)
+    path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(text).path)) if scheme == "file" else Path(source)
     if not path.exists():
         raise GbfsError(f"{path}: no such file or directory")
     if path.is_file():
@@ -136,9 +140,7 @@ def load_gbfs(source: str | Path) -> list[SharingSystem]:
             return _load_entry(_Directory(path), str(path / entry))
     if (path / "system_information.json").is_file():
         return [_SystemReader(_Directory(path), None, str(path)).read()]
-    raise GbfsError(
-        f"{path}: no gbfs.json, manifest.json or system_information.json; not a GBFS feed directory"
-    )
+    raise GbfsError(f"{path}: no gbfs.json, manifest.json or system_information.json; not a GBFS feed directory")
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,9 +194,7 @@ class _Directory:
             raise _Missing("no such file")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise GbfsError(
-                f"{path}: {_mb(size)}, more than the limit of {_mb(MAX_FILE_BYTES)}; refused unread"
-            )
+            raise GbfsError(f"{path}: {_mb(size)}, more than the limit of {_mb(MAX_FILE_BYTES)}; refused unread")
         try:
             return path.read_bytes()
         except OSError as exc:
@@ -227,9 +227,7 @@ class _Web:
         return _Web(absolute), absolute
 
     def fetch(self, where: str) -> bytes:
-        request = urllib.request.Request(
-            where, headers={"User-Agent": "maas-gbfs/0.1", "Accept": "application/json"}
-        )
+        request = urllib.request.Request(where, headers={"User-Agent": "maas-gbfs/0.1", "Accept": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
                 length = response.headers.get("Content-Length")
@@ -349,17 +347,19 @@ class _Findings:
     def warn(self, code: str, file: str, message: str, field: str | None = None) -> None:
         self._counts[code, file] += 1
         if self._counts[code, file] <= MAX_FINDINGS_PER_KIND:
-            self.items.append(
-                Finding(severity="warning", code=code, file=file, field=field, message=message)
-            )
+            self.items.append(Finding(severity="warning", code=code, file=file, field=field, message=message))
 
     def finish(self) -> list[Finding]:
         for (code, file), n in self._counts.items():
             if n > MAX_FINDINGS_PER_KIND:
-                self.items.append(Finding(
-                    severity="warning", code=code, file=file,
-                    message=f"{n - MAX_FINDINGS_PER_KIND} more like this",
-                ))
+                self.items.append(
+                    Finding(
+                        severity="warning",
+                        code=code,
+                        file=file,
+                        message=f"{n - MAX_FINDINGS_PER_KIND} more like this",
+                    )
+                )
         return self.items
 
 
@@ -393,13 +393,10 @@ class _SystemReader:
                     self.languages.append(language)
                     break
         if not isinstance(feeds, list) or not feeds:
-            raise self._error(
-                "gbfs.json", path, "no feeds listed (v2: data.<language>.feeds, v3: data.feeds)"
-            )
+            raise self._error("gbfs.json", path, "no feeds listed (v2: data.<language>.feeds, v3: data.feeds)")
         urls: dict[str, str] = {}
         for i, feed in enumerate(feeds):
-            if not (isinstance(feed, dict) and isinstance(feed.get("name"), str)
-                    and isinstance(feed.get("url"), str)):
+            if not (isinstance(feed, dict) and isinstance(feed.get("name"), str) and isinstance(feed.get("url"), str)):
                 raise self._error("gbfs.json", f"{path}[{i}]", "expected an object with name and url")
             urls.setdefault(feed["name"], feed["url"])
         return urls
@@ -423,16 +420,16 @@ class _SystemReader:
             if required:
                 raise GbfsError(f"{where}: {exc}; {file} is required") from None
             if self.feeds is not None:
-                self.findings.warn(
-                    "gbfs_missing_file", file, f"listed in gbfs.json but missing ({exc}); left out"
-                )
+                self.findings.warn("gbfs_missing_file", file, f"listed in gbfs.json but missing ({exc}); left out")
             return None
         envelope = _decode(raw, where)
         version = _version_text(envelope.version)
         if version and self.version and version != self.version:
             self.findings.warn(
-                "gbfs_version_mismatch", file,
-                f"file says version {version}, the feed {self.version}", field="version",
+                "gbfs_version_mismatch",
+                file,
+                f"file says version {version}, the feed {self.version}",
+                field="version",
             )
         return envelope
 
@@ -452,9 +449,7 @@ class _SystemReader:
             except ValueError:
                 raise self._error(file, path, f"expected a number, got {value!r}") from None
             if math.isfinite(number):
-                self.findings.warn(
-                    "gbfs_number_as_string", file, f"number written as a string {value!r}", path
-                )
+                self.findings.warn("gbfs_number_as_string", file, f"number written as a string {value!r}", path)
                 return number
         raise self._error(file, path, f"expected a number, got {value!r}")
 
@@ -466,9 +461,7 @@ class _SystemReader:
         if not number.is_integer():
             raise self._error(file, path, f"expected an integer, got {value!r}")
         if number < 0:
-            self.findings.warn(
-                "gbfs_negative_count", file, f"count {value!r} read as unknown", path
-            )
+            self.findings.warn("gbfs_negative_count", file, f"count {value!r} read as unknown", path)
             return None
         return int(number)
 
@@ -517,9 +510,7 @@ class _SystemReader:
                     return text.strip() or None
         return next(iter(texts.values()), "").strip() or None
 
-    def _records(
-        self, data: dict[str, Any], keys: tuple[str, ...], file: str
-    ) -> tuple[str, list[dict]]:
+    def _records(self, data: dict[str, Any], keys: tuple[str, ...], file: str) -> tuple[str, list[dict]]:
         """The list of objects under the first of `keys` present, and its JSON path."""
         for key in keys:
             if key in data:
@@ -540,13 +531,18 @@ class _SystemReader:
         stations, station_ids = self._stations()
         vehicles = self._vehicles(station_ids, {t.vehicle_type_id for t in vehicle_types})
         zones = self._geofencing_zones()
-        report = ValidationReport(
-            feed_id=system_id, source=self.source, findings=self.findings.finish()
-        )
+        report = ValidationReport(feed_id=system_id, source=self.source, findings=self.findings.finish())
         return SharingSystem(
-            system_id=system_id, name=name, version=self.version, timezone=timezone,
-            source=self.source, vehicle_types=vehicle_types, stations=stations, vehicles=vehicles,
-            geofencing_zones=zones, report=report,
+            system_id=system_id,
+            name=name,
+            version=self.version,
+            timezone=timezone,
+            source=self.source,
+            vehicle_types=vehicle_types,
+            stations=stations,
+            vehicles=vehicles,
+            geofencing_zones=zones,
+            report=report,
         )
 
     def _system_information(self, expected_system_id: str | None) -> tuple[str, str, str | None]:
@@ -565,12 +561,11 @@ class _SystemReader:
         system_id = self._id(data.get("system_id"), file, "data.system_id")
         if system_id is None:
             system_id = self.place.fallback_id()
-            self.findings.warn(
-                "gbfs_missing_system_id", file, f"no system_id; using {system_id!r}", "data.system_id"
-            )
+            self.findings.warn("gbfs_missing_system_id", file, f"no system_id; using {system_id!r}", "data.system_id")
         if expected_system_id and expected_system_id != system_id:
             self.findings.warn(
-                "gbfs_system_id_mismatch", file,
+                "gbfs_system_id_mismatch",
+                file,
                 f"system_id {system_id!r}, but the manifest lists it as {expected_system_id!r}",
                 "data.system_id",
             )
@@ -588,7 +583,9 @@ class _SystemReader:
                 zoneinfo.ZoneInfo(timezone)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a folder
                 self.findings.warn(
-                    "gbfs_unknown_timezone", file, f"unknown time zone {timezone!r}; left out",
+                    "gbfs_unknown_timezone",
+                    file,
+                    f"unknown time zone {timezone!r}; left out",
                     "data.timezone",
                 )
                 timezone = None
@@ -600,14 +597,18 @@ class _SystemReader:
             # The field exists since GBFS 1.1, so a feed without it is 1.0 by the specification.
             version = "1.0"
             self.findings.warn(
-                "gbfs_version_missing", file, "no version given; read as GBFS 1.0, with the rules of 2.x",
+                "gbfs_version_missing",
+                file,
+                "no version given; read as GBFS 1.0, with the rules of 2.x",
                 "version",
             )
         elif version not in SUPPORTED_VERSIONS:
             self.findings.warn(
-                "gbfs_version_unsupported", file,
+                "gbfs_version_unsupported",
+                file,
                 f"version {version!r} is not one of {', '.join(SUPPORTED_VERSIONS)};"
-                " read with the rules of the nearest", "version",
+                " read with the rules of the nearest",
+                "version",
             )
         self.version = version
 
@@ -625,30 +626,35 @@ class _SystemReader:
             propulsion = self._id(rec.get("propulsion_type"), file, f"{path}.propulsion_type")
             if type_id is None or form_factor is None or propulsion is None:
                 self.findings.warn(
-                    "gbfs_missing_field", file,
+                    "gbfs_missing_field",
+                    file,
                     "vehicle type without vehicle_type_id, form_factor or propulsion_type; skipped",
                     path,
                 )
                 continue
             if type_id in types:
-                self.findings.warn(
-                    "gbfs_duplicate_id", file, f"vehicle type {type_id!r} again; skipped", path
-                )
+                self.findings.warn("gbfs_duplicate_id", file, f"vehicle type {type_id!r} again; skipped", path)
                 continue
             if form_factor not in _FORM_FACTORS:
                 self.findings.warn(
-                    "gbfs_unknown_value", file, f"unknown form_factor {form_factor!r}",
+                    "gbfs_unknown_value",
+                    file,
+                    f"unknown form_factor {form_factor!r}",
                     f"{path}.form_factor",
                 )
             if propulsion not in _PROPULSION_TYPES:
                 self.findings.warn(
-                    "gbfs_unknown_value", file, f"unknown propulsion_type {propulsion!r}",
+                    "gbfs_unknown_value",
+                    file,
+                    f"unknown propulsion_type {propulsion!r}",
                     f"{path}.propulsion_type",
                 )
             max_range_m = self._number(rec.get("max_range_meters"), file, f"{path}.max_range_meters")
             if max_range_m is not None and max_range_m < 0:
                 self.findings.warn(
-                    "gbfs_negative_count", file, f"max_range_meters {max_range_m} read as unknown",
+                    "gbfs_negative_count",
+                    file,
+                    f"max_range_meters {max_range_m} read as unknown",
                     f"{path}.max_range_meters",
                 )
                 max_range_m = None
@@ -657,13 +663,17 @@ class _SystemReader:
                 close = difflib.get_close_matches("max_range_meters", [str(k) for k in rec], n=1)
                 hint = f" (found {close[0]!r}, misspelt?)" if close else ""
                 self.findings.warn(
-                    "gbfs_missing_max_range", file,
+                    "gbfs_missing_max_range",
+                    file,
                     f"vehicle type {type_id!r} is {propulsion} but has no max_range_meters{hint}",
                     f"{path}.max_range_meters",
                 )
             types[type_id] = VehicleType(
-                vehicle_type_id=type_id, form_factor=form_factor, propulsion_type=propulsion,
-                name=self._text(rec.get("name"), file, f"{path}.name"), max_range_m=max_range_m,
+                vehicle_type_id=type_id,
+                form_factor=form_factor,
+                propulsion_type=propulsion,
+                name=self._text(rec.get("name"), file, f"{path}.name"),
+                max_range_m=max_range_m,
             )
         return list(types.values())
 
@@ -678,7 +688,8 @@ class _SystemReader:
         if status is None and not (self.feeds is not None and "station_status" in self.feeds):
             # (When listed but missing, _read has already said so.)
             self.findings.warn(
-                "gbfs_missing_file", "station_status.json",
+                "gbfs_missing_file",
+                "station_status.json",
                 "no station status; stations are read as neither renting nor returning",
             )
         known: set[str] = set()
@@ -688,27 +699,30 @@ class _SystemReader:
             station_id = self._id(rec.get("station_id"), file, f"{path}.station_id")
             if station_id is None:
                 self.findings.warn(
-                    "gbfs_missing_station_id", file, "station without station_id; skipped",
+                    "gbfs_missing_station_id",
+                    file,
+                    "station without station_id; skipped",
                     f"{path}.station_id",
                 )
                 continue
             if station_id in known:
-                self.findings.warn(
-                    "gbfs_duplicate_id", file, f"station {station_id!r} again; skipped", path
-                )
+                self.findings.warn("gbfs_duplicate_id", file, f"station {station_id!r} again; skipped", path)
                 continue
             known.add(station_id)
             lat = self._number(rec.get("lat"), file, f"{path}.lat")
             lon = self._number(rec.get("lon"), file, f"{path}.lon")
             if lat is None or lon is None:
                 self.findings.warn(
-                    "gbfs_missing_coordinates", file,
-                    f"station {station_id!r} has no coordinates; skipped", f"{path}.lat",
+                    "gbfs_missing_coordinates",
+                    file,
+                    f"station {station_id!r} has no coordinates; skipped",
+                    f"{path}.lat",
                 )
                 continue
             if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
                 self.findings.warn(
-                    "gbfs_coordinates_out_of_range", file,
+                    "gbfs_coordinates_out_of_range",
+                    file,
                     f"station {station_id!r} at ({lat}, {lon}) is off the globe; skipped",
                     f"{path}.lat",
                 )
@@ -716,7 +730,9 @@ class _SystemReader:
             name = self._text(rec.get("name"), file, f"{path}.name")
             if name is None:
                 self.findings.warn(
-                    "gbfs_missing_name", file, f"station {station_id!r} has no name; using its id",
+                    "gbfs_missing_name",
+                    file,
+                    f"station {station_id!r} has no name; using its id",
                     f"{path}.name",
                 )
                 name = station_id
@@ -726,7 +742,8 @@ class _SystemReader:
             for station_id, (path, _) in status.items():
                 if station_id not in known:
                     self.findings.warn(
-                        "gbfs_unknown_station", "station_status.json",
+                        "gbfs_unknown_station",
+                        "station_status.json",
                         f"status of station {station_id!r}, which station_information does not have",
                         f"{path}.station_id",
                     )
@@ -745,19 +762,24 @@ class _SystemReader:
             station_id = self._id(rec.get("station_id"), file, f"{path}.station_id")
             if station_id is None:
                 self.findings.warn(
-                    "gbfs_missing_station_id", file, "status without station_id; skipped",
+                    "gbfs_missing_station_id",
+                    file,
+                    "status without station_id; skipped",
                     f"{path}.station_id",
                 )
             elif station_id in by_id:
-                self.findings.warn(
-                    "gbfs_duplicate_id", file, f"status of station {station_id!r} again; skipped", path
-                )
+                self.findings.warn("gbfs_duplicate_id", file, f"status of station {station_id!r} again; skipped", path)
             else:
                 by_id[station_id] = (path, rec)
         return by_id
 
     def _station(
-        self, station_id: str, name: str, lat: float, lon: float, capacity: int | None,
+        self,
+        station_id: str,
+        name: str,
+        lat: float,
+        lon: float,
+        capacity: int | None,
         status: dict[str, tuple[str, dict]] | None,
     ) -> SharingStation:
         file = "station_status.json"
@@ -766,7 +788,8 @@ class _SystemReader:
         entry = status.get(station_id) if status is not None else None
         if status is not None and entry is None:
             self.findings.warn(
-                "gbfs_station_without_status", file,
+                "gbfs_station_without_status",
+                file,
                 f"station {station_id!r} has no status; read as neither renting nor returning",
             )
         if entry is not None:
@@ -774,20 +797,18 @@ class _SystemReader:
             # v3 renamed num_bikes_available; a feed between versions may use either.
             key = "num_vehicles_available" if "num_vehicles_available" in rec else "num_bikes_available"
             if key not in rec:
-                self.findings.warn(
-                    "gbfs_missing_field", file, f"station {station_id!r}: no {key}", f"{path}.{key}"
-                )
+                self.findings.warn("gbfs_missing_field", file, f"station {station_id!r}: no {key}", f"{path}.{key}")
             vehicles = self._count(rec.get(key), file, f"{path}.{key}")
             docks = self._count(rec.get("num_docks_available"), file, f"{path}.num_docks_available")
             # Without a word on renting or returning, assume the station does not; a station listed
             # in station_information is on the street unless it says otherwise.
             flags: dict[str, bool] = {}
-            for flag, default in (("is_installed", True), ("is_renting", False),
-                                  ("is_returning", False)):
+            for flag, default in (("is_installed", True), ("is_renting", False), ("is_returning", False)):
                 value = self._bool(rec.get(flag), file, f"{path}.{flag}")
                 if value is None:
                     self.findings.warn(
-                        "gbfs_missing_field", file,
+                        "gbfs_missing_field",
+                        file,
                         f"station {station_id!r}: no {flag}; read as {str(default).lower()}",
                         f"{path}.{flag}",
                     )
@@ -796,16 +817,23 @@ class _SystemReader:
             # A station that is not installed can neither rent nor take back.
             renting = flags["is_installed"] and flags["is_renting"]
             returning = flags["is_installed"] and flags["is_returning"]
-            if capacity is not None and vehicles is not None and docks is not None \
-                    and vehicles + docks > capacity:
+            if capacity is not None and vehicles is not None and docks is not None and vehicles + docks > capacity:
                 self.findings.warn(
-                    "gbfs_capacity_exceeded", file,
+                    "gbfs_capacity_exceeded",
+                    file,
                     f"station {station_id!r}: {vehicles} vehicles and {docks} docks available,"
-                    f" but a capacity of {capacity}", path,
+                    f" but a capacity of {capacity}",
+                    path,
                 )
         return SharingStation(
-            station_id=station_id, name=name, lat=lat, lon=lon, capacity=capacity,
-            vehicles_available=vehicles, docks_available=docks, is_renting=renting,
+            station_id=station_id,
+            name=name,
+            lat=lat,
+            lon=lon,
+            capacity=capacity,
+            vehicles_available=vehicles,
+            docks_available=docks,
+            is_renting=renting,
             is_returning=returning,
         )
 
@@ -828,43 +856,44 @@ class _SystemReader:
             id_key = "vehicle_id" if "vehicle_id" in rec else "bike_id"
             vehicle_id = self._id(rec.get(id_key), file, f"{path}.{id_key}")
             if vehicle_id is None:
-                self.findings.warn(
-                    "gbfs_missing_field", file, f"vehicle without {id_key}; skipped", f"{path}.{id_key}"
-                )
+                self.findings.warn("gbfs_missing_field", file, f"vehicle without {id_key}; skipped", f"{path}.{id_key}")
                 continue
             if vehicle_id in vehicles:
-                self.findings.warn(
-                    "gbfs_duplicate_id", file, f"vehicle {vehicle_id!r} again; skipped", path
-                )
+                self.findings.warn("gbfs_duplicate_id", file, f"vehicle {vehicle_id!r} again; skipped", path)
                 continue
             lat = self._number(rec.get("lat"), file, f"{path}.lat")
             lon = self._number(rec.get("lon"), file, f"{path}.lon")
             station_id = self._id(rec.get("station_id"), file, f"{path}.station_id")
             if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
                 self.findings.warn(
-                    "gbfs_coordinates_out_of_range", file,
-                    f"vehicle {vehicle_id!r} at ({lat}, {lon}) is off the globe", f"{path}.lat",
+                    "gbfs_coordinates_out_of_range",
+                    file,
+                    f"vehicle {vehicle_id!r} at ({lat}, {lon}) is off the globe",
+                    f"{path}.lat",
                 )
                 lat = lon = None
             if lat is None or lon is None:
                 lat = lon = None
                 if station_id is None:
                     self.findings.warn(
-                        "gbfs_missing_coordinates", file,
+                        "gbfs_missing_coordinates",
+                        file,
                         f"vehicle {vehicle_id!r} has neither coordinates nor a station; skipped",
                         f"{path}.lat",
                     )
                     continue
             if station_id is not None and station_id not in station_ids:
                 self.findings.warn(
-                    "gbfs_unknown_station", file,
-                    f"vehicle {vehicle_id!r} at station {station_id!r}, which station_information"
-                    " does not have", f"{path}.station_id",
+                    "gbfs_unknown_station",
+                    file,
+                    f"vehicle {vehicle_id!r} at station {station_id!r}, which station_information does not have",
+                    f"{path}.station_id",
                 )
             type_id = self._id(rec.get("vehicle_type_id"), file, f"{path}.vehicle_type_id")
             if type_id is not None and type_id not in type_ids:
                 self.findings.warn(
-                    "gbfs_unknown_vehicle_type", file,
+                    "gbfs_unknown_vehicle_type",
+                    file,
                     f"vehicle {vehicle_id!r} of type {type_id!r}, which vehicle_types does not have",
                     f"{path}.vehicle_type_id",
                 )
@@ -873,21 +902,30 @@ class _SystemReader:
                 flags[flag] = self._bool(rec.get(flag), file, f"{path}.{flag}")
                 if flags[flag] is None:
                     self.findings.warn(
-                        "gbfs_missing_field", file, f"vehicle {vehicle_id!r}: no {flag}; read as false",
+                        "gbfs_missing_field",
+                        file,
+                        f"vehicle {vehicle_id!r}: no {flag}; read as false",
                         f"{path}.{flag}",
                     )
             range_path = f"{path}.current_range_meters"
             range_m = self._number(rec.get("current_range_meters"), file, range_path)
             if range_m is not None and range_m < 0:
                 self.findings.warn(
-                    "gbfs_negative_count", file, f"current_range_meters {range_m} read as unknown",
+                    "gbfs_negative_count",
+                    file,
+                    f"current_range_meters {range_m} read as unknown",
                     range_path,
                 )
                 range_m = None
             vehicles[vehicle_id] = SharingVehicle(
-                vehicle_id=vehicle_id, lat=lat, lon=lon, station_id=station_id,
-                vehicle_type_id=type_id, is_reserved=bool(flags["is_reserved"]),
-                is_disabled=bool(flags["is_disabled"]), current_range_m=range_m,
+                vehicle_id=vehicle_id,
+                lat=lat,
+                lon=lon,
+                station_id=station_id,
+                vehicle_type_id=type_id,
+                is_reserved=bool(flags["is_reserved"]),
+                is_disabled=bool(flags["is_disabled"]),
+                current_range_m=range_m,
             )
         return list(vehicles.values())
 
@@ -914,10 +952,13 @@ class _SystemReader:
             rules = properties.get("rules") or []
             if not (isinstance(rules, list) and all(isinstance(r, dict) for r in rules)):
                 raise self._error(file, f"{path}.properties.rules", "expected a list of objects")
-            zones.append(GeofencingZone(
-                name=name, geometry=self._zone_geometry(feature.get("geometry"), name, path),
-                rules=rules,
-            ))
+            zones.append(
+                GeofencingZone(
+                    name=name,
+                    geometry=self._zone_geometry(feature.get("geometry"), name, path),
+                    rules=rules,
+                )
+            )
         return zones
 
     def _zone_geometry(self, geometry: Any, name: str | None, path: str) -> dict | None:
@@ -925,7 +966,9 @@ class _SystemReader:
         label = f"zone {name!r}" if name else "zone"
         if geometry is None:
             self.findings.warn(
-                "gbfs_null_geometry", file, f"{label} has no geometry; it restricts nothing",
+                "gbfs_null_geometry",
+                file,
+                f"{label} has no geometry; it restricts nothing",
                 f"{path}.geometry",
             )
             return None
@@ -937,12 +980,15 @@ class _SystemReader:
         if kind == "Polygon":
             # GBFS requires MultiPolygon; a lone polygon is the same area one level shallower.
             self.findings.warn(
-                "gbfs_geometry_not_multipolygon", file, f"{label} is a Polygon; read as a MultiPolygon",
+                "gbfs_geometry_not_multipolygon",
+                file,
+                f"{label} is a Polygon; read as a MultiPolygon",
                 f"{path}.geometry.type",
             )
             return {"type": "MultiPolygon", "coordinates": [geometry["coordinates"]]}
         self.findings.warn(
-            "gbfs_geometry_not_multipolygon", file,
+            "gbfs_geometry_not_multipolygon",
+            file,
             f"{label} is a {kind!r}, not an area; left without geometry",
             f"{path}.geometry.type",
         )

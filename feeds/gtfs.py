@@ -41,8 +41,16 @@ _REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "trips": ("route_id", "service_id", "trip_id"),
     "stop_times": ("trip_id", "stop_sequence"),
     "calendar": (
-        "service_id", "monday", "tuesday", "wednesday", "thursday", "friday",
-        "saturday", "sunday", "start_date", "end_date",
+        "service_id",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "start_date",
+        "end_date",
     ),
     "calendar_dates": ("service_id", "date", "exception_type"),
     "frequencies": ("trip_id", "start_time", "end_time", "headway_secs"),
@@ -62,7 +70,12 @@ _ID_COLUMNS: dict[str, tuple[str, ...]] = {
     "calendar_dates": ("service_id",),
     "frequencies": ("trip_id",),
     "transfers": (
-        "from_stop_id", "to_stop_id", "from_route_id", "to_route_id", "from_trip_id", "to_trip_id",
+        "from_stop_id",
+        "to_stop_id",
+        "from_route_id",
+        "to_route_id",
+        "from_trip_id",
+        "to_trip_id",
     ),
     "shapes": ("shape_id",),
     "feed_info": (),
@@ -84,9 +97,12 @@ _TIME_RE = r"^(\d{1,3}):([0-5]\d):([0-5]\d)$"
 _DATE_RE = r"^\d{8}$"
 _FLEX_COLUMNS = ("location_id", "location_group_id")
 _FLEX_WINDOW_COLUMNS = (
-    "start_pickup_drop_off_window", "end_pickup_drop_off_window",
-    "start_pickup_dropoff_window", "end_pickup_dropoff_window",
-    "min_arrival_time", "max_departure_time",  # the 2020 GTFS-Flex draft's names for the window
+    "start_pickup_drop_off_window",
+    "end_pickup_drop_off_window",
+    "start_pickup_dropoff_window",
+    "end_pickup_dropoff_window",
+    "min_arrival_time",
+    "max_departure_time",  # the 2020 GTFS-Flex draft's names for the window
 )
 _FLEX_FILES = ("location_groups", "booking_rules", "areas", "locations")
 
@@ -156,9 +172,7 @@ def validate_gtfs(path: str | Path, feed_id: str | None = None) -> ValidationRep
     return reader.report
 
 
-def read_gtfs_feeds(
-    paths: Sequence[str | Path], feed_ids: Sequence[str | None] | None = None
-) -> list[GtfsFeed]:
+def read_gtfs_feeds(paths: Sequence[str | Path], feed_ids: Sequence[str | None] | None = None) -> list[GtfsFeed]:
     """Read several feeds at once; their ids must be distinct so that namespaced ids never collide."""
     ids = list(feed_ids) if feed_ids is not None else [None] * len(paths)
     if len(ids) != len(paths):
@@ -167,9 +181,7 @@ def read_gtfs_feeds(
     seen: dict[str, str] = {}
     for path, fid in zip(paths, chosen, strict=True):
         if fid in seen:
-            raise GtfsError(
-                f"{path}: feed id {fid!r} is already used by {seen[fid]}; give the feeds distinct ids"
-            )
+            raise GtfsError(f"{path}: feed id {fid!r} is already used by {seen[fid]}; give the feeds distinct ids")
         seen[fid] = str(path)
     return [read_gtfs(p, fid) for p, fid in zip(paths, chosen, strict=True)]
 
@@ -216,7 +228,9 @@ class _Archive:
             if len(folders) > 1:
                 raise GtfsError(f"{self.path}: .txt files spread over folders {sorted(folders)}")
             self.report.add(
-                "warning", "nested_folder", self.path.name,
+                "warning",
+                "nested_folder",
+                self.path.name,
                 f"feed files are inside folder {folders.pop()!r} instead of the archive's root",
             )
         for info in txt:
@@ -256,7 +270,9 @@ def _decode(data: bytes, file: str, report: ValidationReport) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         report.add(
-            "warning", "encoding_not_utf8", file,
+            "warning",
+            "encoding_not_utf8",
+            file,
             f"not valid UTF-8 (first invalid byte 0x{data[exc.start]:02x}); read as Latin-1",
             line=line,
         )
@@ -273,8 +289,12 @@ def _parse_csv(text: str, file: str, report: ValidationReport) -> pd.DataFrame |
         return None
     try:
         df = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
-            skip_blank_lines=False, skipinitialspace=True,
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            skipinitialspace=True,
         )
     except pd.errors.EmptyDataError:
         report.add("error", "empty_file", file, "file is empty (not even a header line)")
@@ -313,8 +333,14 @@ class _Findings:
         self.report = report
 
     def rows(
-        self, severity: str, code: str, file: str, df: pd.DataFrame, mask: pd.Series | np.ndarray,
-        field: str | None, message: str,
+        self,
+        severity: str,
+        code: str,
+        file: str,
+        df: pd.DataFrame,
+        mask: pd.Series | np.ndarray,
+        field: str | None,
+        message: str,
     ) -> None:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
@@ -329,7 +355,11 @@ class _Findings:
         extra = int(mask.sum()) - MAX_FINDINGS_PER_KIND
         if extra > 0:
             self.report.add(
-                severity, code, file, f"{message}: {extra} more rows like this", field=field,  # type: ignore[arg-type]
+                severity,
+                code,
+                file,
+                f"{message}: {extra} more rows like this",
+                field=field,  # type: ignore[arg-type]
             )
 
 
@@ -371,8 +401,13 @@ def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _parse_ints(
-    df: pd.DataFrame, column: str, default: int, allowed: Sequence[int] | None,
-    file: str, findings: _Findings, severity: str = "error",
+    df: pd.DataFrame,
+    column: str,
+    default: int,
+    allowed: Sequence[int] | None,
+    file: str,
+    findings: _Findings,
+    severity: str = "error",
 ) -> np.ndarray:
     """An enum/integer column as int64: blank -> default; invalid values reported and set to default."""
     if column not in df.columns:
@@ -383,7 +418,12 @@ def _parse_ints(
     if allowed is not None:
         bad |= whole & ~np.isin(numbers, allowed)
     findings.rows(
-        severity, "invalid_value", file, df, bad, column,
+        severity,
+        "invalid_value",
+        file,
+        df,
+        bad,
+        column,
         f"{column} must be " + (f"one of {list(allowed)}" if allowed is not None else "an integer"),
     )
     out = np.where(np.isnan(numbers) | bad, default, numbers)
@@ -419,7 +459,9 @@ class _FeedReader:
             self.report.add("error", "missing_file", f"{table}.txt", "required file is missing")
         if "calendar" not in archive.members and "calendar_dates" not in archive.members:
             self.report.add(
-                "error", "missing_file", "calendar.txt",
+                "error",
+                "missing_file",
+                "calendar.txt",
                 "neither calendar.txt nor calendar_dates.txt is present; no trip has service days",
             )
         unusable = [t for t in _REQUIRED_FILES if t not in self.raw]
@@ -445,29 +487,52 @@ class _FeedReader:
 
         if trips.empty:
             if self.is_flex:
-                self.report.add("warning", "no_fixed_trips", "trips.txt",
-                                "the feed has only demand-responsive (GTFS-Flex) trips, no fixed-route timetable")
+                self.report.add(
+                    "warning",
+                    "no_fixed_trips",
+                    "trips.txt",
+                    "the feed has only demand-responsive (GTFS-Flex) trips, no fixed-route timetable",
+                )
             else:
                 self.report.add("error", "no_usable_trips", "trips.txt", "no trip with valid stop times remains")
 
         first, last = _service_span(services)
         counts = GtfsCounts(
-            stops=counts_raw["stops"], routes=counts_raw["routes"], trips=counts_raw["trips"],
-            stop_times=counts_raw["stop_times"] + added_rows, service_start=first, service_end=last,
+            stops=counts_raw["stops"],
+            routes=counts_raw["routes"],
+            trips=counts_raw["trips"],
+            stop_times=counts_raw["stop_times"] + added_rows,
+            service_start=first,
+            service_end=last,
         )
         tables = self._namespaced_feed(
-            agency=self.raw["agency"], stops=stops, routes=routes, trips=trips, stop_times=stop_times,
-            calendar=calendar, calendar_dates=calendar_dates, transfers=transfers, shapes=shapes,
-            frequencies=None, feed_info=self.raw.get("feed_info"),
+            agency=self.raw["agency"],
+            stops=stops,
+            routes=routes,
+            trips=trips,
+            stop_times=stop_times,
+            calendar=calendar,
+            calendar_dates=calendar_dates,
+            transfers=transfers,
+            shapes=shapes,
+            frequencies=None,
+            feed_info=self.raw.get("feed_info"),
         )
         prefix = self.feed_id + ":"
         services = ServiceCalendar(
             service_ids=[prefix + s for s in services.service_ids],
-            first_date=services.first_date, active=services.active,
+            first_date=services.first_date,
+            active=services.active,
         )
         return GtfsFeed(
-            feed_id=self.feed_id, source=str(self.path), sha256=archive.sha256(), timezone=timezone,
-            counts=counts, report=self.report, tables=tables, services=services,
+            feed_id=self.feed_id,
+            source=str(self.path),
+            sha256=archive.sha256(),
+            timezone=timezone,
+            counts=counts,
+            report=self.report,
+            tables=tables,
+            services=services,
         )
 
     def _load_table(self, archive: _Archive, table: str) -> None:
@@ -484,8 +549,12 @@ class _FeedReader:
         missing = [c for c in required if c not in df.columns]
         if missing:
             self.report.add(
-                "error", "missing_column", file, f"required column(s) missing: {', '.join(missing)}",
-                line=1, field=missing[0],
+                "error",
+                "missing_column",
+                file,
+                f"required column(s) missing: {', '.join(missing)}",
+                line=1,
+                field=missing[0],
             )
             return
         if df.empty and table in _REQUIRED_FILES:
@@ -498,7 +567,12 @@ class _FeedReader:
             if table == "agency" and len(df) == 1:
                 dup[:] = False
             self.findings.rows(
-                "error", "duplicate_id", file, df, dup, key[0],
+                "error",
+                "duplicate_id",
+                file,
+                df,
+                dup,
+                key[0],
                 f"duplicate {'/'.join(key)}; the first row is kept",
             )
             df = df[~dup]
@@ -516,18 +590,30 @@ class _FeedReader:
                 zones.append(tz)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 self.report.add(
-                    "error", "invalid_timezone", file, f"unknown time zone {tz!r}", line=int(idx) + 2,
+                    "error",
+                    "invalid_timezone",
+                    file,
+                    f"unknown time zone {tz!r}",
+                    line=int(idx) + 2,
                     field="agency_timezone",
                 )
         if len(set(zones)) > 1:
             self.report.add(
-                "warning", "mixed_timezones", file,
+                "warning",
+                "mixed_timezones",
+                file,
                 f"agencies use different time zones {sorted(set(zones))}; the first is used",
                 field="agency_timezone",
             )
         if len(agency) > 1 and "agency_id" not in agency.columns:
-            self.report.add("error", "missing_column", file, "agency_id is required with several agencies",
-                            field="agency_id", line=1)
+            self.report.add(
+                "error",
+                "missing_column",
+                file,
+                "agency_id is required with several agencies",
+                field="agency_id",
+                line=1,
+            )
         if not zones:
             self.report.add("error", "invalid_timezone", file, "no valid agency_timezone; UTC is assumed")
             return "UTC"
@@ -554,11 +640,25 @@ class _FeedReader:
         lat[out_lat] = np.nan
         lon[out_lon] = np.nan
         missing = needs_position & (np.isnan(lat) | np.isnan(lon)) & ~(bad_lat | bad_lon | out_lat | out_lon)
-        f.rows("error", "missing_coordinate", file, stops, missing, "stop_lat",
-               "stop, station or entrance without a position")
+        f.rows(
+            "error",
+            "missing_coordinate",
+            file,
+            stops,
+            missing,
+            "stop_lat",
+            "stop, station or entrance without a position",
+        )
         zero = (lat == 0.0) & (lon == 0.0)
-        f.rows("error", "null_island", file, stops, zero, "stop_lat",
-               "stop at 0,0 (a placeholder position, not a real place); it is not placed on the map")
+        f.rows(
+            "error",
+            "null_island",
+            file,
+            stops,
+            zero,
+            "stop_lat",
+            "stop at 0,0 (a placeholder position, not a real place); it is not placed on the map",
+        )
         lat[zero] = np.nan
         lon[zero] = np.nan
         known = ~np.isnan(lat) & ~np.isnan(lon)
@@ -566,8 +666,15 @@ class _FeedReader:
             mlat, mlon = np.median(lat[known]), np.median(lon[known])
             dist = haversine_m(lat, lon, mlat, mlon)
             far = known & (dist > FAR_STOP_M)
-            f.rows("warning", "stop_too_far", file, stops, far, "stop_lat",
-                   f"stop lies more than {FAR_STOP_M / 1000:.0f} km from the median of the feed's stops")
+            f.rows(
+                "warning",
+                "stop_too_far",
+                file,
+                stops,
+                far,
+                "stop_lat",
+                f"stop lies more than {FAR_STOP_M / 1000:.0f} km from the median of the feed's stops",
+            )
         stops["stop_lat"] = lat
         stops["stop_lon"] = lon
         if "stop_name" not in stops.columns:
@@ -578,8 +685,15 @@ class _FeedReader:
             ids = set(stops["stop_id"])
             parent = stops["parent_station"]
             dangling = ((parent != "") & ~parent.isin(ids)).to_numpy()
-            f.rows("error", "dangling_reference", file, stops, dangling, "parent_station",
-                   "parent_station names no stop in stops.txt; the reference is dropped")
+            f.rows(
+                "error",
+                "dangling_reference",
+                file,
+                stops,
+                dangling,
+                "parent_station",
+                "parent_station names no stop in stops.txt; the reference is dropped",
+            )
             stops.loc[dangling, "parent_station"] = ""
         else:
             stops["parent_station"] = ""
@@ -592,24 +706,45 @@ class _FeedReader:
         routes = self.raw["routes"].copy()
         file = "routes.txt"
         f = self.findings
-        route_type, bad = _parse_numbers(routes["route_type"])
+        route_type, _bad = _parse_numbers(routes["route_type"])
         valid = ~np.isnan(route_type) & (
             ((route_type >= 0) & (route_type <= 12)) | ((route_type >= 100) & (route_type <= 1702))
         )
-        f.rows("error", "invalid_value", file, routes, ~valid, "route_type",
-               "route_type is not a GTFS or extended route type; 3 (bus) is assumed")
+        f.rows(
+            "error",
+            "invalid_value",
+            file,
+            routes,
+            ~valid,
+            "route_type",
+            "route_type is not a GTFS or extended route type; 3 (bus) is assumed",
+        )
         routes["route_type"] = np.where(valid, route_type, 3).astype(np.int64)
         for col in ("route_short_name", "route_long_name", "agency_id"):
             if col not in routes.columns:
                 routes[col] = ""
         nameless = ((routes["route_short_name"] == "") & (routes["route_long_name"] == "")).to_numpy()
-        f.rows("warning", "missing_route_name", file, routes, nameless, "route_short_name",
-               "route has neither route_short_name nor route_long_name")
+        f.rows(
+            "warning",
+            "missing_route_name",
+            file,
+            routes,
+            nameless,
+            "route_short_name",
+            "route has neither route_short_name nor route_long_name",
+        )
         agency = self.raw["agency"]
         if "agency_id" in agency.columns and len(agency) > 1:
             dangling = (~routes["agency_id"].isin(set(agency["agency_id"]))).to_numpy()
-            f.rows("error", "dangling_reference", file, routes, dangling, "agency_id",
-                   "agency_id names no agency in agency.txt")
+            f.rows(
+                "error",
+                "dangling_reference",
+                file,
+                routes,
+                dangling,
+                "agency_id",
+                "agency_id names no agency in agency.txt",
+            )
         return routes
 
     def _check_calendars(self) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
@@ -640,15 +775,20 @@ class _FeedReader:
             _, bad_date = _parse_dates(calendar_dates["date"])
             f.rows("error", "invalid_date", file, calendar_dates, bad_date, "date", "date is not a YYYYMMDD date")
             bad_type = ~calendar_dates["exception_type"].isin(("1", "2")).to_numpy()
-            f.rows("error", "invalid_value", file, calendar_dates, bad_type, "exception_type",
-                   "exception_type must be 1 (added) or 2 (removed)")
+            f.rows(
+                "error",
+                "invalid_value",
+                file,
+                calendar_dates,
+                bad_type,
+                "exception_type",
+                "exception_type must be 1 (added) or 2 (removed)",
+            )
             calendar_dates = calendar_dates[~(bad_date | bad_type)]
             calendar_dates["exception_type"] = calendar_dates["exception_type"].astype(np.int64)
         return calendar, calendar_dates
 
-    def _service_calendar(
-        self, calendar: pd.DataFrame | None, calendar_dates: pd.DataFrame | None
-    ) -> ServiceCalendar:
+    def _service_calendar(self, calendar: pd.DataFrame | None, calendar_dates: pd.DataFrame | None) -> ServiceCalendar:
         ids: list[str] = []
         if calendar is not None:
             ids.extend(calendar["service_id"])
@@ -665,8 +805,11 @@ class _FeedReader:
             cd_dates = pd.to_datetime(calendar_dates["date"], format="%Y%m%d").to_numpy().astype("datetime64[D]")
             dates.extend(cd_dates)
         if not dates:
-            return ServiceCalendar(service_ids=service_ids, first_date=dt.date(2000, 1, 1),
-                                   active=np.zeros((len(service_ids), 0), dtype=bool))
+            return ServiceCalendar(
+                service_ids=service_ids,
+                first_date=dt.date(2000, 1, 1),
+                active=np.zeros((len(service_ids), 0), dtype=bool),
+            )
         first = min(dates)
         n_days = int((max(dates) - first).astype(np.int64)) + 1
         active = np.zeros((len(service_ids), n_days), dtype=bool)
@@ -692,11 +835,25 @@ class _FeedReader:
         file = "trips.txt"
         f = self.findings
         bad_route = (~trips["route_id"].isin(set(routes["route_id"]))).to_numpy()
-        f.rows("error", "dangling_reference", file, trips, bad_route, "route_id",
-               "route_id names no route in routes.txt; trip skipped")
+        f.rows(
+            "error",
+            "dangling_reference",
+            file,
+            trips,
+            bad_route,
+            "route_id",
+            "route_id names no route in routes.txt; trip skipped",
+        )
         bad_service = (~trips["service_id"].isin(service_ids)).to_numpy()
-        f.rows("error", "dangling_reference", file, trips, bad_service & ~bad_route, "service_id",
-               "service_id names no service in calendar.txt or calendar_dates.txt; trip skipped")
+        f.rows(
+            "error",
+            "dangling_reference",
+            file,
+            trips,
+            bad_service & ~bad_route,
+            "service_id",
+            "service_id names no service in calendar.txt or calendar_dates.txt; trip skipped",
+        )
         empty = (trips["trip_id"] == "").to_numpy()
         f.rows("error", "missing_value", file, trips, empty, "trip_id", "trip_id is empty; trip skipped")
         trips["wheelchair_accessible"] = _parse_ints(trips, "wheelchair_accessible", 0, (0, 1, 2), file, f, "warning")
@@ -724,7 +881,9 @@ class _FeedReader:
                 flex |= (st[col] != "").to_numpy()
         if flex.any():
             self.report.add(
-                "warning", "flex_stop_times", file,
+                "warning",
+                "flex_stop_times",
+                file,
                 f"{int(flex.sum())} rows describe demand-responsive (GTFS-Flex) service and are not part of"
                 " the fixed timetable",
             )
@@ -736,8 +895,9 @@ class _FeedReader:
         f.rows("error", "dangling_reference", file, st, bad_stop, "stop_id", "stop_id names no stop in stops.txt")
         seq, bad_seq = _parse_numbers(st["stop_sequence"])
         bad_seq |= np.isnan(seq) | (seq < 0) | (seq != np.floor(seq))
-        f.rows("error", "invalid_value", file, st, bad_seq, "stop_sequence",
-               "stop_sequence must be a non-negative integer")
+        f.rows(
+            "error", "invalid_value", file, st, bad_seq, "stop_sequence", "stop_sequence must be a non-negative integer"
+        )
         arrival, bad_arr = _parse_times(st["arrival_time"])
         departure, bad_dep = _parse_times(st["departure_time"])
         f.rows("error", "invalid_time", file, st, bad_arr, "arrival_time", "arrival_time is not a HH:MM:SS time")
@@ -777,8 +937,13 @@ class _FeedReader:
             bad_trips = set(trip[open_ends])
             mask = np.isin(trip, list(bad_trips)) & (starts | ends) & ~known
             self.findings.rows(
-                "error", "missing_time", "stop_times.txt", st.set_index(st["_line"] - 2), mask,
-                "arrival_time", "the first and last stop of a trip need times; trip skipped",
+                "error",
+                "missing_time",
+                "stop_times.txt",
+                st.set_index(st["_line"] - 2),
+                mask,
+                "arrival_time",
+                "the first and last stop of a trip need times; trip skipped",
             )
             keep = ~np.isin(trip, list(bad_trips))
             st = st[keep]
@@ -815,8 +980,13 @@ class _FeedReader:
         back[1:] |= same[1:] & (arr[1:] < dep[:-1])
         if back.any():
             self.findings.rows(
-                "error", "decreasing_time", "stop_times.txt", st.set_index(st["_line"] - 2), back,
-                "arrival_time", "stop times decrease along the trip; trip skipped",
+                "error",
+                "decreasing_time",
+                "stop_times.txt",
+                st.set_index(st["_line"] - 2),
+                back,
+                "arrival_time",
+                "stop times decrease along the trip; trip skipped",
             )
             st = st[~np.isin(trip, list(set(trip[back])))]
         return st
@@ -902,8 +1072,15 @@ class _FeedReader:
         if "min_transfer_time" in transfers.columns:
             mtt, bad_mtt = _parse_numbers(transfers["min_transfer_time"])
             bad_mtt |= ~np.isnan(mtt) & (mtt < 0)
-            f.rows("error", "invalid_value", file, transfers, bad_mtt, "min_transfer_time",
-                   "min_transfer_time must be a non-negative number of seconds")
+            f.rows(
+                "error",
+                "invalid_value",
+                file,
+                transfers,
+                bad_mtt,
+                "min_transfer_time",
+                "min_transfer_time must be a non-negative number of seconds",
+            )
             transfers["min_transfer_time"] = np.where(bad_mtt, np.nan, mtt)
         else:
             transfers["min_transfer_time"] = np.nan
@@ -925,8 +1102,15 @@ class _FeedReader:
             bad |= invalid
         seq, invalid = _parse_numbers(shapes["shape_pt_sequence"])
         invalid |= np.isnan(seq)
-        f.rows("error", "invalid_value", file, shapes, invalid, "shape_pt_sequence",
-               "shape_pt_sequence must be a non-negative integer")
+        f.rows(
+            "error",
+            "invalid_value",
+            file,
+            shapes,
+            invalid,
+            "shape_pt_sequence",
+            "shape_pt_sequence must be a non-negative integer",
+        )
         shapes["shape_pt_sequence"] = np.nan_to_num(seq).astype(np.int64)
         if "shape_dist_traveled" in shapes.columns:
             shapes["shape_dist_traveled"] = pd.to_numeric(shapes["shape_dist_traveled"], errors="coerce")

@@ -57,9 +57,7 @@ class ValidationReport(msgspec.Struct, kw_only=True):
         line: int | None = None,
         field: str | None = None,
     ) -> None:
-        self.findings.append(
-            Finding(severity=severity, code=code, file=file, line=line, field=field, message=message)
-        )
+        self.findings.append(Finding(severity=severity, code=code, file=file, line=line, field=field, message=message))
 
 
 class FeedError(Exception):

@@ -46,29 +46,69 @@ MODES = ("walk", "bike", "drive")
 
 # Walking: these classes are walkable unless a tag says otherwise...
 _WALK_DEFAULT = frozenset(
-    {"footway", "path", "pedestrian", "steps", "corridor", "living_street", "residential",
-     "service", "track", "unclassified", "road", "tertiary", "tertiary_link", "secondary",
-     "secondary_link", "primary", "primary_link"}
+    {
+        "footway",
+        "path",
+        "pedestrian",
+        "steps",
+        "corridor",
+        "living_street",
+        "residential",
+        "service",
+        "track",
+        "unclassified",
+        "road",
+        "tertiary",
+        "tertiary_link",
+        "secondary",
+        "secondary_link",
+        "primary",
+        "primary_link",
+    }
 )
 # ...and these only where `foot` (or `access`) explicitly allows it.
-_WALK_IF_ALLOWED = frozenset(
-    {"cycleway", "bridleway", "motorway", "motorway_link", "trunk", "trunk_link"}
-)
+_WALK_IF_ALLOWED = frozenset({"cycleway", "bridleway", "motorway", "motorway_link", "trunk", "trunk_link"})
 
 _BIKE_DEFAULT = frozenset(
-    {"cycleway", "path", "track", "living_street", "residential", "service", "unclassified",
-     "road", "tertiary", "tertiary_link", "secondary", "secondary_link", "primary",
-     "primary_link"}
+    {
+        "cycleway",
+        "path",
+        "track",
+        "living_street",
+        "residential",
+        "service",
+        "unclassified",
+        "road",
+        "tertiary",
+        "tertiary_link",
+        "secondary",
+        "secondary_link",
+        "primary",
+        "primary_link",
+    }
 )
 _BIKE_IF_ALLOWED = frozenset(
-    {"footway", "pedestrian", "bridleway", "corridor", "motorway", "motorway_link", "trunk",
-     "trunk_link"}
+    {"footway", "pedestrian", "bridleway", "corridor", "motorway", "motorway_link", "trunk", "trunk_link"}
 )
 
 _DRIVE = frozenset(
-    {"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link", "secondary",
-     "secondary_link", "tertiary", "tertiary_link", "unclassified", "residential",
-     "living_street", "road", "service"}
+    {
+        "motorway",
+        "motorway_link",
+        "trunk",
+        "trunk_link",
+        "primary",
+        "primary_link",
+        "secondary",
+        "secondary_link",
+        "tertiary",
+        "tertiary_link",
+        "unclassified",
+        "residential",
+        "living_street",
+        "road",
+        "service",
+    }
 )
 # Service roads a car may use but that no route should pass through.
 _DRIVE_EXCLUDED_SERVICE = frozenset(
@@ -77,9 +117,7 @@ _DRIVE_EXCLUDED_SERVICE = frozenset(
 
 # Access values that keep the general public out. `destination`, `customers` and `delivery` do
 # not: a trip may well start or end there.
-_DENIED = frozenset(
-    {"no", "private", "agricultural", "forestry", "military", "use_sidepath"}
-)
+_DENIED = frozenset({"no", "private", "agricultural", "forestry", "military", "use_sidepath"})
 # Values that open a way the mode could not use by its class alone (a cycleway for walking).
 _EXPLICIT = frozenset({"yes", "designated", "permissive", "official", "public"})
 
@@ -96,8 +134,14 @@ _MPH_KMH = 1.609344
 # Implicit limits written as `<country>:<kind>` (maxspeed=DE:urban, source:maxspeed=DE:zone30).
 # "rural" is the German and Austrian limit; most of Europe has 80 to 100.
 _ZONE_KMH = {
-    "urban": 50.0, "rural": 100.0, "living_street": 7.0, "walk": 7.0, "bicycle_road": 30.0,
-    "nsl_restricted": 30 * _MPH_KMH, "nsl_single": 60 * _MPH_KMH, "nsl_dual": 70 * _MPH_KMH,
+    "urban": 50.0,
+    "rural": 100.0,
+    "living_street": 7.0,
+    "walk": 7.0,
+    "bicycle_road": 30.0,
+    "nsl_restricted": 30 * _MPH_KMH,
+    "nsl_single": 60 * _MPH_KMH,
+    "nsl_dual": 70 * _MPH_KMH,
 }
 _ZONE_RE = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]+)?:([a-z_]+?):?(\d+)?$")
 _NUMBER_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(mph|km/h|kmh|kph)?$")
@@ -121,10 +165,21 @@ def _default_drive_kmh() -> dict[str, float]:
     # Typical speeds where no limit is tagged (or the limit is "none"), lower than the legal
     # maximum of the class because towns, bends and junctions slow everyone down.
     return {
-        "motorway": 110.0, "motorway_link": 60.0, "trunk": 90.0, "trunk_link": 50.0,
-        "primary": 70.0, "primary_link": 50.0, "secondary": 60.0, "secondary_link": 40.0,
-        "tertiary": 50.0, "tertiary_link": 40.0, "unclassified": 40.0, "road": 40.0,
-        "residential": 30.0, "living_street": 10.0, "service": 20.0,
+        "motorway": 110.0,
+        "motorway_link": 60.0,
+        "trunk": 90.0,
+        "trunk_link": 50.0,
+        "primary": 70.0,
+        "primary_link": 50.0,
+        "secondary": 60.0,
+        "secondary_link": 40.0,
+        "tertiary": 50.0,
+        "tertiary_link": 40.0,
+        "unclassified": 40.0,
+        "road": 40.0,
+        "residential": 30.0,
+        "living_street": 10.0,
+        "service": 20.0,
     }
 
 
@@ -137,8 +192,7 @@ class StreetSpeeds(msgspec.Struct, frozen=True, kw_only=True):
     drive_fallback_kmh: float = 30.0
 
     def __post_init__(self) -> None:
-        speeds = [self.walk_mps, self.bike_mps, self.drive_fallback_kmh,
-                  *self.drive_default_kmh.values()]
+        speeds = [self.walk_mps, self.bike_mps, self.drive_fallback_kmh, *self.drive_default_kmh.values()]
         if not all(math.isfinite(s) and s > 0 for s in speeds):
             raise ValueError(f"street speeds must be positive and finite: {self}")
 
@@ -320,9 +374,7 @@ def _walk_use(tags: dict[str, str], speeds: StreetSpeeds) -> _Use | None:
     return None
 
 
-def _is_open_to(
-    tags: dict[str, str], default: frozenset[str], if_allowed: frozenset[str], access: bool | None
-) -> bool:
+def _is_open_to(tags: dict[str, str], default: frozenset[str], if_allowed: frozenset[str], access: bool | None) -> bool:
     """Whether the way's class admits the mode, by default or by an explicit permission."""
     highway = tags["highway"]
     # A motorroad (German Kraftfahrstraße) is closed to walking and cycling like a motorway.
@@ -428,10 +480,8 @@ def _maxspeed_kmh(value: str | None) -> float | None:
             kmh = _ZONE_KMH["walk"]
         elif zone := _ZONE_RE.match(part):
             kind, digits = zone[1], zone[2]
-            if digits:  # DE:zone30, DE:zone:30
-                kmh = float(digits) if kind == "zone" else None
-            else:
-                kmh = _ZONE_KMH.get(kind)
+            # DE:zone30 and DE:zone:30 give a number; DE:urban and the like a national default.
+            kmh = (float(digits) if kind == "zone" else None) if digits else _ZONE_KMH.get(kind)
         if kmh is not None and 0 < kmh <= _MAX_PLAUSIBLE_KMH:
             limits.append(max(kmh, _MIN_DRIVE_KMH))
     # Where several limits apply (by time or vehicle), plan with the lowest.
@@ -583,9 +633,7 @@ def _build_graph(
     """Turn one mode's XML into a simplified graph of its largest component, as arrays."""
     with _osmnx_offline() as osmnx:
         # The XML lists one-way ways in their direction, so only walking ignores `oneway`.
-        graph = osmnx.graph_from_xml(
-            xml, bidirectional=(mode == "walk"), simplify=False, retain_all=False
-        )
+        graph = osmnx.graph_from_xml(xml, bidirectional=(mode == "walk"), simplify=False, retain_all=False)
         # Put the dropped nodes back as each edge's `points` (its start and the bends after it)
         # and the true length in place of the straight line. Travel times are summed per
         # stretch: one simplified edge may join ways with different limits.
@@ -605,7 +653,10 @@ def _build_graph(
         graph = osmnx.simplify_graph(
             graph,
             edge_attr_aggs={
-                "length": sum, "travel_time": sum, "name": _concatenate, "points": _concatenate,
+                "length": sum,
+                "travel_time": sum,
+                "name": _concatenate,
+                "points": _concatenate,
             },
         )
     if graph.number_of_edges() == 0:

@@ -67,17 +67,36 @@ def create_app(settings: Settings) -> Litestar:
     auth = jwt_auth(settings)
     prometheus = PrometheusConfig(app_name="maas", group_path=True, exclude=["/metrics"])
     return Litestar(
-        route_handlers=[health, ready, _Metrics, QuoteController, BookingController, OperatorBookingController,
-                        FleetController, AdminController, AuditController, ServiceAreaController,
-                        FeedController, NetworkController, PlanController,
-                        DriverController, driver_socket, RideVehicleController, FleetLiveController, ride_socket,
-                        fleet_socket],
+        route_handlers=[
+            health,
+            ready,
+            _Metrics,
+            QuoteController,
+            BookingController,
+            OperatorBookingController,
+            FleetController,
+            AdminController,
+            AuditController,
+            ServiceAreaController,
+            FeedController,
+            NetworkController,
+            PlanController,
+            DriverController,
+            driver_socket,
+            RideVehicleController,
+            FleetLiveController,
+            ride_socket,
+            fleet_socket,
+        ],
         lifespan=[lifespan, live_lifespan],
         on_app_init=[auth.on_app_init],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        middleware=[prometheus.middleware,
-                    RateLimitConfig(rate_limit=("minute", settings.rate_limit_per_minute),
-                                    exclude=["/health", "/ready", "/metrics"]).middleware],
+        middleware=[
+            prometheus.middleware,
+            RateLimitConfig(
+                rate_limit=("minute", settings.rate_limit_per_minute), exclude=["/health", "/ready", "/metrics"]
+            ).middleware,
+        ],
         openapi_config=OpenAPIConfig(title="maas", version=version("maas"), path="/schema"),
         request_max_body_size=settings.max_body_bytes,
     )

@@ -41,7 +41,9 @@ def jwt_auth(settings: Settings) -> JWTAuth[User]:
         return user
 
     return JWTAuth[User](
-        token_secret=settings.jwt_secret, retrieve_user_handler=retrieve_user, exclude=PUBLIC,
+        token_secret=settings.jwt_secret,
+        retrieve_user_handler=retrieve_user,
+        exclude=PUBLIC,
         default_token_expiration=dt.timedelta(seconds=settings.token_ttl_s),
     )
 
@@ -49,12 +51,13 @@ def jwt_auth(settings: Settings) -> JWTAuth[User]:
 def issue_token(settings: Settings, user: User, ttl_s: int | None = None) -> str:
     """A signed bearer token for `user`."""
     return jwt_auth(settings).create_token(
-        identifier=str(user.id), token_expiration=dt.timedelta(seconds=ttl_s or settings.token_ttl_s),
+        identifier=str(user.id),
+        token_expiration=dt.timedelta(seconds=ttl_s or settings.token_ttl_s),
         token_extras={"role": user.role},
     )
 
 
-def roles(*allowed: str):  # noqa: ANN201 - a Litestar guard
+def roles(*allowed: str):
     """A guard letting only users of the given roles through (403 for the others)."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import msgspec
 import numpy as np
-
 from rich.console import Console
 from rich.table import Table
 
@@ -27,8 +26,10 @@ def _inputs_of(directory: Path) -> BuildInputs:
     gtfs = [s for s in manifest.sources if s.kind == "gtfs"]
     osm = [s.path for s in manifest.sources if s.kind == "osm"]
     return BuildInputs(
-        gtfs=[s.path for s in gtfs], gtfs_ids=[s.id for s in gtfs],
-        gbfs=[s.path for s in manifest.sources if s.kind == "gbfs"], osm=osm[0] if osm else None,
+        gtfs=[s.path for s in gtfs],
+        gtfs_ids=[s.id for s in gtfs],
+        gbfs=[s.path for s in manifest.sources if s.kind == "gbfs"],
+        osm=osm[0] if osm else None,
     )
 
 
@@ -90,7 +91,9 @@ def bench_router(directory: Path, queries: int, oracle_queries: int, seed: int, 
     manifest = net.manifest
     tt = net.timetable
     raptor = Raptor(tt, manifest.first_date, manifest.timezone)
-    per_day = np.unpackbits(np.asarray(tt.service_days), axis=1, bitorder="little")[np.asarray(tt.trip_service)].sum(axis=0)
+    per_day = np.unpackbits(np.asarray(tt.service_days), axis=1, bitorder="little")[np.asarray(tt.trip_service)].sum(
+        axis=0
+    )
     date = manifest.first_date + dt.timedelta(days=int(np.argmax(per_day)))
     days = raptor.service_days(date)
     served = np.unique(np.asarray(tt.pattern_stops))
@@ -109,13 +112,22 @@ def bench_router(directory: Path, queries: int, oracle_queries: int, seed: int, 
     # them once (not one query repeated, which would train caches and branch predictors on it),
     # so both see the same machine load, and its total is the mean of those passes.
     change = raptor.change_times(60)
-    queries_same = [(np.array([s], np.int32), np.array([t], np.int32))
-                    for s, t in zip(sources[:oracle_queries], starts[:oracle_queries], strict=True)]
+    queries_same = [
+        (np.array([s], np.int32), np.array([t], np.int32))
+        for s, t in zip(sources[:oracle_queries], starts[:oracle_queries], strict=True)
+    ]
     oracle_times, kernel_passes, agree = [], [], 0
     for source, start in queries_same:
         t0 = time.perf_counter()
         expected = earliest_arrival_reference(
-            tt, source, start, ORACLE_ROUNDS, days.trip_active, days.day_offset, change, np.ones(tt.n_stops, np.uint8),
+            tt,
+            source,
+            start,
+            ORACLE_ROUNDS,
+            days.trip_active,
+            days.day_offset,
+            change,
+            np.ones(tt.n_stops, np.uint8),
             True,
         )
         oracle_times.append((time.perf_counter() - t0) * 1000)
@@ -129,12 +141,26 @@ def bench_router(directory: Path, queries: int, oracle_queries: int, seed: int, 
     for col in ("what", "queries", "p50 ms", "p95 ms", "p99 ms", "patterns / query", "stop visits / query"):
         table.add_column(col, justify="left" if col == "what" else "right")
     p50, p95, p99 = _percentiles(times)
-    table.add_row("earliest arrival, kernel", str(queries), f"{p50:.3f}", f"{p95:.3f}", f"{p99:.3f}",
-                  f"{np.mean(patterns):.0f}", f"{np.mean(stops):.0f}")
+    table.add_row(
+        "earliest arrival, kernel",
+        str(queries),
+        f"{p50:.3f}",
+        f"{p95:.3f}",
+        f"{p99:.3f}",
+        f"{np.mean(patterns):.0f}",
+        f"{np.mean(stops):.0f}",
+    )
     if oracle_times:
         o50, o95, o99 = _percentiles(oracle_times)
-        table.add_row(f"reference: pure-Python oracle ({agree} agree)", str(len(oracle_times)), f"{o50:.1f}",
-                      f"{o95:.1f}", f"{o99:.1f}", "", "")
+        table.add_row(
+            f"reference: pure-Python oracle ({agree} agree)",
+            str(len(oracle_times)),
+            f"{o50:.1f}",
+            f"{o95:.1f}",
+            f"{o99:.1f}",
+            "",
+            "",
+        )
         ratio = float(np.sum(oracle_times) / np.mean(kernel_passes))
         table.add_row("oracle / kernel (same queries, total time)", "", f"{ratio:.0f}x", "", "", "", "")
     if "walk" in net.streets:

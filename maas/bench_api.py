@@ -118,8 +118,17 @@ def _stops(network_dir: Path) -> list[tuple[float, float]]:
     return [(float(drive.node_lat[n]), float(drive.node_lon[n])) for n in nodes]
 
 
-async def run_bench(url: str, admin_token: str, network_dir: Path, bookings: int, vehicles: int, positions: int,
-                    concurrency: int, seed: int, console: Console) -> None:
+async def run_bench(
+    url: str,
+    admin_token: str,
+    network_dir: Path,
+    bookings: int,
+    vehicles: int,
+    positions: int,
+    concurrency: int,
+    seed: int,
+    console: Console,
+) -> None:
     rng = random.Random(seed)
     admin = {"Authorization": f"Bearer {admin_token}"}
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
@@ -139,15 +148,29 @@ async def run_bench(url: str, admin_token: str, network_dir: Path, bookings: int
         drivers = []
         stops = _stops(network_dir)
         now = dt.datetime.now(dt.UTC)
-        for k in range(vehicles):
+        for _k in range(vehicles):
             lat, lon = rng.choice(stops)
-            vehicle = await http.post("/vehicles", headers=operator, json={
-                "name": f"bench-{uuid.uuid4().hex[:8]}", "seats": 8, "wheelchair_places": 1,
-                "depot": {"lat": lat, "lon": lon}})
+            vehicle = await http.post(
+                "/vehicles",
+                headers=operator,
+                json={
+                    "name": f"bench-{uuid.uuid4().hex[:8]}",
+                    "seats": 8,
+                    "wheelchair_places": 1,
+                    "depot": {"lat": lat, "lon": lon},
+                },
+            )
             driver_id, driver = await make("driver")
-            shift = await http.post("/shifts", headers=operator, json={
-                "vehicle_id": vehicle.json()["id"], "driver_id": driver_id, "starts_at": now.isoformat(),
-                "ends_at": (now + dt.timedelta(hours=12)).isoformat()})
+            shift = await http.post(
+                "/shifts",
+                headers=operator,
+                json={
+                    "vehicle_id": vehicle.json()["id"],
+                    "driver_id": driver_id,
+                    "starts_at": now.isoformat(),
+                    "ends_at": (now + dt.timedelta(hours=12)).isoformat(),
+                },
+            )
             if shift.status_code != 201:
                 raise BenchError(f"cannot put a vehicle on shift: {shift.text}")
             drivers.append((shift.json()["id"], driver, lat, lon))
@@ -157,13 +180,28 @@ async def run_bench(url: str, admin_token: str, network_dir: Path, bookings: int
         def wish(k: int) -> dict[str, object]:
             (a_lat, a_lon), (b_lat, b_lon) = rng.sample(stops, 2)
             at = now + dt.timedelta(minutes=rng.uniform(20, 11 * 60))
-            return {"origin": {"lat": a_lat, "lon": a_lon}, "destination": {"lat": b_lat, "lon": b_lon},
-                    "seated": rng.choice([1, 1, 2]), "earliest_pickup": at.isoformat()}
+            return {
+                "origin": {"lat": a_lat, "lon": a_lon},
+                "destination": {"lat": b_lat, "lon": b_lon},
+                "seated": rng.choice([1, 1, 2]),
+                "earliest_pickup": at.isoformat(),
+            }
 
         wishes = [wish(k) for k in range(bookings)]
-        booked = await _timed(url, concurrency, [_request(
-            url, "POST", "/bookings", {**riders[k % len(riders)], "Idempotency-Key": f"bench-{seed}-{k}"}, wishes[k])
-            for k in range(bookings)])
+        booked = await _timed(
+            url,
+            concurrency,
+            [
+                _request(
+                    url,
+                    "POST",
+                    "/bookings",
+                    {**riders[k % len(riders)], "Idempotency-Key": f"bench-{seed}-{k}"},
+                    wishes[k],
+                )
+                for k in range(bookings)
+            ],
+        )
 
         ingest = None
         if positions > 0 and drivers:
@@ -180,9 +218,23 @@ async def run_bench(url: str, admin_token: str, network_dir: Path, bookings: int
                     driver, lat, lon = signed[k % len(signed)]
                     at = dt.datetime.now(dt.UTC)
                     # One fix per second over the last `batch` seconds (the server refuses future times).
-                    return _request(url, "POST", "/driver/positions", driver, {"positions": [
-                        {"lat": lat + 1e-5 * i, "lon": lon, "at": (at - dt.timedelta(seconds=batch - i)).isoformat(),
-                         "speed_mps": 8.0} for i in range(batch)]})
+                    return _request(
+                        url,
+                        "POST",
+                        "/driver/positions",
+                        driver,
+                        {
+                            "positions": [
+                                {
+                                    "lat": lat + 1e-5 * i,
+                                    "lon": lon,
+                                    "at": (at - dt.timedelta(seconds=batch - i)).isoformat(),
+                                    "speed_mps": 8.0,
+                                }
+                                for i in range(batch)
+                            ]
+                        },
+                    )
 
                 ingest = (batch, await _timed(url, concurrency, [positions_of(k) for k in range(calls)]))
 
@@ -206,6 +258,8 @@ async def run_bench(url: str, admin_token: str, network_dir: Path, bookings: int
         batch, result = ingest
         row(f"positions ingested ({batch} per POST /driver/positions)", result, {200, 201, 202}, per=batch)
     console.print(table)
-    console.print(f"bookings: {refused} refused (409, no vehicle fits), {len(other)} other answers "
-                  f"{sorted(set(other))}; confirmed bookings per second = {confirmed / reference:.3f} x GET /health's "
-                  f"rate; mean booking latency {1000 * statistics.fmean(booked[1]):.1f} ms")
+    console.print(
+        f"bookings: {refused} refused (409, no vehicle fits), {len(other)} other answers "
+        f"{sorted(set(other))}; confirmed bookings per second = {confirmed / reference:.3f} x GET /health's "
+        f"rate; mean booking latency {1000 * statistics.fmean(booked[1]):.1f} ms"
+    )

@@ -36,8 +36,10 @@ def bench_darp(directory: Path, time_limit_s: float, runs: int, workers: int, jo
         read_darp(path)  # a bad file fails before any time is spent
     results: dict[str, list[tuple[float, bool]]] = {p.stem: [] for p in paths}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress, \
-            ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with (
+        Progress(*columns, console=Console(stderr=True), transient=True) as progress,
+        ProcessPoolExecutor(max_workers=max(1, jobs)) as pool,
+    ):
         task = progress.add_task(f"solving ({time_limit_s:g} s each, {jobs} at a time)", total=len(paths) * runs)
         futures = [pool.submit(_one_run, str(p), time_limit_s, seed, workers) for p in paths for seed in range(runs)]
         for future in as_completed(futures):
@@ -45,8 +47,10 @@ def bench_darp(directory: Path, time_limit_s: float, runs: int, workers: int, jo
             results[name].append((cost, feasible))
             progress.advance(task)
 
-    table = Table(title=f"dial-a-ride: {directory} ({time_limit_s:g} s per run, {workers} process(es) each, {runs} runs,"
-                        " checked by routing.dispatch.darp)")
+    table = Table(
+        title=f"dial-a-ride: {directory} ({time_limit_s:g} s per run, {workers} process(es) each, {runs} runs,"
+        " checked by routing.dispatch.darp)"
+    )
     for col in ("instance", "best known", "mean cost", "best gap %", "mean gap %", "worst gap %", "feasible runs"):
         table.add_column(col, justify="left" if col == "instance" else "right")
     mean_gaps, worst_gaps, infeasible = [], [], 0
@@ -61,12 +65,26 @@ def bench_darp(directory: Path, time_limit_s: float, runs: int, workers: int, jo
         gaps = [100.0 * (c / bks[name] - 1.0) for c in costs]
         mean_gaps.append(statistics.fmean(gaps))
         worst_gaps.append(max(gaps))
-        table.add_row(name, f"{bks[name]:.2f}", f"{statistics.fmean(costs):.2f}", f"{min(gaps):.2f}",
-                      f"{statistics.fmean(gaps):.2f}", f"{max(gaps):.2f}", ok_runs)
+        table.add_row(
+            name,
+            f"{bks[name]:.2f}",
+            f"{statistics.fmean(costs):.2f}",
+            f"{min(gaps):.2f}",
+            f"{statistics.fmean(gaps):.2f}",
+            f"{max(gaps):.2f}",
+            ok_runs,
+        )
     if mean_gaps:
         table.add_section()
-        table.add_row("all", "", "", "", f"{statistics.fmean(mean_gaps):.2f}", f"{max(worst_gaps):.2f}",
-                      f"{sum(len(v) for v in results.values()) - infeasible}/{sum(len(v) for v in results.values())}")
+        table.add_row(
+            "all",
+            "",
+            "",
+            "",
+            f"{statistics.fmean(mean_gaps):.2f}",
+            f"{max(worst_gaps):.2f}",
+            f"{sum(len(v) for v in results.values()) - infeasible}/{sum(len(v) for v in results.values())}",
+        )
     console.print(table)
 
 
@@ -74,8 +92,16 @@ def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def bench_insertion(directory: Path, vehicles: int, requests: int, quotes: int, oracle_quotes: int,
-                    reoptimize_s: float, seed: int, console: Console) -> None:
+def bench_insertion(
+    directory: Path,
+    vehicles: int,
+    requests: int,
+    quotes: int,
+    oracle_quotes: int,
+    reoptimize_s: float,
+    seed: int,
+    console: Console,
+) -> None:
     """Quote latency (insertion into the live plans) with a booked fleet on a network's drive graph,
     against the pure-Python oracle on a few of the same quotes; then one re-optimisation."""
     import random
@@ -98,15 +124,29 @@ def bench_insertion(directory: Path, vehicles: int, requests: int, quotes: int, 
         raise DarpError(f"{directory}: fewer than two stops lie on the drive graph")
     rng = random.Random(seed)
     hour = 3600.0
-    fleet = [Vehicle(id=f"bus-{k}", seats=8, wheelchair_places=1, depot_node=rng.choice(stops),
-                     shift_start_s=6 * hour, shift_end_s=22 * hour) for k in range(vehicles)]
+    fleet = [
+        Vehicle(
+            id=f"bus-{k}",
+            seats=8,
+            wheelchair_places=1,
+            depot_node=rng.choice(stops),
+            shift_start_s=6 * hour,
+            shift_end_s=22 * hour,
+        )
+        for k in range(vehicles)
+    ]
     disp = Dispatcher(drive, fleet)
 
     def request(name: str) -> Request:
         a, b = rng.sample(stops, 2)
         group = Passengers(seated=rng.choice([1, 1, 1, 2, 3]), wheelchairs=1 if rng.random() < 0.05 else 0)
-        return Request(id=name, origin_node=a, destination_node=b, passengers=group,
-                       earliest_pickup_s=rng.uniform(6.5 * hour, 20 * hour))
+        return Request(
+            id=name,
+            origin_node=a,
+            destination_node=b,
+            passengers=group,
+            earliest_pickup_s=rng.uniform(6.5 * hour, 20 * hour),
+        )
 
     booked = 0
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -140,22 +180,36 @@ def bench_insertion(directory: Path, vehicles: int, requests: int, quotes: int, 
                 found = disp.planner.pair_options(disp.routes, p, d, count=1)
                 kernel_s += time.perf_counter() - start
                 start = time.perf_counter()
-                best = min(best_pair_reference(problem, v, disp.routes[v].tolist(), p, d, disp.fixed)[0]
-                           for v in range(vehicles))
+                best = min(
+                    best_pair_reference(problem, v, disp.routes[v].tolist(), p, d, disp.fixed)[0]
+                    for v in range(vehicles)
+                )
                 oracle_s += time.perf_counter() - start
             mine = found[0].added_s if found else float("inf")
             agree += mine == best or abs(mine - best) < 1e-6
             progress.advance(task)
     visits = sum(len(r) for r in disp.routes)
     p50, p95, p99 = (float(np.percentile(times, q)) * 1000 for q in (50, 95, 99))
-    table = Table(title=f"insertion: {directory} drive graph, {vehicles} vehicles, {booked}/{requests} rides "
-                        f"booked ({visits} planned stops), {len(stops)} virtual stops")
+    table = Table(
+        title=f"insertion: {directory} drive graph, {vehicles} vehicles, {booked}/{requests} rides "
+        f"booked ({visits} planned stops), {len(stops)} virtual stops"
+    )
     for col in ("what", "p50 ms", "p95 ms", "p99 ms", "vs oracle"):
         table.add_column(col, justify="left" if col == "what" else "right")
-    table.add_row(f"quote ({quotes} requests, 3 offers)", f"{p50:.3f}", f"{p95:.3f}", f"{p99:.3f}",
-                  f"{oracle_s / kernel_s:.0f}x faster" if kernel_s else "")
-    table.add_row(f"reference: pure-Python oracle ({oracle_quotes} quotes, {agree} agree)",
-                  f"{1000 * oracle_s / max(oracle_quotes, 1):.1f}", "", "", "1x")
+    table.add_row(
+        f"quote ({quotes} requests, 3 offers)",
+        f"{p50:.3f}",
+        f"{p95:.3f}",
+        f"{p99:.3f}",
+        f"{oracle_s / kernel_s:.0f}x faster" if kernel_s else "",
+    )
+    table.add_row(
+        f"reference: pure-Python oracle ({oracle_quotes} quotes, {agree} agree)",
+        f"{1000 * oracle_s / max(oracle_quotes, 1):.1f}",
+        "",
+        "",
+        "1x",
+    )
     console.print(table)
     if reoptimize_s > 0:
         before = sum(disp.planner.route_cost(v, r) for v, r in enumerate(disp.routes))

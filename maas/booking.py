@@ -53,7 +53,12 @@ def _check(wish: RideWish) -> None:
     when = wish.earliest_pickup or wish.latest_arrival
     if when is not None and when.tzinfo is None:
         raise Invalid("times need a UTC offset, e.g. 2026-11-27T09:10:00+01:00")
-    if wish.seated < 0 or wish.wheelchairs < 0 or wish.seated + wish.wheelchairs == 0 or wish.seated + wish.wheelchairs > 20:
+    if (
+        wish.seated < 0
+        or wish.wheelchairs < 0
+        or wish.seated + wish.wheelchairs == 0
+        or wish.seated + wish.wheelchairs > 20
+    ):
         raise Invalid("a ride carries 1 to 20 passengers")
 
 
@@ -68,7 +73,7 @@ class BookingService:
         self.fleet = fleet
         self._area: tuple[Any, Any] = (_UNREAD, None)  # (version or None when no area is set, prepared polygon)
 
-    async def _check_area(self, conn: asyncpg.Connection, wish: RideWish, version: int | None | bool = False) -> None:
+    async def _check_area(self, conn: asyncpg.Connection, wish: RideWish, version: int | bool | None = False) -> None:
         """Refuse rides that start or end outside the service area in force (if one is set); `version`:
         the area version when already read, else it is read here."""
         if version is False:
@@ -90,10 +95,13 @@ class BookingService:
 
     def _request(self, request_id: str, wish: RideWish) -> Request:
         _check(wish)
-        origin, destination = self._fleet().times.snap_many([wish.origin.lat, wish.destination.lat],
-                                                            [wish.origin.lon, wish.destination.lon])
+        origin, destination = self._fleet().times.snap_many(
+            [wish.origin.lat, wish.destination.lat], [wish.origin.lon, wish.destination.lon]
+        )
         return Request(
-            id=request_id, origin_node=origin, destination_node=destination,
+            id=request_id,
+            origin_node=origin,
+            destination_node=destination,
             passengers=Passengers(seated=wish.seated, wheelchairs=wish.wheelchairs),
             earliest_pickup_s=wish.earliest_pickup.timestamp() if wish.earliest_pickup else None,
             latest_arrival_s=wish.latest_arrival.timestamp() if wish.latest_arrival else None,
@@ -111,8 +119,9 @@ class BookingService:
                 return Quote(request_id=request.id, offers=[], alternatives=[], reason="no vehicle is on shift")
             return dispatcher.quote(request, now_s())
 
-    async def book(self, user: User, wish: RideWish, idempotency_key: str | None,
-                   caller: Caller | None = None) -> tuple[BookingRecord, bool]:
+    async def book(
+        self, user: User, wish: RideWish, idempotency_key: str | None, caller: Caller | None = None
+    ) -> tuple[BookingRecord, bool]:
         """(booking, created): a repeated Idempotency-Key returns the first booking unchanged."""
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
             raise Invalid("Idempotency-Key must have 1 to 200 characters")
@@ -125,8 +134,9 @@ class BookingService:
                 return found
         return await self._book_locked(fleet, user, wish, request, idempotency_key, caller)
 
-    async def _book_on_copy(self, fleet: FleetService, user: User, wish: RideWish, request: Request,
-                            idempotency_key: str | None) -> tuple[BookingRecord, bool] | None:
+    async def _book_on_copy(
+        self, fleet: FleetService, user: User, wish: RideWish, request: Request, idempotency_key: str | None
+    ) -> tuple[BookingRecord, bool] | None:
         """Book on this process's copy and store in one call (`maas_book`); None when other processes
         kept changing the chosen shift for BOOK_ATTEMPTS rounds."""
         async with fleet.mutex, self.db.pool.acquire() as conn:
@@ -145,8 +155,11 @@ class BookingService:
                         record = self._plan(fleet, user, wish, request, None)
                     except (Conflict, Invalid):
                         if fresh:
-                            known = (await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
-                                     if idempotency_key is not None else None)
+                            known = (
+                                await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
+                                if idempotency_key is not None
+                                else None
+                            )
                             if known is not None:
                                 return known, False  # booked before, when there was room
                             raise
@@ -163,8 +176,9 @@ class BookingService:
                         self._area = (_UNREAD, None)
         return None  # other processes kept changing the same shift: wait for the lock like every other change
 
-    def _plan(self, fleet: FleetService, user: User, wish: RideWish, request: Request,
-              caller: Caller | None) -> BookingRecord:
+    def _plan(
+        self, fleet: FleetService, user: User, wish: RideWish, request: Request, caller: Caller | None
+    ) -> BookingRecord:
         """Quote and book on the copy: the record to store, or Conflict with the nearest alternatives."""
         dispatcher = fleet.dispatcher
         if dispatcher is None:
@@ -172,26 +186,44 @@ class BookingService:
         now = now_s()
         quote = dispatcher.quote(request, now)
         if not quote.offers:
-            raise Conflict(quote.reason or "no vehicle can serve this ride",
-                           alternatives=[offer_out(o) for o in quote.alternatives])
+            raise Conflict(
+                quote.reason or "no vehicle can serve this ride",
+                alternatives=[offer_out(o) for o in quote.alternatives],
+            )
         placed = dispatcher.book(quote.offers[0], request, now)
         shift = placed.vehicle_id
         return BookingRecord(
-            id=uuid.UUID(request.id), rider_id=user.id if caller is None else None,
-            caller_name=caller.name if caller else None, caller_phone=caller.phone if caller else None,
-            created_by=user.id, origin_lat=wish.origin.lat, origin_lon=wish.origin.lon,
-            destination_lat=wish.destination.lat, destination_lon=wish.destination.lon,
-            seated=wish.seated, wheelchairs=wish.wheelchairs, earliest_pickup=wish.earliest_pickup,
-            latest_arrival=wish.latest_arrival, status="confirmed",
-            vehicle_id=fleet.shift_vehicle[shift], shift_id=uuid.UUID(shift),
+            id=uuid.UUID(request.id),
+            rider_id=user.id if caller is None else None,
+            caller_name=caller.name if caller else None,
+            caller_phone=caller.phone if caller else None,
+            created_by=user.id,
+            origin_lat=wish.origin.lat,
+            origin_lon=wish.origin.lon,
+            destination_lat=wish.destination.lat,
+            destination_lon=wish.destination.lon,
+            seated=wish.seated,
+            wheelchairs=wish.wheelchairs,
+            earliest_pickup=wish.earliest_pickup,
+            latest_arrival=wish.latest_arrival,
+            status="confirmed",
+            vehicle_id=fleet.shift_vehicle[shift],
+            shift_id=uuid.UUID(shift),
             pickup_earliest=booking_repo.utc(placed.promise.pickup_earliest_s),
             pickup_latest=booking_repo.utc(placed.promise.pickup_latest_s),
             dropoff_latest=booking_repo.utc(placed.promise.dropoff_latest_s),
             created_at=dt.datetime.now(dt.UTC),
         )
 
-    async def _book_locked(self, fleet: FleetService, user: User, wish: RideWish, request: Request,
-                           idempotency_key: str | None, caller: Caller | None) -> tuple[BookingRecord, bool]:
+    async def _book_locked(
+        self,
+        fleet: FleetService,
+        user: User,
+        wish: RideWish,
+        request: Request,
+        idempotency_key: str | None,
+        caller: Caller | None,
+    ) -> tuple[BookingRecord, bool]:
         """Book inside one transaction that holds the fleet lock throughout."""
         async with fleet.changing(self.db.pool) as conn:
             fleet_version, area_version = await fleet_repo.read_versions(conn)
@@ -204,8 +236,9 @@ class BookingService:
             record = self._plan(fleet, user, wish, request, caller)
             await booking_repo.insert_booking(conn, record, idempotency_key)
             if caller is not None:
-                await audit.record(conn, user.id, "phone_booking", str(record.id),
-                                   {"caller": caller.name, "phone": caller.phone})
+                await audit.record(
+                    conn, user.id, "phone_booking", str(record.id), {"caller": caller.name, "phone": caller.phone}
+                )
             assert record.shift_id is not None
             await fleet.commit(conn, {str(record.shift_id)})
         return record, True
@@ -265,10 +298,12 @@ class BookingService:
                     errors.append(str(exc))
                     continue
                 await booking_repo.set_vehicle(conn, booking_id, vehicle_id, uuid.UUID(shift))
-                await booking_repo.add_event(conn, booking_id, "confirmed", user.id,
-                                             f"reassigned to vehicle {vehicle_id}: {reason}")
-                await audit.record(conn, user.id, "reassign_booking", str(booking_id),
-                                   {"vehicle": str(vehicle_id), "reason": reason})
+                await booking_repo.add_event(
+                    conn, booking_id, "confirmed", user.id, f"reassigned to vehicle {vehicle_id}: {reason}"
+                )
+                await audit.record(
+                    conn, user.id, "reassign_booking", str(booking_id), {"vehicle": str(vehicle_id), "reason": reason}
+                )
                 await fleet.commit(conn, {shift, str(booking.shift_id)})
                 return msgspec.structs.replace(booking, vehicle_id=vehicle_id, shift_id=uuid.UUID(shift))
             raise Conflict(errors[0] if errors else "the ride does not fit that vehicle")
@@ -281,8 +316,10 @@ def _may_see(user: User, booking: BookingRecord) -> bool:
 def offer_out(offer: Offer) -> dict[str, object]:
     utc = booking_repo.utc
     return {
-        "pickup_window": {"earliest": utc(offer.promise.pickup_earliest_s).isoformat(),
-                          "latest": utc(offer.promise.pickup_latest_s).isoformat()},
+        "pickup_window": {
+            "earliest": utc(offer.promise.pickup_earliest_s).isoformat(),
+            "latest": utc(offer.promise.pickup_latest_s).isoformat(),
+        },
         "dropoff_latest": utc(offer.promise.dropoff_latest_s).isoformat(),
         "pickup_estimate": utc(offer.pickup_estimate_s).isoformat(),
         "dropoff_estimate": utc(offer.dropoff_estimate_s).isoformat(),

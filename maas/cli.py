@@ -59,37 +59,75 @@ def _split_feed_arg(value: str) -> tuple[str, str | None]:
 
 @network.command("build")
 @click.option("--osm", type=click.Path(), help="OpenStreetMap extract (.osm.pbf or .osm XML).")
-@click.option("--gtfs", "gtfs", multiple=True, metavar="[ID=]PATH",
-              help="GTFS feed (zip or directory); repeat for several feeds. ID= sets the feed id.")
+@click.option(
+    "--gtfs",
+    "gtfs",
+    multiple=True,
+    metavar="[ID=]PATH",
+    help="GTFS feed (zip or directory); repeat for several feeds. ID= sets the feed id.",
+)
 @click.option("--gbfs", "gbfs", multiple=True, metavar="DIR|URL", help="GBFS system (directory or URL); repeatable.")
 @click.option("--out", required=True, type=click.Path(), help="Network directory to write (replaced atomically).")
-@click.option("--snap-radius-m", type=float, default=BuildParams().snap_radius_m, show_default=True,
-              help="Stops farther than this from any street are reported as unsnapped.")
-@click.option("--max-transfer-walk-m", type=float, default=BuildParams().max_transfer_walk_m, show_default=True,
-              help="Longest walk between two stops offered as a transfer.")
+@click.option(
+    "--snap-radius-m",
+    type=float,
+    default=BuildParams().snap_radius_m,
+    show_default=True,
+    help="Stops farther than this from any street are reported as unsnapped.",
+)
+@click.option(
+    "--max-transfer-walk-m",
+    type=float,
+    default=BuildParams().max_transfer_walk_m,
+    show_default=True,
+    help="Longest walk between two stops offered as a transfer.",
+)
 @click.option("--walk-speed-mps", type=float, default=BuildParams().walk_speed_mps, show_default=True)
 @click.option("--bike-speed-mps", type=float, default=BuildParams().bike_speed_mps, show_default=True)
-@click.option("--min-transfer-s", type=int, default=BuildParams().default_min_transfer_s, show_default=True,
-              help="Change time at the same stop unless transfers.txt says otherwise.")
+@click.option(
+    "--min-transfer-s",
+    type=int,
+    default=BuildParams().default_min_transfer_s,
+    show_default=True,
+    help="Change time at the same stop unless transfers.txt says otherwise.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def network_build(
-    osm: str | None, gtfs: tuple[str, ...], gbfs: tuple[str, ...], out: str, snap_radius_m: float,
-    max_transfer_walk_m: float, walk_speed_mps: float, bike_speed_mps: float, min_transfer_s: int, quiet: bool,
+    osm: str | None,
+    gtfs: tuple[str, ...],
+    gbfs: tuple[str, ...],
+    out: str,
+    snap_radius_m: float,
+    max_transfer_walk_m: float,
+    walk_speed_mps: float,
+    bike_speed_mps: float,
+    min_transfer_s: int,
+    quiet: bool,
 ) -> None:
     """Build a network directory from GTFS feeds, GBFS systems and an OSM extract."""
-    for name, value in (("--snap-radius-m", snap_radius_m), ("--max-transfer-walk-m", max_transfer_walk_m),
-                        ("--walk-speed-mps", walk_speed_mps), ("--bike-speed-mps", bike_speed_mps)):
+    for name, value in (
+        ("--snap-radius-m", snap_radius_m),
+        ("--max-transfer-walk-m", max_transfer_walk_m),
+        ("--walk-speed-mps", walk_speed_mps),
+        ("--bike-speed-mps", bike_speed_mps),
+    ):
         if not value > 0:
             _fail(f"{name} must be positive, got {value}")
     if min_transfer_s < 0:
         _fail(f"--min-transfer-s must not be negative, got {min_transfer_s}")
     split = [_split_feed_arg(v) for v in gtfs]
     inputs = BuildInputs(
-        gtfs=[p for p, _ in split], gtfs_ids=[i for _, i in split], gbfs=list(gbfs), osm=osm,
+        gtfs=[p for p, _ in split],
+        gtfs_ids=[i for _, i in split],
+        gbfs=list(gbfs),
+        osm=osm,
     )
     params = BuildParams(
-        walk_speed_mps=walk_speed_mps, bike_speed_mps=bike_speed_mps, snap_radius_m=snap_radius_m,
-        max_transfer_walk_m=max_transfer_walk_m, default_min_transfer_s=min_transfer_s,
+        walk_speed_mps=walk_speed_mps,
+        bike_speed_mps=bike_speed_mps,
+        snap_radius_m=snap_radius_m,
+        max_transfer_walk_m=max_transfer_walk_m,
+        default_min_transfer_s=min_transfer_s,
     )
     try:
         manifest = build_network(inputs, out, params, console=None if quiet else _console)
@@ -110,7 +148,8 @@ def _print_summary(manifest: Manifest, out: str | Path) -> None:
         if feed.errors or feed.warnings:
             _console.print(
                 f"  feed {feed.id}: {feed.errors} errors, {feed.warnings} warnings"
-                f" (see `maas feeds validate {feed.source}`)", highlight=False,
+                f" (see `maas feeds validate {feed.source}`)",
+                highlight=False,
             )
 
 
@@ -120,16 +159,27 @@ def network_info_dict(manifest: Manifest) -> dict[str, object]:
     return {
         "feeds": [
             {
-                "id": f.id, "source": f.source, "stops": f.stops, "routes": f.routes, "trips": f.trips,
+                "id": f.id,
+                "source": f.source,
+                "stops": f.stops,
+                "routes": f.routes,
+                "trips": f.trips,
                 "stop_times": f.stop_times,
                 "service_start": f.service_start.isoformat() if f.service_start else None,
                 "service_end": f.service_end.isoformat() if f.service_end else None,
             }
             for f in manifest.feeds
         ],
-        "stops": c.stops, "routes": c.routes, "patterns": c.patterns, "trips": c.trips,
-        "stop_times": c.stop_times, "streets": c.streets, "stops_snapped": c.stops_snapped,
-        "stops_unsnapped": c.stops_unsnapped, "transfers": c.transfers, "sharing": c.sharing,
+        "stops": c.stops,
+        "routes": c.routes,
+        "patterns": c.patterns,
+        "trips": c.trips,
+        "stop_times": c.stop_times,
+        "streets": c.streets,
+        "stops_snapped": c.stops_snapped,
+        "stops_unsnapped": c.stops_unsnapped,
+        "transfers": c.transfers,
+        "sharing": c.sharing,
     }
 
 
@@ -151,12 +201,15 @@ def network_info(directory: str, as_json: bool) -> None:
     for col in ("feed", "stops", "routes", "trips", "stop_times", "service"):
         table.add_column(col, justify="right" if col not in ("feed", "service") else "left")
     for f in manifest.feeds:
-        table.add_row(f.id, str(f.stops), str(f.routes), str(f.trips), str(f.stop_times),
-                      f"{f.service_start} .. {f.service_end}")
+        table.add_row(
+            f.id, str(f.stops), str(f.routes), str(f.trips), str(f.stop_times), f"{f.service_start} .. {f.service_end}"
+        )
     console.print(table)
     c = manifest.counts
-    console.print(f"patterns {c.patterns}, transfers {c.transfers}, stops snapped {c.stops_snapped},"
-                  f" unsnapped {c.stops_unsnapped}")
+    console.print(
+        f"patterns {c.patterns}, transfers {c.transfers}, stops snapped {c.stops_snapped},"
+        f" unsnapped {c.stops_unsnapped}"
+    )
     for mode, g in c.streets.items():
         console.print(f"streets {mode}: {g['nodes']} nodes, {g['edges']} edges")
     console.print(f"sharing: {c.sharing}")
@@ -182,25 +235,62 @@ def _parse_time(text: str, timezone: str) -> dt.datetime:
 @click.option("--from", "origin", required=True, help="lat,lon or stop:<feed>:<stop_id>.")
 @click.option("--to", "destination", required=True, help="lat,lon or stop:<feed>:<stop_id>.")
 @click.option("--depart", default=None, help="ISO 8601 departure time (local to the network without an offset).")
-@click.option("--arrive-by", "arrive_by", default=None,
-              help="ISO 8601 arrival deadline instead of --depart: leave as late as possible, arrive by then.")
-@click.option("--window-min", type=int, default=None,
-              help="With --depart: every useful journey leaving within this many minutes (a range query).")
-@click.option("--max-walk-m", type=float, default=1000.0, show_default=True,
-              help="Longest walk to, from and between stops; 0 gives the pure timetable answer.")
-@click.option("--min-transfer-s", type=int, default=None,
-              help="Minimum change time at a stop [default: 60, or 0 with --max-walk-m 0].")
+@click.option(
+    "--arrive-by",
+    "arrive_by",
+    default=None,
+    help="ISO 8601 arrival deadline instead of --depart: leave as late as possible, arrive by then.",
+)
+@click.option(
+    "--window-min",
+    type=int,
+    default=None,
+    help="With --depart: every useful journey leaving within this many minutes (a range query).",
+)
+@click.option(
+    "--max-walk-m",
+    type=float,
+    default=1000.0,
+    show_default=True,
+    help="Longest walk to, from and between stops; 0 gives the pure timetable answer.",
+)
+@click.option(
+    "--min-transfer-s",
+    type=int,
+    default=None,
+    help="Minimum change time at a stop [default: 60, or 0 with --max-walk-m 0].",
+)
 @click.option("--max-transfers", type=int, default=6, show_default=True)
 @click.option("--wheelchair", is_flag=True, help="Only wheelchair-accessible trips and stops (and no bike share).")
-@click.option("--no-bike-share", "no_bike_share", is_flag=True,
-              help="No rentals from bike-share stations (offered by default when the network has GBFS bikes).")
-@click.option("--on-demand", "on_demand", type=click.Path(), default=None,
-              help="On-demand service definition (TOML); its rides may start or end a journey.")
+@click.option(
+    "--no-bike-share",
+    "no_bike_share",
+    is_flag=True,
+    help="No rentals from bike-share stations (offered by default when the network has GBFS bikes).",
+)
+@click.option(
+    "--on-demand",
+    "on_demand",
+    type=click.Path(),
+    default=None,
+    help="On-demand service definition (TOML); its rides may start or end a journey.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable itineraries.")
-def plan(directory: str, origin: str, destination: str, depart: str | None, arrive_by: str | None,
-         window_min: int | None, max_walk_m: float,
-         min_transfer_s: int | None, max_transfers: int, wheelchair: bool, no_bike_share: bool, on_demand: str | None,
-         as_json: bool) -> None:
+def plan(
+    directory: str,
+    origin: str,
+    destination: str,
+    depart: str | None,
+    arrive_by: str | None,
+    window_min: int | None,
+    max_walk_m: float,
+    min_transfer_s: int | None,
+    max_transfers: int,
+    wheelchair: bool,
+    no_bike_share: bool,
+    on_demand: str | None,
+    as_json: bool,
+) -> None:
     """Plan journeys on a built network: walking to, between and from stops, transit, bike share, on-demand rides."""
     from routing.network import load_network
     from routing.ondemand import DriveTimeEstimator, ServiceError, load_service
@@ -214,9 +304,13 @@ def plan(directory: str, origin: str, destination: str, depart: str | None, arri
         network_ = load_network(directory)
         rides = DriveTimeEstimator(network_, load_service(on_demand)) if on_demand else None
         request = PlanRequest(
-            origin=Endpoint.parse(origin), destination=Endpoint.parse(destination),
-            depart=_parse_time(depart or arrive_by or "", network_.manifest.timezone), max_walk_m=max_walk_m,
-            min_transfer_s=min_transfer_s, max_transfers=max_transfers, wheelchair=wheelchair,
+            origin=Endpoint.parse(origin),
+            destination=Endpoint.parse(destination),
+            depart=_parse_time(depart or arrive_by or "", network_.manifest.timezone),
+            max_walk_m=max_walk_m,
+            min_transfer_s=min_transfer_s,
+            max_transfers=max_transfers,
+            wheelchair=wheelchair,
             bike_share=not no_bike_share,
         )
         router = Router(network_, rides)
@@ -235,12 +329,17 @@ def plan(directory: str, origin: str, destination: str, depart: str | None, arri
     if not result.itineraries:
         console.print("no journey found (is the date inside the feeds' service periods? see `maas network info`)")
     for n, it in enumerate(result.itineraries, 1):
-        console.print(f"[bold]{n}. {it.departure:%H:%M} -> {it.arrival:%H:%M}[/], {it.transfers} transfers,"
-                      f" walk {it.walk_m:.0f} m")
+        console.print(
+            f"[bold]{n}. {it.departure:%H:%M} -> {it.arrival:%H:%M}[/], {it.transfers} transfers,"
+            f" walk {it.walk_m:.0f} m"
+        )
         for leg in it.legs:
-            what = {"transit": f"{leg.route_name or leg.route}", "walk": f"walk {leg.distance_m:.0f} m",
-                    "bike_share": f"bike share ({leg.system}) {leg.distance_m:.0f} m",
-                    "on_demand": "on-demand ride"}[leg.mode]
+            what = {
+                "transit": f"{leg.route_name or leg.route}",
+                "walk": f"walk {leg.distance_m:.0f} m",
+                "bike_share": f"bike share ({leg.system}) {leg.distance_m:.0f} m",
+                "on_demand": "on-demand ride",
+            }[leg.mode]
             console.print(f"   {leg.departure:%H:%M} {leg.from_.name} -> {leg.arrival:%H:%M} {leg.to.name}: {what}")
 
 
@@ -281,8 +380,12 @@ def feeds_validate(path: str, feed_id: str | None, as_json: bool) -> None:
             report.add("error", "unreadable", target.name, str(exc))
     if as_json:
         payload = {
-            "feed_id": report.feed_id, "source": report.source, "valid": report.ok,
-            "errors": len(report.errors), "warnings": len(report.warnings), "findings": report.findings,
+            "feed_id": report.feed_id,
+            "source": report.source,
+            "valid": report.ok,
+            "errors": len(report.errors),
+            "warnings": len(report.warnings),
+            "findings": report.findings,
         }
         click.echo(msgspec.json.format(_json.encode(payload)).decode())
     else:
@@ -301,8 +404,12 @@ def feeds_validate(path: str, feed_id: str | None, as_json: bool) -> None:
 @main.command()
 @click.option("--out", type=click.Path(), help="Where to build the demo network (default: a cache folder).")
 @click.option("--rebuild", is_flag=True, help="Build again even if an up-to-date network exists.")
-@click.option("--serve/--no-serve", default=True, show_default=True,
-              help="Start the API afterwards (--no-serve only prepares and prints).")
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Start the API afterwards (--no-serve only prepares and prints).",
+)
 @click.option("--port", type=int, default=None, help="Default: MAAS_PORT or 8000.")
 def demo(out: str | None, rebuild: bool, serve: bool, port: int | None) -> None:
     """The bundled Herrenberg region: network, database (embedded unless MAAS_DATABASE_URL is set),
@@ -328,8 +435,10 @@ def demo(out: str | None, rebuild: bool, serve: bool, port: int | None) -> None:
         _fail(str(exc))
     base = f"http://{settings.host}:{port or settings.port}"
     click.echo(f"\nAPI: {base}  (OpenAPI: {base}/schema, health: {base}/health, metrics: {base}/metrics)")
-    click.echo("database: " + ("MAAS_DATABASE_URL" if settings.database_url else
-                              f"embedded PostgreSQL in {settings.data_dir / 'postgres'}"))
+    click.echo(
+        "database: "
+        + ("MAAS_DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir / 'postgres'}")
+    )
     click.echo("demo bookings:")
     for line in access.bookings:
         click.echo(f"  {line}")
@@ -340,8 +449,9 @@ def demo(out: str | None, rebuild: bool, serve: bool, port: int | None) -> None:
     if serve:
         import uvicorn
 
-        uvicorn.run("maas.app:app_from_env", factory=True, host=settings.host, port=port or settings.port,
-                    log_level="info")
+        uvicorn.run(
+            "maas.app:app_from_env", factory=True, host=settings.host, port=port or settings.port, log_level="info"
+        )
 
 
 @main.group()
@@ -366,8 +476,13 @@ def bench_network(directory: str, loads: int, no_rebuild: bool) -> None:
 @bench.command("router")
 @click.argument("directory", type=click.Path())
 @click.option("--queries", type=int, default=1000, show_default=True, help="Random earliest-arrival queries.")
-@click.option("--oracle-queries", type=int, default=50, show_default=True,
-              help="How many of them also run on the pure-Python oracle (the reference).")
+@click.option(
+    "--oracle-queries",
+    type=int,
+    default=50,
+    show_default=True,
+    help="How many of them also run on the pure-Python oracle (the reference).",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 def bench_router(directory: str, queries: int, oracle_queries: int, seed: int) -> None:
     """Query times of the RAPTOR kernel (p50/p95/p99) against the oracle, and door-to-door plans."""
@@ -390,9 +505,14 @@ def darp() -> None:
 @click.argument("instance", type=click.Path())
 @click.option("--time-limit", "time_limit", type=float, default=10.0, show_default=True, help="Seconds to search.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomised search.")
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="Searches side by side (processes, different seeds); the best goes on to OR-Tools "
-                   "while another search goes on from it.")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Searches side by side (processes, different seeds); the best goes on to OR-Tools "
+    "while another search goes on from it.",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"cost", "routes", "feasible"}.')
 def darp_solve(instance: str, time_limit: float, seed: int, workers: int, as_json: bool) -> None:
     """Plan every request of INSTANCE with at most its vehicles; routes list node ids, depots omitted."""
@@ -405,8 +525,13 @@ def darp_solve(instance: str, time_limit: float, seed: int, workers: int, as_jso
         columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("best {task.fields[best]:.2f}"))
         with Progress(*columns, console=_console, transient=True, disable=not _console.is_terminal) as progress:
             task = progress.add_task(f"{inst.name}: {time_limit:g} s", total=time_limit, best=float("nan"))
-            solution = solve_darp(inst, time_limit, seed, workers=max(1, workers),
-                                  progress=lambda elapsed, best: progress.update(task, completed=elapsed, best=best))
+            solution = solve_darp(
+                inst,
+                time_limit,
+                seed,
+                workers=max(1, workers),
+                progress=lambda elapsed, best: progress.update(task, completed=elapsed, best=best),
+            )
     except DarpError as exc:
         _fail(str(exc))
     if as_json:
@@ -435,8 +560,14 @@ def bench_darp(directory: str, time_limit: float, runs: int, workers: int, jobs:
     if time_limit <= 0 or runs < 1:
         _fail("--time-limit must be positive and --runs at least 1")
     try:
-        run(Path(directory), time_limit, runs, max(1, workers), jobs or max(1, default_jobs() // max(1, workers)),
-            _table_console())
+        run(
+            Path(directory),
+            time_limit,
+            runs,
+            max(1, workers),
+            jobs or max(1, default_jobs() // max(1, workers)),
+            _table_console(),
+        )
     except DarpError as exc:
         _fail(str(exc))
 
@@ -446,12 +577,20 @@ def bench_darp(directory: str, time_limit: float, runs: int, workers: int, jobs:
 @click.option("--vehicles", type=int, default=50, show_default=True)
 @click.option("--requests", type=int, default=500, show_default=True, help="Rides booked before measuring.")
 @click.option("--quotes", type=int, default=500, show_default=True, help="Quotes timed on the booked fleet.")
-@click.option("--oracle-quotes", type=int, default=2, show_default=True,
-              help="How many of them also run on the pure-Python oracle (the reference).")
-@click.option("--reoptimize-s", type=float, default=5.0, show_default=True, help="Then re-optimise this long (0: skip).")
+@click.option(
+    "--oracle-quotes",
+    type=int,
+    default=2,
+    show_default=True,
+    help="How many of them also run on the pure-Python oracle (the reference).",
+)
+@click.option(
+    "--reoptimize-s", type=float, default=5.0, show_default=True, help="Then re-optimise this long (0: skip)."
+)
 @click.option("--seed", type=int, default=1, show_default=True)
-def bench_dispatch(directory: str, vehicles: int, requests: int, quotes: int, oracle_quotes: int,
-                   reoptimize_s: float, seed: int) -> None:
+def bench_dispatch(
+    directory: str, vehicles: int, requests: int, quotes: int, oracle_quotes: int, reoptimize_s: float, seed: int
+) -> None:
     """Quote (insertion) latency p50/p95/p99 on a booked fleet on DIRECTORY's drive graph, against the oracle."""
     from maas.bench_dispatch import bench_insertion
     from routing.dispatch.darp import DarpError
@@ -459,25 +598,49 @@ def bench_dispatch(directory: str, vehicles: int, requests: int, quotes: int, or
     if vehicles < 1 or requests < 0 or quotes < 1 or oracle_quotes < 0 or reoptimize_s < 0:
         _fail("--vehicles and --quotes must be at least 1, the others not negative")
     try:
-        bench_insertion(Path(directory), vehicles, requests, quotes, min(oracle_quotes, quotes), reoptimize_s, seed,
-                        _table_console())
+        bench_insertion(
+            Path(directory),
+            vehicles,
+            requests,
+            quotes,
+            min(oracle_quotes, quotes),
+            reoptimize_s,
+            seed,
+            _table_console(),
+        )
     except (NetworkError, DarpError) as exc:
         _fail(str(exc))
 
 
 @bench.command("api")
 @click.argument("network_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--url", default=None, help="A running server (default: start `maas serve` here on the configured database).")
+@click.option(
+    "--url", default=None, help="A running server (default: start `maas serve` here on the configured database)."
+)
 @click.option("--admin-token", default=None, help="An admin's bearer token for --url (see `maas user create`).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes of the server started here.")
 @click.option("--bookings", type=int, default=1000, show_default=True)
 @click.option("--vehicles", type=int, default=50, show_default=True)
 @click.option("--positions", type=int, default=20000, show_default=True, help="Positions to ingest (batches of 100).")
-@click.option("--concurrency", type=int, default=8, show_default=True,
-              help="Requests in flight at once, each on its own keep-alive connection.")
+@click.option(
+    "--concurrency",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Requests in flight at once, each on its own keep-alive connection.",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
-def bench_api(network_dir: str, url: str | None, admin_token: str | None, workers: int, bookings: int, vehicles: int,
-              positions: int, concurrency: int, seed: int) -> None:
+def bench_api(
+    network_dir: str,
+    url: str | None,
+    admin_token: str | None,
+    workers: int,
+    bookings: int,
+    vehicles: int,
+    positions: int,
+    concurrency: int,
+    seed: int,
+) -> None:
     """Booking throughput and latency, and position ingest, against a server running NETWORK_DIR."""
     import asyncio
     import contextlib
@@ -498,7 +661,7 @@ def bench_api(network_dir: str, url: str | None, admin_token: str | None, worker
                 from maas.auth import issue_token
                 from maas.db.users import create_user
 
-                async def admin(db):  # noqa: ANN001, ANN202
+                async def admin(db):
                     async with db.pool.acquire() as conn:
                         return await create_user(conn, "bench admin", "admin")
 
@@ -507,23 +670,35 @@ def bench_api(network_dir: str, url: str | None, admin_token: str | None, worker
                 settings, created = _with_database(admin)
                 admin_token = issue_token(settings, created)
                 url = stack.enter_context(running_server(os.environ, workers))
-            asyncio.run(run_bench(url, admin_token, Path(network_dir), bookings, vehicles, positions, concurrency,
-                                  seed, _table_console()))
+            asyncio.run(
+                run_bench(
+                    url,
+                    admin_token,
+                    Path(network_dir),
+                    bookings,
+                    vehicles,
+                    positions,
+                    concurrency,
+                    seed,
+                    _table_console(),
+                )
+            )
     except (BenchError, ServeError, NetworkError, httpx.HTTPError) as exc:
         _fail(str(exc))
+
 
 @main.group()
 def user() -> None:
     """Users and API tokens (the first admin is created here)."""
 
 
-def _with_database(work):  # noqa: ANN001, ANN202 - runs one coroutine against the configured database
+def _with_database(work):
     import asyncio
 
     from maas.db.database import Database, DatabaseError
     from maas.settings import Settings, SettingsError
 
-    async def run():  # noqa: ANN202
+    async def run():
         settings = Settings.from_env()
         db = await Database.open(settings, min_size=1, max_size=2)
         try:
@@ -551,15 +726,18 @@ def user_create(name: str, role: str, phone: str | None, agency: str | None, as_
     if role == "agency" and not agency:
         _fail("an agency user needs --agency")
 
-    async def work(db):  # noqa: ANN001, ANN202
+    async def work(db):
         async with db.pool.acquire() as conn:
             return await create_user(conn, name, role, phone, agency)
 
     settings, created = _with_database(work)
     token = issue_token(settings, created)
     if as_json:
-        click.echo(_json.encode({"user": {"id": str(created.id), "name": created.name, "role": created.role},
-                                 "token": token}).decode())
+        click.echo(
+            _json.encode(
+                {"user": {"id": str(created.id), "name": created.name, "role": created.role}, "token": token}
+            ).decode()
+        )
     else:
         click.echo(f"{created.role} {created.name}: {created.id}\ntoken: {token}")
 
@@ -578,7 +756,7 @@ def user_token(user_id: str) -> None:
     except ValueError:
         _fail(f"{user_id!r} is not a user id (a UUID)")
 
-    async def work(db):  # noqa: ANN001, ANN202
+    async def work(db):
         async with db.pool.acquire() as conn:
             return await find_user(conn, wanted)
 
@@ -589,8 +767,9 @@ def user_token(user_id: str) -> None:
 
 
 @main.command()
-@click.option("--network", "network_dir", type=click.Path(), default=None,
-              help="Network directory (default: MAAS_NETWORK_DIR).")
+@click.option(
+    "--network", "network_dir", type=click.Path(), default=None, help="Network directory (default: MAAS_NETWORK_DIR)."
+)
 @click.option("--host", default=None, help="Default: MAAS_HOST or 127.0.0.1.")
 @click.option("--port", type=int, default=None, help="Default: MAAS_PORT or 8000.")
 @click.option("--workers", type=int, default=1, show_default=True, help="API worker processes.")
@@ -610,8 +789,14 @@ def serve(network_dir: str | None, host: str | None, port: int | None, workers: 
         settings = Settings.from_env()
     except SettingsError as exc:
         _fail(str(exc))
-    uvicorn.run("maas.app:app_from_env", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level="info")
+    uvicorn.run(
+        "maas.app:app_from_env",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 if __name__ == "__main__":

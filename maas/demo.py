@@ -68,8 +68,10 @@ def run_demo(out: Path | None, rebuild: bool, console: Console) -> Manifest:
     table.add_column("what")
     table.add_column("count", justify="right")
     for feed in manifest.feeds:
-        table.add_row(f"feed {feed.id} ({feed.service_start} .. {feed.service_end})",
-                      f"{feed.trips} trips / {feed.stop_times} stop times")
+        table.add_row(
+            f"feed {feed.id} ({feed.service_start} .. {feed.service_end})",
+            f"{feed.trips} trips / {feed.stop_times} stop times",
+        )
     table.add_row("route patterns", str(c.patterns))
     table.add_row("stops snapped to streets", f"{c.stops_snapped} of {c.stops}")
     table.add_row("footpath transfers", str(c.transfers))
@@ -95,9 +97,13 @@ def _sample_plan(out: Path, console: Console) -> None:
     service = demo_region() / "on-demand.toml"
     router = Router(network, DriveTimeEstimator(network, load_service(service)))
     depart = dt.datetime(2020, 10, 6, 7, 30, tzinfo=zoneinfo.ZoneInfo(network.manifest.timezone))
-    plan = router.plan(PlanRequest(
-        origin=Endpoint(lat=48.5627, lon=8.8481), destination=Endpoint(lat=48.6582, lon=8.9408), depart=depart,
-    ))
+    plan = router.plan(
+        PlanRequest(
+            origin=Endpoint(lat=48.5627, lon=8.8481),
+            destination=Endpoint(lat=48.6582, lon=8.9408),
+            depart=depart,
+        )
+    )
     console.print("sample journey, Nebringen -> Ehningen on 2020-10-06 from 07:30:")
     for it in plan.itineraries[:3]:
         steps = ", ".join(
@@ -106,7 +112,8 @@ def _sample_plan(out: Path, console: Console) -> None:
         console.print(f"  {it.departure:%H:%M} -> {it.arrival:%H:%M}: {steps}", highlight=False)
     console.print(
         f"plan your own: maas plan {out} --from 48.5627,8.8481 --to 48.6582,8.9408"
-        f" --depart 2020-10-06T07:30 --on-demand {service}", highlight=False,
+        f" --depart 2020-10-06T07:30 --on-demand {service}",
+        highlight=False,
     )
 
 
@@ -127,7 +134,7 @@ class DemoAccess:
         self.bookings = bookings
 
 
-async def prepare_service(settings) -> DemoAccess:  # noqa: ANN001 - maas.settings.Settings
+async def prepare_service(settings) -> DemoAccess:
     """Demo users (one per role), a fleet on shift for the next hours and a few bookings; run twice,
     it reuses the users and vehicles and only adds shifts when none covers now."""
     import datetime as dt
@@ -150,7 +157,8 @@ async def prepare_service(settings) -> DemoAccess:  # noqa: ANN001 - maas.settin
             for role in ("admin", "operator", "rider", "driver", "agency"):
                 name = f"demo {role}"
                 people[role] = known.get((role, name)) or await create_user(
-                    conn, name, role, agency="vvs" if role == "agency" else None)
+                    conn, name, role, agency="vvs" if role == "agency" else None
+                )
             if await areas.current_area_version(conn) is None:
                 region = json.loads((demo_region() / "herrenberg-and-around.geojson").read_text())
                 await areas.add_area(conn, "Rufbus Herrenberg (demo region)", region, people["operator"].id)
@@ -162,29 +170,39 @@ async def prepare_service(settings) -> DemoAccess:  # noqa: ANN001 - maas.settin
                 await fleet_repo.lock_fleet(conn)
                 for name, seats, wheelchairs in DEMO_FLEET:
                     vehicle = vehicles.get(name) or await fleet_repo.create_vehicle(
-                        conn, name, seats, wheelchairs, *depot)
+                        conn, name, seats, wheelchairs, *depot
+                    )
                     if vehicle.id not in current:
                         driver = people["driver"].id if name == "Rufbus 1" else None
-                        shift = await fleet_repo.create_shift(conn, vehicle.id, driver, now,
-                                                              now + dt.timedelta(hours=12))
+                        shift = await fleet_repo.create_shift(
+                            conn, vehicle.id, driver, now, now + dt.timedelta(hours=12)
+                        )
                         await fleet_repo.save_plan(conn, shift.id, [])
                 await fleet_repo.bump_fleet_version(conn)
         network = load_network(settings.network_dir)
         service = BookingService(db, FleetService(network.streets["drive"]))
-        rides = [("Nebringen", "Herrenberg Bahnhof", 1, 0, 0.5), ("Kuppingen", "Herrenberg Bahnhof", 2, 0, 0.75),
-                 ("Herrenberg Verenaweg", "Nebringen", 0, 1, 1.0)]
+        rides = [
+            ("Nebringen", "Herrenberg Bahnhof", 1, 0, 0.5),
+            ("Kuppingen", "Herrenberg Bahnhof", 2, 0, 0.75),
+            ("Herrenberg Verenaweg", "Nebringen", 0, 1, 1.0),
+        ]
         booked = []
         for k, (a, b, seated, wheelchairs, hours) in enumerate(rides):
-            wish = RideWish(origin=Place(lat=DEMO_PLACES[a][0], lon=DEMO_PLACES[a][1]),
-                            destination=Place(lat=DEMO_PLACES[b][0], lon=DEMO_PLACES[b][1]), seated=seated,
-                            wheelchairs=wheelchairs,
-                            earliest_pickup=dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours))
+            wish = RideWish(
+                origin=Place(lat=DEMO_PLACES[a][0], lon=DEMO_PLACES[a][1]),
+                destination=Place(lat=DEMO_PLACES[b][0], lon=DEMO_PLACES[b][1]),
+                seated=seated,
+                wheelchairs=wheelchairs,
+                earliest_pickup=dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours),
+            )
             try:
                 booking, _ = await service.book(people["rider"], wish, f"demo-{now:%Y%m%d%H}-{k}")
             except Conflict:
                 continue
-            booked.append(f"{a} -> {b} ({seated} seated, {wheelchairs} wheelchair): pickup "
-                          f"{booking.pickup_earliest:%H:%M}-{booking.pickup_latest:%H:%M} UTC")
+            booked.append(
+                f"{a} -> {b} ({seated} seated, {wheelchairs} wheelchair): pickup "
+                f"{booking.pickup_earliest:%H:%M}-{booking.pickup_latest:%H:%M} UTC"
+            )
         tokens = {role: issue_token(settings, user) for role, user in people.items()}
         return DemoAccess(tokens, booked)
     finally:

@@ -31,8 +31,12 @@ FUTURE_SLACK = dt.timedelta(seconds=60)  # phone clocks run a little ahead
 OLDEST = dt.timedelta(hours=24)
 # What a stop event makes of the booking's status (arrived changes none).
 STATUS_AFTER = {StopEvent.PICKED_UP: "picked_up", StopEvent.DROPPED_OFF: "completed", StopEvent.NO_SHOW: "no_show"}
-STATUS_BEFORE = {StopEvent.ARRIVED: "confirmed", StopEvent.PICKED_UP: "confirmed", StopEvent.NO_SHOW: "confirmed",
-                 StopEvent.DROPPED_OFF: "picked_up"}
+STATUS_BEFORE = {
+    StopEvent.ARRIVED: "confirmed",
+    StopEvent.PICKED_UP: "confirmed",
+    StopEvent.NO_SHOW: "confirmed",
+    StopEvent.DROPPED_OFF: "picked_up",
+}
 
 Stop = tuple[str, str, float | None]  # (booking or break id, 'pickup' | 'dropoff' | 'break', planned start)
 
@@ -159,8 +163,17 @@ class DriverService:
         now = dt.datetime.now(dt.UTC)
         for n, fix in enumerate(fixes):
             _check_fix(fix, now, n)
-        positions = [Position(vehicle_id=shift.vehicle_id, at=f.at, lat=f.lat, lon=f.lon, speed_mps=f.speed_mps,
-                              heading_deg=f.heading_deg) for f in fixes]
+        positions = [
+            Position(
+                vehicle_id=shift.vehicle_id,
+                at=f.at,
+                lat=f.lat,
+                lon=f.lon,
+                speed_mps=f.speed_mps,
+                heading_deg=f.heading_deg,
+            )
+            for f in fixes
+        ]
         async with self.db.pool.acquire() as conn, conn.transaction():
             await position_repo.insert_positions(conn, positions)
             await announce_positions(conn, positions)
@@ -168,8 +181,9 @@ class DriverService:
             self.hub.note(p)
         return len(positions)
 
-    async def record_event(self, user: User, shift: ShiftRecord, booking_id: uuid.UUID, event: StopEvent,
-                           at: dt.datetime | None) -> BookingRecord:
+    async def record_event(
+        self, user: User, shift: ShiftRecord, booking_id: uuid.UUID, event: StopEvent, at: dt.datetime | None
+    ) -> BookingRecord:
         """Apply a stop event to the plans and the booking, committed together; the booking as it is now."""
         now = dt.datetime.now(dt.UTC)
         at = at or now
@@ -182,8 +196,7 @@ class DriverService:
             if booking is None or booking.shift_id != shift.id:
                 raise NotFound(f"no booking {booking_id} on your shift")
             if booking.status != STATUS_BEFORE[event]:
-                raise Conflict(f"the booking is {booking.status}; {event.value} needs it"
-                               f" {STATUS_BEFORE[event]}")
+                raise Conflict(f"the booking is {booking.status}; {event.value} needs it {STATUS_BEFORE[event]}")
             if event is StopEvent.ARRIVED:
                 await stop_repo.record_arrival(conn, booking_id, user.id, at)
                 return booking
@@ -193,8 +206,7 @@ class DriverService:
                     raise Conflict("report arrived first: a no-show counts from the arrival")
                 allowed = max(arrived, booking.pickup_earliest) + NO_SHOW_WAIT
                 if at < allowed:
-                    raise Conflict(f"wait for the rider until {allowed.isoformat()}",
-                                   allowed_at=allowed.isoformat())
+                    raise Conflict(f"wait for the rider until {allowed.isoformat()}", allowed_at=allowed.isoformat())
             dispatcher = await fleet.current(conn)
             if dispatcher is None or str(booking_id) not in dispatcher.rides:
                 raise Conflict(f"booking {booking_id} is not in the current plans")
@@ -211,10 +223,14 @@ class DriverService:
         return msgspec.structs.replace(booking, status=status)
 
 
-def _stop_out(rid: str, kind: str, at_s: float | None, b: BookingRecord | None,
-              names: dict[uuid.UUID, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"booking_id": rid if kind != "break" else None, "kind": kind,
-                           "planned_at": None if at_s is None else booking_repo.utc(at_s).isoformat()}
+def _stop_out(
+    rid: str, kind: str, at_s: float | None, b: BookingRecord | None, names: dict[uuid.UUID, str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "booking_id": rid if kind != "break" else None,
+        "kind": kind,
+        "planned_at": None if at_s is None else booking_repo.utc(at_s).isoformat(),
+    }
     if b is None:
         return out
     lat, lon = (b.origin_lat, b.origin_lon) if kind == "pickup" else (b.destination_lat, b.destination_lon)

@@ -34,14 +34,25 @@ REFUSALS = (NotFound, Conflict, Invalid)
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
-    return Response({"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
-                    status_code=status, media_type=PROBLEM)
+    return Response(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
+        status_code=status,
+        media_type=PROBLEM,
+    )
 
 
 def _http(request: Request, exc: HTTPException) -> Response[dict[str, Any]]:
     extra = {"errors": exc.extra} if isinstance(getattr(exc, "extra", None), (list, dict)) and exc.extra else {}
-    title = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-             409: "Conflict", 413: "Payload Too Large", 429: "Too Many Requests"}.get(exc.status_code, "Error")
+    title = {
+        400: "Bad Request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        409: "Conflict",
+        413: "Payload Too Large",
+        429: "Too Many Requests",
+    }.get(exc.status_code, "Error")
     response = problem(exc.status_code, title, str(exc.detail), **extra)
     if exc.headers:
         response.headers.update(exc.headers)

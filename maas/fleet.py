@@ -37,7 +37,9 @@ def epoch(at: dt.datetime) -> float:
 
 def request_of(b: BookingRecord, origin_node: int, destination_node: int) -> Request:
     return Request(
-        id=str(b.id), origin_node=origin_node, destination_node=destination_node,
+        id=str(b.id),
+        origin_node=origin_node,
+        destination_node=destination_node,
         passengers=Passengers(seated=b.seated, wheelchairs=b.wheelchairs),
         earliest_pickup_s=None if b.earliest_pickup is None else epoch(b.earliest_pickup),
         latest_arrival_s=None if b.latest_arrival is None else epoch(b.latest_arrival),
@@ -45,8 +47,11 @@ def request_of(b: BookingRecord, origin_node: int, destination_node: int) -> Req
 
 
 def promise_of(b: BookingRecord) -> Promise:
-    return Promise(pickup_earliest_s=epoch(b.pickup_earliest), pickup_latest_s=epoch(b.pickup_latest),
-                   dropoff_latest_s=epoch(b.dropoff_latest))
+    return Promise(
+        pickup_earliest_s=epoch(b.pickup_earliest),
+        pickup_latest_s=epoch(b.pickup_latest),
+        dropoff_latest_s=epoch(b.dropoff_latest),
+    )
 
 
 class FleetService:
@@ -67,12 +72,15 @@ class FleetService:
 
     def requests_of(self, bookings: list[BookingRecord]) -> list[Request]:
         """The rides' requests, every origin and destination snapped in one look-up."""
-        nodes = self.times.snap_many([c for b in bookings for c in (b.origin_lat, b.destination_lat)],
-                                     [c for b in bookings for c in (b.origin_lon, b.destination_lon)])
+        nodes = self.times.snap_many(
+            [c for b in bookings for c in (b.origin_lat, b.destination_lat)],
+            [c for b in bookings for c in (b.origin_lon, b.destination_lon)],
+        )
         return [request_of(b, nodes[2 * k], nodes[2 * k + 1]) for k, b in enumerate(bookings)]
 
-    async def current(self, conn: asyncpg.Connection, version: int | None = None,
-                      also: set[uuid.UUID] | None = None) -> Dispatcher | None:
+    async def current(
+        self, conn: asyncpg.Connection, version: int | None = None, also: set[uuid.UUID] | None = None
+    ) -> Dispatcher | None:
         """The plans as committed; call inside the transaction that holds the fleet lock (`version`:
         the fleet version already read under it), or, for a copy that only `book_ride` relies on,
         after `read_versions`. `also`: shifts to re-read even if no version changed them."""
@@ -130,9 +138,16 @@ class FleetService:
             record = vehicles[shift.vehicle_id]
             if not record.active:
                 continue
-            fleet.append(Vehicle(id=str(shift.id), seats=record.seats, wheelchair_places=record.wheelchair_places,
-                                 depot_node=self.snap(record.depot_lat, record.depot_lon),
-                                 shift_start_s=epoch(shift.starts_at), shift_end_s=epoch(shift.ends_at)))
+            fleet.append(
+                Vehicle(
+                    id=str(shift.id),
+                    seats=record.seats,
+                    wheelchair_places=record.wheelchair_places,
+                    depot_node=self.snap(record.depot_lat, record.depot_lon),
+                    shift_start_s=epoch(shift.starts_at),
+                    shift_end_s=epoch(shift.ends_at),
+                )
+            )
             self.shift_vehicle[str(shift.id)] = shift.vehicle_id
         if not fleet:
             self.dispatcher = None
@@ -142,8 +157,9 @@ class FleetService:
         self._restore(dispatcher, rides, plans)
         self.dispatcher = dispatcher
 
-    def _restore(self, dispatcher: Dispatcher, rides: list[BookingRecord],
-                 plans: dict[uuid.UUID, fleet_repo.StoredPlan]) -> bool:
+    def _restore(
+        self, dispatcher: Dispatcher, rides: list[BookingRecord], plans: dict[uuid.UUID, fleet_repo.StoredPlan]
+    ) -> bool:
         """Put stored rides and plans into `dispatcher`; False when a ride is already there (planned
         on a shift not being restored: the caller rebuilds everything)."""
         for booking, request in zip(rides, self.requests_of(rides), strict=True):
@@ -169,15 +185,17 @@ class FleetService:
         if not self._restore(dispatcher, rides, plans):
             await self._reload(conn)
 
-    async def book_ride(self, conn: asyncpg.Connection, booking: BookingRecord, area_version: int | None,
-                        idempotency_key: str | None) -> fleet_repo.BookOutcome:
+    async def book_ride(
+        self, conn: asyncpg.Connection, booking: BookingRecord, area_version: int | None, idempotency_key: str | None
+    ) -> fleet_repo.BookOutcome:
         """Store a booking just planned on the copy (outside any transaction); on any outcome but
         'booked' the copy is brought back in line with the database before this returns."""
         assert self.dispatcher is not None and booking.shift_id is not None
         shift = booking.shift_id
         with self.guard():
-            outcome = await fleet_repo.book(conn, self.version, area_version, booking,
-                                            self.dispatcher.plan_of(str(shift)), idempotency_key)
+            outcome = await fleet_repo.book(
+                conn, self.version, area_version, booking, self.dispatcher.plan_of(str(shift)), idempotency_key
+            )
         if outcome.outcome == "booked":
             assert outcome.version is not None
             if outcome.changed:  # other processes' changes to other shifts, committed before ours
@@ -196,9 +214,15 @@ class FleetService:
             start = self.dispatcher.start_of(shift)
             if start is not None and self._saved_start.get(shift) != start:
                 node, at_s = start
-                await fleet_repo.save_start(conn, uuid.UUID(shift), fleet_repo.PlanStart(
-                    lat=float(self.drive.node_lat[node]), lon=float(self.drive.node_lon[node]),
-                    at=dt.datetime.fromtimestamp(at_s, dt.UTC)))
+                await fleet_repo.save_start(
+                    conn,
+                    uuid.UUID(shift),
+                    fleet_repo.PlanStart(
+                        lat=float(self.drive.node_lat[node]),
+                        lon=float(self.drive.node_lon[node]),
+                        at=dt.datetime.fromtimestamp(at_s, dt.UTC),
+                    ),
+                )
                 self._saved_start[shift] = start
         if len(shifts) == 1:
             (shift,) = shifts

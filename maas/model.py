@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Literal, get_args
 
 import msgspec
 
-ROLES = ("rider", "driver", "operator", "agency", "admin")
+# The database's CHECK constraints list the same values (migrations 0001, 0002).
+Role = Literal["rider", "driver", "operator", "agency", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+BookingStatus = Literal["confirmed", "picked_up", "completed", "cancelled", "no_show"]
+FeedStatus = Literal["uploaded", "rejected", "publishing", "published", "failed", "retired"]
+NetworkStatus = Literal["building", "built", "failed", "pruned"]
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     name: str
-    role: str
+    role: Role
     phone: str | None = None
     agency: str | None = None
 
@@ -51,7 +57,7 @@ class BookingRecord(msgspec.Struct, frozen=True, kw_only=True):
     wheelchairs: int
     earliest_pickup: dt.datetime | None
     latest_arrival: dt.datetime | None
-    status: str
+    status: BookingStatus
     vehicle_id: uuid.UUID | None
     shift_id: uuid.UUID | None
     pickup_earliest: dt.datetime
@@ -70,7 +76,7 @@ class FeedVersion(msgspec.Struct, frozen=True, kw_only=True):
     sha256: str
     size_bytes: int
     report: dict[str, object]
-    status: str  # uploaded | rejected | publishing | published | failed | retired
+    status: FeedStatus
     error: str | None
     created_at: dt.datetime
     published_at: dt.datetime | None
@@ -87,7 +93,7 @@ class NetworkFeed(msgspec.Struct, frozen=True, kw_only=True):
 class NetworkVersion(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     directory: str
-    status: str  # building | built | failed | pruned (built, its directory since deleted)
+    status: NetworkStatus  # pruned: built, its directory since deleted
     feeds: list[NetworkFeed]
     osm: str | None
     error: str | None

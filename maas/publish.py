@@ -90,8 +90,10 @@ class NetworkService:
         async with service._network_lock() as conn:
             active = await service._register_configured(conn)
             # Nobody holds the lock, so no build runs anywhere: a version still 'publishing' was cut off.
-            await conn.execute("UPDATE feed_versions SET status = 'failed', error = $1 WHERE status = 'publishing'",
-                               "the build was interrupted (the service stopped); publish again")
+            await conn.execute(
+                "UPDATE feed_versions SET status = 'failed', error = $1 WHERE status = 'publishing'",
+                "the build was interrupted (the service stopped); publish again",
+            )
         if active is not None:
             await service._serve(active.id, await asyncio.to_thread(service._router_for, Path(active.directory)))
         service._spawn(service._follow())
@@ -135,14 +137,24 @@ class NetworkService:
             if configured is None:
                 manifest = read_manifest(directory)
                 configured = await create_network(
-                    conn, directory=directory, status="built", created_by=None,
+                    conn,
+                    directory=directory,
+                    status="built",
+                    created_by=None,
                     feeds=[NetworkFeed(feed_id=f.id) for f in manifest.feeds],
-                    osm=next((s.path for s in manifest.sources if s.kind == "osm"), None))
+                    osm=next((s.path for s in manifest.sources if s.kind == "osm"), None),
+                )
             if active is None:
                 return await activate_network(conn, configured.id)
         if active.id != configured.id:
-            log.warning("serving the active network %s, not %s of MAAS_NETWORK_DIR (network %s);"
-                        " POST /networks/%s/activate to serve that", active.id, directory, configured.id, configured.id)
+            log.warning(
+                "serving the active network %s, not %s of MAAS_NETWORK_DIR (network %s);"
+                " POST /networks/%s/activate to serve that",
+                active.id,
+                directory,
+                configured.id,
+                configured.id,
+            )
         return active
 
     async def _follow(self) -> None:
@@ -189,12 +201,15 @@ class NetworkService:
                 raise NotFound(f"no feed version {version_id}")
             errors = [f for f in version.report.get("findings", []) if f.get("severity") == "error"]  # type: ignore[union-attr]
             if version.status == "rejected" or errors:
-                raise Invalid(f"feed version {version_id} has {len(errors)} validation errors; fix them and upload again")
+                raise Invalid(
+                    f"feed version {version_id} has {len(errors)} validation errors; fix them and upload again"
+                )
             if version.status not in PUBLISHABLE:
                 raise Conflict(f"feed version {version_id} is {version.status}", state=version.status)
             version = await set_status(conn, version_id, "publishing")
-            await audit.record(conn, user.id, "publish_feed", str(version_id),
-                               {"agency": version.agency, "feed_id": version.feed_id})
+            await audit.record(
+                conn, user.id, "publish_feed", str(version_id), {"agency": version.agency, "feed_id": version.feed_id}
+            )
         self._spawn(self._publish(version, user.id))
         return version
 
@@ -225,12 +240,18 @@ class NetworkService:
             async with self._network_lock() as conn:
                 started = time.perf_counter()
                 # The active network's feeds, with this version instead of the same feed's earlier one.
-                members = [v for v in await list_published(conn)
-                           if (v.agency, v.feed_id) != (version.agency, version.feed_id)] + [version]
+                members = [
+                    v for v in await list_published(conn) if (v.agency, v.feed_id) != (version.agency, version.feed_id)
+                ] + [version]
                 osm = self._osm_file()
                 network = await create_network(
-                    conn, directory="", status="building", osm=str(osm), created_by=actor,
-                    feeds=[NetworkFeed(feed_id=v.feed_id, version_id=v.id, agency=v.agency) for v in members])
+                    conn,
+                    directory="",
+                    status="building",
+                    osm=str(osm),
+                    created_by=actor,
+                    feeds=[NetworkFeed(feed_id=v.feed_id, version_id=v.id, agency=v.agency) for v in members],
+                )
                 out = self._networks_dir() / str(network.id)
                 await set_directory(conn, network.id, str(out))
                 paths = [str(await self._feed_file(conn, v)) for v in members]
@@ -247,12 +268,18 @@ class NetworkService:
                         await finish_network(conn, network.id, "built", None, seconds)
                         await activate_network(conn, network.id)
                         await mark_published(conn, [v.id for v in members])
-                        await audit.record(conn, actor, "feed_published", str(version.id),
-                                           {"network": network.id, "build_seconds": round(seconds, 1)})
+                        await audit.record(
+                            conn,
+                            actor,
+                            "feed_published",
+                            str(version.id),
+                            {"network": network.id, "build_seconds": round(seconds, 1)},
+                        )
                     await self._serve(network.id, router)
         except asyncio.CancelledError:
-            await asyncio.shield(self._failed(version, actor, network, "the build was interrupted (the service stopped)",
-                                              started))
+            await asyncio.shield(
+                self._failed(version, actor, network, "the build was interrupted (the service stopped)", started)
+            )
             raise
         except Exception as exc:
             log.exception("publishing feed version %s failed", version.id)
@@ -263,8 +290,9 @@ class NetworkService:
             except Exception:  # the version is published; only disk space is at stake
                 log.exception("cannot prune old networks after publishing feed version %s", version.id)
 
-    async def _failed(self, version: FeedVersion, actor: uuid.UUID, network: NetworkVersion | None, error: str,
-                      started: float) -> None:
+    async def _failed(
+        self, version: FeedVersion, actor: uuid.UUID, network: NetworkVersion | None, error: str, started: float
+    ) -> None:
         async with self.db.pool.acquire() as conn, conn.transaction():
             if network is not None:
                 await finish_network(conn, network.id, "failed", error, time.perf_counter() - started)
@@ -284,10 +312,12 @@ class NetworkService:
             if network is None:
                 raise NotFound(f"no network {network_id}")
             if network.status == "pruned":
-                raise Conflict(f"network {network_id} was pruned at {network.pruned_at:%Y-%m-%d %H:%M} UTC:"
-                               " its directory was deleted to save disk space (MAAS_KEEP_NETWORKS sets how many"
-                               " networks are kept); publish its feed versions again to build it anew",
-                               state=network.status)
+                raise Conflict(
+                    f"network {network_id} was pruned at {network.pruned_at:%Y-%m-%d %H:%M} UTC:"
+                    " its directory was deleted to save disk space (MAAS_KEEP_NETWORKS sets how many"
+                    " networks are kept); publish its feed versions again to build it anew",
+                    state=network.status,
+                )
             if network.status != "built":
                 raise Conflict(f"network {network_id} is {network.status}, not built", state=network.status)
             if not Path(network.directory).is_dir():
@@ -298,8 +328,13 @@ class NetworkService:
                     previous = await find_active_network(conn)
                     network = await activate_network(conn, network_id)
                     await mark_published(conn, [f.version_id for f in network.feeds if f.version_id is not None])
-                    await audit.record(conn, user.id, "activate_network", str(network_id),
-                                       {"previous": previous.id if previous is not None else None})
+                    await audit.record(
+                        conn,
+                        user.id,
+                        "activate_network",
+                        str(network_id),
+                        {"previous": previous.id if previous is not None else None},
+                    )
                 await self._serve(network_id, router)
         return network
 
@@ -318,21 +353,27 @@ class NetworkService:
         root = self._networks_dir()
         # Only directories this service built: MAAS_NETWORK_DIR belongs to whoever configured it.
         ours = [n for n in await list_built_networks(conn) if Path(n.directory).parent == root]
-        doomed = [n.id for n in ours[self.settings.keep_networks:] if not n.active]
+        doomed = [n.id for n in ours[self.settings.keep_networks :] if not n.active]
         if not doomed:
             return []
         async with conn.transaction():
             pruned = await mark_pruned(conn, doomed)
             if pruned:
-                await audit.record(conn, actor, "prune_networks", None,
-                                   {"networks": [n.id for n in pruned], "keep": self.settings.keep_networks})
+                await audit.record(
+                    conn,
+                    actor,
+                    "prune_networks",
+                    None,
+                    {"networks": [n.id for n in pruned], "keep": self.settings.keep_networks},
+                )
         # Marked first: a directory is never activated while it is being deleted. A process still serving
         # one of them keeps working, as its arrays are memory-mapped and outlive the files.
         for network in pruned:
             await asyncio.to_thread(shutil.rmtree, network.directory, ignore_errors=True)
             if Path(network.directory).exists():
-                log.warning("network %s is pruned but its directory %s could not be deleted", network.id,
-                            network.directory)
+                log.warning(
+                    "network %s is pruned but its directory %s could not be deleted", network.id, network.directory
+                )
         if pruned:
             log.info("pruned networks %s", [n.id for n in pruned])
         return pruned
@@ -363,7 +404,7 @@ def _build_and_report(inputs: BuildInputs, out: Path, params: BuildParams, send:
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent reports it as the publish's error
         try:
             send.send(exc)
-        except Exception:  # an exception that does not pickle
+        except Exception:  # noqa: BLE001 - an exception that does not pickle is sent as text
             send.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
     else:
         send.send(None)

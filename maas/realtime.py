@@ -65,13 +65,14 @@ def positions_messages(positions: Iterable[Position]) -> list[dict[str, Any]]:
         counts[p.vehicle_id] = counts.get(p.vehicle_id, 0) + 1
         if p.vehicle_id not in newest or p.at >= newest[p.vehicle_id].at:
             newest[p.vehicle_id] = p
-    return [{"type": "positions", "vehicle_id": str(v), "count": counts[v], "position": position_out(p)}
-            for v, p in newest.items()]
+    return [
+        {"type": "positions", "vehicle_id": str(v), "count": counts[v], "position": position_out(p)}
+        for v, p in newest.items()
+    ]
 
 
 def position_out(p: Position) -> dict[str, Any]:
-    return {"lat": p.lat, "lon": p.lon, "at": p.at.isoformat(), "speed_mps": p.speed_mps,
-            "heading_deg": p.heading_deg}
+    return {"lat": p.lat, "lon": p.lon, "at": p.at.isoformat(), "speed_mps": p.speed_mps, "heading_deg": p.heading_deg}
 
 
 def position_in(vehicle_id: str, data: dict[str, Any]) -> Position:
@@ -198,5 +199,15 @@ class Hub:
             self._subscriptions.discard(subscription)
 
 
-__all__ = ["CHANNEL", "FLEET", "Hub", "Subscription", "announce", "announce_positions", "booking_topic",
-           "position_out", "shift_topic", "vehicle_topic"]
+__all__ = [
+    "CHANNEL",
+    "FLEET",
+    "Hub",
+    "Subscription",
+    "announce",
+    "announce_positions",
+    "booking_topic",
+    "position_out",
+    "shift_topic",
+    "vehicle_topic",
+]

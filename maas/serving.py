@@ -28,8 +28,12 @@ def running_server(env: Mapping[str, str], workers: int, timeout_s: float = 120.
     # The server's log goes to a file, not a pipe: nobody reads a pipe while the server runs, and a
     # full one would stall the server on its next warning.
     log = tempfile.NamedTemporaryFile(prefix="maas-serve-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--port", str(port), "--workers",
-                                str(workers)], env=dict(env), stdout=subprocess.DEVNULL, stderr=log)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maas.cli", "serve", "--port", str(port), "--workers", str(workers)],
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s

@@ -60,8 +60,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         }
         values.update(overrides)
         if values["keep_networks"] < 1:  # type: ignore[operator]
-            raise SettingsError(f"MAAS_KEEP_NETWORKS must be at least 1 (the network just built),"
-                                f" got {values['keep_networks']}")
+            raise SettingsError(
+                f"MAAS_KEEP_NETWORKS must be at least 1 (the network just built), got {values['keep_networks']}"
+            )
         if not values["jwt_secret"]:
             values["jwt_secret"] = _stored_secret(Path(values["data_dir"]))  # type: ignore[arg-type]
         return cls(**values)  # type: ignore[arg-type]

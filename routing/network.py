@@ -104,8 +104,7 @@ def load_network(directory: str | Path) -> Network:
         for mode in manifest.counts.streets
     }
     snaps = {
-        mode: read_arrays(StopSnap, f"snaps.{mode}", directory, index, mode=mode)
-        for mode in manifest.counts.streets
+        mode: read_arrays(StopSnap, f"snaps.{mode}", directory, index, mode=mode) for mode in manifest.counts.streets
     }
     sharing = read_arrays(SharingArrays, "sharing", directory, index)
     return Network(manifest=manifest, timetable=timetable, streets=streets, snaps=snaps, sharing=sharing)

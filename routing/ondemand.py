@@ -16,8 +16,8 @@ import msgspec
 import numpy as np
 import shapely
 
-from routing.spatial import EdgeSnapper
 from routing.model import Network, StreetArrays
+from routing.spatial import EdgeSnapper
 from routing.streets import StreetRouter, reversed_graph
 
 
@@ -68,12 +68,19 @@ def load_service(path: str | Path) -> OnDemandService:
         data = json.loads(area_path.read_text())
     except (OSError, ValueError) as exc:
         raise ServiceError(f"{path}: area_file {spec.area_file!r}: {exc}") from exc
-    geometry = data["features"][0]["geometry"] if data.get("type") == "FeatureCollection" else data.get("geometry", data)
+    geometry = (
+        data["features"][0]["geometry"] if data.get("type") == "FeatureCollection" else data.get("geometry", data)
+    )
     if geometry.get("type") not in ("Polygon", "MultiPolygon"):
         raise ServiceError(f"{area_path}: the service area must be a Polygon or MultiPolygon")
     return OnDemandService(
-        name=spec.name, area=geometry, detour_factor=spec.detour_factor, pickup_delay_s=spec.pickup_delay_s,
-        max_ride_s=spec.max_ride_s, start=spec.start, end=spec.end,
+        name=spec.name,
+        area=geometry,
+        detour_factor=spec.detour_factor,
+        pickup_delay_s=spec.pickup_delay_s,
+        max_ride_s=spec.max_ride_s,
+        start=spec.start,
+        end=spec.end,
     )
 
 
@@ -157,4 +164,3 @@ class DriveTimeEstimator:
         if not len(hit):
             return None
         return int(self._ride_s(np.array([costs[hit[0]] + sb[1][0]]))[0])
-

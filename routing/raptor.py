@@ -12,8 +12,8 @@ import zoneinfo
 import msgspec
 import numpy as np
 
-from routing.model import Timetable
 from routing.kernels import require_array
+from routing.model import Timetable
 
 try:
     from ext import raptor as _kernel
@@ -25,7 +25,11 @@ except ImportError as exc:
 UNREACHED = _kernel.UNREACHED
 NO_DEPARTURE = _kernel.NO_DEPARTURE
 NONE, SOURCE, TRANSIT, FOOTPATH, KEPT = (
-    _kernel.PARENT_NONE, _kernel.PARENT_SOURCE, _kernel.PARENT_TRANSIT, _kernel.PARENT_FOOTPATH, _kernel.PARENT_KEPT,
+    _kernel.PARENT_NONE,
+    _kernel.PARENT_SOURCE,
+    _kernel.PARENT_TRANSIT,
+    _kernel.PARENT_FOOTPATH,
+    _kernel.PARENT_KEPT,
 )
 # Service days searched around the query day: yesterday's trips run past midnight into it.
 SEARCH_DAYS = (-1, 0, 1)
@@ -103,16 +107,27 @@ class Raptor:
         self.timetable = tt
         self.first_date = first_date
         self.timezone = timezone
-        self._kernel = _kernel.RaptorTimetable(*(
-            require_array(getattr(tt, name), dtype, name) for name, dtype in (
-                ("pattern_stop_offsets", np.int32), ("pattern_stops", np.int32),
-                ("pattern_pickup", np.int8), ("pattern_dropoff", np.int8),
-                ("pattern_trip_offsets", np.int32), ("pattern_stop_time_offsets", np.int64),
-                ("arrival", np.int32), ("departure", np.int32),
-                ("stop_pattern_offsets", np.int32), ("stop_patterns", np.int32),
-                ("transfer_offsets", np.int32), ("transfer_to", np.int32), ("transfer_s", np.int32),
-            )
-        ), *transfers_into(tt))
+        self._kernel = _kernel.RaptorTimetable(
+            *(
+                require_array(getattr(tt, name), dtype, name)
+                for name, dtype in (
+                    ("pattern_stop_offsets", np.int32),
+                    ("pattern_stops", np.int32),
+                    ("pattern_pickup", np.int8),
+                    ("pattern_dropoff", np.int8),
+                    ("pattern_trip_offsets", np.int32),
+                    ("pattern_stop_time_offsets", np.int64),
+                    ("arrival", np.int32),
+                    ("departure", np.int32),
+                    ("stop_pattern_offsets", np.int32),
+                    ("stop_patterns", np.int32),
+                    ("transfer_offsets", np.int32),
+                    ("transfer_to", np.int32),
+                    ("transfer_s", np.int32),
+                )
+            ),
+            *transfers_into(tt),
+        )
         self.trip_pattern = np.repeat(
             np.arange(tt.n_patterns, dtype=np.int32), np.diff(np.asarray(tt.pattern_trip_offsets))
         )
@@ -137,7 +152,9 @@ class Raptor:
             else:
                 rows.append(np.zeros(self.timetable.n_trips, dtype=np.uint8))
         return ServiceDays(
-            date=date, origin_epoch_s=origin, day_offset=np.array(offsets, dtype=np.int32),
+            date=date,
+            origin_epoch_s=origin,
+            day_offset=np.array(offsets, dtype=np.int32),
             trip_active=np.ascontiguousarray(np.stack(rows).astype(np.uint8).reshape(len(SEARCH_DAYS), -1)),
         )
 
@@ -145,13 +162,17 @@ class Raptor:
         """Departure times (query day's clock) of every running trip that may be boarded at `stop`."""
         tt = self.timetable
         out = []
-        for p in np.asarray(tt.stop_patterns[tt.stop_pattern_offsets[stop] : tt.stop_pattern_offsets[stop + 1]]).tolist():
+        for p in np.asarray(
+            tt.stop_patterns[tt.stop_pattern_offsets[stop] : tt.stop_pattern_offsets[stop + 1]]
+        ).tolist():
             s0, s1 = int(tt.pattern_stop_offsets[p]), int(tt.pattern_stop_offsets[p + 1])
             n = s1 - s0
             t0, t1 = int(tt.pattern_trip_offsets[p]), int(tt.pattern_trip_offsets[p + 1])
             base = int(tt.pattern_stop_time_offsets[p])
             block = np.asarray(tt.departure[base : base + (t1 - t0) * n]).reshape(t1 - t0, n)
-            for i in np.flatnonzero((np.asarray(tt.pattern_stops[s0:s1]) == stop) & (np.asarray(tt.pattern_pickup[s0:s1]) != 1)):
+            for i in np.flatnonzero(
+                (np.asarray(tt.pattern_stops[s0:s1]) == stop) & (np.asarray(tt.pattern_pickup[s0:s1]) != 1)
+            ):
                 for d, offset in enumerate(days.day_offset.tolist()):
                     active = days.trip_active[d, t0:t1].astype(bool)
                     out.append(block[active, i] + offset)
@@ -167,34 +188,62 @@ class Raptor:
         return change
 
     def earliest_arrival(
-        self, sources: np.ndarray, source_times: np.ndarray, days: ServiceDays, *, max_transfers: int = 8,
-        min_transfer_s: int = 60, use_footpaths: bool = True, wheelchair: bool = False,
+        self,
+        sources: np.ndarray,
+        source_times: np.ndarray,
+        days: ServiceDays,
+        *,
+        max_transfers: int = 8,
+        min_transfer_s: int = 60,
+        use_footpaths: bool = True,
+        wheelchair: bool = False,
     ) -> Labels:
         """Rounds 0..max_transfers+1 of RAPTOR from the given stops at the given times."""
         rows, change, stop_ok = self._query_arrays(days, min_transfer_s, use_footpaths, wheelchair)
         result = self._kernel.earliest_arrival(
-            np.ascontiguousarray(sources, dtype=np.int32), np.ascontiguousarray(source_times, dtype=np.int32),
-            int(max_transfers) + 1, *rows, np.ascontiguousarray(days.day_offset, dtype=np.int32), change, stop_ok,
+            np.ascontiguousarray(sources, dtype=np.int32),
+            np.ascontiguousarray(source_times, dtype=np.int32),
+            int(max_transfers) + 1,
+            *rows,
+            np.ascontiguousarray(days.day_offset, dtype=np.int32),
+            change,
+            stop_ok,
             bool(use_footpaths),
         )
         return Labels(**result)
 
     def latest_departure(
-        self, targets: np.ndarray, target_times: np.ndarray, days: ServiceDays, *, max_transfers: int = 8,
-        min_transfer_s: int = 60, use_footpaths: bool = True, wheelchair: bool = False,
+        self,
+        targets: np.ndarray,
+        target_times: np.ndarray,
+        days: ServiceDays,
+        *,
+        max_transfers: int = 8,
+        min_transfer_s: int = 60,
+        use_footpaths: bool = True,
+        wheelchair: bool = False,
     ) -> Labels:
         """Rounds 0..max_transfers+1 of RAPTOR backward: the latest departure from each stop that still
         reaches one of the given stops by its given time, with the same options as `earliest_arrival`."""
         rows, change, stop_ok = self._query_arrays(days, min_transfer_s, use_footpaths, wheelchair)
         result = self._kernel.latest_departure(
-            np.ascontiguousarray(targets, dtype=np.int32), np.ascontiguousarray(target_times, dtype=np.int32),
-            int(max_transfers) + 1, *rows, np.ascontiguousarray(days.day_offset, dtype=np.int32), change, stop_ok,
+            np.ascontiguousarray(targets, dtype=np.int32),
+            np.ascontiguousarray(target_times, dtype=np.int32),
+            int(max_transfers) + 1,
+            *rows,
+            np.ascontiguousarray(days.day_offset, dtype=np.int32),
+            change,
+            stop_ok,
             bool(use_footpaths),
         )
         return Labels(**result)
 
     def _query_arrays(
-        self, days: ServiceDays, min_transfer_s: int, use_footpaths: bool, wheelchair: bool,
+        self,
+        days: ServiceDays,
+        min_transfer_s: int,
+        use_footpaths: bool,
+        wheelchair: bool,
     ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
         """The kernel's view of a query's options: running-trip rows, change times, usable stops."""
         tt = self.timetable
@@ -205,7 +254,9 @@ class Raptor:
             stop_ok = self.wheelchair_stops()
         else:
             rows = self.active_rows(days.trip_active)
-        change = self.change_times(min_transfer_s) if min_transfer_s > 0 or use_footpaths else np.zeros(tt.n_stops, np.int32)
+        change = (
+            self.change_times(min_transfer_s) if min_transfer_s > 0 or use_footpaths else np.zeros(tt.n_stops, np.int32)
+        )
         return rows, change, stop_ok
 
     def active_rows(self, trip_active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,8 +321,14 @@ class Raptor:
         base = int(tt.pattern_stop_time_offsets[p]) + row * n
         offset = int(days.day_offset[day])
         return TransitLeg(
-            trip=trip, pattern=p, day=day, board_pos=board, alight_pos=alight, from_stop=int(tt.pattern_stops[s0 + board]),
-            to_stop=int(tt.pattern_stops[s0 + alight]), departure=int(tt.departure[base + board]) + offset,
+            trip=trip,
+            pattern=p,
+            day=day,
+            board_pos=board,
+            alight_pos=alight,
+            from_stop=int(tt.pattern_stops[s0 + board]),
+            to_stop=int(tt.pattern_stops[s0 + alight]),
+            departure=int(tt.departure[base + board]) + offset,
             arrival=int(tt.arrival[base + alight]) + offset,
         )
 
@@ -291,8 +348,14 @@ class Raptor:
             if kind == FOOTPATH:
                 to = int(result.from_stop[k, stop])
                 start = int(result.labels[k, stop])
-                legs.append(FootpathLeg(from_stop=stop, to_stop=to, departure=start,
-                                        arrival=start + footpath(self.timetable, stop, to)[0]))
+                legs.append(
+                    FootpathLeg(
+                        from_stop=stop,
+                        to_stop=to,
+                        departure=start,
+                        arrival=start + footpath(self.timetable, stop, to)[0],
+                    )
+                )
                 stop = to
                 # A footpath of round k > 0 leads to a trip boarded in the same round.
                 forced_transit = k > 0
@@ -301,14 +364,23 @@ class Raptor:
                 continue
             if kind != TRANSIT:
                 raise RuntimeError(f"stop {stop} round {k} has no parent; labels are inconsistent")
-            leg = self._transit_leg(int(result.trip[k, stop]), int(result.day[k, stop]), int(result.board[k, stop]),
-                                    int(result.alight[k, stop]), days)
+            leg = self._transit_leg(
+                int(result.trip[k, stop]),
+                int(result.day[k, stop]),
+                int(result.board[k, stop]),
+                int(result.alight[k, stop]),
+                days,
+            )
             legs.append(leg)
             stop = leg.to_stop
             k -= 1
         return StopJourney(
-            source=source, target=stop, departure=departure, arrival=legs[-1].arrival if legs else departure,
-            trips=sum(isinstance(leg, TransitLeg) for leg in legs), legs=legs,
+            source=source,
+            target=stop,
+            departure=departure,
+            arrival=legs[-1].arrival if legs else departure,
+            trips=sum(isinstance(leg, TransitLeg) for leg in legs),
+            legs=legs,
         )
 
     def _reconstruct(self, result: Labels, k: int, stop: int, days: ServiceDays) -> StopJourney:
@@ -336,16 +408,25 @@ class Raptor:
                 continue
             if kind != TRANSIT:
                 raise RuntimeError(f"stop {stop} round {k} has no parent; labels are inconsistent")
-            leg = self._transit_leg(int(result.trip[k, stop]), int(result.day[k, stop]), int(result.board[k, stop]),
-                                    int(result.alight[k, stop]), days)
+            leg = self._transit_leg(
+                int(result.trip[k, stop]),
+                int(result.day[k, stop]),
+                int(result.board[k, stop]),
+                int(result.alight[k, stop]),
+                days,
+            )
             legs.append(leg)
             stop = leg.from_stop
             k -= 1
         legs.reverse()
         first = legs[0].departure if legs else arrival
         return StopJourney(
-            source=legs[0].from_stop if legs else stop, target=legs[-1].to_stop if legs else stop,
-            departure=first, arrival=arrival, trips=sum(isinstance(leg, TransitLeg) for leg in legs), legs=legs,
+            source=legs[0].from_stop if legs else stop,
+            target=legs[-1].to_stop if legs else stop,
+            departure=first,
+            arrival=arrival,
+            trips=sum(isinstance(leg, TransitLeg) for leg in legs),
+            legs=legs,
         )
 
 
@@ -355,7 +436,11 @@ def transfers_into(tt: Timetable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     origin = np.repeat(np.arange(tt.n_stops, dtype=np.int32), np.diff(np.asarray(tt.transfer_offsets)))
     order = np.argsort(to, kind="stable")
     offsets = np.r_[0, np.cumsum(np.bincount(to, minlength=tt.n_stops))].astype(np.int32)
-    return offsets, np.ascontiguousarray(origin[order]), np.ascontiguousarray(np.asarray(tt.transfer_s)[order], np.int32)
+    return (
+        offsets,
+        np.ascontiguousarray(origin[order]),
+        np.ascontiguousarray(np.asarray(tt.transfer_s)[order], np.int32),
+    )
 
 
 def footpath(tt: Timetable, a: int, b: int) -> tuple[int, float]:
@@ -369,8 +454,15 @@ def footpath(tt: Timetable, a: int, b: int) -> tuple[int, float]:
 
 
 def earliest_arrival_reference(
-    tt: Timetable, sources: np.ndarray, source_times: np.ndarray, max_rounds: int, trip_active: np.ndarray,
-    day_offset: np.ndarray, change_s: np.ndarray, stop_ok: np.ndarray, use_footpaths: bool,
+    tt: Timetable,
+    sources: np.ndarray,
+    source_times: np.ndarray,
+    max_rounds: int,
+    trip_active: np.ndarray,
+    day_offset: np.ndarray,
+    change_s: np.ndarray,
+    stop_ok: np.ndarray,
+    use_footpaths: bool,
 ) -> np.ndarray:
     """Pure-Python RAPTOR with the kernel's semantics (labels only): the test oracle.
 
@@ -455,8 +547,15 @@ def earliest_arrival_reference(
 
 
 def latest_departure_reference(
-    tt: Timetable, targets: np.ndarray, target_times: np.ndarray, max_rounds: int, trip_active: np.ndarray,
-    day_offset: np.ndarray, change_s: np.ndarray, stop_ok: np.ndarray, use_footpaths: bool,
+    tt: Timetable,
+    targets: np.ndarray,
+    target_times: np.ndarray,
+    max_rounds: int,
+    trip_active: np.ndarray,
+    day_offset: np.ndarray,
+    change_s: np.ndarray,
+    stop_ok: np.ndarray,
+    use_footpaths: bool,
 ) -> np.ndarray:
     """Pure-Python backward RAPTOR with the kernel's semantics (labels only): the test oracle.
 

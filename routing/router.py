@@ -22,11 +22,10 @@ from typing import Literal
 import msgspec
 import numpy as np
 
-from routing.spatial import haversine_m
-from routing.spatial import EdgeSnapper
 from routing.model import Network
 from routing.ondemand import RideEstimator
-from routing.raptor import UNREACHED, FootpathLeg, footpath, Raptor, ServiceDays, StopJourney, TransitLeg
+from routing.raptor import UNREACHED, FootpathLeg, Raptor, ServiceDays, StopJourney, TransitLeg, footpath
+from routing.spatial import EdgeSnapper, haversine_m
 from routing.streets import StreetRouter, path_points, reversed_graph, tree_path
 
 Mode = Literal["walk", "transit", "bike_share", "on_demand"]
@@ -116,7 +115,9 @@ def encode_polyline(lat: np.ndarray, lon: np.ndarray) -> str:
     """Google's encoded polyline (precision 5) of a sequence of points."""
     out: list[str] = []
     prev = (0, 0)
-    for point in zip(np.round(np.asarray(lat) * 1e5).astype(np.int64), np.round(np.asarray(lon) * 1e5).astype(np.int64), strict=True):
+    for point in zip(
+        np.round(np.asarray(lat) * 1e5).astype(np.int64), np.round(np.asarray(lon) * 1e5).astype(np.int64), strict=True
+    ):
         for value, before in zip(point, prev, strict=True):
             delta = int(value - before)
             delta = ~(delta << 1) if delta < 0 else delta << 1
@@ -156,11 +157,18 @@ class _Access(msgspec.Struct, frozen=True, kw_only=True):
     walk_reach: np.ndarray | None = None  # metres walked to every walk-graph node (inf beyond reach); coordinates only
     rentals: dict[int, _Rental] = {}  # by stop, for BIKE_SHARE
 
-    def with_rides(self, stops: np.ndarray, seconds: np.ndarray, metres: np.ndarray, mode: int = ON_DEMAND,
-                   rentals: dict[int, _Rental] | None = None) -> _Access:
+    def with_rides(
+        self,
+        stops: np.ndarray,
+        seconds: np.ndarray,
+        metres: np.ndarray,
+        mode: int = ON_DEMAND,
+        rentals: dict[int, _Rental] | None = None,
+    ) -> _Access:
         """Each stop by whichever is faster: the walk already known, or the given rides (or rentals)."""
         best: dict[int, tuple[int, float, int]] = {
-            int(s): (int(t), float(m), int(k)) for s, t, m, k in zip(self.stops, self.seconds, self.metres, self.mode, strict=True)
+            int(s): (int(t), float(m), int(k))
+            for s, t, m, k in zip(self.stops, self.seconds, self.metres, self.mode, strict=True)
         }
         for s, t, m in zip(stops.tolist(), seconds.tolist(), metres.tolist(), strict=True):
             if s not in best or t < best[s][0]:
@@ -168,9 +176,13 @@ class _Access(msgspec.Struct, frozen=True, kw_only=True):
         keys = sorted(best)
         kept = {k: v for k, v in {**self.rentals, **(rentals or {})}.items() if k in best and best[k][2] == BIKE_SHARE}
         return _Access(
-            stops=np.array(keys, dtype=np.int32), seconds=np.array([best[k][0] for k in keys], dtype=np.int64),
-            metres=np.array([best[k][1] for k in keys]), mode=np.array([best[k][2] for k in keys], dtype=np.int8),
-            place=self.place, walk_reach=self.walk_reach, rentals=kept,
+            stops=np.array(keys, dtype=np.int32),
+            seconds=np.array([best[k][0] for k in keys], dtype=np.int64),
+            metres=np.array([best[k][1] for k in keys]),
+            mode=np.array([best[k][2] for k in keys], dtype=np.int8),
+            place=self.place,
+            walk_reach=self.walk_reach,
+            rentals=kept,
         )
 
 
@@ -193,23 +205,33 @@ class Router:
         self._bike_routers: dict[bool, StreetRouter] = {}  # by "backward"
         sharing = network.sharing
         bike_system = np.array(
-            [bool(BIKE_FORM_FACTORS & set(str(f).split(","))) for f in sharing.system_form_factors], dtype=np.bool_,
+            [bool(BIKE_FORM_FACTORS & set(str(f).split(","))) for f in sharing.system_form_factors],
+            dtype=np.bool_,
         )
         station_system = np.asarray(sharing.station_system, dtype=np.int64)
-        usable = bike_system[station_system] & (np.asarray(sharing.station_walk_node) >= 0) & (
-            np.asarray(sharing.station_bike_node) >= 0)
+        usable = (
+            bike_system[station_system]
+            & (np.asarray(sharing.station_walk_node) >= 0)
+            & (np.asarray(sharing.station_bike_node) >= 0)
+        )
         self._pickup_stations = np.flatnonzero(
-            usable & np.asarray(sharing.station_renting) & (np.asarray(sharing.station_vehicles) > 0))
+            usable & np.asarray(sharing.station_renting) & (np.asarray(sharing.station_vehicles) > 0)
+        )
         self._return_stations = np.flatnonzero(
-            usable & np.asarray(sharing.station_returning) & (np.asarray(sharing.station_docks) > 0))
+            usable & np.asarray(sharing.station_returning) & (np.asarray(sharing.station_docks) > 0)
+        )
         self._station_stops: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
 
     # -- endpoints ----------------------------------------------------------------------------
 
     def _stop_place(self, stop: int) -> Place:
         tt = self.network.timetable
-        return Place(name=str(tt.stop_name[stop]), lat=float(tt.stop_lat[stop]), lon=float(tt.stop_lon[stop]),
-                     stop=str(tt.stop_id[stop]))
+        return Place(
+            name=str(tt.stop_name[stop]),
+            lat=float(tt.stop_lat[stop]),
+            lon=float(tt.stop_lon[stop]),
+            stop=str(tt.stop_id[stop]),
+        )
 
     def _access(self, end: Endpoint, max_walk_m: float, label: str) -> _Access:
         """Stops reachable on foot from an endpoint, with the walking distance to each."""
@@ -217,8 +239,13 @@ class Router:
             if end.stop not in self.stop_index:
                 raise PlanError(f"{label}: no stop {end.stop!r} in this network (ids look like <feed>:<stop_id>)")
             s = self.stop_index[end.stop]
-            return _Access(stops=np.array([s], np.int32), seconds=np.zeros(1, np.int64), metres=np.zeros(1),
-                           mode=np.zeros(1, np.int8), place=self._stop_place(s))
+            return _Access(
+                stops=np.array([s], np.int32),
+                seconds=np.zeros(1, np.int64),
+                metres=np.zeros(1),
+                mode=np.zeros(1, np.int8),
+                place=self._stop_place(s),
+            )
         assert end.lat is not None and end.lon is not None
         place = Place(name=f"{end.lat:.5f},{end.lon:.5f}", lat=end.lat, lon=end.lon)
         tt = self.network.timetable
@@ -248,8 +275,12 @@ class Router:
                 f"{label}: {end.lat},{end.lon} is outside this network (no street and no stop within {max_walk_m:.0f} m)"
             )
         return _Access(
-            stops=stops, seconds=np.ceil(walk[stops] / self.walk_speed_mps).astype(np.int64), metres=walk[stops],
-            mode=np.zeros(len(stops), np.int8), place=place, walk_reach=reached,
+            stops=stops,
+            seconds=np.ceil(walk[stops] / self.walk_speed_mps).astype(np.int64),
+            metres=walk[stops],
+            mode=np.zeros(len(stops), np.int8),
+            place=place,
+            walk_reach=reached,
         )
 
     # -- planning -----------------------------------------------------------------------------
@@ -267,7 +298,13 @@ class Router:
         local = request.depart.astimezone(self.timezone)
         days = self.raptor.service_days(local.date())
         start = int(request.depart.timestamp()) - days.origin_epoch_s
-        search = dict(start=start, days=days, request=request, min_transfer=min_transfer, use_footpaths=use_footpaths)
+        search = {
+            "start": start,
+            "days": days,
+            "request": request,
+            "min_transfer": min_transfer,
+            "use_footpaths": use_footpaths,
+        }
         itineraries = self._transit(origin, destination, **search)
         rides = self.on_demand if self.on_demand is not None and self.on_demand.service.runs_at(local) else None
         if rides is not None and origin.place.stop is None and destination.place.stop is None:
@@ -276,10 +313,13 @@ class Router:
             if ride_origin is not origin or ride_destination is not destination:
                 with_rides = self._transit(ride_origin, ride_destination, **search)
                 itineraries += [it for it in with_rides if any(leg.mode == "on_demand" for leg in it.legs)]
-            ride_s = rides.direct_ride_s((origin.place.lat, origin.place.lon), (destination.place.lat, destination.place.lon))
+            ride_s = rides.direct_ride_s(
+                (origin.place.lat, origin.place.lon), (destination.place.lat, destination.place.lon)
+            )
             if ride_s is not None:
-                itineraries.append(self._direct(origin.place, destination.place, "on_demand", start, ride_s, None,
-                                                days.origin_epoch_s))
+                itineraries.append(
+                    self._direct(origin.place, destination.place, "on_demand", start, ride_s, None, days.origin_epoch_s)
+                )
         direct = self._direct_walk(origin, destination, request, start, days.origin_epoch_s)
         if direct is not None:
             itineraries.append(direct)
@@ -321,7 +361,8 @@ class Router:
             # Something leaving later arrives in time too. A journey with a trip cannot leave later
             # than it does; one without a trip (walk, rental, ride) may leave as late as it arrives early.
             candidate = max(
-                int(it.departure.timestamp()) if any(leg.mode == "transit" for leg in it.legs)
+                int(it.departure.timestamp())
+                if any(leg.mode == "transit" for leg in it.legs)
                 else int(deadline.timestamp()) - int((it.arrival - it.departure).total_seconds())
                 for it in later
             )
@@ -339,8 +380,13 @@ class Router:
         days = self.raptor.service_days(deadline.astimezone(self.timezone).date())
         by = int(deadline.timestamp()) - days.origin_epoch_s
         result = self.raptor.latest_departure(
-            destination.stops, (by - destination.seconds).astype(np.int32), days, max_transfers=request.max_transfers,
-            min_transfer_s=min_transfer, use_footpaths=use_footpaths, wheelchair=request.wheelchair,
+            destination.stops,
+            (by - destination.seconds).astype(np.int32),
+            days,
+            max_transfers=request.max_transfers,
+            min_transfer_s=min_transfer,
+            use_footpaths=use_footpaths,
+            wheelchair=request.wheelchair,
         )
         leave = self.raptor.latest_leave(result, origin.stops, origin.seconds)
         return None if leave is None else leave + days.origin_epoch_s
@@ -348,7 +394,11 @@ class Router:
     def _in_time(self, request: PlanRequest, deadline: dt.datetime, leave: int) -> list[Itinerary]:
         """The itineraries of a forward plan leaving at epoch second `leave` that arrive by `deadline`."""
         depart = dt.datetime.fromtimestamp(leave, self.timezone)
-        return [it for it in self.plan(msgspec.structs.replace(request, depart=depart)).itineraries if it.arrival <= deadline]
+        return [
+            it
+            for it in self.plan(msgspec.structs.replace(request, depart=depart)).itineraries
+            if it.arrival <= deadline
+        ]
 
     def _arriving_by_bisection(self, request: PlanRequest, deadline: dt.datetime, lo: int, hi: int) -> Plan:
         """The latest departure in [lo, hi] (epoch seconds) that arrives in time, by bisection of forward plans."""
@@ -393,13 +443,19 @@ class Router:
         for it in found.values():
             key = (it.arrival, it.transfers)
             if key not in by_arrival or (it.walk_m, -it.departure.timestamp()) < (
-                    by_arrival[key].walk_m, -by_arrival[key].departure.timestamp()):
+                by_arrival[key].walk_m,
+                -by_arrival[key].departure.timestamp(),
+            ):
                 by_arrival[key] = it
         candidates_ = list(by_arrival.values())
         kept = [
-            it for it in candidates_
+            it
+            for it in candidates_
             if not any(
-                o is not it and o.departure >= it.departure and o.arrival <= it.arrival and o.transfers <= it.transfers
+                o is not it
+                and o.departure >= it.departure
+                and o.arrival <= it.arrival
+                and o.transfers <= it.transfers
                 and (o.departure, o.arrival, o.transfers) != (it.departure, it.arrival, it.transfers)
                 for o in candidates_
             )
@@ -411,9 +467,14 @@ class Router:
 
     def _offers_bike_share(self, request: PlanRequest, origin: _Access, destination: _Access) -> bool:
         return (
-            request.bike_share and not request.wheelchair and request.max_walk_m > 0
-            and len(self._pickup_stations) > 0 and len(self._return_stations) > 0 and self._bike is not None
-            and origin.walk_reach is not None and destination.walk_reach is not None
+            request.bike_share
+            and not request.wheelchair
+            and request.max_walk_m > 0
+            and len(self._pickup_stations) > 0
+            and len(self._return_stations) > 0
+            and self._bike is not None
+            and origin.walk_reach is not None
+            and destination.walk_reach is not None
         )
 
     def _bike_router(self, backward: bool) -> StreetRouter:
@@ -424,10 +485,14 @@ class Router:
             self._bike_routers[backward] = StreetRouter(graph, "travel_time_s")
         return self._bike_routers[backward]
 
-    def _stations_near(self, walk_reach: np.ndarray, stations: np.ndarray, max_walk_m: float) -> tuple[np.ndarray, np.ndarray]:
+    def _stations_near(
+        self, walk_reach: np.ndarray, stations: np.ndarray, max_walk_m: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Those of `stations` within `max_walk_m` of a walk search's origin, with the metres walked."""
         sharing = self.network.sharing
-        metres = walk_reach[np.asarray(sharing.station_walk_node)[stations]] + np.asarray(sharing.station_walk_m)[stations]
+        metres = (
+            walk_reach[np.asarray(sharing.station_walk_node)[stations]] + np.asarray(sharing.station_walk_m)[stations]
+        )
         near = metres <= max_walk_m
         return stations[near], metres[near]
 
@@ -439,7 +504,9 @@ class Router:
         # Between a station and its street node the bike is ridden (or pushed) at the graph's bike speed.
         to_street_s = np.asarray(sharing.station_bike_m, dtype=np.float64) / self.bike_speed_mps
         router = self._bike_router(backward)
-        nodes, costs = router.search(bike_node[station : station + 1], to_street_s[station : station + 1], MAX_BIKE_RIDE_S)
+        nodes, costs = router.search(
+            bike_node[station : station + 1], to_street_s[station : station + 1], MAX_BIKE_RIDE_S
+        )
         reach = np.full(router.graph.n_nodes, np.inf)
         reach[nodes] = costs
         others = self._pickup_stations if backward else self._return_stations
@@ -457,7 +524,8 @@ class Router:
             sharing, snap = self.network.sharing, self.network.snaps["walk"]
             nodes, costs = self._walk_router.search(
                 np.asarray(sharing.station_walk_node)[station : station + 1],
-                np.asarray(sharing.station_walk_m, dtype=np.float64)[station : station + 1], max_walk_m,
+                np.asarray(sharing.station_walk_m, dtype=np.float64)[station : station + 1],
+                max_walk_m,
             )
             reach = np.full(self._walk_router.graph.n_nodes, np.inf)
             reach[nodes] = costs
@@ -468,8 +536,15 @@ class Router:
         return self._station_stops[key]
 
     def _bike_share(
-        self, origin: _Access, destination: _Access, *, start: int, days: ServiceDays, request: PlanRequest,
-        min_transfer: int, use_footpaths: bool,
+        self,
+        origin: _Access,
+        destination: _Access,
+        *,
+        start: int,
+        days: ServiceDays,
+        request: PlanRequest,
+        min_transfer: int,
+        use_footpaths: bool,
     ) -> list[Itinerary]:
         """Rentals from near the origin to near the destination, and rentals to the first or from the last stop."""
         assert origin.walk_reach is not None and destination.walk_reach is not None
@@ -485,34 +560,57 @@ class Router:
         for p, before in zip(pickups.tolist(), walk_to_pickup.tolist(), strict=True):
             for r, ride_s in zip(*(a.tolist() for a in rides[p]), strict=True):
                 if r in walk_to_destination:
-                    rental = _Rental(pickup=p, dropoff=r, walk_before_m=before, ride_s=ride_s,
-                                     walk_after_m=walk_to_destination[r])
+                    rental = _Rental(
+                        pickup=p, dropoff=r, walk_before_m=before, ride_s=ride_s, walk_after_m=walk_to_destination[r]
+                    )
                     if best is None or (rental.seconds(speed), before + rental.walk_after_m) < (
-                            best.seconds(speed), best.walk_before_m + best.walk_after_m):
+                        best.seconds(speed),
+                        best.walk_before_m + best.walk_after_m,
+                    ):
                         best = rental
         if best is not None:
             legs = self._rental_legs(best, origin.place, destination.place, start, days.origin_epoch_s)
-            itineraries.append(Itinerary(departure=legs[0].departure, arrival=legs[-1].arrival, transfers=0,
-                                         walk_m=round(best.walk_before_m + best.walk_after_m, 1), legs=legs))
+            itineraries.append(
+                Itinerary(
+                    departure=legs[0].departure,
+                    arrival=legs[-1].arrival,
+                    transfers=0,
+                    walk_m=round(best.walk_before_m + best.walk_after_m, 1),
+                    legs=legs,
+                )
+            )
 
         to_stops: dict[int, _Rental] = {}
         for p, before in zip(pickups.tolist(), walk_to_pickup.tolist(), strict=True):
             for r, ride_s in zip(*(a.tolist() for a in rides[p]), strict=True):
                 stops, after = self._stops_near_station(r, max_walk)
-                _keep_faster(to_stops, stops, after, speed,
-                             lambda stop, m: _Rental(pickup=p, dropoff=r, walk_before_m=before, ride_s=ride_s,
-                                                     walk_after_m=m))
+                _keep_faster(
+                    to_stops,
+                    stops,
+                    after,
+                    speed,
+                    lambda stop, m: _Rental(pickup=p, dropoff=r, walk_before_m=before, ride_s=ride_s, walk_after_m=m),  # noqa: B023 - called at once
+                )
         from_stops: dict[int, _Rental] = {}
         for r, after in zip(returns.tolist(), walk_from_return.tolist(), strict=True):
             for p, ride_s in zip(*(a.tolist() for a in self._rides(r, backward=True)), strict=True):
                 stops, before = self._stops_near_station(p, max_walk)
-                _keep_faster(from_stops, stops, before, speed,
-                             lambda stop, m: _Rental(pickup=p, dropoff=r, walk_before_m=m, ride_s=ride_s,
-                                                     walk_after_m=after))
+                _keep_faster(
+                    from_stops,
+                    stops,
+                    before,
+                    speed,
+                    lambda stop, m: _Rental(pickup=p, dropoff=r, walk_before_m=m, ride_s=ride_s, walk_after_m=after),  # noqa: B023 - called at once
+                )
         if to_stops or from_stops:
             found = self._transit(
-                _with_rentals(origin, to_stops, speed), _with_rentals(destination, from_stops, speed),
-                start=start, days=days, request=request, min_transfer=min_transfer, use_footpaths=use_footpaths,
+                _with_rentals(origin, to_stops, speed),
+                _with_rentals(destination, from_stops, speed),
+                start=start,
+                days=days,
+                request=request,
+                min_transfer=min_transfer,
+                use_footpaths=use_footpaths,
             )
             itineraries += [it for it in found if any(leg.mode == "bike_share" for leg in it.legs)]
         return itineraries
@@ -520,8 +618,12 @@ class Router:
     def _station_place(self, station: int) -> Place:
         sharing = self.network.sharing
         system = str(sharing.system_id[int(sharing.station_system[station])])
-        return Place(name=str(sharing.station_name[station]), lat=float(sharing.station_lat[station]),
-                     lon=float(sharing.station_lon[station]), station=f"{system}:{sharing.station_id[station]}")
+        return Place(
+            name=str(sharing.station_name[station]),
+            lat=float(sharing.station_lat[station]),
+            lon=float(sharing.station_lon[station]),
+            station=f"{system}:{sharing.station_id[station]}",
+        )
 
     def _rental_legs(self, rental: _Rental, a: Place, b: Place, dep: int, origin_epoch: int) -> list[Leg]:
         """Walk from a to the pickup station, unlock, ride, dock, walk to b; leaving a at `dep`."""
@@ -532,14 +634,22 @@ class Router:
         walk_from = ride_to + BIKE_RETURN_S
         lat, lon, metres = self._ride_geometry(rental)
         ride = msgspec.structs.replace(
-            self._leg("bike_share", pickup, dropoff, ride_from, ride_to, metres, origin_epoch, encode_polyline(lat, lon)),
+            self._leg(
+                "bike_share", pickup, dropoff, ride_from, ride_to, metres, origin_epoch, encode_polyline(lat, lon)
+            ),
             system=str(sharing.system_id[int(sharing.station_system[rental.pickup])]),
         )
         return [
             self._walk_leg(a, pickup, dep, ride_from - BIKE_RENT_S, rental.walk_before_m, origin_epoch),
             ride,
-            self._walk_leg(dropoff, b, walk_from, walk_from + math.ceil(rental.walk_after_m / self.walk_speed_mps),
-                           rental.walk_after_m, origin_epoch),
+            self._walk_leg(
+                dropoff,
+                b,
+                walk_from,
+                walk_from + math.ceil(rental.walk_after_m / self.walk_speed_mps),
+                rental.walk_after_m,
+                origin_epoch,
+            ),
         ]
 
     def _ride_geometry(self, rental: _Rental) -> tuple[np.ndarray, np.ndarray, float]:
@@ -550,7 +660,8 @@ class Router:
         start, end = int(sharing.station_bike_node[p]), int(sharing.station_bike_node[r])
         to_street_m = float(sharing.station_bike_m[p]), float(sharing.station_bike_m[r])
         nodes, _, pred = self._bike_router(backward=False).search_tree(
-            np.array([start]), np.array([to_street_m[0] / self.bike_speed_mps]), budget=rental.ride_s + 1.0)
+            np.array([start]), np.array([to_street_m[0] / self.bike_speed_mps]), budget=rental.ride_s + 1.0
+        )
         edges = tree_path(self._bike, nodes, pred, end)
         lat, lon = path_points(self._bike, edges)
         metres = float(np.asarray(self._bike.length_m, dtype=np.float64)[edges].sum()) + sum(to_street_m)
@@ -567,13 +678,25 @@ class Router:
         return access.with_rides(stops, seconds, metres)
 
     def _transit(
-        self, origin: _Access, destination: _Access, *, start: int, days: ServiceDays, request: PlanRequest,
-        min_transfer: int, use_footpaths: bool,
+        self,
+        origin: _Access,
+        destination: _Access,
+        *,
+        start: int,
+        days: ServiceDays,
+        request: PlanRequest,
+        min_transfer: int,
+        use_footpaths: bool,
     ) -> list[Itinerary]:
         """RAPTOR from the origin's stops; per number of trips, the best arrival at the destination."""
         result = self.raptor.earliest_arrival(
-            origin.stops, (start + origin.seconds).astype(np.int32), days, max_transfers=request.max_transfers,
-            min_transfer_s=min_transfer, use_footpaths=use_footpaths, wheelchair=request.wheelchair,
+            origin.stops,
+            (start + origin.seconds).astype(np.int32),
+            days,
+            max_transfers=request.max_transfers,
+            min_transfer_s=min_transfer,
+            use_footpaths=use_footpaths,
+            wheelchair=request.wheelchair,
         )
         itineraries: list[Itinerary] = []
         best = UNREACHED
@@ -600,8 +723,9 @@ class Router:
     def _time(self, origin_epoch: int, t: int) -> dt.datetime:
         return dt.datetime.fromtimestamp(origin_epoch + t, self.timezone)
 
-    def _access_legs(self, access: _Access, k: int, a: Place, b: Place, dep: int, arr: int,
-                     origin_epoch: int) -> tuple[list[Leg], float]:
+    def _access_legs(
+        self, access: _Access, k: int, a: Place, b: Place, dep: int, arr: int, origin_epoch: int
+    ) -> tuple[list[Leg], float]:
         """The legs between an endpoint and its k-th stop, and the metres walked on them."""
         if access.mode[k] == ON_DEMAND:
             return [self._leg("on_demand", a, b, dep, arr, float(access.metres[k]), origin_epoch)], 0.0
@@ -610,15 +734,21 @@ class Router:
             return self._rental_legs(rental, a, b, dep, origin_epoch), rental.walk_before_m + rental.walk_after_m
         return [self._walk_leg(a, b, dep, arr, float(access.metres[k]), origin_epoch)], float(access.metres[k])
 
-    def _direct(self, a: Place, b: Place, mode: Mode, start: int, seconds: int, metres: float | None,
-                origin_epoch: int) -> Itinerary:
+    def _direct(
+        self, a: Place, b: Place, mode: Mode, start: int, seconds: int, metres: float | None, origin_epoch: int
+    ) -> Itinerary:
         straight = float(haversine_m(a.lat, a.lon, b.lat, b.lon))
         if mode == "walk" and metres is not None:
             leg = self._walk_leg(a, b, start, start + seconds, metres, origin_epoch)
         else:
             leg = self._leg(mode, a, b, start, start + seconds, straight if metres is None else metres, origin_epoch)
-        return Itinerary(departure=leg.departure, arrival=leg.arrival, transfers=0,
-                         walk_m=round(metres, 1) if mode == "walk" and metres is not None else 0.0, legs=[leg])
+        return Itinerary(
+            departure=leg.departure,
+            arrival=leg.arrival,
+            transfers=0,
+            walk_m=round(metres, 1) if mode == "walk" and metres is not None else 0.0,
+            legs=[leg],
+        )
 
     def _walk_leg(self, a: Place, b: Place, dep: int, arr: int, metres: float, origin_epoch: int) -> Leg:
         lat, lon = self._walk_geometry(a, b, metres)
@@ -646,15 +776,37 @@ class Router:
         lat, lon = path_points(self._walk, tree_path(self._walk, nodes, pred, end))
         return np.r_[a.lat, lat, b.lat], np.r_[a.lon, lon, b.lon]
 
-    def _leg(self, mode: Mode, a: Place, b: Place, dep: int, arr: int, metres: float, origin_epoch: int,
-             geometry: str | None = None) -> Leg:
-        return Leg(mode=mode, from_=a, to=b, departure=self._time(origin_epoch, dep),
-                   arrival=self._time(origin_epoch, arr), route=None, route_name=None, trip=None,
-                   distance_m=round(metres, 1),
-                   geometry=geometry or encode_polyline(np.array([a.lat, b.lat]), np.array([a.lon, b.lon])))
+    def _leg(
+        self,
+        mode: Mode,
+        a: Place,
+        b: Place,
+        dep: int,
+        arr: int,
+        metres: float,
+        origin_epoch: int,
+        geometry: str | None = None,
+    ) -> Leg:
+        return Leg(
+            mode=mode,
+            from_=a,
+            to=b,
+            departure=self._time(origin_epoch, dep),
+            arrival=self._time(origin_epoch, arr),
+            route=None,
+            route_name=None,
+            trip=None,
+            distance_m=round(metres, 1),
+            geometry=geometry or encode_polyline(np.array([a.lat, b.lat]), np.array([a.lon, b.lon])),
+        )
 
     def _itinerary(
-        self, journey: StopJourney, origin: _Access, destination: _Access, j: int, origin_epoch: int,
+        self,
+        journey: StopJourney,
+        origin: _Access,
+        destination: _Access,
+        j: int,
+        origin_epoch: int,
     ) -> Itinerary:
         tt = self.network.timetable
         legs: list[Leg] = []
@@ -664,8 +816,9 @@ class Router:
         if origin.place.stop is None:
             first = self._stop_place(first_stop)
             depart = journey.legs[0].departure - int(origin.seconds[k0])
-            access, walked = self._access_legs(origin, k0, origin.place, first, depart, journey.legs[0].departure,
-                                               origin_epoch)
+            access, walked = self._access_legs(
+                origin, k0, origin.place, first, depart, journey.legs[0].departure, origin_epoch
+            )
             legs += access
             walk_total += walked
         for leg in journey.legs:
@@ -675,27 +828,52 @@ class Router:
                 stops = np.asarray(tt.pattern_stops[s0 + leg.board_pos : s0 + leg.alight_pos + 1])
                 route = int(tt.pattern_route[p])
                 name = str(tt.route_short_name[route]) or str(tt.route_long_name[route])
-                legs.append(Leg(
-                    mode="transit", from_=self._stop_place(leg.from_stop), to=self._stop_place(leg.to_stop),
-                    departure=self._time(origin_epoch, leg.departure), arrival=self._time(origin_epoch, leg.arrival),
-                    route=str(tt.route_id[route]), route_name=name or None,
-                    trip=str(tt.trip_id[leg.trip]), distance_m=0.0,
-                    geometry=encode_polyline(*self._transit_geometry(leg.trip, stops)),
-                ))
+                legs.append(
+                    Leg(
+                        mode="transit",
+                        from_=self._stop_place(leg.from_stop),
+                        to=self._stop_place(leg.to_stop),
+                        departure=self._time(origin_epoch, leg.departure),
+                        arrival=self._time(origin_epoch, leg.arrival),
+                        route=str(tt.route_id[route]),
+                        route_name=name or None,
+                        trip=str(tt.trip_id[leg.trip]),
+                        distance_m=0.0,
+                        geometry=encode_polyline(*self._transit_geometry(leg.trip, stops)),
+                    )
+                )
             elif isinstance(leg, FootpathLeg):
                 metres = footpath(tt, leg.from_stop, leg.to_stop)[1]
                 walk_total += metres
-                legs.append(self._walk_leg(self._stop_place(leg.from_stop), self._stop_place(leg.to_stop),
-                                           leg.departure, leg.arrival, metres, origin_epoch))
+                legs.append(
+                    self._walk_leg(
+                        self._stop_place(leg.from_stop),
+                        self._stop_place(leg.to_stop),
+                        leg.departure,
+                        leg.arrival,
+                        metres,
+                        origin_epoch,
+                    )
+                )
         if destination.place.stop is None:
             arrive = journey.arrival + int(destination.seconds[j])
-            egress, walked = self._access_legs(destination, j, self._stop_place(journey.target), destination.place,
-                                               journey.arrival, arrive, origin_epoch)
+            egress, walked = self._access_legs(
+                destination,
+                j,
+                self._stop_place(journey.target),
+                destination.place,
+                journey.arrival,
+                arrive,
+                origin_epoch,
+            )
             legs += egress
             walk_total += walked
         return Itinerary(
-            departure=legs[0].departure, arrival=legs[-1].arrival, transfers=max(journey.trips - 1, 0),
-            walk_m=round(walk_total, 1), legs=legs,
+            departure=legs[0].departure,
+            arrival=legs[-1].arrival,
+            transfers=max(journey.trips - 1, 0),
+            walk_m=round(walk_total, 1),
+            legs=legs,
         )
 
     def _transit_geometry(self, trip: int, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -724,14 +902,21 @@ class Router:
         return np.concatenate(points_lat), np.concatenate(points_lon)
 
     def _direct_walk(
-        self, origin: _Access, destination: _Access, request: PlanRequest, start: int, origin_epoch: int,
+        self,
+        origin: _Access,
+        destination: _Access,
+        request: PlanRequest,
+        start: int,
+        origin_epoch: int,
     ) -> Itinerary | None:
         """Walking the whole way, when the destination is within the walking limit of the origin."""
         if origin.place.stop is not None or destination.place.stop is not None or self._snapper is None:
             return None
         assert self._walk_router is not None
         nodes_o, cost_o = self._snapper.snap(np.array([origin.place.lat]), np.array([origin.place.lon]), 300.0)
-        nodes_d, cost_d = self._snapper.snap(np.array([destination.place.lat]), np.array([destination.place.lon]), 300.0)
+        nodes_d, cost_d = self._snapper.snap(
+            np.array([destination.place.lat]), np.array([destination.place.lon]), 300.0
+        )
         if nodes_o[0] < 0 or nodes_d[0] < 0:
             return None
         reached, costs = self._walk_router.search(nodes_o, cost_o, request.max_walk_m)
@@ -741,18 +926,27 @@ class Router:
         metres = float(costs[hit[0]] + cost_d[0])
         if metres > request.max_walk_m:
             return None
-        seconds = int(math.ceil(metres / self.walk_speed_mps))
+        seconds = math.ceil(metres / self.walk_speed_mps)
         return self._direct(origin.place, destination.place, "walk", start, seconds, metres, origin_epoch)
 
 
 def _dominates(a: Itinerary, b: Itinerary) -> bool:
     """Whether a arrives no later, changes no more often and walks no further than b, and is better in one."""
-    return (a.arrival <= b.arrival and a.transfers <= b.transfers and a.walk_m <= b.walk_m
-            and (a.arrival, a.transfers, a.walk_m) != (b.arrival, b.transfers, b.walk_m))
+    return (
+        a.arrival <= b.arrival
+        and a.transfers <= b.transfers
+        and a.walk_m <= b.walk_m
+        and (a.arrival, a.transfers, a.walk_m) != (b.arrival, b.transfers, b.walk_m)
+    )
 
 
-def _keep_faster(best: dict[int, _Rental], stops: np.ndarray, walk_m: np.ndarray, walk_speed_mps: float,
-                 rental: Callable[[int, float], _Rental]) -> None:
+def _keep_faster(
+    best: dict[int, _Rental],
+    stops: np.ndarray,
+    walk_m: np.ndarray,
+    walk_speed_mps: float,
+    rental: Callable[[int, float], _Rental],
+) -> None:
     """Per stop, the faster of the rental already in `best` and `rental(stop, walk_m)` (the walk at the stop's end)."""
     if not len(stops):
         return
@@ -771,6 +965,9 @@ def _with_rentals(access: _Access, rentals: dict[int, _Rental], walk_speed_mps: 
     stops = np.array(sorted(rentals), dtype=np.int32)
     chosen = [rentals[s] for s in stops.tolist()]
     return access.with_rides(
-        stops, np.array([r.seconds(walk_speed_mps) for r in chosen], dtype=np.int64),
-        np.array([r.walk_before_m + r.walk_after_m for r in chosen]), BIKE_SHARE, rentals,
+        stops,
+        np.array([r.seconds(walk_speed_mps) for r in chosen], dtype=np.int64),
+        np.array([r.walk_before_m + r.walk_after_m for r in chosen]),
+        BIKE_SHARE,
+        rentals,
     )

@@ -33,10 +33,12 @@ class LocalProjection:
     def xy(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         lat = np.asarray(lat, dtype=np.float64)
         lon = np.asarray(lon, dtype=np.float64)
-        return np.column_stack([
-            np.radians(lon) * EARTH_RADIUS_M * self.cos_ref,
-            np.radians(lat) * EARTH_RADIUS_M,
-        ])
+        return np.column_stack(
+            [
+                np.radians(lon) * EARTH_RADIUS_M * self.cos_ref,
+                np.radians(lat) * EARTH_RADIUS_M,
+            ]
+        )
 
 
 class NearestIndex:
@@ -75,6 +77,7 @@ class NearestIndex:
         if self._tree is None:
             return np.zeros((0, 2), dtype=np.int64)
         return self._ids[self._tree.query_pairs(radius_m * 1.05, output_type="ndarray")]
+
 
 # Spacing of the densified points: a point off the road is matched within about this much error.
 DENSIFY_STEP_M = 20.0
@@ -115,7 +118,9 @@ class EdgeSnapper:
 
     def snap(self, lat: np.ndarray, lon: np.ndarray, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
         """Node reached from each point and the walk to it; -1 / inf when no road is within `radius_m`."""
-        point, off_road = self._index.nearest(np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64), radius_m)
+        point, off_road = self._index.nearest(
+            np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64), radius_m
+        )
         node = np.full(len(point), -1, dtype=np.int32)
         dist = np.full(len(point), np.inf, dtype=np.float64)
         hit = point >= 0

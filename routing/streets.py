@@ -7,8 +7,8 @@ import heapq
 import msgspec
 import numpy as np
 
-from routing.model import StreetArrays
 from routing.kernels import require_array
+from routing.model import StreetArrays
 
 try:
     from ext.dijkstra import StreetSearch as _KernelSearch

@@ -54,8 +54,11 @@ def network_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from routing.builder import BuildInputs, build_network
 
     out = tmp_path_factory.mktemp("herrenberg") / "net"
-    build_network(BuildInputs(
-        gtfs=[str(p) for p in sorted((HERRENBERG / "gtfs").glob("*.zip"))],
-        osm=str(HERRENBERG / "herrenberg-and-around.osm.pbf"),
-    ), out)
+    build_network(
+        BuildInputs(
+            gtfs=[str(p) for p in sorted((HERRENBERG / "gtfs").glob("*.zip"))],
+            osm=str(HERRENBERG / "herrenberg-and-around.osm.pbf"),
+        ),
+        out,
+    )
     return out

@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 import msgspec
-from litestar.params import FromQuery, JSONBody
 from litestar import Controller, Request, get, post
+from litestar.params import FromQuery, JSONBody
 
 from maas.auth import issue_token, roles
 from maas.db import audit

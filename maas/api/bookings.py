@@ -30,7 +30,9 @@ class PhoneBooking(msgspec.Struct, frozen=True, kw_only=True):
 
 def booking_out(b: BookingRecord) -> dict[str, Any]:
     return {
-        "id": str(b.id), "status": b.status, "rider_id": str(b.rider_id) if b.rider_id else None,
+        "id": str(b.id),
+        "status": b.status,
+        "rider_id": str(b.rider_id) if b.rider_id else None,
         "caller": {"name": b.caller_name, "phone": b.caller_phone} if b.caller_name else None,
         "vehicle_id": str(b.vehicle_id) if b.vehicle_id else None,
         "origin": {"lat": b.origin_lat, "lon": b.origin_lon},
@@ -39,7 +41,8 @@ def booking_out(b: BookingRecord) -> dict[str, Any]:
         "earliest_pickup": b.earliest_pickup.isoformat() if b.earliest_pickup else None,
         "latest_arrival": b.latest_arrival.isoformat() if b.latest_arrival else None,
         "pickup_window": {"earliest": b.pickup_earliest.isoformat(), "latest": b.pickup_latest.isoformat()},
-        "dropoff_latest": b.dropoff_latest.isoformat(), "created_at": b.created_at.isoformat(),
+        "dropoff_latest": b.dropoff_latest.isoformat(),
+        "created_at": b.created_at.isoformat(),
     }
 
 
@@ -58,16 +61,20 @@ class QuoteController(Controller):
     async def quote(self, request: Request[User, Any, Any], data: JSONBody[RideWish]) -> dict[str, Any]:
         """Offers for an on-demand ride (cheapest first), or the nearest feasible earlier and later times."""
         quote = await _service(request).quote(data)
-        return {"offers": [offer_out(o) for o in quote.offers],
-                "alternatives": [offer_out(o) for o in quote.alternatives], "reason": quote.reason}
+        return {
+            "offers": [offer_out(o) for o in quote.offers],
+            "alternatives": [offer_out(o) for o in quote.alternatives],
+            "reason": quote.reason,
+        }
 
 
 class BookingController(Controller):
     path = "/bookings"
 
     @post("/", guards=[roles("rider")])
-    async def book(self, request: Request[User, Any, Any], data: JSONBody[RideWish],
-                   idempotency_key: IdempotencyKey = None) -> Response[dict[str, Any]]:
+    async def book(
+        self, request: Request[User, Any, Any], data: JSONBody[RideWish], idempotency_key: IdempotencyKey = None
+    ) -> Response[dict[str, Any]]:
         """Book the best offer; repeating the Idempotency-Key returns the same booking (200, not 201)."""
         booking, created = await _service(request).book(request.user, data, idempotency_key)
         return Response(booking_out(booking), status_code=201 if created else 200)
@@ -82,8 +89,12 @@ class BookingController(Controller):
         return booking_out(await _service(request).get(request.user, booking_id))
 
     @post("/{booking_id:uuid}/cancel", status_code=200, guards=[roles("rider", "operator", "admin")])
-    async def cancel(self, request: Request[User, Any, Any], booking_id: FromPath[uuid.UUID],
-                     data: JSONBody[CancelBody | None] = None) -> dict[str, Any]:
+    async def cancel(
+        self,
+        request: Request[User, Any, Any],
+        booking_id: FromPath[uuid.UUID],
+        data: JSONBody[CancelBody | None] = None,
+    ) -> dict[str, Any]:
         """Cancel a ride not yet picked up; an operator's reason goes into the audit log."""
         reason = data.reason if data else None
         return booking_out(await _service(request).cancel(request.user, booking_id, reason))
@@ -94,15 +105,17 @@ class OperatorBookingController(Controller):
     guards = [roles("operator", "admin")]
 
     @post("/")
-    async def phone_booking(self, request: Request[User, Any, Any], data: JSONBody[PhoneBooking],
-                            idempotency_key: IdempotencyKey = None) -> Response[dict[str, Any]]:
+    async def phone_booking(
+        self, request: Request[User, Any, Any], data: JSONBody[PhoneBooking], idempotency_key: IdempotencyKey = None
+    ) -> Response[dict[str, Any]]:
         """Book for a phone caller (name and number, no app account)."""
         booking, created = await _service(request).book(request.user, data.ride, idempotency_key, caller=data.caller)
         return Response(booking_out(booking), status_code=201 if created else 200)
 
     @post("/{booking_id:uuid}/reassign", status_code=200)
-    async def reassign(self, request: Request[User, Any, Any], booking_id: FromPath[uuid.UUID],
-                       data: JSONBody[Reassignment]) -> dict[str, Any]:
+    async def reassign(
+        self, request: Request[User, Any, Any], booking_id: FromPath[uuid.UUID], data: JSONBody[Reassignment]
+    ) -> dict[str, Any]:
         """Move a ride waiting for pickup to another vehicle, keeping its promise (409 if it cannot)."""
         return booking_out(await _service(request).reassign(request.user, booking_id, data.vehicle_id, data.reason))
 

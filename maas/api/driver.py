@@ -41,8 +41,9 @@ class Positions(msgspec.Struct, frozen=True, kw_only=True):
         if any(v is None for v in single):
             raise Invalid("a position needs lat, lon and at")
         assert self.lat is not None and self.lon is not None and self.at is not None
-        return [PositionFix(lat=self.lat, lon=self.lon, at=self.at, speed_mps=self.speed_mps,
-                            heading_deg=self.heading_deg)]
+        return [
+            PositionFix(lat=self.lat, lon=self.lon, at=self.at, speed_mps=self.speed_mps, heading_deg=self.heading_deg)
+        ]
 
 
 class StopReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,8 +80,10 @@ class DriverController(Controller):
         """Your vehicle's GPS fixes, one or up to 1000 at once (413 beyond)."""
         fixes = data.fixes()
         if len(fixes) > MAX_POSITIONS:
-            raise HTTPException(status_code=413, detail=f"at most {MAX_POSITIONS} positions per request,"
-                                                        f" got {len(fixes)}: send several batches")
+            raise HTTPException(
+                status_code=413,
+                detail=f"at most {MAX_POSITIONS} positions per request, got {len(fixes)}: send several batches",
+            )
         service = _service(request)
         shift = await service.get_shift(request.user)
         return {"accepted": await service.record_positions(shift, fixes), "vehicle_id": str(shift.vehicle_id)}

@@ -30,18 +30,28 @@ _DISPOSITION_NAME = re.compile(r"""filename\*?=(?:UTF-8'')?["']?([^"';]+)""", re
 
 
 def _findings(report: dict[str, Any], severity: str) -> list[dict[str, Any]]:
-    return [{k: f.get(k) for k in ("code", "file", "line", "field", "message")}
-            for f in report.get("findings", []) if f.get("severity") == severity]
+    return [
+        {k: f.get(k) for k in ("code", "file", "line", "field", "message")}
+        for f in report.get("findings", [])
+        if f.get("severity") == severity
+    ]
 
 
 def version_out(v: FeedVersion, with_report: bool = True) -> dict[str, Any]:
     errors, warnings = _findings(v.report, "error"), _findings(v.report, "warning")
     out: dict[str, Any] = {
-        "id": str(v.id), "agency": v.agency, "feed_id": v.feed_id, "status": v.status, "error": v.error,
-        "sha256": v.sha256, "size_bytes": v.size_bytes, "uploaded_by": str(v.uploaded_by),
+        "id": str(v.id),
+        "agency": v.agency,
+        "feed_id": v.feed_id,
+        "status": v.status,
+        "error": v.error,
+        "sha256": v.sha256,
+        "size_bytes": v.size_bytes,
+        "uploaded_by": str(v.uploaded_by),
         "created_at": v.created_at.isoformat(),
         "published_at": v.published_at.isoformat() if v.published_at else None,
-        "errors": len(errors), "warnings": len(warnings),
+        "errors": len(errors),
+        "warnings": len(warnings),
     }
     if with_report:
         out["report"] = {"ok": not errors, "errors": errors, "warnings": warnings}
@@ -50,11 +60,18 @@ def version_out(v: FeedVersion, with_report: bool = True) -> dict[str, Any]:
 
 def network_out(n: NetworkVersion, user: User) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": n.id, "status": n.status, "active": n.active, "error": n.error,
-        "feeds": [{"feed_id": f.feed_id, "version_id": str(f.version_id) if f.version_id else None,
-                   "agency": f.agency} for f in n.feeds],
-        "created_by": str(n.created_by) if n.created_by else None, "build_seconds": n.build_seconds,
-        "created_at": n.created_at.isoformat(), "built_at": n.built_at.isoformat() if n.built_at else None,
+        "id": n.id,
+        "status": n.status,
+        "active": n.active,
+        "error": n.error,
+        "feeds": [
+            {"feed_id": f.feed_id, "version_id": str(f.version_id) if f.version_id else None, "agency": f.agency}
+            for f in n.feeds
+        ],
+        "created_by": str(n.created_by) if n.created_by else None,
+        "build_seconds": n.build_seconds,
+        "created_at": n.created_at.isoformat(),
+        "built_at": n.built_at.isoformat() if n.built_at else None,
         "activated_at": n.activated_at.isoformat() if n.activated_at else None,
         "pruned_at": n.pruned_at.isoformat() if n.pruned_at else None,
     }
@@ -100,8 +117,12 @@ class FeedController(Controller):
     guards = [roles("agency", "admin")]
 
     @post("/")
-    async def upload(self, request: Request[User, Any, Any], feed_id: FromQuery[str | None] = None,
-                     agency: FromQuery[str | None] = None) -> Response[dict[str, Any]]:
+    async def upload(
+        self,
+        request: Request[User, Any, Any],
+        feed_id: FromQuery[str | None] = None,
+        agency: FromQuery[str | None] = None,
+    ) -> Response[dict[str, Any]]:
         """Upload a GTFS zip (body application/zip, or multipart field `file`) and validate it.
 
         The version is stored as 'uploaded', or 'rejected' when its report has errors; the feed id
@@ -110,8 +131,11 @@ class FeedController(Controller):
         user = request.user
         owner = user.agency if user.role == "agency" else agency
         if not owner:
-            raise Invalid("an admin uploads for an agency: give ?agency=" if user.role == "admin"
-                          else "this agency user has no agency to publish for")
+            raise Invalid(
+                "an admin uploads for an agency: give ?agency="
+                if user.role == "admin"
+                else "this agency user has no agency to publish for"
+            )
         content, filename, feed_id = await _upload(request, feed_id)
         if not content:
             raise Invalid("the upload is empty: send the GTFS zip as the body or in the form field 'file'")
@@ -120,7 +144,9 @@ class FeedController(Controller):
         if not feed_id:
             raise Invalid("give the feed id (?feed_id=) or a file name to take it from")
         if not _FEED_ID.match(feed_id):
-            raise Invalid(f"feed id {feed_id!r}: use up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+            raise Invalid(
+                f"feed id {feed_id!r}: use up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
         # The report names the file as the agency called it, when that name is a plain file name.
         shown = name if _FILE_NAME.match(name) else f"{feed_id}.gtfs.zip"
         report = await asyncio.to_thread(_validate, content, feed_id, shown)
@@ -129,11 +155,28 @@ class FeedController(Controller):
             if other is not None:
                 raise Conflict(f"feed id {feed_id!r} is taken by agency {other}; choose another (?feed_id=)")
             version = await create_version(
-                conn, agency=owner, feed_id=feed_id, uploaded_by=user.id, sha256=hashlib.sha256(content).hexdigest(),
-                content=content, report=report, status="uploaded" if report.ok else "rejected")
-            await audit.record(conn, user.id, "upload_feed", str(version.id),
-                               {"agency": owner, "feed_id": feed_id, "status": version.status,
-                                "errors": len(report.errors), "warnings": len(report.warnings)})
+                conn,
+                agency=owner,
+                feed_id=feed_id,
+                uploaded_by=user.id,
+                sha256=hashlib.sha256(content).hexdigest(),
+                content=content,
+                report=report,
+                status="uploaded" if report.ok else "rejected",
+            )
+            await audit.record(
+                conn,
+                user.id,
+                "upload_feed",
+                str(version.id),
+                {
+                    "agency": owner,
+                    "feed_id": feed_id,
+                    "status": version.status,
+                    "errors": len(report.errors),
+                    "warnings": len(report.warnings),
+                },
+            )
         return Response(version_out(version), status_code=201)
 
     @get("/")

@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 
 import msgspec
-from litestar.params import JSONBody
 from litestar import Controller, Request, get, post
+from litestar.params import JSONBody
 
 from maas.auth import roles
 from maas.booking import Place
@@ -34,14 +34,25 @@ class NewShift(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def vehicle_out(v: VehicleRecord) -> dict[str, Any]:
-    return {"id": str(v.id), "name": v.name, "seats": v.seats, "wheelchair_places": v.wheelchair_places,
-            "depot": {"lat": v.depot_lat, "lon": v.depot_lon}, "active": v.active}
+    return {
+        "id": str(v.id),
+        "name": v.name,
+        "seats": v.seats,
+        "wheelchair_places": v.wheelchair_places,
+        "depot": {"lat": v.depot_lat, "lon": v.depot_lon},
+        "active": v.active,
+    }
 
 
 def shift_out(s: ShiftRecord) -> dict[str, Any]:
-    return {"id": str(s.id), "vehicle_id": str(s.vehicle_id), "driver_id": str(s.driver_id) if s.driver_id else None,
-            "starts_at": s.starts_at.isoformat(), "ends_at": s.ends_at.isoformat(),
-            "signed_in_at": s.signed_in_at.isoformat() if s.signed_in_at else None}
+    return {
+        "id": str(s.id),
+        "vehicle_id": str(s.vehicle_id),
+        "driver_id": str(s.driver_id) if s.driver_id else None,
+        "starts_at": s.starts_at.isoformat(),
+        "ends_at": s.ends_at.isoformat(),
+        "signed_in_at": s.signed_in_at.isoformat() if s.signed_in_at else None,
+    }
 
 
 class FleetController(Controller):
@@ -60,8 +71,9 @@ class FleetController(Controller):
         async with request.app.state.db.pool.acquire() as conn, conn.transaction():
             if any(v.name == data.name.strip() for v in await fleet_repo.list_vehicles(conn)):
                 raise Conflict(f"a vehicle named {data.name!r} exists")
-            vehicle = await fleet_repo.create_vehicle(conn, data.name.strip(), data.seats, data.wheelchair_places,
-                                                      data.depot.lat, data.depot.lon)
+            vehicle = await fleet_repo.create_vehicle(
+                conn, data.name.strip(), data.seats, data.wheelchair_places, data.depot.lat, data.depot.lon
+            )
             await audit.record(conn, request.user.id, "create_vehicle", str(vehicle.id), {"name": vehicle.name})
         return vehicle_out(vehicle)
 
@@ -92,8 +104,7 @@ class FleetController(Controller):
             shift = await fleet_repo.create_shift(conn, data.vehicle_id, data.driver_id, data.starts_at, data.ends_at)
             await fleet_repo.save_plan(conn, shift.id, [])
             await fleet_repo.bump_fleet_version(conn)  # every process rebuilds its plans with the new shift
-            await audit.record(conn, request.user.id, "create_shift", str(shift.id),
-                               {"vehicle": str(data.vehicle_id)})
+            await audit.record(conn, request.user.id, "create_shift", str(shift.id), {"vehicle": str(data.vehicle_id)})
         return shift_out(shift)
 
     @get("/shifts")

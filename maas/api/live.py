@@ -25,8 +25,15 @@ FOLLOWED = ("confirmed", "picked_up")  # a ride's vehicle is visible only until 
 
 async def ride_view(hub: Hub, schedules: Schedules, b: BookingRecord) -> dict[str, Any]:
     """The booking's vehicle: where it is and when it is planned at the rider's next stop."""
-    out: dict[str, Any] = {"booking_id": str(b.id), "status": b.status, "vehicle_id": None, "position": None,
-                           "eta": None, "eta_stop": None, "stops_before": None}
+    out: dict[str, Any] = {
+        "booking_id": str(b.id),
+        "status": b.status,
+        "vehicle_id": None,
+        "position": None,
+        "eta": None,
+        "eta_stop": None,
+        "stops_before": None,
+    }
     if b.status not in FOLLOWED or b.vehicle_id is None or b.shift_id is None:
         return out
     out["vehicle_id"] = str(b.vehicle_id)
@@ -54,9 +61,14 @@ async def fleet_view(connection: Request[Any, Any, Any] | WebSocket[Any, Any, An
     for v in vehicles:
         shift = running.get(v.id)
         position = state.hub.latest.get(v.id)
-        out.append({"vehicle": vehicle_out(v), "position": None if position is None else position_out(position),
-                    "shift": None if shift is None else shift_out(shift),
-                    "planned_stops": None if shift is None else len(plans.get(shift.id, []))})
+        out.append(
+            {
+                "vehicle": vehicle_out(v),
+                "position": None if position is None else position_out(position),
+                "shift": None if shift is None else shift_out(shift),
+                "planned_stops": None if shift is None else len(plans.get(shift.id, [])),
+            }
+        )
     return out
 
 

@@ -41,10 +41,14 @@ class PlanController(Controller):
 
     @get("/")
     async def plan(
-        self, request: Request[User, Any, Any],
-        origin: Annotated[str, QueryParameter(name="from")], destination: Annotated[str, QueryParameter(name="to")],
-        depart: FromQuery[str | None] = None, arrive_by: FromQuery[str | None] = None,
-        max_walk_m: FromQuery[float] = 1000.0, wheelchair: FromQuery[bool] = False,
+        self,
+        request: Request[User, Any, Any],
+        origin: Annotated[str, QueryParameter(name="from")],
+        destination: Annotated[str, QueryParameter(name="to")],
+        depart: FromQuery[str | None] = None,
+        arrive_by: FromQuery[str | None] = None,
+        max_walk_m: FromQuery[float] = 1000.0,
+        wheelchair: FromQuery[bool] = False,
     ) -> Plan:
         """Itineraries from `from` to `to` (each `lat,lon` or `stop:<feed>:<stop_id>`) leaving at `depart`
         or arriving by `arrive_by`: the JSON of `maas plan --json`."""
@@ -56,6 +60,11 @@ class PlanController(Controller):
         if not 0 <= max_walk_m <= MAX_WALK_M:
             raise Invalid(f"max_walk_m must be between 0 and {MAX_WALK_M:.0f}")
         when = _time(depart or arrive_by or "", "depart" if depart else "arrive_by", router)
-        plan_request = PlanRequest(origin=Endpoint.parse(origin), destination=Endpoint.parse(destination),
-                                   depart=when, max_walk_m=max_walk_m, wheelchair=wheelchair)
+        plan_request = PlanRequest(
+            origin=Endpoint.parse(origin),
+            destination=Endpoint.parse(destination),
+            depart=when,
+            max_walk_m=max_walk_m,
+            wheelchair=wheelchair,
+        )
         return await asyncio.to_thread(_plan, router, plan_request, arrive_by is not None)

@@ -49,8 +49,12 @@ async def refuse(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> No
     await socket.close(code=code, reason=reason)
 
 
-async def push(socket: WebSocket[Any, Any, Any], subscription: Subscription, first: dict[str, Any] | None,
-               render: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]) -> None:
+async def push(
+    socket: WebSocket[Any, Any, Any],
+    subscription: Subscription,
+    first: dict[str, Any] | None,
+    render: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]],
+) -> None:
     """Send `first`, then what `render` makes of each message (None: nothing), until the client leaves."""
 
     async def client_left() -> None:

@@ -24,8 +24,12 @@ async def find_current_area(conn: asyncpg.Connection) -> dict[str, Any] | None:
     row = await conn.fetchrow(CURRENT)
     if row is None:
         return None
-    return {"version": row["id"], "name": row["name"], "geometry": msgspec.json.decode(row["geometry"]),
-            "created_at": row["created_at"]}
+    return {
+        "version": row["id"],
+        "name": row["name"],
+        "geometry": msgspec.json.decode(row["geometry"]),
+        "created_at": row["created_at"],
+    }
 
 
 async def current_area_version(conn: asyncpg.Connection) -> int | None:

@@ -13,14 +13,25 @@ LIST = "SELECT id, actor, action, subject, details, at FROM audit_log ORDER BY i
 _encode = msgspec.json.Encoder().encode
 
 
-async def record(conn: asyncpg.Connection, actor: uuid.UUID, action: str, subject: str | None,
-                 details: dict[str, object] | None = None) -> None:
+async def record(
+    conn: asyncpg.Connection,
+    actor: uuid.UUID,
+    action: str,
+    subject: str | None,
+    details: dict[str, object] | None = None,
+) -> None:
     await conn.execute(INSERT, actor, action, subject, _encode(details or {}).decode())
 
 
 async def list_entries(conn: asyncpg.Connection, limit: int = 100) -> list[dict[str, object]]:
     return [
-        {"id": r["id"], "actor": r["actor"], "action": r["action"], "subject": r["subject"],
-         "details": msgspec.json.decode(r["details"]), "at": r["at"]}
+        {
+            "id": r["id"],
+            "actor": r["actor"],
+            "action": r["action"],
+            "subject": r["subject"],
+            "details": msgspec.json.decode(r["details"]),
+            "at": r["at"],
+        }
         for r in await conn.fetch(LIST, limit)
     ]

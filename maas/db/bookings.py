@@ -9,14 +9,18 @@ import asyncpg
 
 from maas.model import BookingRecord
 
-COLUMNS = ("id, rider_id, caller_name, caller_phone, created_by, origin_lat, origin_lon, destination_lat,"
-           " destination_lon, seated, wheelchairs, earliest_pickup, latest_arrival, status, vehicle_id, shift_id,"
-           " pickup_earliest, pickup_latest, dropoff_latest, created_at")
+COLUMNS = (
+    "id, rider_id, caller_name, caller_phone, created_by, origin_lat, origin_lon, destination_lat,"
+    " destination_lon, seated, wheelchairs, earliest_pickup, latest_arrival, status, vehicle_id, shift_id,"
+    " pickup_earliest, pickup_latest, dropoff_latest, created_at"
+)
 # The booking and its first event in one round trip.
-INSERT = (f"WITH booked AS (INSERT INTO bookings ({COLUMNS}, idempotency_key) VALUES"
-          " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
-          " RETURNING id, status, created_by)"
-          " INSERT INTO booking_events (booking_id, status, actor) SELECT id, status, created_by FROM booked")
+INSERT = (
+    f"WITH booked AS (INSERT INTO bookings ({COLUMNS}, idempotency_key) VALUES"
+    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+    " RETURNING id, status, created_by)"
+    " INSERT INTO booking_events (booking_id, status, actor) SELECT id, status, created_by FROM booked"
+)
 GET = f"SELECT {COLUMNS} FROM bookings WHERE id = $1"
 BY_KEY = f"SELECT {COLUMNS} FROM bookings WHERE created_by = $1 AND idempotency_key = $2"
 FOR_RIDER = f"SELECT {COLUMNS} FROM bookings WHERE rider_id = $1 ORDER BY created_at DESC LIMIT $2"
@@ -29,15 +33,35 @@ EVENTS = "SELECT status, actor, reason, at FROM booking_events WHERE booking_id 
 
 
 def _booking(r: asyncpg.Record) -> BookingRecord:
-    return BookingRecord(**{key: r[key] for key in r.keys()})
+    return BookingRecord(**dict(r.items()))
 
 
 async def insert_booking(conn: asyncpg.Connection, booking: BookingRecord, idempotency_key: str | None) -> None:
     b = booking
-    await conn.execute(INSERT, b.id, b.rider_id, b.caller_name, b.caller_phone, b.created_by, b.origin_lat,
-                       b.origin_lon, b.destination_lat, b.destination_lon, b.seated, b.wheelchairs, b.earliest_pickup,
-                       b.latest_arrival, b.status, b.vehicle_id, b.shift_id, b.pickup_earliest, b.pickup_latest,
-                       b.dropoff_latest, b.created_at, idempotency_key)
+    await conn.execute(
+        INSERT,
+        b.id,
+        b.rider_id,
+        b.caller_name,
+        b.caller_phone,
+        b.created_by,
+        b.origin_lat,
+        b.origin_lon,
+        b.destination_lat,
+        b.destination_lon,
+        b.seated,
+        b.wheelchairs,
+        b.earliest_pickup,
+        b.latest_arrival,
+        b.status,
+        b.vehicle_id,
+        b.shift_id,
+        b.pickup_earliest,
+        b.pickup_latest,
+        b.dropoff_latest,
+        b.created_at,
+        idempotency_key,
+    )
 
 
 async def find_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> BookingRecord | None:
@@ -62,19 +86,22 @@ async def list_active(conn: asyncpg.Connection) -> list[BookingRecord]:
     return [_booking(r) for r in await conn.fetch(ACTIVE)]
 
 
-async def set_status(conn: asyncpg.Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None,
-                     reason: str | None) -> None:
+async def set_status(
+    conn: asyncpg.Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None, reason: str | None
+) -> None:
     await conn.execute(SET_STATUS, booking_id, status)
     await conn.execute(EVENT, booking_id, status, actor, reason)
 
 
-async def set_vehicle(conn: asyncpg.Connection, booking_id: uuid.UUID, vehicle_id: uuid.UUID,
-                      shift_id: uuid.UUID) -> None:
+async def set_vehicle(
+    conn: asyncpg.Connection, booking_id: uuid.UUID, vehicle_id: uuid.UUID, shift_id: uuid.UUID
+) -> None:
     await conn.execute(SET_VEHICLE, booking_id, vehicle_id, shift_id)
 
 
-async def add_event(conn: asyncpg.Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None,
-                    reason: str | None) -> None:
+async def add_event(
+    conn: asyncpg.Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None, reason: str | None
+) -> None:
     await conn.execute(EVENT, booking_id, status, actor, reason)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -28,10 +29,12 @@ def migrations() -> list[tuple[int, str, str]]:
             number, _, rest = name.partition("_")
             found.append((int(number), rest.removesuffix(".sql"), entry.read_text()))
     found.sort()
-    for (a, name_a, _), (b, name_b, _) in zip(found, found[1:]):
+    for (a, name_a, _), (b, name_b, _) in itertools.pairwise(found):
         if a == b:
-            raise DatabaseError(f"two migrations are numbered {a:04d} ({name_a}, {name_b}): "
-                                "renumber the newer one to the next free number")
+            raise DatabaseError(
+                f"two migrations are numbered {a:04d} ({name_a}, {name_b}): "
+                "renumber the newer one to the next free number"
+            )
     return found
 
 

@@ -34,20 +34,49 @@ _encode = msgspec.json.Encoder().encode
 
 def _version(row: asyncpg.Record) -> FeedVersion:
     return FeedVersion(
-        id=row["id"], agency=row["agency"], feed_id=row["feed_id"], uploaded_by=row["uploaded_by"],
-        sha256=row["sha256"], size_bytes=row["size_bytes"], report=msgspec.json.decode(row["report"]),
-        status=row["status"], error=row["error"], created_at=row["created_at"], published_at=row["published_at"],
+        id=row["id"],
+        agency=row["agency"],
+        feed_id=row["feed_id"],
+        uploaded_by=row["uploaded_by"],
+        sha256=row["sha256"],
+        size_bytes=row["size_bytes"],
+        report=msgspec.json.decode(row["report"]),
+        status=row["status"],
+        error=row["error"],
+        created_at=row["created_at"],
+        published_at=row["published_at"],
     )
 
 
-async def create_version(conn: asyncpg.Connection, *, agency: str, feed_id: str, uploaded_by: uuid.UUID,
-                         sha256: str, content: bytes, report: msgspec.Struct, status: str) -> FeedVersion:
-    row = await conn.fetchrow(INSERT, uuid.uuid4(), agency, feed_id, uploaded_by, sha256, len(content), content,
-                              _encode(report).decode(), status)
+async def create_version(
+    conn: asyncpg.Connection,
+    *,
+    agency: str,
+    feed_id: str,
+    uploaded_by: uuid.UUID,
+    sha256: str,
+    content: bytes,
+    report: msgspec.Struct,
+    status: str,
+) -> FeedVersion:
+    row = await conn.fetchrow(
+        INSERT,
+        uuid.uuid4(),
+        agency,
+        feed_id,
+        uploaded_by,
+        sha256,
+        len(content),
+        content,
+        _encode(report).decode(),
+        status,
+    )
     return _version(row)
 
 
-async def find_version(conn: asyncpg.Connection, version_id: uuid.UUID, *, for_update: bool = False) -> FeedVersion | None:
+async def find_version(
+    conn: asyncpg.Connection, version_id: uuid.UUID, *, for_update: bool = False
+) -> FeedVersion | None:
     row = await conn.fetchrow(GET_FOR_UPDATE if for_update else GET, version_id)
     return None if row is None else _version(row)
 
@@ -74,8 +103,9 @@ async def get_content(conn: asyncpg.Connection, version_id: uuid.UUID) -> bytes:
     return bytes(content)
 
 
-async def set_status(conn: asyncpg.Connection, version_id: uuid.UUID, status: str,
-                     error: str | None = None) -> FeedVersion:
+async def set_status(
+    conn: asyncpg.Connection, version_id: uuid.UUID, status: str, error: str | None = None
+) -> FeedVersion:
     return _version(await conn.fetchrow(SET_STATUS, version_id, status, error))
 
 

@@ -10,8 +10,9 @@ import msgspec
 
 from maas.model import BookingRecord, ShiftRecord, VehicleRecord
 
-INSERT_VEHICLE = ("INSERT INTO vehicles (id, name, seats, wheelchair_places, depot_lat, depot_lon)"
-                  " VALUES ($1, $2, $3, $4, $5, $6)")
+INSERT_VEHICLE = (
+    "INSERT INTO vehicles (id, name, seats, wheelchair_places, depot_lat, depot_lon) VALUES ($1, $2, $3, $4, $5, $6)"
+)
 VEHICLE_COLUMNS = "id, name, seats, wheelchair_places, depot_lat, depot_lon, active"
 LIST_VEHICLES = f"SELECT {VEHICLE_COLUMNS} FROM vehicles ORDER BY name"
 GET_VEHICLE = f"SELECT {VEHICLE_COLUMNS} FROM vehicles WHERE id = $1"
@@ -20,29 +21,34 @@ SHIFT_COLUMNS = "id, vehicle_id, driver_id, starts_at, ends_at, signed_in_at"
 CURRENT_SHIFTS = f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE ends_at > $1 ORDER BY starts_at"
 GET_SHIFT = f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE id = $1"
 SIGN_IN = "UPDATE shifts SET driver_id = $2, signed_in_at = now() WHERE id = $1"
-OVERLAPPING = ("SELECT count(*) FROM shifts WHERE vehicle_id = $1 AND starts_at < $3 AND ends_at > $2")
+OVERLAPPING = "SELECT count(*) FROM shifts WHERE vehicle_id = $1 AND starts_at < $3 AND ends_at > $2"
 VERSION = "SELECT version FROM fleet_state WHERE id = 1"
 BUMP = "UPDATE fleet_state SET version = version + 1 WHERE id = 1 RETURNING version"
-SAVE_PLAN = ("INSERT INTO shift_plans (shift_id, stops, updated_at) VALUES ($1, $2::jsonb, now())"
-             " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now()")
+SAVE_PLAN = (
+    "INSERT INTO shift_plans (shift_id, stops, updated_at) VALUES ($1, $2::jsonb, now())"
+    " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now()"
+)
 PLANS = "SELECT shift_id, stops FROM shift_plans WHERE shift_id = ANY($1::uuid[])"
 LOCK = "SELECT pg_advisory_xact_lock($1)"
 # Read after taking the lock, in a statement of its own: a statement's snapshot is taken when it
 # starts, so versions read in the statement that waited for the lock could be stale.
-VERSIONS = ("SELECT (SELECT version FROM fleet_state WHERE id = 1) AS fleet,"
-            " (SELECT max(id) FROM service_areas) AS area")
-SAVE_PLAN_AND_BUMP = ("WITH saved AS (INSERT INTO shift_plans (shift_id, stops, updated_at) VALUES ($1, $2::jsonb, now())"
-                      " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now()),"
-                      " bumped AS (UPDATE fleet_state SET version = version + 1 WHERE id = 1 RETURNING version),"
-                      " noted AS (INSERT INTO fleet_changes (version, shifts) SELECT version, ARRAY[$1::uuid] FROM bumped)"
-                      " SELECT version FROM bumped")
+VERSIONS = "SELECT (SELECT version FROM fleet_state WHERE id = 1) AS fleet, (SELECT max(id) FROM service_areas) AS area"
+SAVE_PLAN_AND_BUMP = (
+    "WITH saved AS (INSERT INTO shift_plans (shift_id, stops, updated_at) VALUES ($1, $2::jsonb, now())"
+    " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now()),"
+    " bumped AS (UPDATE fleet_state SET version = version + 1 WHERE id = 1 RETURNING version),"
+    " noted AS (INSERT INTO fleet_changes (version, shifts) SELECT version, ARRAY[$1::uuid] FROM bumped)"
+    " SELECT version FROM bumped"
+)
 BOOK = "SELECT outcome, version, changed, known FROM maas_book($1, $2, $3, $4::jsonb, $5::jsonb, $6)"
 # One statement, so one snapshot: the rides and the plans of the shifts agree even without the lock.
-SHIFTS_STATE = ("SELECT (SELECT coalesce(jsonb_agg(to_jsonb(b) - 'idempotency_key'), '[]') FROM bookings b"
-                "        WHERE b.shift_id = ANY($1::uuid[]) AND b.status IN ('confirmed', 'picked_up')) AS rides,"
-                " (SELECT coalesce(jsonb_agg(jsonb_build_array(p.shift_id, p.stops, p.start_lat, p.start_lon,"
-                "                                               p.start_at)), '[]') FROM shift_plans p"
-                "        WHERE p.shift_id = ANY($1::uuid[])) AS plans")
+SHIFTS_STATE = (
+    "SELECT (SELECT coalesce(jsonb_agg(to_jsonb(b) - 'idempotency_key'), '[]') FROM bookings b"
+    "        WHERE b.shift_id = ANY($1::uuid[]) AND b.status IN ('confirmed', 'picked_up')) AS rides,"
+    " (SELECT coalesce(jsonb_agg(jsonb_build_array(p.shift_id, p.stops, p.start_lat, p.start_lon,"
+    "                                               p.start_at)), '[]') FROM shift_plans p"
+    "        WHERE p.shift_id = ANY($1::uuid[])) AS plans"
+)
 SAVE_START = "UPDATE shift_plans SET start_lat = $2, start_lon = $3, start_at = $4 WHERE shift_id = $1"
 NOTE_CHANGE = "INSERT INTO fleet_changes (version, shifts) VALUES ($1, $2::uuid[])"
 CHANGES_SINCE = "SELECT version, shifts FROM fleet_changes WHERE version > $1 AND version <= $2 ORDER BY version"
@@ -54,19 +60,39 @@ _encode = msgspec.json.Encoder().encode
 
 
 def _vehicle(r: asyncpg.Record) -> VehicleRecord:
-    return VehicleRecord(id=r["id"], name=r["name"], seats=r["seats"], wheelchair_places=r["wheelchair_places"],
-                         depot_lat=r["depot_lat"], depot_lon=r["depot_lon"], active=r["active"])
+    return VehicleRecord(
+        id=r["id"],
+        name=r["name"],
+        seats=r["seats"],
+        wheelchair_places=r["wheelchair_places"],
+        depot_lat=r["depot_lat"],
+        depot_lon=r["depot_lon"],
+        active=r["active"],
+    )
 
 
 def _shift(r: asyncpg.Record) -> ShiftRecord:
-    return ShiftRecord(id=r["id"], vehicle_id=r["vehicle_id"], driver_id=r["driver_id"], starts_at=r["starts_at"],
-                       ends_at=r["ends_at"], signed_in_at=r["signed_in_at"])
+    return ShiftRecord(
+        id=r["id"],
+        vehicle_id=r["vehicle_id"],
+        driver_id=r["driver_id"],
+        starts_at=r["starts_at"],
+        ends_at=r["ends_at"],
+        signed_in_at=r["signed_in_at"],
+    )
 
 
-async def create_vehicle(conn: asyncpg.Connection, name: str, seats: int, wheelchair_places: int,
-                         depot_lat: float, depot_lon: float) -> VehicleRecord:
-    vehicle = VehicleRecord(id=uuid.uuid4(), name=name, seats=seats, wheelchair_places=wheelchair_places,
-                            depot_lat=depot_lat, depot_lon=depot_lon)
+async def create_vehicle(
+    conn: asyncpg.Connection, name: str, seats: int, wheelchair_places: int, depot_lat: float, depot_lon: float
+) -> VehicleRecord:
+    vehicle = VehicleRecord(
+        id=uuid.uuid4(),
+        name=name,
+        seats=seats,
+        wheelchair_places=wheelchair_places,
+        depot_lat=depot_lat,
+        depot_lon=depot_lon,
+    )
     await conn.execute(INSERT_VEHICLE, vehicle.id, name, seats, wheelchair_places, depot_lat, depot_lon)
     return vehicle
 
@@ -80,16 +106,23 @@ async def find_vehicle(conn: asyncpg.Connection, vehicle_id: uuid.UUID) -> Vehic
     return None if row is None else _vehicle(row)
 
 
-async def create_shift(conn: asyncpg.Connection, vehicle_id: uuid.UUID, driver_id: uuid.UUID | None,
-                       starts_at: dt.datetime, ends_at: dt.datetime) -> ShiftRecord:
-    shift = ShiftRecord(id=uuid.uuid4(), vehicle_id=vehicle_id, driver_id=driver_id, starts_at=starts_at,
-                        ends_at=ends_at)
+async def create_shift(
+    conn: asyncpg.Connection,
+    vehicle_id: uuid.UUID,
+    driver_id: uuid.UUID | None,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+) -> ShiftRecord:
+    shift = ShiftRecord(
+        id=uuid.uuid4(), vehicle_id=vehicle_id, driver_id=driver_id, starts_at=starts_at, ends_at=ends_at
+    )
     await conn.execute(INSERT_SHIFT, shift.id, vehicle_id, driver_id, starts_at, ends_at)
     return shift
 
 
-async def count_overlapping_shifts(conn: asyncpg.Connection, vehicle_id: uuid.UUID, starts_at: dt.datetime,
-                                   ends_at: dt.datetime) -> int:
+async def count_overlapping_shifts(
+    conn: asyncpg.Connection, vehicle_id: uuid.UUID, starts_at: dt.datetime, ends_at: dt.datetime
+) -> int:
     return int(await conn.fetchval(OVERLAPPING, vehicle_id, starts_at, ends_at))
 
 
@@ -124,15 +157,29 @@ class BookOutcome(msgspec.Struct, frozen=True, kw_only=True):
     known: uuid.UUID | None
 
 
-async def book(conn: asyncpg.Connection, expected: int, area_version: int | None, booking: BookingRecord,
-               stops: list[tuple[str, str]], idempotency_key: str | None) -> BookOutcome:
+async def book(
+    conn: asyncpg.Connection,
+    expected: int,
+    area_version: int | None,
+    booking: BookingRecord,
+    stops: list[tuple[str, str]],
+    idempotency_key: str | None,
+) -> BookOutcome:
     """Store a booking and its shift's new plan in one round trip, if the copy it was planned on (fleet
     version `expected`) still holds for that shift and the service area is `area_version`."""
     assert booking.shift_id is not None
-    row = await conn.fetchrow(BOOK, expected, area_version, booking.shift_id,
-                              _encode([list(s) for s in stops]).decode(), _encode(booking).decode(), idempotency_key)
-    return BookOutcome(outcome=row["outcome"], version=row["version"], changed=list(row["changed"] or []),
-                       known=row["known"])
+    row = await conn.fetchrow(
+        BOOK,
+        expected,
+        area_version,
+        booking.shift_id,
+        _encode([list(s) for s in stops]).decode(),
+        _encode(booking).decode(),
+        idempotency_key,
+    )
+    return BookOutcome(
+        outcome=row["outcome"], version=row["version"], changed=list(row["changed"] or []), known=row["known"]
+    )
 
 
 _decode_rides = msgspec.json.Decoder(list[BookingRecord]).decode
@@ -152,11 +199,13 @@ class StoredPlan(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _decode_plans = msgspec.json.Decoder(
-    list[tuple[uuid.UUID, list[tuple[str, str]], float | None, float | None, dt.datetime | None]]).decode
+    list[tuple[uuid.UUID, list[tuple[str, str]], float | None, float | None, dt.datetime | None]]
+).decode
 
 
-async def read_shifts(conn: asyncpg.Connection, shift_ids: list[uuid.UUID]
-                      ) -> tuple[list[BookingRecord], dict[uuid.UUID, StoredPlan]]:
+async def read_shifts(
+    conn: asyncpg.Connection, shift_ids: list[uuid.UUID]
+) -> tuple[list[BookingRecord], dict[uuid.UUID, StoredPlan]]:
     """The active rides and the plans of some shifts, as of one moment."""
     row = await conn.fetchrow(SHIFTS_STATE, shift_ids)
     plans = {}
@@ -206,5 +255,6 @@ async def save_plan(conn: asyncpg.Connection, shift_id: uuid.UUID, stops: list[t
 
 
 async def load_plans(conn: asyncpg.Connection, shift_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, str]]]:
-    return {r["shift_id"]: [tuple(s) for s in msgspec.json.decode(r["stops"])]
-            for r in await conn.fetch(PLANS, shift_ids)}
+    return {
+        r["shift_id"]: [tuple(s) for s in msgspec.json.decode(r["stops"])] for r in await conn.fetch(PLANS, shift_ids)
+    }

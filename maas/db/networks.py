@@ -9,8 +9,10 @@ import msgspec
 
 from maas.model import NetworkFeed, NetworkVersion
 
-_COLUMNS = ("id, directory, status, feeds, osm, error, created_by, build_seconds, active, created_at, built_at,"
-            " activated_at, pruned_at")
+_COLUMNS = (
+    "id, directory, status, feeds, osm, error, created_by, build_seconds, active, created_at, built_at,"
+    " activated_at, pruned_at"
+)
 INSERT = (
     "INSERT INTO networks (directory, status, feeds, osm, created_by, built_at)"
     f" VALUES ($1, $2, $3::jsonb, $4, $5, CASE WHEN $2 = 'built' THEN now() END) RETURNING {_COLUMNS}"
@@ -40,15 +42,31 @@ _decode_feeds = msgspec.json.Decoder(list[NetworkFeed]).decode
 
 def _network(row: asyncpg.Record) -> NetworkVersion:
     return NetworkVersion(
-        id=row["id"], directory=row["directory"], status=row["status"], feeds=_decode_feeds(row["feeds"]),
-        osm=row["osm"], error=row["error"], created_by=row["created_by"], build_seconds=row["build_seconds"],
-        active=row["active"], created_at=row["created_at"], built_at=row["built_at"],
-        activated_at=row["activated_at"], pruned_at=row["pruned_at"],
+        id=row["id"],
+        directory=row["directory"],
+        status=row["status"],
+        feeds=_decode_feeds(row["feeds"]),
+        osm=row["osm"],
+        error=row["error"],
+        created_by=row["created_by"],
+        build_seconds=row["build_seconds"],
+        active=row["active"],
+        created_at=row["created_at"],
+        built_at=row["built_at"],
+        activated_at=row["activated_at"],
+        pruned_at=row["pruned_at"],
     )
 
 
-async def create_network(conn: asyncpg.Connection, *, directory: str, status: str, feeds: list[NetworkFeed],
-                         osm: str | None, created_by: uuid.UUID | None) -> NetworkVersion:
+async def create_network(
+    conn: asyncpg.Connection,
+    *,
+    directory: str,
+    status: str,
+    feeds: list[NetworkFeed],
+    osm: str | None,
+    created_by: uuid.UUID | None,
+) -> NetworkVersion:
     return _network(await conn.fetchrow(INSERT, directory, status, _encode(feeds).decode(), osm, created_by))
 
 
@@ -56,8 +74,9 @@ async def set_directory(conn: asyncpg.Connection, network_id: int, directory: st
     await conn.execute(SET_DIRECTORY, network_id, directory)
 
 
-async def finish_network(conn: asyncpg.Connection, network_id: int, status: str, error: str | None,
-                         build_seconds: float) -> NetworkVersion:
+async def finish_network(
+    conn: asyncpg.Connection, network_id: int, status: str, error: str | None, build_seconds: float
+) -> NetworkVersion:
     return _network(await conn.fetchrow(FINISH, network_id, status, error, build_seconds))
 
 

@@ -11,15 +11,19 @@ import msgspec
 
 COLUMNS = ("vehicle_id", "at", "lat", "lon", "speed_mps", "heading_deg")
 # A batch may arrive after a newer one (a phone catching up): the latest row only moves forward.
-UPSERT_LATEST = ("INSERT INTO latest_positions (vehicle_id, at, lat, lon, speed_mps, heading_deg)"
-                 " VALUES ($1, $2, $3, $4, $5, $6)"
-                 " ON CONFLICT (vehicle_id) DO UPDATE SET at = excluded.at, lat = excluded.lat, lon = excluded.lon,"
-                 " speed_mps = excluded.speed_mps, heading_deg = excluded.heading_deg"
-                 " WHERE latest_positions.at <= excluded.at")
+UPSERT_LATEST = (
+    "INSERT INTO latest_positions (vehicle_id, at, lat, lon, speed_mps, heading_deg)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+    " ON CONFLICT (vehicle_id) DO UPDATE SET at = excluded.at, lat = excluded.lat, lon = excluded.lon,"
+    " speed_mps = excluded.speed_mps, heading_deg = excluded.heading_deg"
+    " WHERE latest_positions.at <= excluded.at"
+)
 LATEST = "SELECT vehicle_id, at, lat, lon, speed_mps, heading_deg FROM latest_positions"
 LATEST_OF = f"{LATEST} WHERE vehicle_id = $1"
-TRAIL = ("SELECT vehicle_id, at, lat, lon, speed_mps, heading_deg FROM positions"
-         " WHERE vehicle_id = $1 AND at >= $2 ORDER BY at LIMIT $3")
+TRAIL = (
+    "SELECT vehicle_id, at, lat, lon, speed_mps, heading_deg FROM positions"
+    " WHERE vehicle_id = $1 AND at >= $2 ORDER BY at LIMIT $3"
+)
 
 
 class Position(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,22 +36,31 @@ class Position(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _position(r: asyncpg.Record) -> Position:
-    return Position(vehicle_id=r["vehicle_id"], at=r["at"], lat=r["lat"], lon=r["lon"], speed_mps=r["speed_mps"],
-                    heading_deg=r["heading_deg"])
+    return Position(
+        vehicle_id=r["vehicle_id"],
+        at=r["at"],
+        lat=r["lat"],
+        lon=r["lon"],
+        speed_mps=r["speed_mps"],
+        heading_deg=r["heading_deg"],
+    )
 
 
 async def insert_positions(conn: asyncpg.Connection, positions: Sequence[Position]) -> None:
     """Append to the trail with COPY and move each vehicle's latest position forward."""
     await conn.copy_records_to_table(
-        "positions", columns=COLUMNS,
-        records=[(p.vehicle_id, p.at, p.lat, p.lon, p.speed_mps, p.heading_deg) for p in positions])
+        "positions",
+        columns=COLUMNS,
+        records=[(p.vehicle_id, p.at, p.lat, p.lon, p.speed_mps, p.heading_deg) for p in positions],
+    )
     newest: dict[uuid.UUID, Position] = {}
     for p in positions:
         known = newest.get(p.vehicle_id)
         if known is None or p.at >= known.at:
             newest[p.vehicle_id] = p
-    await conn.executemany(UPSERT_LATEST, [(p.vehicle_id, p.at, p.lat, p.lon, p.speed_mps, p.heading_deg)
-                                           for p in newest.values()])
+    await conn.executemany(
+        UPSERT_LATEST, [(p.vehicle_id, p.at, p.lat, p.lon, p.speed_mps, p.heading_deg) for p in newest.values()]
+    )
 
 
 async def list_latest(conn: asyncpg.Connection) -> list[Position]:
@@ -59,6 +72,7 @@ async def find_latest(conn: asyncpg.Connection, vehicle_id: uuid.UUID) -> Positi
     return None if row is None else _position(row)
 
 
-async def list_trail(conn: asyncpg.Connection, vehicle_id: uuid.UUID, since: dt.datetime,
-                     limit: int = 10_000) -> list[Position]:
+async def list_trail(
+    conn: asyncpg.Connection, vehicle_id: uuid.UUID, since: dt.datetime, limit: int = 10_000
+) -> list[Position]:
     return [_position(r) for r in await conn.fetch(TRAIL, vehicle_id, since, limit)]

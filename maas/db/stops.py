@@ -7,13 +7,13 @@ import uuid
 
 import asyncpg
 
-ARRIVED = ("INSERT INTO booking_events (booking_id, status, actor, reason, at)"
-           " VALUES ($1, 'arrived', $2, NULL, $3)")
+ARRIVED = "INSERT INTO booking_events (booking_id, status, actor, reason, at) VALUES ($1, 'arrived', $2, NULL, $3)"
 LAST_ARRIVAL = "SELECT max(at) FROM booking_events WHERE booking_id = $1 AND status = 'arrived'"
 
 
-async def record_arrival(conn: asyncpg.Connection, booking_id: uuid.UUID, driver_id: uuid.UUID,
-                         at: dt.datetime) -> None:
+async def record_arrival(
+    conn: asyncpg.Connection, booking_id: uuid.UUID, driver_id: uuid.UUID, at: dt.datetime
+) -> None:
     await conn.execute(ARRIVED, booking_id, driver_id, at)
 
 

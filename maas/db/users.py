@@ -17,8 +17,9 @@ def _user(row: asyncpg.Record) -> User:
     return User(id=row["id"], name=row["name"], role=row["role"], phone=row["phone"], agency=row["agency"])
 
 
-async def create_user(conn: asyncpg.Connection, name: str, role: str, phone: str | None = None,
-                      agency: str | None = None) -> User:
+async def create_user(
+    conn: asyncpg.Connection, name: str, role: str, phone: str | None = None, agency: str | None = None
+) -> User:
     user = User(id=uuid.uuid4(), name=name, role=role, phone=phone, agency=agency)
     await conn.execute(INSERT, user.id, name, role, phone, agency)
     return user

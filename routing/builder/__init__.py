@@ -53,8 +53,12 @@ class _Phases:
     def __init__(self, console: Console | None) -> None:
         self.seconds: dict[str, float] = {}
         self.progress = Progress(
-            TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console or Console(stderr=True), disable=console is None,
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console or Console(stderr=True),
+            disable=console is None,
             transient=False,
         )
 
@@ -73,15 +77,27 @@ class _Phases:
 
 def street_arrays(graph: StreetGraph) -> StreetArrays:
     return StreetArrays(
-        mode=graph.mode, node_osm_id=graph.node_osm_id, node_lat=graph.node_lat, node_lon=graph.node_lon,
-        indptr=graph.indptr, indices=graph.indices, length_m=graph.length_m, travel_time_s=graph.travel_time_s,
-        name_idx=graph.name_idx, names=string_array(graph.names), geometry_offsets=graph.geometry_offsets,
-        geometry_lat=graph.geometry_lat, geometry_lon=graph.geometry_lon,
+        mode=graph.mode,
+        node_osm_id=graph.node_osm_id,
+        node_lat=graph.node_lat,
+        node_lon=graph.node_lon,
+        indptr=graph.indptr,
+        indices=graph.indices,
+        length_m=graph.length_m,
+        travel_time_s=graph.travel_time_s,
+        name_idx=graph.name_idx,
+        names=string_array(graph.names),
+        geometry_offsets=graph.geometry_offsets,
+        geometry_lat=graph.geometry_lat,
+        geometry_lon=graph.geometry_lon,
     )
 
 
 def build_network(
-    inputs: BuildInputs, out: str | Path, params: BuildParams = BuildParams(), console: Console | None = None,
+    inputs: BuildInputs,
+    out: str | Path,
+    params: BuildParams = BuildParams(),
+    console: Console | None = None,
 ) -> Manifest:
     """Read every input, build the arrays and write the network to `out` (replaced atomically)."""
     if not inputs.gtfs and inputs.osm is None:

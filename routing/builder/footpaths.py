@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from routing.spatial import NearestIndex, haversine_m
 from routing.model import StopSnap, StreetArrays
+from routing.spatial import NearestIndex, haversine_m
 from routing.streets import StreetRouter
 
 # GTFS transfer_type values.
@@ -50,7 +50,10 @@ class Footpaths:
 
 
 def street_footpaths(
-    paths: Footpaths, walk: StreetArrays, snap: StopSnap, budget_m: float,
+    paths: Footpaths,
+    walk: StreetArrays,
+    snap: StopSnap,
+    budget_m: float,
     tick: Callable[[int], None] | None = None,
 ) -> None:
     """Walks on the street graph between snapped stops, including the walks to and from the snap nodes."""
@@ -78,9 +81,7 @@ def street_footpaths(
             tick(1)
 
 
-def straight_line_footpaths(
-    paths: Footpaths, lat: np.ndarray, lon: np.ndarray, budget_m: float, detour: float
-) -> None:
+def straight_line_footpaths(paths: Footpaths, lat: np.ndarray, lon: np.ndarray, budget_m: float, detour: float) -> None:
     """Walks estimated as straight lines × detour factor, for networks built without streets."""
     index = NearestIndex(lat, lon)
     pairs = index.pairs_within(budget_m / detour)
@@ -110,7 +111,9 @@ def apply_transfer_rules(paths: Footpaths, rules: pd.DataFrame, stop_index: dict
     """GTFS transfers.txt between stops: change times, timed and forbidden transfers. Returns rules used."""
     paths.stop_min_transfer_s[:] = default_s
     used = 0
-    for frm, to, kind, mtt in rules[["from_stop_id", "to_stop_id", "transfer_type", "min_transfer_time"]].itertuples(index=False):
+    for frm, to, kind, mtt in rules[["from_stop_id", "to_stop_id", "transfer_type", "min_transfer_time"]].itertuples(
+        index=False
+    ):
         a, b = stop_index.get(frm), stop_index.get(to)
         if a is None or b is None:
             continue

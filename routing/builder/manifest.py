@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -29,6 +30,9 @@ from routing.model import (
     Timetable,
 )
 from routing.network import read_manifest, save_manifest, save_network
+
+if TYPE_CHECKING:  # the builder's __init__ imports this module
+    from routing.builder import BuildInputs
 
 
 def is_url(source: str) -> bool:
@@ -75,16 +79,30 @@ def save_atomically(network: Network, out: Path, seconds: dict[str, float]) -> N
 
 
 def build_manifest(
-    inputs: BuildInputs, params: BuildParams, feeds: Sequence[GtfsFeed], systems: Sequence[SharingSystem],
-    timetable: Timetable, streets: dict[str, StreetArrays], snaps: dict[str, StopSnap],
-    sharing: SharingArrays, parts: TimetableParts,
+    inputs: BuildInputs,
+    params: BuildParams,
+    feeds: Sequence[GtfsFeed],
+    systems: Sequence[SharingSystem],
+    timetable: Timetable,
+    streets: dict[str, StreetArrays],
+    snaps: dict[str, StopSnap],
+    sharing: SharingArrays,
+    parts: TimetableParts,
 ) -> Manifest:
     feed_infos = [
         FeedInfo(
-            id=f.feed_id, source=f.source, sha256=f.sha256, timezone=f.timezone,
-            stops=f.counts.stops, routes=f.counts.routes, trips=f.counts.trips, stop_times=f.counts.stop_times,
-            service_start=f.counts.service_start, service_end=f.counts.service_end,
-            errors=len(f.report.errors), warnings=len(f.report.warnings),
+            id=f.feed_id,
+            source=f.source,
+            sha256=f.sha256,
+            timezone=f.timezone,
+            stops=f.counts.stops,
+            routes=f.counts.routes,
+            trips=f.counts.trips,
+            stop_times=f.counts.stop_times,
+            service_start=f.counts.service_start,
+            service_end=f.counts.service_end,
+            errors=len(f.report.errors),
+            warnings=len(f.report.warnings),
         )
         for f in feeds
     ]
@@ -116,7 +134,15 @@ def build_manifest(
     timezone = feeds[0].timezone if feeds else "UTC"
     first_date, n_days = parts.first_date, parts.n_days
     return Manifest(
-        format_version=FORMAT_VERSION, created=dt.datetime.now(dt.UTC).replace(microsecond=0),
-        timezone=timezone, first_date=first_date, n_days=n_days, params=params, sources=sources,
-        feeds=feed_infos, counts=counts, arrays={}, phase_seconds={},
+        format_version=FORMAT_VERSION,
+        created=dt.datetime.now(dt.UTC).replace(microsecond=0),
+        timezone=timezone,
+        first_date=first_date,
+        n_days=n_days,
+        params=params,
+        sources=sources,
+        feeds=feed_infos,
+        counts=counts,
+        arrays={},
+        phase_seconds={},
     )

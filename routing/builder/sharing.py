@@ -12,14 +12,20 @@ from routing.model import SharingArrays
 from routing.spatial import EdgeSnapper
 
 
-def snap_points(points_lat: np.ndarray, points_lon: np.ndarray, snapper: EdgeSnapper, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
+def snap_points(
+    points_lat: np.ndarray, points_lon: np.ndarray, snapper: EdgeSnapper, radius_m: float
+) -> tuple[np.ndarray, np.ndarray]:
     node, dist = snapper.snap(points_lat, points_lon, radius_m)
     return node, dist.astype(np.float32)
 
 
-def sharing_arrays(systems: Sequence[SharingSystem], snappers: dict[str, EdgeSnapper], radius_m: float) -> SharingArrays:
+def sharing_arrays(
+    systems: Sequence[SharingSystem], snappers: dict[str, EdgeSnapper], radius_m: float
+) -> SharingArrays:
     stations = [(k, s) for k, sys in enumerate(systems) for s in sys.stations]
-    vehicles = [(k, v) for k, sys in enumerate(systems) for v in sys.vehicles if v.lat is not None and v.lon is not None]
+    vehicles = [
+        (k, v) for k, sys in enumerate(systems) for v in sys.vehicles if v.lat is not None and v.lon is not None
+    ]
     form_factor = {(k, t.vehicle_type_id): t.form_factor for k, sys in enumerate(systems) for t in sys.vehicle_types}
 
     def opt(value: int | None) -> int:
@@ -44,7 +50,8 @@ def sharing_arrays(systems: Sequence[SharingSystem], snappers: dict[str, EdgeSna
         station_system=np.array([k for k, _ in stations], dtype=np.int16),
         station_id=string_array([s.station_id for _, s in stations]),
         station_name=string_array([s.name for _, s in stations]),
-        station_lat=st_lat, station_lon=st_lon,
+        station_lat=st_lat,
+        station_lon=st_lon,
         station_capacity=np.array([opt(s.capacity) for _, s in stations], dtype=np.int32),
         station_vehicles=np.array([opt(s.vehicles_available) for _, s in stations], dtype=np.int32),
         station_docks=np.array([opt(s.docks_available) for _, s in stations], dtype=np.int32),
@@ -54,6 +61,7 @@ def sharing_arrays(systems: Sequence[SharingSystem], snappers: dict[str, EdgeSna
         vehicle_id=string_array([v.vehicle_id for _, v in vehicles]),
         vehicle_form_factor=string_array([form_factor.get((k, v.vehicle_type_id), "") for k, v in vehicles]),
         vehicle_available=np.array([not (v.is_reserved or v.is_disabled) for _, v in vehicles], dtype=np.bool_),
-        vehicle_lat=ve_lat, vehicle_lon=ve_lon,
+        vehicle_lat=ve_lat,
+        vehicle_lon=ve_lon,
         **nodes,
     )

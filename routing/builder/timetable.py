@@ -64,12 +64,27 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
         stops = feed.tables.stops
         if stops is None or stops.empty:
             continue
-        frame = stops[["stop_id", "stop_lat", "stop_lon", "parent_station", "location_type", "wheelchair_boarding"]].copy()
+        frame = stops[
+            ["stop_id", "stop_lat", "stop_lon", "parent_station", "location_type", "wheelchair_boarding"]
+        ].copy()
         frame["stop_name"] = _column(stops, "stop_name", "").to_numpy()
         frame["feed"] = k
         stop_frames.append(frame)
-    stops = pd.concat(stop_frames, ignore_index=True) if stop_frames else pd.DataFrame(
-        columns=["stop_id", "stop_lat", "stop_lon", "parent_station", "location_type", "wheelchair_boarding", "stop_name", "feed"]
+    stops = (
+        pd.concat(stop_frames, ignore_index=True)
+        if stop_frames
+        else pd.DataFrame(
+            columns=[
+                "stop_id",
+                "stop_lat",
+                "stop_lon",
+                "parent_station",
+                "location_type",
+                "wheelchair_boarding",
+                "stop_name",
+                "feed",
+            ]
+        )
     )
     parts.stop_index = {sid: i for i, sid in enumerate(stops["stop_id"])}
     parent = np.array([parts.stop_index.get(p, -1) for p in stops["parent_station"]], dtype=np.int32)
@@ -90,14 +105,17 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
         agency = feed.tables.agency
         names = dict(zip(_column(agency, "agency_id", ""), agency["agency_name"], strict=True))
         default_agency = str(agency["agency_name"].iloc[0]) if len(agency) else ""
-        frame = pd.DataFrame({
-            "route_id": routes["route_id"],
-            "route_short_name": _column(routes, "route_short_name", ""),
-            "route_long_name": _column(routes, "route_long_name", ""),
-            "route_type": routes["route_type"],
-            "route_agency": [names.get(x, default_agency) if x else default_agency
-                             for x in _column(routes, "agency_id", "")],
-        })
+        frame = pd.DataFrame(
+            {
+                "route_id": routes["route_id"],
+                "route_short_name": _column(routes, "route_short_name", ""),
+                "route_long_name": _column(routes, "route_long_name", ""),
+                "route_type": routes["route_type"],
+                "route_agency": [
+                    names.get(x, default_agency) if x else default_agency for x in _column(routes, "agency_id", "")
+                ],
+            }
+        )
         route_frames.append(frame)
     routes = pd.concat(route_frames, ignore_index=True)
     route_index = {rid: i for i, rid in enumerate(routes["route_id"])}
@@ -120,8 +138,12 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
         st = feed.tables.stop_times
         if trips is None or st is None or trips.empty or st.empty:
             continue
-        trip_frames.append(trips[["trip_id", "route_id", "service_id", "wheelchair_accessible", "trip_headsign", "shape_id"]])
-        st_frames.append(st[["trip_id", "stop_id", "stop_sequence", "arrival_s", "departure_s", "pickup_type", "drop_off_type"]])
+        trip_frames.append(
+            trips[["trip_id", "route_id", "service_id", "wheelchair_accessible", "trip_headsign", "shape_id"]]
+        )
+        st_frames.append(
+            st[["trip_id", "stop_id", "stop_sequence", "arrival_s", "departure_s", "pickup_type", "drop_off_type"]]
+        )
         rules = feed.tables.transfers
         if rules is not None and len(rules):
             trip_specific = np.zeros(len(rules), dtype=bool)
@@ -130,7 +152,10 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
                     trip_specific |= (rules[col] != "").to_numpy()
             stop_rules = rules[~trip_specific & (rules["from_stop_id"] != "") & (rules["to_stop_id"] != "")]
             parts.transfer_rules = pd.concat(
-                [parts.transfer_rules, stop_rules[["from_stop_id", "to_stop_id", "transfer_type", "min_transfer_time"]]],
+                [
+                    parts.transfer_rules,
+                    stop_rules[["from_stop_id", "to_stop_id", "transfer_type", "min_transfer_time"]],
+                ],
                 ignore_index=True,
             )
     if trip_frames:
@@ -138,7 +163,9 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
         st = pd.concat(st_frames, ignore_index=True)
     else:
         trips = pd.DataFrame(columns=["route_id", "service_id", "wheelchair_accessible", "trip_headsign", "shape_id"])
-        st = pd.DataFrame(columns=["trip_id", "stop_id", "stop_sequence", "arrival_s", "departure_s", "pickup_type", "drop_off_type"])
+        st = pd.DataFrame(
+            columns=["trip_id", "stop_id", "stop_sequence", "arrival_s", "departure_s", "pickup_type", "drop_off_type"]
+        )
     st = st.sort_values(["trip_id", "stop_sequence"], kind="stable")
     stop_of = st["stop_id"].map(parts.stop_index).to_numpy(dtype=np.int64)
     arr = st["arrival_s"].to_numpy(dtype=np.int32)
@@ -206,7 +233,9 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
     a["trip_headsign"] = string_array(trip_rows["trip_headsign"].astype(str))
     shape_frames = [f.tables.shapes for f in feeds if f.tables.shapes is not None and len(f.tables.shapes)]
     if shape_frames:
-        shapes = pd.concat(shape_frames, ignore_index=True).sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
+        shapes = pd.concat(shape_frames, ignore_index=True).sort_values(
+            ["shape_id", "shape_pt_sequence"], kind="stable"
+        )
         ids, starts = np.unique(shapes["shape_id"].to_numpy(dtype=str), return_index=True)
         a["shape_id"] = ids.astype(str)
         a["shape_offsets"] = np.r_[starts, len(shapes)].astype(np.int32)
@@ -221,10 +250,19 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
     a["trip_shape"] = np.array([shape_index.get(str(x), -1) for x in trip_rows["shape_id"]], dtype=np.int32)
 
     # Patterns serving each stop (each pattern once per stop, even on loops).
-    pairs = np.unique(np.stack([
-        a["pattern_stops"].astype(np.int64),
-        np.repeat(np.arange(n_patterns, dtype=np.int64), sizes),
-    ]), axis=1) if n_patterns else np.zeros((2, 0), dtype=np.int64)
+    pairs = (
+        np.unique(
+            np.stack(
+                [
+                    a["pattern_stops"].astype(np.int64),
+                    np.repeat(np.arange(n_patterns, dtype=np.int64), sizes),
+                ]
+            ),
+            axis=1,
+        )
+        if n_patterns
+        else np.zeros((2, 0), dtype=np.int64)
+    )
     counts = np.bincount(pairs[0], minlength=len(a["stop_id"]))
     a["stop_pattern_offsets"] = np.r_[0, np.cumsum(counts)].astype(np.int32)
     a["stop_patterns"] = pairs[1].astype(np.int32)

@@ -8,6 +8,7 @@ and a schedule exists exactly when the constraint graph has no negative cycle.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
@@ -72,9 +73,17 @@ def read_darp(path: str | Path) -> DarpInstance:
     numbers = [k + 1 for k, ln in enumerate(lines) if ln]
     lines = [ln for ln in lines if ln]
     if not lines or len(lines[0]) != 5:
-        raise DarpError(f"{path}:{numbers[0] if numbers else 1}: the header must be 'm n T Q L' (vehicles, requests, route duration, capacity, ride time)")
+        raise DarpError(
+            f"{path}:{numbers[0] if numbers else 1}: the header must be 'm n T Q L' (vehicles, requests, route duration, capacity, ride time)"
+        )
     try:
-        m, count, duration, capacity, ride = int(lines[0][0]), int(lines[0][1]), float(lines[0][2]), int(lines[0][3]), float(lines[0][4])
+        m, count, duration, capacity, ride = (
+            int(lines[0][0]),
+            int(lines[0][1]),
+            float(lines[0][2]),
+            int(lines[0][3]),
+            float(lines[0][4]),
+        )
     except ValueError as exc:
         raise DarpError(f"{path}:{numbers[0]}: not a number: {exc}") from exc
     values = []
@@ -96,9 +105,18 @@ def read_darp(path: str | Path) -> DarpInstance:
     if m <= 0 or n <= 0 or capacity <= 0:
         raise DarpError(f"{path}:1: vehicles, requests and capacity must be positive")
     return DarpInstance(
-        name=path.name.removesuffix(".txt"), vehicles=m, requests=n, max_route_s=duration, capacity=capacity,
-        max_ride_s=ride, x=rows[:, 1], y=rows[:, 2], service_s=rows[:, 3], load=rows[:, 4].astype(np.int64),
-        earliest=rows[:, 5], latest=rows[:, 6],
+        name=path.name.removesuffix(".txt"),
+        vehicles=m,
+        requests=n,
+        max_route_s=duration,
+        capacity=capacity,
+        max_ride_s=ride,
+        x=rows[:, 1],
+        y=rows[:, 2],
+        service_s=rows[:, 3],
+        load=rows[:, 4].astype(np.int64),
+        earliest=rows[:, 5],
+        latest=rows[:, 6],
     )
 
 
@@ -170,7 +188,7 @@ def solution_cost(inst: DarpInstance, routes: Sequence[Sequence[int]]) -> float:
     for route in routes:
         if route:
             full = [0, *route, inst.end_depot]
-            total += sum(inst.travel(a, b) for a, b in zip(full, full[1:]))
+            total += sum(inst.travel(a, b) for a, b in itertools.pairwise(full))
     return total
 
 
@@ -202,8 +220,13 @@ def _polish(inst: DarpInstance, routes: list[list[int]], seconds: float, seed: i
     return (found.cost if not found.unserved else np.inf), found.routes
 
 
-def solve_darp(inst: DarpInstance, time_limit_s: float, seed: int = 0,
-               progress: Callable[[float, float], None] | None = None, workers: int = 1) -> DarpSolution:
+def solve_darp(
+    inst: DarpInstance,
+    time_limit_s: float,
+    seed: int = 0,
+    progress: Callable[[float, float], None] | None = None,
+    workers: int = 1,
+) -> DarpSolution:
     """Plan the instance within `time_limit_s`; `feasible` comes from `verify_solution`, not from the search.
 
     With `workers` > 1, as many searches with different seeds run side by side and the best goes
@@ -230,7 +253,7 @@ def solve_darp(inst: DarpInstance, time_limit_s: float, seed: int = 0,
         found = Search(problem, seed=seed).run(search_s, progress=progress)
         candidates = [(found.cost, len(found.unserved), found.routes)]
         candidates += [future.result() for future in others]
-        cost, unserved, best = min(candidates, key=lambda c: (c[1], c[0]))
+        _cost, unserved, best = min(candidates, key=lambda c: (c[1], c[0]))
         routes = [np.array(r, dtype=np.int32) for r in best]
         if not unserved:
             rest_s = time_limit_s - (time.perf_counter() - began)
@@ -245,5 +268,6 @@ def solve_darp(inst: DarpInstance, time_limit_s: float, seed: int = 0,
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     routes = [[int(v) for v in r] for r in routes if len(r)]
-    return DarpSolution(cost=solution_cost(inst, routes), routes=routes,
-                        feasible=not unserved and verify_solution(inst, routes) is None)
+    return DarpSolution(
+        cost=solution_cost(inst, routes), routes=routes, feasible=not unserved and verify_solution(inst, routes) is None
+    )

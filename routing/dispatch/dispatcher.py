@@ -18,14 +18,22 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from routing.spatial import NearestIndex
 from routing.dispatch.insertion import Insertion, Planner, insert_pair
+from routing.dispatch.model import (
+    DIMENSIONS,
+    Break,
+    DispatchError,
+    Problem,
+    Promise,
+    Request,
+    RideRules,
+    StopEvent,
+    Vehicle,
+)
 from routing.dispatch.optimize import optimize
 from routing.dispatch.search import Search
-from routing.dispatch.model import (
-    DIMENSIONS, Break, DispatchError, Problem, Promise, Request, RideRules, StopEvent, Vehicle,
-)
 from routing.model import StreetArrays
+from routing.spatial import NearestIndex
 from routing.streets import StreetRouter, reversed_graph
 
 # Driving time used for places that cannot reach each other: large but finite, so that sums stay numbers.
@@ -41,8 +49,10 @@ class DriveTimes:
     def __init__(self, drive: StreetArrays, capacity: int = 256) -> None:
         self.graph = drive
         # Only the largest strongly connected part of the roads can be served both ways.
-        adjacency = csr_matrix((np.ones(drive.n_edges), np.asarray(drive.indices), np.asarray(drive.indptr)),
-                               shape=(drive.n_nodes, drive.n_nodes))
+        adjacency = csr_matrix(
+            (np.ones(drive.n_edges), np.asarray(drive.indices), np.asarray(drive.indptr)),
+            shape=(drive.n_nodes, drive.n_nodes),
+        )
         _, component = connected_components(adjacency, directed=True, connection="strong")
         self.routable = component == np.bincount(component).argmax()
         self._forward = StreetRouter(drive, "travel_time_s")
@@ -65,8 +75,9 @@ class DriveTimes:
             self._nearest = NearestIndex(lat_, lon_)
         if not len(lats):
             return []
-        index, _ = self._nearest.nearest(np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64),
-                                         SNAP_RADIUS_M)
+        index, _ = self._nearest.nearest(
+            np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64), SNAP_RADIUS_M
+        )
         for k in np.flatnonzero(index < 0)[:1].tolist():
             raise DispatchError(f"{lats[k]:.5f},{lons[k]:.5f} is more than {SNAP_RADIUS_M:.0f} m from any road")
         return index.tolist()
@@ -152,8 +163,16 @@ class _Ride(msgspec.Struct, kw_only=True):
 class Dispatcher:
     """The fleet's plans; not thread-safe: the service serialises calls (one writer)."""
 
-    def __init__(self, drive: StreetArrays, vehicles: Sequence[Vehicle], rules: RideRules | None = None, *,
-                 search_window_s: float = 1800.0, capacity: int = 256, times: DriveTimes | None = None) -> None:
+    def __init__(
+        self,
+        drive: StreetArrays,
+        vehicles: Sequence[Vehicle],
+        rules: RideRules | None = None,
+        *,
+        search_window_s: float = 1800.0,
+        capacity: int = 256,
+        times: DriveTimes | None = None,
+    ) -> None:
         """`times` shares driving times already searched (for the same drive graph) with a new plan."""
         if not vehicles:
             raise DispatchError("a fleet needs at least one vehicle")
@@ -188,7 +207,7 @@ class Dispatcher:
         self.breaks: dict[str, tuple[int, int]] = {}  # break id -> (vehicle, slot)
         self._planner: Planner | None = None
         self._planner_key: tuple[int, int] = (-1, -1)
-        for k, v in enumerate(vehicles):
+        for v in vehicles:
             for n, rest in enumerate(v.breaks):
                 self.add_break(f"{v.id}/break-{n}", v.id, rest)
 
@@ -196,8 +215,12 @@ class Dispatcher:
     def _allocate(self, size: int) -> None:
         old = getattr(self, "service", None)
         fields = {
-            "service": (np.float64, 0.0), "earliest": (np.float64, 0.0), "latest": (np.float64, math.inf),
-            "partner": (np.int32, -1), "max_ride": (np.float64, math.inf), "location": (np.int32, 0),
+            "service": (np.float64, 0.0),
+            "earliest": (np.float64, 0.0),
+            "latest": (np.float64, math.inf),
+            "partner": (np.int32, -1),
+            "max_ride": (np.float64, math.inf),
+            "location": (np.int32, 0),
             "fixed": (np.int32, -1),
         }
         for name, (dtype, fill) in fields.items():
@@ -227,10 +250,21 @@ class Dispatcher:
         """The live plan as a Problem over every slot (free slots are never visited)."""
         none = np.zeros(0, dtype=np.int32)
         return Problem(
-            travel=self.times.matrix, location=self.location, service_s=self.service, earliest_s=self.earliest,
-            latest_s=self.latest, demand=self.demand, partner=self.partner, max_ride_s=self.max_ride,
-            vehicle_start=self.vehicle_start, vehicle_end=self.vehicle_end, capacity=self.capacity,
-            initial_load=self.initial_load, max_duration_s=self.max_duration, pickup=none, dropoff=none,
+            travel=self.times.matrix,
+            location=self.location,
+            service_s=self.service,
+            earliest_s=self.earliest,
+            latest_s=self.latest,
+            demand=self.demand,
+            partner=self.partner,
+            max_ride_s=self.max_ride,
+            vehicle_start=self.vehicle_start,
+            vehicle_end=self.vehicle_end,
+            capacity=self.capacity,
+            initial_load=self.initial_load,
+            max_duration_s=self.max_duration,
+            pickup=none,
+            dropoff=none,
             onboard_vehicle=none,
         )
 
@@ -301,12 +335,18 @@ class Dispatcher:
         pick_hi, drop_hi = windows[1], windows[3]
         width = self.rules.pickup_window_s
         promise = Promise(
-            pickup_earliest_s=option.pickup_s, pickup_latest_s=min(option.pickup_s + width, pick_hi),
+            pickup_earliest_s=option.pickup_s,
+            pickup_latest_s=min(option.pickup_s + width, pick_hi),
             dropoff_latest_s=min(option.dropoff_s + width, drop_hi),
         )
-        return Offer(request_id=request.id, vehicle_id=self.vehicles[option.vehicle].id, promise=promise,
-                     pickup_estimate_s=option.pickup_s, dropoff_estimate_s=option.dropoff_s,
-                     added_drive_s=option.added_s)
+        return Offer(
+            request_id=request.id,
+            vehicle_id=self.vehicles[option.vehicle].id,
+            promise=promise,
+            pickup_estimate_s=option.pickup_s,
+            dropoff_estimate_s=option.dropoff_s,
+            added_drive_s=option.added_s,
+        )
 
     @contextlib.contextmanager
     def _leaving_after(self, now_s: float | None) -> Iterator[None]:
@@ -353,8 +393,12 @@ class Dispatcher:
                 if found:
                     alternatives.append(found[0])
                     break
-        return Quote(request_id=request.id, offers=[], alternatives=alternatives,
-                     reason="no vehicle can serve this ride within its time window")
+        return Quote(
+            request_id=request.id,
+            offers=[],
+            alternatives=alternatives,
+            reason="no vehicle can serve this ride within its time window",
+        )
 
     def book(self, offer: Offer, request: Request, now_s: float | None = None) -> Booking:
         """Confirm an offer if its promise still fits some vehicle's plan (leaving no start before
@@ -380,8 +424,9 @@ class Dispatcher:
                 raise DispatchError(f"request {request.id}: the offer no longer fits any vehicle's plan")
             v, i, j = found[0].vehicle, found[0].i, found[0].j
         self.routes[v] = insert_pair(self.routes[v], p, d, i, j)
-        self.rides[request.id] = _Ride(request=request, promise=promise, vehicle=v, pickup=p,
-                                       dropoff=d, status="confirmed")
+        self.rides[request.id] = _Ride(
+            request=request, promise=promise, vehicle=v, pickup=p, dropoff=d, status="confirmed"
+        )
         return self.booking(request.id)
 
     def restore(self, request: Request, promise: Promise, vehicle_id: str, status: str) -> None:
@@ -393,8 +438,9 @@ class Dispatcher:
             raise DispatchError(f"request {request.id}: only confirmed or picked-up rides are planned")
         v = self._vehicle(vehicle_id)
         _, _, drop_lo, _, ride_s = self._windows(request, -math.inf)
-        p, d = self._place_request(request, (promise.pickup_earliest_s, promise.pickup_latest_s, drop_lo,
-                                             promise.dropoff_latest_s, ride_s))
+        p, d = self._place_request(
+            request, (promise.pickup_earliest_s, promise.pickup_latest_s, drop_lo, promise.dropoff_latest_s, ride_s)
+        )
         ride = _Ride(request=request, promise=promise, vehicle=v, pickup=p, dropoff=d, status=status)
         if status == "picked_up":
             self.initial_load[v] += self.demand[p]
@@ -447,8 +493,13 @@ class Dispatcher:
 
     def booking(self, request_id: str) -> Booking:
         ride = self._ride(request_id)
-        return Booking(id=request_id, request=ride.request, promise=ride.promise,
-                       vehicle_id=self.vehicles[ride.vehicle].id, status=ride.status)
+        return Booking(
+            id=request_id,
+            request=ride.request,
+            promise=ride.promise,
+            vehicle_id=self.vehicles[ride.vehicle].id,
+            status=ride.status,
+        )
 
     def _ride(self, request_id: str) -> _Ride:
         ride = self.rides.get(request_id)
@@ -611,21 +662,35 @@ class Dispatcher:
         node's slot. Riders on board appear as requests without pickup, fixed to their vehicle."""
         # (pickup slot or -1, drop-off slot, vehicle it is fixed to or -1); breaks travel as riders on
         # board without load: one visit fixed to its vehicle.
-        visits = [(r.pickup, r.dropoff, r.vehicle if r.pickup < 0 else -1) for r in self.rides.values() if r.dropoff >= 0]
+        visits = [
+            (r.pickup, r.dropoff, r.vehicle if r.pickup < 0 else -1) for r in self.rides.values() if r.dropoff >= 0
+        ]
         visits += [(-1, slot, v) for v, slot in self.breaks.values()]
-        slots = np.concatenate([np.stack([self.vehicle_start, self.vehicle_end], axis=1).ravel(),
-                                np.array([x for p, d, _ in visits for x in (p, d) if x >= 0], dtype=np.int32)])
+        slots = np.concatenate(
+            [
+                np.stack([self.vehicle_start, self.vehicle_end], axis=1).ravel(),
+                np.array([x for p, d, _ in visits for x in (p, d) if x >= 0], dtype=np.int32),
+            ]
+        )
         slots = slots.astype(np.int32)
         compact = {int(x): k for k, x in enumerate(slots.tolist())}
-        partner = np.array([compact[int(self.partner[x])] if self.partner[x] >= 0 else -1 for x in slots], dtype=np.int32)
+        partner = np.array(
+            [compact[int(self.partner[x])] if self.partner[x] >= 0 else -1 for x in slots], dtype=np.int32
+        )
         n_vehicles = len(self.vehicles)
         problem = Problem(
             travel=np.ascontiguousarray(self.times.matrix[np.ix_(self.location[slots], self.location[slots])]),
-            service_s=self.service[slots].copy(), earliest_s=self.earliest[slots].copy(),
-            latest_s=self.latest[slots].copy(), demand=np.ascontiguousarray(self.demand[slots]), partner=partner,
-            max_ride_s=self.max_ride[slots].copy(), vehicle_start=np.arange(0, 2 * n_vehicles, 2, dtype=np.int32),
-            vehicle_end=np.arange(1, 2 * n_vehicles, 2, dtype=np.int32), capacity=self.capacity.copy(),
-            initial_load=self.initial_load.copy(), max_duration_s=self.max_duration.copy(),
+            service_s=self.service[slots].copy(),
+            earliest_s=self.earliest[slots].copy(),
+            latest_s=self.latest[slots].copy(),
+            demand=np.ascontiguousarray(self.demand[slots]),
+            partner=partner,
+            max_ride_s=self.max_ride[slots].copy(),
+            vehicle_start=np.arange(0, 2 * n_vehicles, 2, dtype=np.int32),
+            vehicle_end=np.arange(1, 2 * n_vehicles, 2, dtype=np.int32),
+            capacity=self.capacity.copy(),
+            initial_load=self.initial_load.copy(),
+            max_duration_s=self.max_duration.copy(),
             pickup=np.array([compact[p] if p >= 0 else -1 for p, _, _ in visits], dtype=np.int32),
             dropoff=np.array([compact[d] for _, d, _ in visits], dtype=np.int32),
             onboard_vehicle=np.array([v for _, _, v in visits], dtype=np.int32),
@@ -645,8 +710,9 @@ class Dispatcher:
         improved = Search(problem, seed=seed).improve(routes, SEARCH_SHARE * time_limit_s)
         if improved.unserved:
             return False
-        polished = optimize(problem, [np.array(r, dtype=np.int32) for r in improved.routes],
-                            (1.0 - SEARCH_SHARE) * time_limit_s)
+        polished = optimize(
+            problem, [np.array(r, dtype=np.int32) for r in improved.routes], (1.0 - SEARCH_SHARE) * time_limit_s
+        )
         before = sum(self.planner.route_cost(v, r) for v, r in enumerate(self.routes))
         changed = self.adopt(polished, slots)
         return changed and sum(self.planner.route_cost(v, r) for v, r in enumerate(self.routes)) <= before + 1e-6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import msgspec
@@ -62,14 +63,16 @@ class Planner:
         self.problem = problem
         self._kernel = _Kernel(
             require_array(problem.travel, np.float64, "travel"),
-            require_array(problem.location, np.int32, "location") if problem.location is not None
+            require_array(problem.location, np.int32, "location")
+            if problem.location is not None
             else np.arange(len(problem.service_s), dtype=np.int32),
             require_array(problem.service_s, np.float64, "service_s"),
             require_array(problem.earliest_s, np.float64, "earliest_s"),
             require_array(problem.latest_s, np.float64, "latest_s"),
             require_array(problem.demand, np.int32, "demand"),
             require_array(problem.partner, np.int32, "partner"),
-            require_array(fixed_vehicle, np.int32, "fixed_vehicle") if fixed_vehicle is not None
+            require_array(fixed_vehicle, np.int32, "fixed_vehicle")
+            if fixed_vehicle is not None
             else fixed_vehicles(problem),
             require_array(problem.max_ride_s, np.float64, "max_ride_s"),
             require_array(problem.vehicle_start, np.int32, "vehicle_start"),
@@ -95,8 +98,9 @@ class Planner:
         """As `best_insertion`, for a pickup node `p` and drop-off node `d`."""
         return self._kernel.best_insertion(vehicle, np.ascontiguousarray(route, dtype=np.int32), p, d)
 
-    def repair(self, routes: Sequence[np.ndarray], requests: Sequence[int], regret: int, noise: float,
-               seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    def repair(
+        self, routes: Sequence[np.ndarray], requests: Sequence[int], regret: int, noise: float, seed: int
+    ) -> tuple[list[np.ndarray], np.ndarray]:
         """Insert `requests` by regret-k insertion (each at its cheapest feasible place); returns the new
         routes and, per request, its vehicle or -1 when it fits nowhere."""
         problem = self.problem
@@ -133,13 +137,22 @@ class Planner:
             times = self.schedule(v, route)
             assert times is not None, "the kernel returned an infeasible insertion"
             i, j = int(first[v]), int(second[v])
-            found.append(Insertion(vehicle=v, added_s=float(costs[v]), i=i, j=j,
-                                   pickup_s=float(times[i + 1]), dropoff_s=float(times[j + 2])))
+            found.append(
+                Insertion(
+                    vehicle=v,
+                    added_s=float(costs[v]),
+                    i=i,
+                    j=j,
+                    pickup_s=float(times[i + 1]),
+                    dropoff_s=float(times[j + 2]),
+                )
+            )
         return found
 
 
-def schedule_reference(problem: Problem, vehicle: int, route: Sequence[int],
-                       fixed: np.ndarray | None = None) -> list[float] | None:
+def schedule_reference(
+    problem: Problem, vehicle: int, route: Sequence[int], fixed: np.ndarray | None = None
+) -> list[float] | None:
     """Pure-Python oracle of `Planner.schedule`: Bellman-Ford on the difference constraints."""
     seq = [int(problem.vehicle_start[vehicle]), *map(int, route), int(problem.vehicle_end[vehicle])]
     fixed = fixed_vehicles(problem) if fixed is None else fixed
@@ -159,7 +172,9 @@ def schedule_reference(problem: Problem, vehicle: int, route: Sequence[int],
     k = len(seq)
     # Lower bounds as edges a -> b with weight w: B[b] >= B[a] + w; node k is time zero.
     edges = [(k, x, float(problem.earliest_s[node])) for x, node in enumerate(seq)]
-    edges += [(x, x + 1, float(problem.service_s[seq[x]]) + problem.travel_time(seq[x], seq[x + 1])) for x in range(k - 1)]
+    edges += [
+        (x, x + 1, float(problem.service_s[seq[x]]) + problem.travel_time(seq[x], seq[x + 1])) for x in range(k - 1)
+    ]
     for x, node in enumerate(seq[1:-1], start=1):
         partner = int(problem.partner[node])
         if partner in position and position[partner] > x:
@@ -182,23 +197,26 @@ def schedule_reference(problem: Problem, vehicle: int, route: Sequence[int],
     return times
 
 
-def best_insertion_reference(problem: Problem, vehicle: int, route: Sequence[int], request: int) -> tuple[float, int, int]:
+def best_insertion_reference(
+    problem: Problem, vehicle: int, route: Sequence[int], request: int
+) -> tuple[float, int, int]:
     """Pure-Python oracle of `Planner.best_insertion`: every pair of positions, each checked exactly."""
     return best_pair_reference(problem, vehicle, route, int(problem.pickup[request]), int(problem.dropoff[request]))
 
 
-def best_pair_reference(problem: Problem, vehicle: int, route: Sequence[int], p: int, d: int,
-                        fixed: np.ndarray | None = None) -> tuple[float, int, int]:
+def best_pair_reference(
+    problem: Problem, vehicle: int, route: Sequence[int], p: int, d: int, fixed: np.ndarray | None = None
+) -> tuple[float, int, int]:
     """As `best_insertion_reference`, for a pickup node `p` and drop-off node `d`."""
     route = [int(x) for x in route]
     seq = [int(problem.vehicle_start[vehicle]), *route, int(problem.vehicle_end[vehicle])]
-    base = sum(problem.travel_time(a, b) for a, b in zip(seq, seq[1:]))
+    base = sum(problem.travel_time(a, b) for a, b in itertools.pairwise(seq))
     best = (float("inf"), -1, -1)
     for i in range(len(route) + 1):
         for j in range(i, len(route) + 1):
             trial = [*route[:i], p, *route[i:j], d, *route[j:]]
             full = [seq[0], *trial, seq[-1]]
-            cost = sum(problem.travel_time(a, b) for a, b in zip(full, full[1:])) - base
+            cost = sum(problem.travel_time(a, b) for a, b in itertools.pairwise(full)) - base
             if cost < best[0] - 1e-9 and schedule_reference(problem, vehicle, trial, fixed) is not None:
                 best = (cost, i, j)
     return best

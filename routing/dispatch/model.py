@@ -171,7 +171,7 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
             places = self.travel.shape[0]
             if self.travel.shape != (places, places) or len(self.location) != n:
                 raise DispatchError("travel must be square over places and location needs one place per visit")
-            if n and not (0 <= self.location.min() and self.location.max() < places):
+            if n and not (self.location.min() >= 0 and self.location.max() < places):
                 raise DispatchError("a visit's location lies outside the travel matrix")
         for name in ("earliest_s", "latest_s", "partner", "max_ride_s"):
             if len(getattr(self, name)) != n:
@@ -190,7 +190,7 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
                 raise DispatchError(f"request {r}: a rider without pickup must be on board a vehicle")
 
 
-def darp_problem(inst) -> Problem:  # noqa: ANN001 - a routing.dispatch.darp.DarpInstance
+def darp_problem(inst) -> Problem:
     """Cordeau's instance as a Problem: nodes keep their numbers, every vehicle runs depot 0 to 2n+1."""
     n, m = inst.requests, inst.vehicles
     count = 2 * n + 2
@@ -204,12 +204,19 @@ def darp_problem(inst) -> Problem:  # noqa: ANN001 - a routing.dispatch.darp.Dar
     max_ride = np.full(count, math.inf)
     max_ride[1 : n + 1] = inst.max_ride_s
     return Problem(
-        travel=np.ascontiguousarray(travel), service_s=inst.service_s.astype(np.float64),
-        earliest_s=inst.earliest.astype(np.float64), latest_s=inst.latest.astype(np.float64),
-        demand=demand, partner=partner, max_ride_s=max_ride,
-        vehicle_start=np.zeros(m, dtype=np.int32), vehicle_end=np.full(m, count - 1, dtype=np.int32),
+        travel=np.ascontiguousarray(travel),
+        service_s=inst.service_s.astype(np.float64),
+        earliest_s=inst.earliest.astype(np.float64),
+        latest_s=inst.latest.astype(np.float64),
+        demand=demand,
+        partner=partner,
+        max_ride_s=max_ride,
+        vehicle_start=np.zeros(m, dtype=np.int32),
+        vehicle_end=np.full(m, count - 1, dtype=np.int32),
         capacity=np.full((m, DIMENSIONS), inst.capacity, dtype=np.int32),
         initial_load=np.zeros((m, DIMENSIONS), dtype=np.int32),
-        max_duration_s=np.full(m, inst.max_route_s), pickup=np.arange(1, n + 1, dtype=np.int32),
-        dropoff=np.arange(n + 1, 2 * n + 1, dtype=np.int32), onboard_vehicle=np.full(n, -1, dtype=np.int32),
+        max_duration_s=np.full(m, inst.max_route_s),
+        pickup=np.arange(1, n + 1, dtype=np.int32),
+        dropoff=np.arange(n + 1, 2 * n + 1, dtype=np.int32),
+        onboard_vehicle=np.full(n, -1, dtype=np.int32),
     )

@@ -18,6 +18,7 @@ import math
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Self
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -80,7 +81,8 @@ class _Model:
         p = self.problem = problem
         n, m = len(p.service_s), p.n_vehicles
         self.manager = pywrapcp.RoutingIndexManager(
-            n, m, [int(x) for x in p.vehicle_start], [int(x) for x in p.vehicle_end])
+            n, m, [int(x) for x in p.vehicle_start], [int(x) for x in p.vehicle_end]
+        )
         routing = self.routing = pywrapcp.RoutingModel(self.manager)
         solver = routing.solver()
         index = self.manager.NodeToIndex
@@ -220,17 +222,19 @@ class Reoptimizer:
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         self._executor = ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context(method))
 
-    def submit(self, problem: Problem, routes: list[np.ndarray], time_limit_s: float, *,
-               seed: int = 0) -> Future[list[np.ndarray]]:
+    def submit(
+        self, problem: Problem, routes: list[np.ndarray], time_limit_s: float, *, seed: int = 0
+    ) -> Future[list[np.ndarray]]:
         """Optimise in the background; the Future holds what `optimize` returns or raises."""
-        return self._executor.submit(optimize, problem, [np.asarray(r, dtype=np.int32) for r in routes],
-                                     time_limit_s, seed=seed)
+        return self._executor.submit(
+            optimize, problem, [np.asarray(r, dtype=np.int32) for r in routes], time_limit_s, seed=seed
+        )
 
     def close(self) -> None:
         """Cancel the plans still waiting, finish the ones being optimised and stop the workers."""
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def __enter__(self) -> Reoptimizer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -147,7 +147,8 @@ class Search:
         t = self.travel
         space = t[np.ix_(pick, pick)] + t[np.ix_(drop, drop)]
         time_ = np.abs(p.earliest_s[pick][:, None] - p.earliest_s[pick][None, :]) + np.abs(
-            p.latest_s[drop][:, None] - p.latest_s[drop][None, :])
+            p.latest_s[drop][:, None] - p.latest_s[drop][None, :]
+        )
         space = space / max(space.max(), 1e-9)
         time_ = time_ / max(time_.max(), 1e-9)
         return 9.0 * space + 3.0 * time_
@@ -256,14 +257,21 @@ class Search:
     def _vehicles_alike(self) -> bool:
         p = self.problem
         return bool(
-            (p.vehicle_start == p.vehicle_start[0]).all() and (p.vehicle_end == p.vehicle_end[0]).all()
-            and (p.capacity == p.capacity[0]).all() and (p.initial_load == 0).all()
+            (p.vehicle_start == p.vehicle_start[0]).all()
+            and (p.vehicle_end == p.vehicle_end[0]).all()
+            and (p.capacity == p.capacity[0]).all()
+            and (p.initial_load == 0).all()
             and (p.max_duration_s == p.max_duration_s[0]).all()
         )
 
     # -- the search -------------------------------------------------------------------------------
-    def run(self, time_limit_s: float, start: _State | None = None,
-            progress: Callable[[float, float], None] | None = None, heat: float = 0.05) -> Solution:
+    def run(
+        self,
+        time_limit_s: float,
+        start: _State | None = None,
+        progress: Callable[[float, float], None] | None = None,
+        heat: float = 0.05,
+    ) -> Solution:
         """The best plan found in `time_limit_s`. `heat`: at first, a plan this share worse than the
         best passes half the time (lower to stay close to a good `start`)."""
         began = time.perf_counter()
@@ -340,5 +348,6 @@ class Search:
         return self.run(time_limit_s, start=start, heat=heat)
 
     def _solution(self, state: _State) -> Solution:
-        return Solution(routes=[r.tolist() for r in state.routes], cost=float(sum(state.costs)),
-                        unserved=state.unserved())
+        return Solution(
+            routes=[r.tolist() for r in state.routes], cost=float(sum(state.costs)), unserved=state.unserved()
+        )

@@ -48,8 +48,7 @@ def _raw_counts(directory: Path) -> dict[str, int]:
     return {
         "stations": len(info["data"]["stations"]) if info else 0,
         "vehicle_types": len(types["data"]["vehicle_types"]) if types else 0,
-        "vehicles": len(vehicles["data"].get("vehicles", vehicles["data"].get("bikes", [])))
-        if vehicles else 0,
+        "vehicles": len(vehicles["data"].get("vehicles", vehicles["data"].get("bikes", []))) if vehicles else 0,
         "zones": len(zones["data"]["geofencing_zones"]["features"]) if zones else 0,
     }
 
@@ -83,7 +82,7 @@ def _edit_json(path: Path, edit: Any) -> None:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -161,14 +160,14 @@ def test_herrenberg_cargo_bikes_are_one_station_each_with_status_joined() -> Non
         (station,) = system.stations
         raw_info = _raw(REAL_FEEDS[key][0], "station_information")["data"]["stations"][0]
         assert (station.station_id, station.lat, station.lon) == (
-            raw_info["station_id"], raw_info["lat"], raw_info["lon"]
+            raw_info["station_id"],
+            raw_info["lat"],
+            raw_info["lon"],
         )
         assert station.vehicles_available == 1
         assert station.is_renting and station.is_returning
         (vehicle_type,) = system.vehicle_types
-        assert (vehicle_type.form_factor, vehicle_type.propulsion_type) == (
-            "cargo_bicycle", "electric_assist"
-        )
+        assert (vehicle_type.form_factor, vehicle_type.propulsion_type) == ("cargo_bicycle", "electric_assist")
         assert system.timezone == "Europe/Berlin"
     stadtrad = _load_one(REAL_FEEDS["stadtrad"][0])
     assert stadtrad.name == "stadtRad - das stadtnavi Lastenrad"
@@ -229,9 +228,7 @@ def test_almere_v3_null_geometries_are_warnings_and_localized_names_are_read() -
     null_indices = [i for i, f in enumerate(features) if f["geometry"] is None]
     assert len(null_indices) == 2
     null_findings = [f for f in system.report.findings if f.code == "gbfs_null_geometry"]
-    assert [f.field for f in null_findings] == [
-        f"data.geofencing_zones.features[{i}].geometry" for i in null_indices
-    ]
+    assert [f.field for f in null_findings] == [f"data.geofencing_zones.features[{i}].geometry" for i in null_indices]
     assert all(f.file == "geofencing_zones.json" for f in null_findings)
     assert [i for i, z in enumerate(system.geofencing_zones) if z.geometry is None] == null_indices
     assert _codes(system) == ["gbfs_null_geometry", "gbfs_null_geometry"]
@@ -247,9 +244,7 @@ def test_almere_v3_vehicles_and_types() -> None:
     system = _load_one(directory)
     raw = _raw(directory, "vehicle_status")["data"]["vehicles"]
     assert [v.vehicle_id for v in system.vehicles] == [v["vehicle_id"] for v in raw]
-    assert [v.current_range_m for v in system.vehicles] == [
-        float(v["current_range_meters"]) for v in raw
-    ]
+    assert [v.current_range_m for v in system.vehicles] == [float(v["current_range_meters"]) for v in raw]
     assert sum(v.is_reserved for v in system.vehicles) == sum(v["is_reserved"] for v in raw) == 1
     assert sum(v.is_disabled for v in system.vehicles) == sum(v["is_disabled"] for v in raw) == 1
     assert (system.vehicles[0].lat, system.vehicles[0].lon) == (52.40078, 5.29054)
@@ -264,9 +259,7 @@ def test_almere_v3_vehicles_and_types() -> None:
 def test_lillestrom_status_is_joined_by_station_id_not_by_position() -> None:
     directory = REAL_FEEDS["lillestrombysykkel"][0]
     system = _load_one(directory)
-    raw_status = {
-        s["station_id"]: s for s in _raw(directory, "station_status")["data"]["stations"]
-    }
+    raw_status = {s["station_id"]: s for s in _raw(directory, "station_status")["data"]["stations"]}
     for station in system.stations:
         assert station.vehicles_available == raw_status[station.station_id]["num_bikes_available"]
         assert station.docks_available == raw_status[station.station_id]["num_docks_available"]
@@ -276,9 +269,7 @@ def test_lillestrom_status_is_joined_by_station_id_not_by_position() -> None:
     # Every station reports more bikes and docks than its capacity: suspicious, still usable.
     assert _codes(system) == ["gbfs_capacity_exceeded"] * 6
     (vehicle_type,) = system.vehicle_types
-    assert (vehicle_type.propulsion_type, vehicle_type.name, vehicle_type.max_range_m) == (
-        "human", None, None
-    )
+    assert (vehicle_type.propulsion_type, vehicle_type.name, vehicle_type.max_range_m) == ("human", None, None)
 
 
 def test_helsinki_station_without_coordinates_is_skipped_with_a_warning() -> None:
@@ -323,8 +314,16 @@ def test_feed_served_over_http_loads_like_the_directory(key: str, tmp_path: Path
         over_http = _load_one(url)
     from_disk = _load_one(directory)
     assert over_http.source == url
-    for field in ("system_id", "name", "version", "timezone", "vehicle_types", "stations",
-                  "vehicles", "geofencing_zones"):
+    for field in (
+        "system_id",
+        "name",
+        "version",
+        "timezone",
+        "vehicle_types",
+        "stations",
+        "vehicles",
+        "geofencing_zones",
+    ):
         assert getattr(over_http, field) == getattr(from_disk, field), field
     assert over_http.report.findings == from_disk.report.findings
 
@@ -366,9 +365,7 @@ def test_manifest_in_a_directory_lists_two_systems(tmp_path: Path) -> None:
     _copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "tieroslo")
     _write_manifest(tmp_path, "https://gbfs.example.org/feeds")
     systems = load_gbfs(tmp_path)
-    assert [(s.system_id, s.version) for s in systems] == [
-        ("check_almere", "3.0"), ("tieroslo", "2.3")
-    ]
+    assert [(s.system_id, s.version) for s in systems] == [("check_almere", "3.0"), ("tieroslo", "2.3")]
     assert systems[0].source == str(tmp_path / "almere" / "gbfs.json")
     assert len(systems[0].geofencing_zones) == 16
     assert len(systems[1].geofencing_zones) == 2
@@ -390,9 +387,14 @@ def test_manifest_over_http(tmp_path: Path) -> None:
 
 def test_manifest_system_id_differing_from_system_information_is_a_warning(tmp_path: Path) -> None:
     _copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "oslo")
-    manifest = {"version": "3.0", "data": {"datasets": [
-        {"system_id": "oslo", "versions": [{"version": "2.3", "url": "https://x.org/oslo/gbfs.json"}]},
-    ]}}
+    manifest = {
+        "version": "3.0",
+        "data": {
+            "datasets": [
+                {"system_id": "oslo", "versions": [{"version": "2.3", "url": "https://x.org/oslo/gbfs.json"}]},
+            ]
+        },
+    }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     (system,) = load_gbfs(tmp_path)
     assert system.system_id == "tieroslo"
@@ -452,7 +454,8 @@ def test_polygon_zone_is_read_as_multipolygon(tmp_path: Path) -> None:
         geometry = doc["data"]["geofencing_zones"]["features"][0]["geometry"]
         polygon.append(geometry["coordinates"][0])
         doc["data"]["geofencing_zones"]["features"][0]["geometry"] = {
-            "type": "Polygon", "coordinates": geometry["coordinates"][0],
+            "type": "Polygon",
+            "coordinates": geometry["coordinates"][0],
         }
 
     _edit_json(feed / "geofencing_zones.json", edit)
@@ -463,13 +466,30 @@ def test_polygon_zone_is_read_as_multipolygon(tmp_path: Path) -> None:
 
 def test_v2_free_bike_status_is_read(tmp_path: Path) -> None:
     feed = _copy_feed(REAL_FEEDS["lillestrombysykkel"][0], tmp_path / "feed")
-    bikes = {"last_updated": 1, "ttl": 0, "version": "2.2", "data": {"bikes": [
-        {"bike_id": "b1", "lat": 59.95, "lon": 11.04, "is_reserved": False, "is_disabled": False,
-         "vehicle_type_id": "YLS:VehicleType:CityBike"},
-        {"bike_id": "b2", "station_id": "YLS:VehicleSharingParkingArea:3", "is_reserved": True,
-         "is_disabled": False},
-        {"bike_id": "b3", "is_reserved": False, "is_disabled": False},
-    ]}}
+    bikes = {
+        "last_updated": 1,
+        "ttl": 0,
+        "version": "2.2",
+        "data": {
+            "bikes": [
+                {
+                    "bike_id": "b1",
+                    "lat": 59.95,
+                    "lon": 11.04,
+                    "is_reserved": False,
+                    "is_disabled": False,
+                    "vehicle_type_id": "YLS:VehicleType:CityBike",
+                },
+                {
+                    "bike_id": "b2",
+                    "station_id": "YLS:VehicleSharingParkingArea:3",
+                    "is_reserved": True,
+                    "is_disabled": False,
+                },
+                {"bike_id": "b3", "is_reserved": False, "is_disabled": False},
+            ]
+        },
+    }
     (feed / "free_bike_status.json").write_text(json.dumps(bikes), encoding="utf-8")
 
     def edit(doc: dict[str, Any]) -> None:
@@ -505,7 +525,7 @@ def test_directory_without_any_gbfs_file(tmp_path: Path) -> None:
     feed = _copy_feed(REAL_FEEDS["stadtrad"][0], tmp_path / "stadtrad")
     for name in ("gbfs.json", "system_information.json"):
         (feed / name).unlink()
-    with pytest.raises(GbfsError, match="no gbfs.json, manifest.json or system_information.json"):
+    with pytest.raises(GbfsError, match=r"no gbfs\.json, manifest\.json or system_information\.json"):
         load_gbfs(feed)
 
 
@@ -586,22 +606,21 @@ def test_huge_file_over_http_is_refused(tmp_path: Path) -> None:
 class _UnannouncedHugeHandler(BaseHTTPRequestHandler):
     """Sends an endless body without Content-Length, so only counting the bytes can stop it."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the base's name
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
         for _ in range(1000):
             self.wfile.write(b" " * 1024)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
 def test_huge_file_without_content_length_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gbfs, "MAX_FILE_BYTES", 64 * 1024)
-    with _serve(_UnannouncedHugeHandler) as base:
-        with pytest.raises(GbfsError, match=r"gbfs\.json: more than the limit"):
-            load_gbfs(f"{base}/gbfs.json")
+    with _serve(_UnannouncedHugeHandler) as base, pytest.raises(GbfsError, match=r"gbfs\.json: more than the limit"):
+        load_gbfs(f"{base}/gbfs.json")
 
 
 def test_http_missing_system_information_names_the_url(tmp_path: Path) -> None:

@@ -14,9 +14,10 @@ import pytest
 from feeds.gtfs import GtfsError, format_time, read_gtfs, read_gtfs_feeds, validate_gtfs
 from tests.conftest import SHARED_DATA, derive_feed, shared
 
-ALL_GTFS = sorted(
-    [p for p in SHARED_DATA.rglob("*.zip") if "gtfs" in p.name or "FlexExample" in p.name]
-) + [SHARED_DATA / "flex" / "bbnavi-uckermark"]
+ALL_GTFS = [
+    *sorted([p for p in SHARED_DATA.rglob("*.zip") if "gtfs" in p.name or "FlexExample" in p.name]),
+    SHARED_DATA / "flex" / "bbnavi-uckermark",
+]
 
 
 def _raw_rows(path: Path, table: str) -> int:
@@ -50,8 +51,13 @@ def test_every_shared_feed_loads_with_counts_of_its_files(path: Path) -> None:
 def test_ids_are_namespaced_by_feed(small_feed: Path) -> None:
     feed = read_gtfs(small_feed)
     assert feed.feed_id == "vvs-bus-764-only"
-    for table, column in (("stops", "stop_id"), ("trips", "trip_id"), ("routes", "route_id"),
-                          ("stop_times", "stop_id"), ("trips", "service_id")):
+    for table, column in (
+        ("stops", "stop_id"),
+        ("trips", "trip_id"),
+        ("routes", "route_id"),
+        ("stop_times", "stop_id"),
+        ("trips", "service_id"),
+    ):
         values = getattr(feed.tables, table)[column]
         assert values.str.startswith("vvs-bus-764-only:").all(), (table, column)
     renamed = read_gtfs(small_feed, feed_id="bus764")
@@ -113,7 +119,9 @@ def test_frequencies_are_expanded_to_trips(small_feed: Path, tmp_path: Path) -> 
     base = read_gtfs(small_feed)
     trip_id = "1.T0.31-764-j20-1.1.H"
     stops_per_trip = int((base.tables.stop_times["trip_id"] == f"vvs-bus-764-only:{trip_id}").sum())
-    freq = f"trip_id,start_time,end_time,headway_secs\n{trip_id},06:00:00,07:00:00,600\n{trip_id},24:00:00,24:30:00,900\n"
+    freq = (
+        f"trip_id,start_time,end_time,headway_secs\n{trip_id},06:00:00,07:00:00,600\n{trip_id},24:00:00,24:30:00,900\n"
+    )
     path = derive_feed(small_feed, tmp_path / "freq.zip", {"frequencies.txt": freq})
     feed = read_gtfs(path)
     st = feed.tables.stop_times
@@ -158,6 +166,7 @@ def _edit_line(file_line: int, column: str, value: str):
         cells[header.index(column)] = value
         lines[file_line - 1] = ",".join(cells)
         return "\n".join(lines) + "\n"
+
     return edit
 
 
@@ -168,26 +177,97 @@ def _append(row: str):
 BROKEN = {
     "missing_stops": ({"stops.txt": None}, "missing_file", "stops.txt", None),
     "missing_calendars": ({"calendar.txt": None, "calendar_dates.txt": None}, "missing_file", "calendar.txt", None),
-    "missing_column": ({"stop_times.txt": lambda t: t.replace("stop_sequence", "seq", 1)}, "missing_column", "stop_times.txt", 1),
+    "missing_column": (
+        {"stop_times.txt": lambda t: t.replace("stop_sequence", "seq", 1)},
+        "missing_column",
+        "stop_times.txt",
+        1,
+    ),
     "bad_time": ({"stop_times.txt": _edit_line(3, "arrival_time", "07:6x:00")}, "invalid_time", "stop_times.txt", 3),
     "bad_date": ({"calendar.txt": _edit_line(2, "start_date", "2020-02-02")}, "invalid_date", "calendar.txt", 2),
     "bad_coordinate": ({"stops.txt": _edit_line(3, "stop_lat", "north")}, "invalid_coordinate", "stops.txt", 3),
     "latitude_out_of_range": ({"stops.txt": _edit_line(2, "stop_lat", "148.65")}, "invalid_coordinate", "stops.txt", 2),
-    "null_island": ({"stops.txt": lambda t: _edit_line(4, "stop_lon", "0")(_edit_line(4, "stop_lat", "0")(t))}, "null_island", "stops.txt", 4),
+    "null_island": (
+        {"stops.txt": lambda t: _edit_line(4, "stop_lon", "0")(_edit_line(4, "stop_lat", "0")(t))},
+        "null_island",
+        "stops.txt",
+        4,
+    ),
     "dangling_route": ({"trips.txt": _edit_line(2, "route_id", "no-such-route")}, "dangling_reference", "trips.txt", 2),
-    "dangling_service": ({"trips.txt": _edit_line(3, "service_id", "no-such-service")}, "dangling_reference", "trips.txt", 3),
-    "dangling_stop": ({"stop_times.txt": _edit_line(5, "stop_id", "nowhere")}, "dangling_reference", "stop_times.txt", 5),
-    "dangling_trip": ({"stop_times.txt": _append("ghost-trip,de:08115:3218:0:4,08:00:00,08:00:00,1,-999,-999,-999.0,-999.0,0")}, "dangling_reference", "stop_times.txt", None),
-    "dangling_parent": ({"stops.txt": lambda t: t.replace("stop_id,stop_name,stop_lat,stop_lon", "stop_id,stop_name,stop_lat,stop_lon,parent_station").replace("\nde:08115:3250:0:3,Talstraße,48.656576,8.941426", "\nde:08115:3250:0:3,Talstraße,48.656576,8.941426,no-such-station")}, "dangling_reference", "stops.txt", 3),
-    "decreasing_times": ({"stop_times.txt": _edit_line(4, "arrival_time", "05:00:00")}, "decreasing_time", "stop_times.txt", 4),
-    "duplicate_stop": ({"stops.txt": _append("de:08115:3218:0:4,IBM again,48.654716,8.944998")}, "duplicate_id", "stops.txt", None),
-    "duplicate_trip": ({"trips.txt": _append("31-764-j20-1,1.T0.31-764-j20-1.1.H,T0#25,Ehningen Bf,0,0.0,0")}, "duplicate_id", "trips.txt", None),
+    "dangling_service": (
+        {"trips.txt": _edit_line(3, "service_id", "no-such-service")},
+        "dangling_reference",
+        "trips.txt",
+        3,
+    ),
+    "dangling_stop": (
+        {"stop_times.txt": _edit_line(5, "stop_id", "nowhere")},
+        "dangling_reference",
+        "stop_times.txt",
+        5,
+    ),
+    "dangling_trip": (
+        {"stop_times.txt": _append("ghost-trip,de:08115:3218:0:4,08:00:00,08:00:00,1,-999,-999,-999.0,-999.0,0")},
+        "dangling_reference",
+        "stop_times.txt",
+        None,
+    ),
+    "dangling_parent": (
+        {
+            "stops.txt": lambda t: t.replace(
+                "stop_id,stop_name,stop_lat,stop_lon", "stop_id,stop_name,stop_lat,stop_lon,parent_station"
+            ).replace(
+                "\nde:08115:3250:0:3,Talstraße,48.656576,8.941426",
+                "\nde:08115:3250:0:3,Talstraße,48.656576,8.941426,no-such-station",
+            )
+        },
+        "dangling_reference",
+        "stops.txt",
+        3,
+    ),
+    "decreasing_times": (
+        {"stop_times.txt": _edit_line(4, "arrival_time", "05:00:00")},
+        "decreasing_time",
+        "stop_times.txt",
+        4,
+    ),
+    "duplicate_stop": (
+        {"stops.txt": _append("de:08115:3218:0:4,IBM again,48.654716,8.944998")},
+        "duplicate_id",
+        "stops.txt",
+        None,
+    ),
+    "duplicate_trip": (
+        {"trips.txt": _append("31-764-j20-1,1.T0.31-764-j20-1.1.H,T0#25,Ehningen Bf,0,0.0,0")},
+        "duplicate_id",
+        "trips.txt",
+        None,
+    ),
     "empty_file": ({"routes.txt": b""}, "empty_file", "routes.txt", None),
     "header_only": ({"trips.txt": "route_id,trip_id,service_id\n"}, "empty_file", "trips.txt", None),
-    "ragged_row": ({"routes.txt": _append("31-999,1,999,extra,3,FF0000,FFFFFF,-999,one,too,many")}, "csv_malformed", "routes.txt", 3),
-    "utf16": ({"agency.txt": "agency_id,agency_name,agency_url,agency_timezone\n1,VVS,http://www.vvs.de,Europe/Berlin\n".encode("utf-16")}, "encoding_utf16", "agency.txt", None),
+    "ragged_row": (
+        {"routes.txt": _append("31-999,1,999,extra,3,FF0000,FFFFFF,-999,one,too,many")},
+        "csv_malformed",
+        "routes.txt",
+        3,
+    ),
+    "utf16": (
+        {
+            "agency.txt": "agency_id,agency_name,agency_url,agency_timezone\n1,VVS,http://www.vvs.de,Europe/Berlin\n".encode(
+                "utf-16"
+            )
+        },
+        "encoding_utf16",
+        "agency.txt",
+        None,
+    ),
     "latin1": ({"stops.txt": lambda t: t}, None, None, None),  # replaced below by raw Latin-1 bytes
-    "bad_timezone": ({"agency.txt": _edit_line(2, "agency_timezone", "Europe/Herrenberg")}, "invalid_timezone", "agency.txt", 2),
+    "bad_timezone": (
+        {"agency.txt": _edit_line(2, "agency_timezone", "Europe/Herrenberg")},
+        "invalid_timezone",
+        "agency.txt",
+        2,
+    ),
     "binary_file": ({"routes.txt": b"\x00\x01\x02binary\x00"}, "binary_content", "routes.txt", None),
 }
 

@@ -137,8 +137,8 @@ def test_csr_is_consistent(herrenberg: dict[str, StreetGraph], mode: str) -> Non
     in_degree = np.bincount(graph.indices, minlength=graph.n_nodes)
     assert np.all(out_degree + in_degree > 0)
     # Coordinates are in the region.
-    assert 48.4 < graph.node_lat.min() and graph.node_lat.max() < 48.8
-    assert 8.6 < graph.node_lon.min() and graph.node_lon.max() < 9.1
+    assert graph.node_lat.min() > 48.4 and graph.node_lat.max() < 48.8
+    assert graph.node_lon.min() > 8.6 and graph.node_lon.max() < 9.1
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -155,8 +155,10 @@ def test_lengths_match_the_geometry(herrenberg: dict[str, StreetGraph], mode: st
     assert np.array_equal(graph.geometry_lon[last], graph.node_lon[graph.indices])
     # An edge is never shorter than the straight line between its ends...
     straight_m = _haversine_m(
-        graph.node_lat[source], graph.node_lon[source],
-        graph.node_lat[graph.indices], graph.node_lon[graph.indices],
+        graph.node_lat[source],
+        graph.node_lon[source],
+        graph.node_lat[graph.indices],
+        graph.node_lon[graph.indices],
     )
     assert np.all(graph.length_m >= straight_m - 0.01)
     # ...and is as long as its polyline.
@@ -195,9 +197,7 @@ def test_graph_nodes_lie_on_highways_only(
     herrenberg: dict[str, StreetGraph], herrenberg_ways: dict[int, RawWay]
 ) -> None:
     highway_nodes = {n for way in herrenberg_ways.values() if "highway" in way.tags for n in way.nodes}
-    building_only = {
-        n for way in herrenberg_ways.values() if "building" in way.tags for n in way.nodes
-    } - highway_nodes
+    building_only = {n for way in herrenberg_ways.values() if "building" in way.tags for n in way.nodes} - highway_nodes
     assert len(building_only) > 10_000  # the extract has buildings
     for graph in herrenberg.values():
         nodes = set(graph.node_osm_id.tolist())
@@ -215,12 +215,8 @@ def test_footways_are_for_walking_not_driving(
     assert not footway_only & drive
 
 
-def test_motorways_are_for_driving_only(
-    herrenberg: dict[str, StreetGraph], herrenberg_ways: dict[int, RawWay]
-) -> None:
-    motorway_only = _nodes_only_on(
-        herrenberg_ways, lambda t: t.get("highway") in {"motorway", "motorway_link"}
-    )
+def test_motorways_are_for_driving_only(herrenberg: dict[str, StreetGraph], herrenberg_ways: dict[int, RawWay]) -> None:
+    motorway_only = _nodes_only_on(herrenberg_ways, lambda t: t.get("highway") in {"motorway", "motorway_link"})
     assert len(motorway_only & set(herrenberg["drive"].node_osm_id.tolist())) > 5
     assert not motorway_only & set(herrenberg["walk"].node_osm_id.tolist())
     assert not motorway_only & set(herrenberg["bike"].node_osm_id.tolist())
@@ -267,10 +263,23 @@ def test_speeds_must_be_positive() -> None:
 @pytest.mark.parametrize(
     ("value", "kmh"),
     [
-        ("50", 50.0), ("50 mph", 50 * 1.609344), ("30 km/h", 30.0), ("DE:urban", 50.0),
-        ("DE:rural", 100.0), ("DE:zone30", 30.0), ("DE:zone:30", 30.0), ("walk", 7.0),
-        ("DE:living_street", 7.0), ("30;50", 30.0), ("3", 5.0), ("none", None),
-        ("signals", None), ("DE:motorway", None), ("fast", None), ("900", None), (None, None),
+        ("50", 50.0),
+        ("50 mph", 50 * 1.609344),
+        ("30 km/h", 30.0),
+        ("DE:urban", 50.0),
+        ("DE:rural", 100.0),
+        ("DE:zone30", 30.0),
+        ("DE:zone:30", 30.0),
+        ("walk", 7.0),
+        ("DE:living_street", 7.0),
+        ("30;50", 30.0),
+        ("3", 5.0),
+        ("none", None),
+        ("signals", None),
+        ("DE:motorway", None),
+        ("fast", None),
+        ("900", None),
+        (None, None),
     ],
 )
 def test_maxspeed_values(value: str | None, kmh: float | None) -> None:
@@ -306,9 +315,7 @@ def test_modes_can_be_chosen() -> None:
     assert list(load_streets(DEUFRINGEN, "bike")) == ["bike"]
 
 
-def test_loading_leaves_no_files_and_settings_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_loading_leaves_no_files_and_settings_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import osmnx
 
     def settings() -> tuple[object, ...]:

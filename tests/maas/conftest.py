@@ -58,8 +58,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings.from_env({}, database_url=database_url, network_dir=network_dir,
-                             data_dir=tmp_path_factory.mktemp("maas-data"), jwt_secret=secrets.token_urlsafe(32))
+    return Settings.from_env(
+        {},
+        database_url=database_url,
+        network_dir=network_dir,
+        data_dir=tmp_path_factory.mktemp("maas-data"),
+        jwt_secret=secrets.token_urlsafe(32),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -78,8 +83,12 @@ class Users:
         async def work() -> User:
             conn = await asyncpg.connect(self.settings.database_url)
             try:
-                return await create_user(conn, name or f"{role}-{uuid.uuid4().hex[:6]}", role,
-                                         agency=agency or ("vvs" if role == "agency" else None))
+                return await create_user(
+                    conn,
+                    name or f"{role}-{uuid.uuid4().hex[:6]}",
+                    role,
+                    agency=agency or ("vvs" if role == "agency" else None),
+                )
             finally:
                 await conn.close()
 
@@ -97,8 +106,13 @@ def server(settings: Settings, client: TestClient) -> Iterator[str]:
     """`maas serve` with two worker processes on the test database; yields its base URL."""
     from maas.serving import running_server
 
-    env = {**os.environ, "MAAS_DATABASE_URL": settings.database_url or "", "MAAS_JWT_SECRET": settings.jwt_secret,
-           "MAAS_NETWORK_DIR": str(settings.network_dir), "MAAS_DATA_DIR": str(settings.data_dir),
-           "MAAS_RATE_LIMIT_PER_MINUTE": "1000000"}
+    env = {
+        **os.environ,
+        "MAAS_DATABASE_URL": settings.database_url or "",
+        "MAAS_JWT_SECRET": settings.jwt_secret,
+        "MAAS_NETWORK_DIR": str(settings.network_dir),
+        "MAAS_DATA_DIR": str(settings.data_dir),
+        "MAAS_RATE_LIMIT_PER_MINUTE": "1000000",
+    }
     with running_server(env, workers=2, timeout_s=60) as url:
         yield url

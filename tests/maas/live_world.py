@@ -27,8 +27,14 @@ HERRENBERG_BAHNHOF = {"lat": 48.5935, "lon": 8.8630}
 HERRENBERG_VERENAWEG = {"lat": 48.59981, "lon": 8.88535}
 KUPPINGEN = {"lat": 48.6113, "lon": 8.8430}
 ROHRAU = {"lat": 48.6237, "lon": 8.9101}
-AVL = Path(__file__).parents[2] / "maas" / "data" / "region-herrenberg" / "avl" / \
-    "herrenberg-overlapping-vehicle-positions.ndjson"
+AVL = (
+    Path(__file__).parents[2]
+    / "maas"
+    / "data"
+    / "region-herrenberg"
+    / "avl"
+    / "herrenberg-overlapping-vehicle-positions.ndjson"
+)
 
 
 def soon(hours: float) -> str:
@@ -40,8 +46,14 @@ def avl_fixes(last_at: dt.datetime | None = None) -> list[dict[str, Any]]:
     pings = [json.loads(line) for line in AVL.read_text().splitlines() if line.strip()]
     end = max(p["t"] for p in pings)
     last_at = last_at or dt.datetime.now(dt.UTC)
-    return [{"lat": p["latitude"], "lon": p["longitude"],
-             "at": (last_at - dt.timedelta(milliseconds=end - p["t"])).isoformat()} for p in pings]
+    return [
+        {
+            "lat": p["latitude"],
+            "lon": p["longitude"],
+            "at": (last_at - dt.timedelta(milliseconds=end - p["t"])).isoformat(),
+        }
+        for p in pings
+    ]
 
 
 class Bus(NamedTuple):
@@ -59,17 +71,32 @@ class World:
         self.operator = self.users.make("operator")[1]
         self.buses: dict[str, Bus] = {}  # by vehicle id
 
-    def bus(self, depot: dict[str, float], *, seats: int = 3, wheelchair_places: int = 0,
-            with_driver: bool = True) -> Bus:
+    def bus(
+        self, depot: dict[str, float], *, seats: int = 3, wheelchair_places: int = 0, with_driver: bool = True
+    ) -> Bus:
         """A vehicle on a shift from half an hour ago for eight hours; its driver signed in."""
-        vehicle = self.client.post("/vehicles", headers=self.operator, json={
-            "name": f"rufbus-{uuid.uuid4().hex[:6]}", "seats": seats, "wheelchair_places": wheelchair_places,
-            "depot": depot})
+        vehicle = self.client.post(
+            "/vehicles",
+            headers=self.operator,
+            json={
+                "name": f"rufbus-{uuid.uuid4().hex[:6]}",
+                "seats": seats,
+                "wheelchair_places": wheelchair_places,
+                "depot": depot,
+            },
+        )
         assert vehicle.status_code == 201, vehicle.text
         driver, headers = self.users.make("driver") if with_driver else (None, {})
-        shift = self.client.post("/shifts", headers=self.operator, json={
-            "vehicle_id": vehicle.json()["id"], "starts_at": soon(-0.5), "ends_at": soon(8),
-            "driver_id": str(driver.id) if driver else None})
+        shift = self.client.post(
+            "/shifts",
+            headers=self.operator,
+            json={
+                "vehicle_id": vehicle.json()["id"],
+                "starts_at": soon(-0.5),
+                "ends_at": soon(8),
+                "driver_id": str(driver.id) if driver else None,
+            },
+        )
         assert shift.status_code == 201, shift.text
         bus = Bus(vehicle.json()["id"], shift.json()["id"], driver, headers)
         if driver is not None:
@@ -78,8 +105,9 @@ class World:
             self.buses[bus.vehicle_id] = bus
         return bus
 
-    def book(self, rider: dict[str, str], origin: dict[str, float], destination: dict[str, float],
-             **extra: Any) -> dict[str, Any]:
+    def book(
+        self, rider: dict[str, str], origin: dict[str, float], destination: dict[str, float], **extra: Any
+    ) -> dict[str, Any]:
         wish = {"origin": origin, "destination": destination, "earliest_pickup": soon(0.25), **extra}
         booked = self.client.post("/bookings", headers=rider, json=wish)
         assert booked.status_code == 201, booked.text

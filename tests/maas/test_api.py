@@ -19,12 +19,22 @@ def _soon(hours: float) -> str:
 
 
 def _vehicle_on_shift(client: TestClient, operator: dict[str, str], seats: int = 3, wheelchair_places: int = 0) -> str:
-    vehicle = client.post("/vehicles", headers=operator, json={
-        "name": f"rufbus-{uuid.uuid4().hex[:6]}", "seats": seats, "wheelchair_places": wheelchair_places,
-        "depot": HERRENBERG_BAHNHOF})
+    vehicle = client.post(
+        "/vehicles",
+        headers=operator,
+        json={
+            "name": f"rufbus-{uuid.uuid4().hex[:6]}",
+            "seats": seats,
+            "wheelchair_places": wheelchair_places,
+            "depot": HERRENBERG_BAHNHOF,
+        },
+    )
     assert vehicle.status_code == 201, vehicle.text
-    shift = client.post("/shifts", headers=operator, json={
-        "vehicle_id": vehicle.json()["id"], "starts_at": _soon(-0.5), "ends_at": _soon(8)})
+    shift = client.post(
+        "/shifts",
+        headers=operator,
+        json={"vehicle_id": vehicle.json()["id"], "starts_at": _soon(-0.5), "ends_at": _soon(8)},
+    )
     assert shift.status_code == 201, shift.text
     return vehicle.json()["id"]
 
@@ -97,10 +107,20 @@ def test_a_full_bus_refuses_and_cancelling_frees_the_seats(client: TestClient, u
 def test_operators_book_for_phone_callers_and_are_audited(client: TestClient, users: Users) -> None:
     operator_user, operator = users.make("operator")
     _vehicle_on_shift(client, operator)
-    phone = client.post("/operator/bookings", headers=operator, json={
-        "ride": {"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "wheelchairs": 0, "seated": 1,
-                 "latest_arrival": _soon(2)},
-        "caller": {"name": "Erika Muster", "phone": "+49 7032 0000"}})
+    phone = client.post(
+        "/operator/bookings",
+        headers=operator,
+        json={
+            "ride": {
+                "origin": NEBRINGEN,
+                "destination": HERRENBERG_BAHNHOF,
+                "wheelchairs": 0,
+                "seated": 1,
+                "latest_arrival": _soon(2),
+            },
+            "caller": {"name": "Erika Muster", "phone": "+49 7032 0000"},
+        },
+    )
     assert phone.status_code == 201, phone.text
     booking = phone.json()
     assert booking["rider_id"] is None and booking["caller"]["name"] == "Erika Muster"
@@ -116,10 +136,22 @@ def test_bad_input_gets_a_problem_with_a_reason(client: TestClient, users: Users
     _, rider = users.make("rider")
     cases = [
         ({"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF}, 422, "either"),
-        ({"origin": {"lat": 95, "lon": 8}, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)}, 422, "latitude"),
+        (
+            {"origin": {"lat": 95, "lon": 8}, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)},
+            422,
+            "latitude",
+        ),
         ({"origin": {"lat": 0, "lon": 0}, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)}, 422, "road"),
-        ({"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "seated": 0, "earliest_pickup": _soon(1)}, 422, "passengers"),
-        ({"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": "2026-11-27T09:00:00"}, 422, "offset"),
+        (
+            {"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "seated": 0, "earliest_pickup": _soon(1)},
+            422,
+            "passengers",
+        ),
+        (
+            {"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": "2026-11-27T09:00:00"},
+            422,
+            "offset",
+        ),
         ({"origin": NEBRINGEN}, 400, ""),
     ]
     for body, status, words in cases:
@@ -137,25 +169,41 @@ def test_operators_reassign_a_ride_to_another_bus_with_a_reason(client: TestClie
     first = _vehicle_on_shift(client, operator, seats=8)
     second = _vehicle_on_shift(client, operator, seats=8)
     _, rider = users.make("rider")
-    booked = client.post("/bookings", headers=rider, json={
-        "origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(4)}).json()
+    booked = client.post(
+        "/bookings",
+        headers=rider,
+        json={"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(4)},
+    ).json()
     target = second if booked["vehicle_id"] != second else first
-    missing = client.post(f"/operator/bookings/{booked['id']}/reassign", headers=operator,
-                          json={"vehicle_id": target, "reason": ""})
+    missing = client.post(
+        f"/operator/bookings/{booked['id']}/reassign", headers=operator, json={"vehicle_id": target, "reason": ""}
+    )
     assert missing.status_code == 422 and "reason" in missing.json()["detail"]
-    moved = client.post(f"/operator/bookings/{booked['id']}/reassign", headers=operator,
-                        json={"vehicle_id": target, "reason": "bus 1 has a flat tyre"})
+    moved = client.post(
+        f"/operator/bookings/{booked['id']}/reassign",
+        headers=operator,
+        json={"vehicle_id": target, "reason": "bus 1 has a flat tyre"},
+    )
     assert moved.status_code == 200, moved.text
     assert moved.json()["vehicle_id"] == target
     assert client.get(f"/bookings/{booked['id']}", headers=rider).json()["vehicle_id"] == target
-    assert client.post(f"/operator/bookings/{booked['id']}/reassign", headers=rider,
-                       json={"vehicle_id": target, "reason": "x"}).status_code == 403
-    unknown = client.post(f"/operator/bookings/{booked['id']}/reassign", headers=operator,
-                          json={"vehicle_id": str(uuid.uuid4()), "reason": "test"})
+    assert (
+        client.post(
+            f"/operator/bookings/{booked['id']}/reassign", headers=rider, json={"vehicle_id": target, "reason": "x"}
+        ).status_code
+        == 403
+    )
+    unknown = client.post(
+        f"/operator/bookings/{booked['id']}/reassign",
+        headers=operator,
+        json={"vehicle_id": str(uuid.uuid4()), "reason": "test"},
+    )
     assert unknown.status_code == 409
     audit = client.get("/audit", headers=operator).json()
-    assert any(e["action"] == "reassign_booking" and e["subject"] == booked["id"]
-               and e["actor"] == str(operator_user.id) for e in audit)
+    assert any(
+        e["action"] == "reassign_booking" and e["subject"] == booked["id"] and e["actor"] == str(operator_user.id)
+        for e in audit
+    )
 
 
 def test_operators_set_the_service_area_and_rides_outside_are_refused(client: TestClient, users: Users) -> None:
@@ -167,27 +215,56 @@ def test_operators_set_the_service_area_and_rides_outside_are_refused(client: Te
     _vehicle_on_shift(client, operator)
     _, rider = users.make("rider")
     # Herrenberg's core only: Nebringen (south-west) lies outside.
-    core = {"type": "Polygon", "coordinates": [[[8.85, 48.58], [8.90, 48.58], [8.90, 48.61], [8.85, 48.61], [8.85, 48.58]]]}
+    core = {
+        "type": "Polygon",
+        "coordinates": [[[8.85, 48.58], [8.90, 48.58], [8.90, 48.61], [8.85, 48.61], [8.85, 48.58]]],
+    }
     assert client.put("/service-area", headers=rider, json={"name": "x", "geometry": core}).status_code == 403
-    bowtie = {"type": "Polygon", "coordinates": [[[8.85, 48.58], [8.90, 48.61], [8.90, 48.58], [8.85, 48.61], [8.85, 48.58]]]}
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[8.85, 48.58], [8.90, 48.61], [8.90, 48.58], [8.85, 48.61], [8.85, 48.58]]],
+    }
     bad = client.put("/service-area", headers=operator, json={"name": "bowtie", "geometry": bowtie})
     assert bad.status_code == 422 and "invalid" in bad.json()["detail"]
     off_earth = {"type": "Polygon", "coordinates": [[[200, 95], [201, 95], [201, 96], [200, 95]]]}
     wrong = client.put("/service-area", headers=operator, json={"name": "off", "geometry": off_earth})
     assert wrong.status_code == 422 and "longitude, latitude" in wrong.json()["detail"]
-    point = client.put("/service-area", headers=operator, json={"name": "pt", "geometry": {"type": "Point", "coordinates": [8.8, 48.6]}})
+    point = client.put(
+        "/service-area",
+        headers=operator,
+        json={"name": "pt", "geometry": {"type": "Point", "coordinates": [8.8, 48.6]}},
+    )
     assert point.status_code == 422 and "Polygon" in point.json()["detail"]
     set_core = client.put("/service-area", headers=operator, json={"name": "Herrenberg core", "geometry": core})
     assert set_core.status_code == 200, set_core.text
     assert client.get("/service-area", headers=rider).json()["name"] == "Herrenberg core"
-    outside = client.post("/bookings", headers=rider, json={
-        "origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)})
+    outside = client.post(
+        "/bookings",
+        headers=rider,
+        json={"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)},
+    )
     assert outside.status_code == 422 and "outside the service area" in outside.json()["detail"]
-    inside = client.post("/quotes", headers=rider, json={
-        "origin": {"lat": 48.59981, "lon": 8.88535}, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)})
+    inside = client.post(
+        "/quotes",
+        headers=rider,
+        json={
+            "origin": {"lat": 48.59981, "lon": 8.88535},
+            "destination": HERRENBERG_BAHNHOF,
+            "earliest_pickup": _soon(1),
+        },
+    )
     assert inside.status_code == 200 and inside.json()["offers"]
     # Back to the whole demo region, so that the other tests' places are served.
     region = json.loads((demo_region() / "herrenberg-and-around.geojson").read_text())
-    assert client.put("/service-area", headers=operator, json={"name": "demo region", "geometry": region}).status_code == 200
-    assert client.post("/quotes", headers=rider, json={
-        "origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)}).status_code == 200
+    assert (
+        client.put("/service-area", headers=operator, json={"name": "demo region", "geometry": region}).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            "/quotes",
+            headers=rider,
+            json={"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)},
+        ).status_code
+        == 200
+    )

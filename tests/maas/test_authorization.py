@@ -60,8 +60,12 @@ def _endpoints(client: TestClient) -> set[tuple[str, str]]:
 
 
 def _url(path: str) -> str:
-    return (path.replace("{booking_id:uuid}", str(uuid.uuid4())).replace("{version_id:uuid}", str(uuid.uuid4()))
-            .replace("{shift_id:uuid}", str(uuid.uuid4())).replace("{network_id:int}", "999999"))
+    return (
+        path.replace("{booking_id:uuid}", str(uuid.uuid4()))
+        .replace("{version_id:uuid}", str(uuid.uuid4()))
+        .replace("{shift_id:uuid}", str(uuid.uuid4()))
+        .replace("{network_id:int}", "999999")
+    )
 
 
 def test_every_endpoint_is_in_the_matrix(client: TestClient) -> None:

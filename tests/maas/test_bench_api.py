@@ -35,19 +35,43 @@ def _row(output: str, what: str) -> list[str]:
 
 
 def test_bench_api_confirms_bookings_and_ingests_positions_on_a_running_server(
-        settings: Settings, network_dir: Path) -> None:
+    settings: Settings, network_dir: Path
+) -> None:
     assert settings.database_url is not None
     with fresh_database(settings.database_url, "maas_bench") as url:
         own = msgspec.structs.replace(settings, database_url=url)
-        env = {**os.environ, "MAAS_DATABASE_URL": url, "MAAS_JWT_SECRET": own.jwt_secret,
-               "MAAS_NETWORK_DIR": str(network_dir), "MAAS_DATA_DIR": str(own.data_dir),
-               "MAAS_RATE_LIMIT_PER_MINUTE": "1000000"}
+        env = {
+            **os.environ,
+            "MAAS_DATABASE_URL": url,
+            "MAAS_JWT_SECRET": own.jwt_secret,
+            "MAAS_NETWORK_DIR": str(network_dir),
+            "MAAS_DATA_DIR": str(own.data_dir),
+            "MAAS_RATE_LIMIT_PER_MINUTE": "1000000",
+        }
         with running_server(env, workers=1, timeout_s=60) as server:
             _, admin = Users(own).make("admin")
             token = admin["Authorization"].removeprefix("Bearer ")
-            result = CliRunner().invoke(main, [
-                "bench", "api", str(network_dir), "--url", server, "--admin-token", token, "--bookings", "40",
-                "--vehicles", "4", "--positions", "500", "--concurrency", "4"], env={"COLUMNS": "200"})
+            result = CliRunner().invoke(
+                main,
+                [
+                    "bench",
+                    "api",
+                    str(network_dir),
+                    "--url",
+                    server,
+                    "--admin-token",
+                    token,
+                    "--bookings",
+                    "40",
+                    "--vehicles",
+                    "4",
+                    "--positions",
+                    "500",
+                    "--concurrency",
+                    "4",
+                ],
+                env={"COLUMNS": "200"},
+            )
         assert result.exit_code == 0, result.output
         booked = _row(result.output, "bookings confirmed")
         # requests, ok: every booking the table counts as confirmed is a stored, confirmed booking.

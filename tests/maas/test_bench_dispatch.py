@@ -17,8 +17,9 @@ def test_bench_darp_reports_gaps_for_every_instance(tmp_path: Path) -> None:
         shutil.copy(DARP / f"{name}.txt", tmp_path)
     bks = json.loads((DARP / "bks.json").read_text())
     (tmp_path / "bks.json").write_text(json.dumps({k: bks[k] for k in ("a2-16", "a3-18")}))
-    result = CliRunner().invoke(main, ["bench", "darp", str(tmp_path), "--time-limit", "0.3", "--runs", "2",
-                                       "--jobs", "2"])
+    result = CliRunner().invoke(
+        main, ["bench", "darp", str(tmp_path), "--time-limit", "0.3", "--runs", "2", "--jobs", "2"]
+    )
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 5}
     assert {"a2-16", "a3-18", "all"} <= set(rows)
@@ -34,8 +35,24 @@ def test_bench_darp_names_a_missing_reference(tmp_path: Path) -> None:
 
 
 def test_bench_dispatch_times_quotes_against_the_oracle(network_dir: Path) -> None:
-    result = CliRunner().invoke(main, ["bench", "dispatch", str(network_dir), "--vehicles", "5", "--requests", "30",
-                                       "--quotes", "20", "--oracle-quotes", "1", "--reoptimize-s", "0.3"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "dispatch",
+            str(network_dir),
+            "--vehicles",
+            "5",
+            "--requests",
+            "30",
+            "--quotes",
+            "20",
+            "--oracle-quotes",
+            "1",
+            "--reoptimize-s",
+            "0.3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     quote = next(line for line in result.output.splitlines() if "quote (20 requests" in line)
     p50, p95 = (float(x) for x in quote.split("│")[2:4])

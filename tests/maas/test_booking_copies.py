@@ -53,6 +53,7 @@ def _stored_plan(world: World, shift_id: str) -> list[tuple[str, str]]:
 
 def _committed(world: World, drive: StreetArrays) -> Dispatcher:
     """The plans as committed, rebuilt from the database the way a fresh worker would."""
+
     async def rebuild() -> Dispatcher | None:
         conn = await asyncpg.connect(world.settings.database_url)
         try:
@@ -77,11 +78,15 @@ def _check_plan(world: World, drive: StreetArrays, shift_id: str, confirmed: lis
 
 def _eight_seater(client: TestClient, operator: dict[str, str]) -> tuple[str, str]:
     """A new vehicle with eight seats on shift from now on, created through `client`: (vehicle, shift)."""
-    vehicle = client.post("/vehicles", headers=operator, json={
-        "name": "rufbus-8", "seats": 8, "depot": HERRENBERG_BAHNHOF})
+    vehicle = client.post(
+        "/vehicles", headers=operator, json={"name": "rufbus-8", "seats": 8, "depot": HERRENBERG_BAHNHOF}
+    )
     assert vehicle.status_code == 201, vehicle.text
-    shift = client.post("/shifts", headers=operator, json={
-        "vehicle_id": vehicle.json()["id"], "starts_at": soon(-0.5), "ends_at": soon(8)})
+    shift = client.post(
+        "/shifts",
+        headers=operator,
+        json={"vehicle_id": vehicle.json()["id"], "starts_at": soon(-0.5), "ends_at": soon(8)},
+    )
     assert shift.status_code == 201, shift.text
     return vehicle.json()["id"], shift.json()["id"]
 
@@ -92,8 +97,9 @@ def _planned_rides(client: TestClient, driver: dict[str, str]) -> list[tuple[str
     return sorted((s["booking_id"], s["kind"]) for s in plan.json()["stops"] if s["kind"] != "break")
 
 
-def test_rides_booked_alternately_through_two_copies_are_all_planned(apps: tuple[World, TestClient],
-                                                                     drive: StreetArrays) -> None:
+def test_rides_booked_alternately_through_two_copies_are_all_planned(
+    apps: tuple[World, TestClient], drive: StreetArrays
+) -> None:
     world, b = apps
     bus = world.bus(NEBRINGEN, seats=3)
     _, rider = world.users.make("rider")
@@ -112,8 +118,9 @@ def test_rides_booked_alternately_through_two_copies_are_all_planned(apps: tuple
         assert _planned_rides(client, bus.headers) == sorted(stops)
 
 
-def test_a_stale_copy_never_seats_more_riders_than_the_bus_has(apps: tuple[World, TestClient],
-                                                               drive: StreetArrays) -> None:
+def test_a_stale_copy_never_seats_more_riders_than_the_bus_has(
+    apps: tuple[World, TestClient], drive: StreetArrays
+) -> None:
     world, b = apps
     bus = world.bus(NEBRINGEN, seats=3)
     _, first = world.users.make("rider")
@@ -140,8 +147,9 @@ def test_a_stale_copy_never_seats_more_riders_than_the_bus_has(apps: tuple[World
         assert on_board <= 3
 
 
-def test_a_service_area_set_through_the_other_process_refuses_rides_outside(apps: tuple[World, TestClient],
-                                                                            drive: StreetArrays) -> None:
+def test_a_service_area_set_through_the_other_process_refuses_rides_outside(
+    apps: tuple[World, TestClient], drive: StreetArrays
+) -> None:
     world, b = apps
     bus = world.bus(HERRENBERG_BAHNHOF)
     rider_user, rider = world.users.make("rider")
@@ -152,15 +160,17 @@ def test_a_service_area_set_through_the_other_process_refuses_rides_outside(apps
     assert outside.status_code == 422, outside.text
     assert outside.headers["content-type"].startswith("application/problem+json")
     assert "outside the service area" in outside.json()["detail"]
-    assert [str(r["id"]) for r in world.sql("SELECT id FROM bookings WHERE rider_id = $1", rider_user.id)] \
-        == [before.json()["id"]]
+    assert [str(r["id"]) for r in world.sql("SELECT id FROM bookings WHERE rider_id = $1", rider_user.id)] == [
+        before.json()["id"]
+    ]
     _check_plan(world, drive, bus.shift_id, [before.json()["id"]])
     inside = world.client.post("/bookings", headers=rider, json=_wish(HERRENBERG_VERENAWEG, HERRENBERG_BAHNHOF, 1.5))
     assert inside.status_code == 201, inside.text
 
 
-def test_an_idempotency_key_used_through_one_process_replays_through_the_other(apps: tuple[World, TestClient],
-                                                                               drive: StreetArrays) -> None:
+def test_an_idempotency_key_used_through_one_process_replays_through_the_other(
+    apps: tuple[World, TestClient], drive: StreetArrays
+) -> None:
     world, b = apps
     bus = world.bus(NEBRINGEN)
     _, rider = world.users.make("rider")
@@ -179,8 +189,9 @@ def test_an_idempotency_key_used_through_one_process_replays_through_the_other(a
     assert _planned_rides(b, bus.headers) == sorted(stops)
 
 
-def test_a_shift_created_through_the_other_process_is_used_by_a_stale_copy(apps: tuple[World, TestClient],
-                                                                           drive: StreetArrays) -> None:
+def test_a_shift_created_through_the_other_process_is_used_by_a_stale_copy(
+    apps: tuple[World, TestClient], drive: StreetArrays
+) -> None:
     world, b = apps
     world.bus(NEBRINGEN, seats=3)
     _, rider = world.users.make("rider")

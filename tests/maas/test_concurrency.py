@@ -19,22 +19,36 @@ NEBRINGEN = {"lat": 48.5627, "lon": 8.8481}
 HERRENBERG_BAHNHOF = {"lat": 48.5935, "lon": 8.8630}
 
 
-def test_500_concurrent_bookings_never_overbook(server: str, client: TestClient, users: Users,
-                                                settings: Settings) -> None:
+def test_500_concurrent_bookings_never_overbook(
+    server: str, client: TestClient, users: Users, settings: Settings
+) -> None:
     _, operator = users.make("operator")
     start = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
     shifts = []
     for k in range(2):
-        vehicle = client.post("/vehicles", headers=operator, json={
-            "name": f"crowd-{uuid.uuid4().hex[:6]}-{k}", "seats": 3, "depot": HERRENBERG_BAHNHOF}).json()
-        shift = client.post("/shifts", headers=operator, json={
-            "vehicle_id": vehicle["id"], "starts_at": start.isoformat(),
-            "ends_at": (start + dt.timedelta(hours=2)).isoformat()})
+        vehicle = client.post(
+            "/vehicles",
+            headers=operator,
+            json={"name": f"crowd-{uuid.uuid4().hex[:6]}-{k}", "seats": 3, "depot": HERRENBERG_BAHNHOF},
+        ).json()
+        shift = client.post(
+            "/shifts",
+            headers=operator,
+            json={
+                "vehicle_id": vehicle["id"],
+                "starts_at": start.isoformat(),
+                "ends_at": (start + dt.timedelta(hours=2)).isoformat(),
+            },
+        )
         assert shift.status_code == 201, shift.text
         shifts.append(shift.json()["id"])
     riders = [users.make("rider")[1] for _ in range(50)]
-    wish = {"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "seated": 1,
-            "earliest_pickup": (start + dt.timedelta(minutes=20)).isoformat()}
+    wish = {
+        "origin": NEBRINGEN,
+        "destination": HERRENBERG_BAHNHOF,
+        "seated": 1,
+        "earliest_pickup": (start + dt.timedelta(minutes=20)).isoformat(),
+    }
 
     retried: list[int] = []
     run = uuid.uuid4().hex[:8]
@@ -89,7 +103,6 @@ def test_500_concurrent_bookings_never_overbook(server: str, client: TestClient,
                 load += 1 if kind == "pickup" else -1
                 assert 0 <= load <= 3
     assert confirmed <= planned
-
 
     async def stored() -> int:
         conn = await asyncpg.connect(settings.database_url)

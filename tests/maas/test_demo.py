@@ -21,8 +21,11 @@ def test_demo_builds_the_bundled_region_and_plans_a_rural_journey(tmp_path: Path
     assert len(manifest.feeds) == 5 and manifest.counts.sharing["systems"] == 5
     assert set(manifest.counts.streets) == {"walk", "bike", "drive"}
     assert "demo bookings:" in first.output and "Nebringen -> Herrenberg Bahnhof" in first.output
-    tokens = dict(line.strip().split(": ", 1) for line in first.output.splitlines()
-                  if line.startswith("  ") and line.strip().split(":")[0] in {"admin", "operator", "rider", "driver"})
+    tokens = dict(
+        line.strip().split(": ", 1)
+        for line in first.output.splitlines()
+        if line.startswith("  ") and line.strip().split(":")[0] in {"admin", "operator", "rider", "driver"}
+    )
     assert set(tokens) == {"admin", "operator", "rider", "driver"}
     again = CliRunner().invoke(main, ["demo", "--out", str(out), "--no-serve"], env=env)
     assert again.exit_code == 0 and "using the demo network" in again.output

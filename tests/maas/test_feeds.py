@@ -36,14 +36,21 @@ MEASURED: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
-def feeds_settings(settings: Settings, network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def feeds_settings(
+    settings: Settings, network_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
     assert settings.database_url is not None
     osm = tmp_path_factory.mktemp("osm") / "herrenberg.osm.pbf"
     shutil.copy(REGION / "herrenberg-and-around.osm.pbf", osm)
     with fresh_database(settings.database_url, "maas_feeds") as url:
-        yield Settings.from_env({}, database_url=url, network_dir=network_dir,
-                                data_dir=tmp_path_factory.mktemp("feeds-data"), jwt_secret=secrets.token_urlsafe(32),
-                                osm_file=osm)
+        yield Settings.from_env(
+            {},
+            database_url=url,
+            network_dir=network_dir,
+            data_dir=tmp_path_factory.mktemp("feeds-data"),
+            jwt_secret=secrets.token_urlsafe(32),
+            osm_file=osm,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -55,25 +62,34 @@ def app(feeds_settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def people(feeds_settings: Settings, app: TestClient) -> dict[str, dict[str, str]]:
     users = Users(feeds_settings)
-    return {"vvs": users.make("agency", agency="vvs")[1], "vvs2": users.make("agency", agency="vvs")[1],
-            "rbs": users.make("agency", agency="rbs")[1], "admin": users.make("admin")[1],
-            "operator": users.make("operator")[1], "rider": users.make("rider")[1]}
+    return {
+        "vvs": users.make("agency", agency="vvs")[1],
+        "vvs2": users.make("agency", agency="vvs")[1],
+        "rbs": users.make("agency", agency="rbs")[1],
+        "admin": users.make("admin")[1],
+        "operator": users.make("operator")[1],
+        "rider": users.make("rider")[1],
+    }
 
 
 def _upload(app: TestClient, headers: dict[str, str], path: Path, **params: str) -> dict[str, Any]:
-    answer = app.post("/feeds", headers={**headers, "Content-Type": "application/zip"}, params=params,
-                      content=path.read_bytes())
+    answer = app.post(
+        "/feeds", headers={**headers, "Content-Type": "application/zip"}, params=params, content=path.read_bytes()
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()
 
 
-def _wait(app: TestClient, headers: dict[str, str], version_id: str, timeout_s: float = BUILD_TIMEOUT_S) -> dict[str, Any]:
+def _wait(
+    app: TestClient, headers: dict[str, str], version_id: str, timeout_s: float = BUILD_TIMEOUT_S
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         asked = time.perf_counter()
         version = app.get(f"/feeds/{version_id}", headers=headers).json()
         MEASURED["slowest GET /feeds/{id} during a build"] = max(
-            MEASURED.get("slowest GET /feeds/{id} during a build", 0.0), time.perf_counter() - asked)
+            MEASURED.get("slowest GET /feeds/{id} during a build", 0.0), time.perf_counter() - asked
+        )
         if version["status"] != "publishing":
             return version
         assert time.monotonic() < deadline, f"still publishing after {timeout_s} s"
@@ -109,17 +125,26 @@ def state() -> dict[str, Any]:
     return {}
 
 
-def test_an_agency_uploads_real_feeds_and_reads_their_reports(app: TestClient, people: dict[str, dict[str, str]],
-                                                              state: dict[str, Any]) -> None:
+def test_an_agency_uploads_real_feeds_and_reads_their_reports(
+    app: TestClient, people: dict[str, dict[str, str]], state: dict[str, Any]
+) -> None:
     s1 = _upload(app, people["vvs"], S1, feed_id="s1")
     assert s1["status"] == "uploaded" and s1["agency"] == "vvs" and s1["feed_id"] == "s1"
     assert s1["sha256"] == hashlib.sha256(S1.read_bytes()).hexdigest() and s1["size_bytes"] == S1.stat().st_size
     assert s1["report"]["ok"] and s1["report"]["errors"] == []
     state["s1"] = s1["id"]
     # Multipart with the feed id taken from the file name; a larger feed from elsewhere, its warnings named.
-    answer = app.post("/feeds", headers=people["vvs"],
-                      files={"file": ("seattle-area-2017.gtfs.zip", (SHARED_DATA / "gtfs" / "seattle-area-2017.gtfs.zip")
-                                      .read_bytes(), "application/zip")})
+    answer = app.post(
+        "/feeds",
+        headers=people["vvs"],
+        files={
+            "file": (
+                "seattle-area-2017.gtfs.zip",
+                (SHARED_DATA / "gtfs" / "seattle-area-2017.gtfs.zip").read_bytes(),
+                "application/zip",
+            )
+        },
+    )
     assert answer.status_code == 201, answer.text
     seattle = answer.json()
     assert seattle["feed_id"] == "seattle-area-2017" and seattle["status"] in ("uploaded", "rejected")
@@ -131,26 +156,40 @@ def test_an_agency_uploads_real_feeds_and_reads_their_reports(app: TestClient, p
     assert got["report"] == s1["report"] and got["status"] == "uploaded"
 
 
-@pytest.mark.parametrize("case, changes, code, file, line", [
-    ("bad_time", {"stop_times.txt": "time"}, "invalid_time", "stop_times.txt", 3),
-    ("missing_stops", {"stops.txt": None}, "missing_file", "stops.txt", None),
-    ("dangling_stop", {"stop_times.txt": "stop"}, "dangling_reference", "stop_times.txt", 5),
-])
+@pytest.mark.parametrize(
+    "case, changes, code, file, line",
+    [
+        ("bad_time", {"stop_times.txt": "time"}, "invalid_time", "stop_times.txt", 3),
+        ("missing_stops", {"stops.txt": None}, "missing_file", "stops.txt", None),
+        ("dangling_stop", {"stop_times.txt": "stop"}, "dangling_reference", "stop_times.txt", 5),
+    ],
+)
 def test_a_broken_feed_is_rejected_with_findings_naming_file_and_line(
-        app: TestClient, people: dict[str, dict[str, str]], tmp_path: Path, case: str, changes: dict[str, Any],
-        code: str, file: str, line: int | None) -> None:
-    def edit(line_no: int, column: str, value: str):  # noqa: ANN202
+    app: TestClient,
+    people: dict[str, dict[str, str]],
+    tmp_path: Path,
+    case: str,
+    changes: dict[str, Any],
+    code: str,
+    file: str,
+    line: int | None,
+) -> None:
+    def edit(line_no: int, column: str, value: str):
         def change(text: str) -> str:
             lines = text.splitlines()
             cells = lines[line_no - 1].split(",")
             cells[lines[0].split(",").index(column)] = value
             lines[line_no - 1] = ",".join(cells)
             return "\n".join(lines) + "\n"
+
         return change
 
     edits = {"time": edit(3, "arrival_time", "14:5x:00"), "stop": edit(5, "stop_id", "nowhere")}
-    broken = derive_feed(S1, tmp_path / f"s1-{case}.gtfs.zip",
-                         {name: edits[c] if isinstance(c, str) else c for name, c in changes.items()})
+    broken = derive_feed(
+        S1,
+        tmp_path / f"s1-{case}.gtfs.zip",
+        {name: edits[c] if isinstance(c, str) else c for name, c in changes.items()},
+    )
     version = _upload(app, people["vvs"], broken, feed_id="s1")
     assert version["status"] == "rejected" and not version["report"]["ok"]
     found = [f for f in version["report"]["errors"] if f["code"] == code and f["file"] == file]
@@ -162,8 +201,12 @@ def test_a_broken_feed_is_rejected_with_findings_naming_file_and_line(
 
 
 def test_what_is_no_feed_at_all_gets_a_report_not_a_500(app: TestClient, people: dict[str, dict[str, str]]) -> None:
-    answer = app.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip"},
-                      params={"feed_id": "junk"}, content=b"this is not a zip archive")
+    answer = app.post(
+        "/feeds",
+        headers={**people["vvs"], "Content-Type": "application/zip"},
+        params={"feed_id": "junk"},
+        content=b"this is not a zip archive",
+    )
     assert answer.status_code == 201, answer.text
     junk = answer.json()
     assert junk["status"] == "rejected"
@@ -174,19 +217,32 @@ def test_what_is_no_feed_at_all_gets_a_report_not_a_500(app: TestClient, people:
     assert empty.status_code == 422
     nameless = app.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip"}, content=b"PK")
     assert nameless.status_code == 422 and "feed id" in nameless.json()["detail"]
-    bad_id = app.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip"},
-                      params={"feed_id": "a:b"}, content=S1.read_bytes())
+    bad_id = app.post(
+        "/feeds",
+        headers={**people["vvs"], "Content-Type": "application/zip"},
+        params={"feed_id": "a:b"},
+        content=S1.read_bytes(),
+    )
     assert bad_id.status_code == 422
 
 
-def test_file_names_and_sizes_of_uploads(app: TestClient, people: dict[str, dict[str, str]],
-                                        feeds_settings: Settings) -> None:
+def test_file_names_and_sizes_of_uploads(
+    app: TestClient, people: dict[str, dict[str, str]], feeds_settings: Settings
+) -> None:
     # A raw body named by Content-Disposition; a multipart name with folders keeps only its file name.
-    named = app.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip",
-                                        "Content-Disposition": 'attachment; filename="vvs-bus-764-only.gtfs.zip"'},
-                     content=BUS_764.read_bytes())
+    named = app.post(
+        "/feeds",
+        headers={
+            **people["vvs"],
+            "Content-Type": "application/zip",
+            "Content-Disposition": 'attachment; filename="vvs-bus-764-only.gtfs.zip"',
+        },
+        content=BUS_764.read_bytes(),
+    )
     assert named.status_code == 201 and named.json()["feed_id"] == "vvs-bus-764-only", named.text
-    folders = app.post("/feeds", headers=people["vvs"], files={"file": ("../../x/junk.zip", b"junk", "application/zip")})
+    folders = app.post(
+        "/feeds", headers=people["vvs"], files={"file": ("../../x/junk.zip", b"junk", "application/zip")}
+    )
     assert folders.status_code == 201 and folders.json()["feed_id"] == "junk"
     assert folders.json()["report"]["errors"][0]["file"] == "junk.zip"
     dotted = app.post("/feeds", headers=people["vvs"], files={"file": ("..", b"junk", "application/zip")})
@@ -194,15 +250,22 @@ def test_file_names_and_sizes_of_uploads(app: TestClient, people: dict[str, dict
     # Larger than the app's request_max_body_size: 413 before anything is stored, raw or multipart.
     small = msgspec.structs.replace(feeds_settings, max_body_bytes=100_000)
     with TestClient(create_app(small)) as limited:
-        raw = limited.post("/feeds", headers={**people["vvs"], "Content-Type": "application/zip"},
-                           params={"feed_id": "s1"}, content=S1.read_bytes())
+        raw = limited.post(
+            "/feeds",
+            headers={**people["vvs"], "Content-Type": "application/zip"},
+            params={"feed_id": "s1"},
+            content=S1.read_bytes(),
+        )
         assert raw.status_code == 413 and raw.headers["content-type"].startswith("application/problem+json")
-        form = limited.post("/feeds", headers=people["vvs"], files={"file": (S1.name, S1.read_bytes(), "application/zip")})
+        form = limited.post(
+            "/feeds", headers=people["vvs"], files={"file": (S1.name, S1.read_bytes(), "application/zip")}
+        )
         assert form.status_code == 413
 
 
-def test_other_agencies_and_other_roles_see_nothing(app: TestClient, people: dict[str, dict[str, str]],
-                                                    state: dict[str, Any]) -> None:
+def test_other_agencies_and_other_roles_see_nothing(
+    app: TestClient, people: dict[str, dict[str, str]], state: dict[str, Any]
+) -> None:
     s1 = state["s1"]
     assert app.get(f"/feeds/{s1}", headers=people["rbs"]).status_code == 404
     assert app.post(f"/feeds/{s1}/publish", headers=people["rbs"]).status_code == 404
@@ -210,15 +273,22 @@ def test_other_agencies_and_other_roles_see_nothing(app: TestClient, people: dic
     assert app.get(f"/feeds/{s1}", headers=people["admin"]).status_code == 200
     assert app.get("/feeds", headers=people["rider"]).status_code == 403
     assert app.post("/feeds", headers=people["operator"], params={"feed_id": "x"}, content=b"PK").status_code == 403
-    taken = app.post("/feeds", headers={**people["rbs"], "Content-Type": "application/zip"}, params={"feed_id": "s1"},
-                     content=S1.read_bytes())
+    taken = app.post(
+        "/feeds",
+        headers={**people["rbs"], "Content-Type": "application/zip"},
+        params={"feed_id": "s1"},
+        content=S1.read_bytes(),
+    )
     assert taken.status_code == 409 and "vvs" in taken.json()["detail"]
-    assert app.get(f"/feeds/{secrets.token_hex(16)[:8]}-0000-4000-8000-000000000000",
-                   headers=people["admin"]).status_code == 404
+    assert (
+        app.get(f"/feeds/{secrets.token_hex(16)[:8]}-0000-4000-8000-000000000000", headers=people["admin"]).status_code
+        == 404
+    )
 
 
-def test_publishing_builds_a_network_that_riders_plan_on(app: TestClient, people: dict[str, dict[str, str]],
-                                                         state: dict[str, Any]) -> None:
+def test_publishing_builds_a_network_that_riders_plan_on(
+    app: TestClient, people: dict[str, dict[str, str]], state: dict[str, Any]
+) -> None:
     configured = _active(app, people["operator"])
     assert configured["created_by"] is None and all(f["version_id"] is None for f in configured["feeds"])
     state["configured"] = configured["id"]
@@ -238,7 +308,9 @@ def test_publishing_builds_a_network_that_riders_plan_on(app: TestClient, people
     assert network["id"] != configured["id"] and network["built_at"] and network["build_seconds"] > 0
     state["with_s1"] = network["id"]
     # The S1 of the newly published network carries the rider from Herrenberg to Ehningen.
-    assert _transit_trips(app, people["rider"]) and all(t.startswith("s1:") for t in _transit_trips(app, people["rider"]))
+    assert _transit_trips(app, people["rider"]) and all(
+        t.startswith("s1:") for t in _transit_trips(app, people["rider"])
+    )
     again = app.post(f"/feeds/{state['s1']}/publish", headers=people["vvs"])
     assert again.status_code == 409 and again.json()["state"] == "published"
 
@@ -252,12 +324,21 @@ def test_publishing_builds_a_network_that_riders_plan_on(app: TestClient, people
     assert app.get(f"/feeds/{state['s1']}", headers=people["vvs"]).json()["status"] == "published"
 
 
-def test_a_failing_publish_leaves_the_network_serving(app: TestClient, people: dict[str, dict[str, str]],
-                                                      feeds_settings: Settings, state: dict[str, Any],
-                                                      tmp_path: Path) -> None:
-    v2 = _upload(app, people["vvs"], derive_feed(S1, tmp_path / "vvs-s1-only.gtfs.zip", {
-        "feed_info.txt": "feed_publisher_name,feed_publisher_url,feed_lang,feed_version\nVVS,https://www.vvs.de,de,2\n"}),
-        feed_id="s1")
+def test_a_failing_publish_leaves_the_network_serving(
+    app: TestClient, people: dict[str, dict[str, str]], feeds_settings: Settings, state: dict[str, Any], tmp_path: Path
+) -> None:
+    v2 = _upload(
+        app,
+        people["vvs"],
+        derive_feed(
+            S1,
+            tmp_path / "vvs-s1-only.gtfs.zip",
+            {
+                "feed_info.txt": "feed_publisher_name,feed_publisher_url,feed_lang,feed_version\nVVS,https://www.vvs.de,de,2\n"
+            },
+        ),
+        feed_id="s1",
+    )
     assert v2["status"] == "uploaded", v2["report"]
     state["s1_v2"] = v2["id"]
     osm = Path(feeds_settings.osm_file or "")
@@ -275,8 +356,9 @@ def test_a_failing_publish_leaves_the_network_serving(app: TestClient, people: d
     assert app.get(f"/feeds/{state['s1']}", headers=people["vvs"]).json()["status"] == "published"
 
 
-def test_operators_roll_back_and_forward_atomically(app: TestClient, people: dict[str, dict[str, str]],
-                                                    feeds_settings: Settings, state: dict[str, Any]) -> None:
+def test_operators_roll_back_and_forward_atomically(
+    app: TestClient, people: dict[str, dict[str, str]], feeds_settings: Settings, state: dict[str, Any]
+) -> None:
     assert app.post(f"/networks/{state['configured']}/activate", headers=people["vvs"]).status_code == 403
     assert app.post("/networks/999999/activate", headers=people["operator"]).status_code == 404
     failed = app.get("/networks", headers=people["operator"]).json()[0]["id"]
@@ -303,7 +385,8 @@ def test_operators_roll_back_and_forward_atomically(app: TestClient, people: dic
 
 
 def test_publishing_again_after_a_failure_replaces_the_feeds_version(
-        app: TestClient, people: dict[str, dict[str, str]], state: dict[str, Any]) -> None:
+    app: TestClient, people: dict[str, dict[str, str]], state: dict[str, Any]
+) -> None:
     # The failed version is published again (the OSM file is back); the S1's first version retires.
     published = _publish(app, people["vvs"], state["s1_v2"])
     assert published["status"] == "published", published
@@ -326,6 +409,7 @@ def test_every_agency_and_operator_action_is_audited(app: TestClient, people: di
 
 def _prune(settings: Settings, actor: Any) -> list[NetworkVersion]:
     """What NetworkService.prune deletes with `settings`, run as another process of the service would."""
+
     async def work() -> list[NetworkVersion]:
         db = await Database.open(settings)
         try:
@@ -349,8 +433,9 @@ def _pruned_answer(app: TestClient, headers: dict[str, str], network_id: int) ->
     assert "MAAS_KEEP_NETWORKS" in problem["detail"] and "publish its feed versions again" in problem["detail"]
 
 
-def test_the_serving_network_is_never_pruned(app: TestClient, people: dict[str, dict[str, str]],
-                                             feeds_settings: Settings, state: dict[str, Any]) -> None:
+def test_the_serving_network_is_never_pruned(
+    app: TestClient, people: dict[str, dict[str, str]], feeds_settings: Settings, state: dict[str, Any]
+) -> None:
     networks = {n["id"]: n for n in app.get("/networks", headers=people["admin"]).json()}
     # With the default MAAS_KEEP_NETWORKS (5) every network built so far keeps its directory.
     assert all(n["status"] in ("built", "failed") and n["pruned_at"] is None for n in networks.values())
@@ -373,8 +458,9 @@ def test_the_serving_network_is_never_pruned(app: TestClient, people: dict[str, 
     state["newest"] = newest
 
 
-def test_with_keep_1_a_publish_prunes_every_older_network(app: TestClient, people: dict[str, dict[str, str]],
-                                                          feeds_settings: Settings, state: dict[str, Any]) -> None:
+def test_with_keep_1_a_publish_prunes_every_older_network(
+    app: TestClient, people: dict[str, dict[str, str]], feeds_settings: Settings, state: dict[str, Any]
+) -> None:
     directories = {n["id"]: Path(n["directory"]) for n in app.get("/networks", headers=people["admin"]).json()}
     bus = next(v for v in app.get("/feeds", headers=people["rbs"]).json() if v["feed_id"] == "bus764")
     assert bus["status"] == "retired"  # the S1-only network serves
@@ -399,7 +485,8 @@ def test_with_keep_1_a_publish_prunes_every_older_network(app: TestClient, peopl
 
 
 def test_stopping_the_service_during_a_publish_ends_the_build_and_says_so(
-        feeds_settings: Settings, tmp_path: Path) -> None:
+    feeds_settings: Settings, tmp_path: Path
+) -> None:
     """The service stops without waiting for a build nobody will serve: the build process ends with
     it, and the version and network say that the build was interrupted; the served network stays."""
     import multiprocessing

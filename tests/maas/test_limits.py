@@ -14,8 +14,9 @@ def test_oversized_bodies_get_413_and_floods_get_429(settings: Settings, users: 
     tight = msgspec.structs.replace(settings, max_body_bytes=2000, rate_limit_per_minute=8)
     _, rider = users.make("rider")
     with TestClient(create_app(tight)) as client:
-        big = client.post("/quotes", headers={**rider, "content-type": "application/json"},
-                          content=b'{"x": "' + b"a" * 5000 + b'"}')
+        big = client.post(
+            "/quotes", headers={**rider, "content-type": "application/json"}, content=b'{"x": "' + b"a" * 5000 + b'"}'
+        )
         assert big.status_code == 413
         statuses = [client.get("/bookings", headers=rider).status_code for _ in range(12)]
         assert 429 in statuses and statuses[0] == 200

@@ -41,8 +41,20 @@ def test_the_answer_is_what_maas_plan_json_prints(client: TestClient, rider: dic
         answer = client.get("/plan", headers=rider, params={"from": HERRENBERG_BAHNHOF, "to": EHNINGEN, **when})
         assert answer.status_code == 200, answer.text
         option, value = next(iter(when.items()))
-        printed = CliRunner().invoke(main, ["plan", str(network_dir), "--from", HERRENBERG_BAHNHOF, "--to", EHNINGEN,
-                                           f"--{option.replace('_', '-')}", value, "--json"])
+        printed = CliRunner().invoke(
+            main,
+            [
+                "plan",
+                str(network_dir),
+                "--from",
+                HERRENBERG_BAHNHOF,
+                "--to",
+                EHNINGEN,
+                f"--{option.replace('_', '-')}",
+                value,
+                "--json",
+            ],
+        )
         assert printed.exit_code == 0, printed.output
         assert answer.json() == json.loads(printed.output)
         assert answer.json()["itineraries"]
@@ -50,31 +62,46 @@ def test_the_answer_is_what_maas_plan_json_prints(client: TestClient, rider: dic
 
 def test_arrive_by_arrives_in_time_and_a_local_time_is_the_networks(client: TestClient, rider: dict[str, str]) -> None:
     deadline = dt.datetime.fromisoformat("2020-10-06T08:30:00+02:00")
-    by = client.get("/plan", headers=rider, params={"from": HERRENBERG_BAHNHOF, "to": EHNINGEN,
-                                                    "arrive_by": "2020-10-06T08:30"})
+    by = client.get(
+        "/plan", headers=rider, params={"from": HERRENBERG_BAHNHOF, "to": EHNINGEN, "arrive_by": "2020-10-06T08:30"}
+    )
     assert by.status_code == 200, by.text
     itineraries = by.json()["itineraries"]
     assert itineraries and all(dt.datetime.fromisoformat(it["arrival"]) <= deadline for it in itineraries)
-    local = client.get("/plan", headers=rider, params={"from": HERRENBERG_BAHNHOF, "to": EHNINGEN,
-                                                       "depart": "2020-10-06T07:30", "max_walk_m": 800,
-                                                       "wheelchair": "true"})
+    local = client.get(
+        "/plan",
+        headers=rider,
+        params={
+            "from": HERRENBERG_BAHNHOF,
+            "to": EHNINGEN,
+            "depart": "2020-10-06T07:30",
+            "max_walk_m": 800,
+            "wheelchair": "true",
+        },
+    )
     assert local.status_code == 200, local.text
-    assert all(dt.datetime.fromisoformat(it["departure"]) >= dt.datetime.fromisoformat(DEPART)
-               for it in local.json()["itineraries"])
+    assert all(
+        dt.datetime.fromisoformat(it["departure"]) >= dt.datetime.fromisoformat(DEPART)
+        for it in local.json()["itineraries"]
+    )
 
 
-@pytest.mark.parametrize("params, words", [
-    ({"from": "48.5935;8.8630", "to": EHNINGEN, "depart": DEPART}, "lat,lon"),
-    ({"from": "95,8.86", "to": EHNINGEN, "depart": DEPART}, "latitude"),
-    ({"from": "52.52,13.40", "to": EHNINGEN, "depart": DEPART}, "outside this network"),
-    ({"from": HERRENBERG_BAHNHOF, "to": EHNINGEN, "depart": "tomorrow morning"}, "ISO 8601"),
-    ({"from": HERRENBERG_BAHNHOF, "to": EHNINGEN}, "exactly one of depart and arrive_by"),
-    ({"from": HERRENBERG_BAHNHOF, "to": EHNINGEN, "depart": DEPART, "arrive_by": DEPART}, "exactly one"),
-    ({"from": HERRENBERG_BAHNHOF, "to": EHNINGEN, "depart": DEPART, "max_walk_m": -1}, "max_walk_m"),
-    ({"from": "stop:nowhere:1", "to": EHNINGEN, "depart": DEPART}, "no stop"),
-])
-def test_unusable_requests_are_422_problems(client: TestClient, rider: dict[str, str], params: dict[str, object],
-                                            words: str) -> None:
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"from": "48.5935;8.8630", "to": EHNINGEN, "depart": DEPART}, "lat,lon"),
+        ({"from": "95,8.86", "to": EHNINGEN, "depart": DEPART}, "latitude"),
+        ({"from": "52.52,13.40", "to": EHNINGEN, "depart": DEPART}, "outside this network"),
+        ({"from": HERRENBERG_BAHNHOF, "to": EHNINGEN, "depart": "tomorrow morning"}, "ISO 8601"),
+        ({"from": HERRENBERG_BAHNHOF, "to": EHNINGEN}, "exactly one of depart and arrive_by"),
+        ({"from": HERRENBERG_BAHNHOF, "to": EHNINGEN, "depart": DEPART, "arrive_by": DEPART}, "exactly one"),
+        ({"from": HERRENBERG_BAHNHOF, "to": EHNINGEN, "depart": DEPART, "max_walk_m": -1}, "max_walk_m"),
+        ({"from": "stop:nowhere:1", "to": EHNINGEN, "depart": DEPART}, "no stop"),
+    ],
+)
+def test_unusable_requests_are_422_problems(
+    client: TestClient, rider: dict[str, str], params: dict[str, object], words: str
+) -> None:
     answer = client.get("/plan", headers=rider, params=params)
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")

@@ -19,8 +19,17 @@ from litestar.testing.websocket_test_session import WebSocketTestSession
 
 from maas.app import create_app
 from maas.realtime import CHANNEL
-from tests.maas.live_world import (HERRENBERG_BAHNHOF, HERRENBERG_VERENAWEG, KUPPINGEN, NEBRINGEN, ROHRAU, World,
-                                   avl_fixes, own_settings, world)
+from tests.maas.live_world import (
+    HERRENBERG_BAHNHOF,
+    HERRENBERG_VERENAWEG,
+    KUPPINGEN,
+    NEBRINGEN,
+    ROHRAU,
+    World,
+    avl_fixes,
+    own_settings,
+    world,
+)
 
 __all__ = ["own_settings", "world"]  # fixtures
 
@@ -29,8 +38,9 @@ def token(headers: dict[str, str]) -> str:
     return headers["Authorization"].partition(" ")[2]
 
 
-def wait_for(socket: WebSocketTestSession, wanted: Callable[[dict[str, Any]], bool],
-             timeout_s: float = 10.0) -> dict[str, Any]:
+def wait_for(
+    socket: WebSocketTestSession, wanted: Callable[[dict[str, Any]], bool], timeout_s: float = 10.0
+) -> dict[str, Any]:
     """The first message that `wanted` accepts, skipping others; fails after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     seen = []
@@ -69,20 +79,28 @@ def test_a_rider_polls_the_vehicle_and_its_arrival(world: World) -> None:
     assert client.get(url, headers=stranger).status_code == 404
     assert client.get(url, headers=world.operator).status_code == 200
     for event in ("arrived", "picked_up"):
-        assert client.post("/driver/events", headers=bus.headers,
-                           json={"booking_id": booking["id"], "event": event}).status_code == 200
+        assert (
+            client.post(
+                "/driver/events", headers=bus.headers, json={"booking_id": booking["id"], "event": event}
+            ).status_code
+            == 200
+        )
     aboard = client.get(url, headers=rider).json()
     assert aboard["status"] == "picked_up" and aboard["eta_stop"] == "dropoff"
     assert aboard["eta"] <= booking["dropoff_latest"]
-    assert client.post("/driver/events", headers=bus.headers,
-                       json={"booking_id": booking["id"], "event": "dropped_off"}).status_code == 200
+    assert (
+        client.post(
+            "/driver/events", headers=bus.headers, json={"booking_id": booking["id"], "event": "dropped_off"}
+        ).status_code
+        == 200
+    )
     done = client.get(url, headers=rider).json()
     assert done["status"] == "completed" and done["position"] is None and done["vehicle_id"] is None
 
 
 def test_a_rider_socket_follows_the_vehicle(world: World) -> None:
     world.bus(KUPPINGEN)
-    rider_user, rider = world.users.make("rider")
+    _rider_user, rider = world.users.make("rider")
     booking = world.book(rider, KUPPINGEN, HERRENBERG_VERENAWEG)
     bus = world.bus_of(booking)
     client = world.client
@@ -99,10 +117,12 @@ def test_a_rider_socket_follows_the_vehicle(world: World) -> None:
         aboard = wait_for(socket, lambda m: m["status"] == "picked_up")
         assert aboard["eta_stop"] == "dropoff"
     _, stranger = world.users.make("rider")
-    for url, code in [(f"/ws/bookings/{booking['id']}?token={token(stranger)}", 4404),
-                      (f"/ws/bookings/{booking['id']}?token=nonsense", 4401),
-                      (f"/ws/bookings/{booking['id']}", 4401),
-                      (f"/ws/bookings/{booking['id']}?token={token(bus.headers)}", 4403)]:
+    for url, code in [
+        (f"/ws/bookings/{booking['id']}?token={token(stranger)}", 4404),
+        (f"/ws/bookings/{booking['id']}?token=nonsense", 4401),
+        (f"/ws/bookings/{booking['id']}", 4401),
+        (f"/ws/bookings/{booking['id']}?token={token(bus.headers)}", 4403),
+    ]:
         with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(url) as socket:
             socket.receive_json(timeout=10)
         assert refused.value.code == code, url
@@ -122,7 +142,9 @@ def test_operators_watch_positions_and_status_changes(world: World) -> None:
         assert confirmed["status"] == "confirmed" and confirmed["vehicle_id"] == bus.vehicle_id
         plan = wait_for(socket, lambda m: m["type"] == "plan" and m["shift_id"] == bus.shift_id)
         assert plan["stops"] >= 2
-        client.post("/driver/positions", headers=bus.headers, json={**ROHRAU, "at": dt.datetime.now(dt.UTC).isoformat()})
+        client.post(
+            "/driver/positions", headers=bus.headers, json={**ROHRAU, "at": dt.datetime.now(dt.UTC).isoformat()}
+        )
         moved = wait_for(socket, lambda m: m["type"] == "positions" and m["vehicle_id"] == bus.vehicle_id)
         assert moved["count"] == 1 and moved["position"]["lat"] == ROHRAU["lat"]
         assert client.post(f"/bookings/{booking['id']}/cancel", headers=rider).status_code == 200
@@ -133,8 +155,10 @@ def test_operators_watch_positions_and_status_changes(world: World) -> None:
     assert live[bus.vehicle_id]["shift"]["id"] == bus.shift_id and live[bus.vehicle_id]["planned_stops"] >= 0
     _, rider = world.users.make("rider")
     assert client.get("/fleet/live", headers=rider).status_code == 403
-    with pytest.raises(WebSocketDisconnect) as refused, \
-            client.websocket_connect(f"/ws/fleet?token={token(rider)}") as socket:
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect(f"/ws/fleet?token={token(rider)}") as socket,
+    ):
         socket.receive_json(timeout=10)
     assert refused.value.code == 4403
 
@@ -157,8 +181,10 @@ def test_a_driver_socket_gets_the_plan_after_a_new_booking(world: World) -> None
 def test_listen_notify_reaches_subscribers_of_another_instance(world: World) -> None:
     """Two app instances on one database stand for two worker processes."""
     bus = world.bus(NEBRINGEN)
-    with TestClient(create_app(world.settings)) as second, \
-            world.client.websocket_connect("/ws/fleet", headers=world.operator) as socket:
+    with (
+        TestClient(create_app(world.settings)) as second,
+        world.client.websocket_connect("/ws/fleet", headers=world.operator) as socket,
+    ):
         socket.receive_json(timeout=10)
         fixes = avl_fixes()
         posted = second.post("/driver/positions", headers=bus.headers, json={"positions": fixes})
@@ -186,16 +212,24 @@ def test_listen_notify_reaches_subscribers_of_another_instance(world: World) -> 
 def test_a_batch_of_a_thousand_positions_is_ingested(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     bus = world.bus(KUPPINGEN)
     now = dt.datetime.now(dt.UTC)
-    batch = [{"lat": 48.6113 + i * 1e-5, "lon": 8.8430, "at": (now - dt.timedelta(seconds=1000 - i)).isoformat(),
-              "speed_mps": 10.0} for i in range(1000)]
+    batch = [
+        {
+            "lat": 48.6113 + i * 1e-5,
+            "lon": 8.8430,
+            "at": (now - dt.timedelta(seconds=1000 - i)).isoformat(),
+            "speed_mps": 10.0,
+        }
+        for i in range(1000)
+    ]
     started = time.perf_counter()
     rounds = 5
     for _ in range(rounds):
-        assert world.client.post("/driver/positions", headers=bus.headers,
-                                 json={"positions": batch}).status_code == 202
+        assert world.client.post("/driver/positions", headers=bus.headers, json={"positions": batch}).status_code == 202
     took = time.perf_counter() - started
     stored = world.sql("SELECT count(*) AS n FROM positions WHERE vehicle_id = $1", uuid.UUID(bus.vehicle_id))
     assert stored[0]["n"] == rounds * len(batch)
     with capsys.disabled():
-        print(f"\n  positions: {rounds} batches of {len(batch)} in {took:.2f} s ="
-              f" {rounds * len(batch) / took:,.0f} positions/s through HTTP, JSON, COPY and NOTIFY")
+        print(
+            f"\n  positions: {rounds} batches of {len(batch)} in {took:.2f} s ="
+            f" {rounds * len(batch) / took:,.0f} positions/s through HTTP, JSON, COPY and NOTIFY"
+        )

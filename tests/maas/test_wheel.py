@@ -40,7 +40,9 @@ def wheel_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     venv = work / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], work, env)
     python = venv / "bin" / "python"
-    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work, env).strip())
+    site = Path(
+        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work, env).strip()
+    )
     # A plain path line: the test environment's packages are importable, but its .pth files (the
     # editable install of this checkout among them) are not run.
     (site / "third-party.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -51,12 +53,20 @@ def wheel_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 
 def test_the_wheel_holds_every_package_and_the_migrations(wheel_env: tuple[Path, dict[str, str]]) -> None:
     venv, env = wheel_env
-    where = _run([str(venv / "bin" / "python"), "-c", (
-        "import maas.api.bookings, maas.db, routing.dispatch.dispatcher, routing.builder, ext.raptor;"
-        "from importlib.resources import files;"
-        "print(maas.db.__file__);"
-        "print(sorted(p.name for p in files('maas.db').joinpath('migrations').iterdir()))"
-    )], venv.parent, env)
+    where = _run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            (
+                "import maas.api.bookings, maas.db, routing.dispatch.dispatcher, routing.builder, ext.raptor;"
+                "from importlib.resources import files;"
+                "print(maas.db.__file__);"
+                "print(sorted(p.name for p in files('maas.db').joinpath('migrations').iterdir()))"
+            ),
+        ],
+        venv.parent,
+        env,
+    )
     module_file, migrations = where.splitlines()
     assert module_file.startswith(str(venv)), f"maas.db came from {module_file}, not from the wheel"
     assert "0001_core.sql" in migrations
@@ -66,19 +76,43 @@ def test_the_installed_command_builds_and_serves(wheel_env: tuple[Path, dict[str
     venv, env = wheel_env
     work = venv.parent
     assert "network" in _run(["maas", "--help"], work, env)
-    region = _run([str(venv / "bin" / "python"), "-c",
-                   "import maas, pathlib; print(pathlib.Path(maas.__file__).parent / 'data' / 'region-herrenberg')"],
-                  work, env).strip()
+    region = _run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import maas, pathlib; print(pathlib.Path(maas.__file__).parent / 'data' / 'region-herrenberg')",
+        ],
+        work,
+        env,
+    ).strip()
     assert region.startswith(str(venv))
-    _run(["maas", "network", "build", "--osm", f"{region}/herrenberg-and-around.osm.pbf",
-          "--gtfs", f"{region}/gtfs/vvs-s1-only.gtfs.zip", "--out", str(work / "net")], work, env)
+    _run(
+        [
+            "maas",
+            "network",
+            "build",
+            "--osm",
+            f"{region}/herrenberg-and-around.osm.pbf",
+            "--gtfs",
+            f"{region}/gtfs/vvs-s1-only.gtfs.zip",
+            "--out",
+            str(work / "net"),
+        ],
+        work,
+        env,
+    )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     serve_env = {**env, "MAAS_DATABASE_URL": database_url, "MAAS_DATA_DIR": str(work / "data")}
     log = (work / "serve.log").open("w")
-    server = subprocess.Popen(["maas", "serve", "--network", str(work / "net"), "--port", str(port)],
-                              cwd=work, env=serve_env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        ["maas", "serve", "--network", str(work / "net"), "--port", str(port)],
+        cwd=work,
+        env=serve_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 120
         ready = None

@@ -81,7 +81,7 @@ def test_bad_service_definitions_are_named(tmp_path: Path) -> None:
         load_service(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\narea_file = "nowhere.geojson"\n')
-    with pytest.raises(ServiceError, match="nowhere.geojson"):
+    with pytest.raises(ServiceError, match=r"nowhere\.geojson"):
         load_service(bad)
     bad.write_text('name = "x"\narea_file = "a.geojson"\ndetour_factor = 0.5\n')
     with pytest.raises(ServiceError, match="detour_factor"):
@@ -96,9 +96,20 @@ def test_bad_service_definitions_are_named(tmp_path: Path) -> None:
 
 
 def test_cli_plans_with_a_service(network_dir: Path) -> None:
-    result = CliRunner().invoke(main, [
-        "plan", str(network_dir), "--from", "48.5627,8.8481", "--to", "48.5935,8.8630",
-        "--depart", "2021-06-15T07:30", "--on-demand", str(SERVICE),
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "plan",
+            str(network_dir),
+            "--from",
+            "48.5627,8.8481",
+            "--to",
+            "48.5935,8.8630",
+            "--depart",
+            "2021-06-15T07:30",
+            "--on-demand",
+            str(SERVICE),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "on-demand ride" in result.output

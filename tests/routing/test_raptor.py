@@ -32,7 +32,8 @@ DAY = 86_400
 
 
 def timetable_from_trips(
-    n_stops: int, trips: list[tuple[list[int], list[int], list[int], list[int], list[int]]],
+    n_stops: int,
+    trips: list[tuple[list[int], list[int], list[int], list[int], list[int]]],
     footpaths: list[tuple[int, int, int]],
 ) -> Timetable:
     """A Timetable from explicit trips (stops, arrivals, departures, pickup, drop-off types).
@@ -40,7 +41,7 @@ def timetable_from_trips(
     Trips with the same stops and types share a pattern when they do not overtake, as in the builder.
     """
     groups: dict[tuple, list[list[int]]] = {}
-    for k, (stops, arr, dep, pick, drop) in enumerate(trips):
+    for k, (stops, _arr, _dep, pick, drop) in enumerate(trips):
         groups.setdefault((tuple(stops), tuple(pick), tuple(drop)), []).append(k)
     patterns: list[tuple[tuple, list[int]]] = []
     for key, members in groups.items():
@@ -50,7 +51,8 @@ def timetable_from_trips(
             for g in split:
                 last = trips[g[-1]]
                 if all(a >= b for a, b in zip(trips[k][1], last[1], strict=True)) and all(
-                        a >= b for a, b in zip(trips[k][2], last[2], strict=True)):
+                    a >= b for a, b in zip(trips[k][2], last[2], strict=True)
+                ):
                     g.append(k)
                     break
             else:
@@ -76,24 +78,42 @@ def timetable_from_trips(
     i32 = np.int32
     strs = np.array([str(i) for i in range(n_stops)])
     return Timetable(
-        stop_id=strs, stop_name=strs, stop_lat=np.zeros(n_stops), stop_lon=np.zeros(n_stops),
-        stop_parent=np.full(n_stops, -1, i32), stop_location_type=np.zeros(n_stops, np.int8),
-        stop_wheelchair=np.zeros(n_stops, np.int8), stop_feed=np.zeros(n_stops, np.int16),
+        stop_id=strs,
+        stop_name=strs,
+        stop_lat=np.zeros(n_stops),
+        stop_lon=np.zeros(n_stops),
+        stop_parent=np.full(n_stops, -1, i32),
+        stop_location_type=np.zeros(n_stops, np.int8),
+        stop_wheelchair=np.zeros(n_stops, np.int8),
+        stop_feed=np.zeros(n_stops, np.int16),
         stop_min_transfer_s=np.zeros(n_stops, i32),
-        route_id=np.array(["r"]), route_short_name=np.array(["r"]), route_long_name=np.array(["r"]),
-        route_type=np.array([3], np.int16), route_agency=np.array(["a"]),
-        pattern_route=np.zeros(len(patterns), i32), pattern_stop_offsets=np.array(stop_offsets, i32),
-        pattern_stops=np.array(pattern_stops, i32), pattern_pickup=np.array(pick, np.int8),
-        pattern_dropoff=np.array(drop, np.int8), pattern_trip_offsets=np.array(trip_offsets, i32),
+        route_id=np.array(["r"]),
+        route_short_name=np.array(["r"]),
+        route_long_name=np.array(["r"]),
+        route_type=np.array([3], np.int16),
+        route_agency=np.array(["a"]),
+        pattern_route=np.zeros(len(patterns), i32),
+        pattern_stop_offsets=np.array(stop_offsets, i32),
+        pattern_stops=np.array(pattern_stops, i32),
+        pattern_pickup=np.array(pick, np.int8),
+        pattern_dropoff=np.array(drop, np.int8),
+        pattern_trip_offsets=np.array(trip_offsets, i32),
         pattern_stop_time_offsets=np.array(st_offsets, np.int64),
-        trip_id=np.array([str(k) for k in trip_order]), trip_service=np.zeros(len(trip_order), i32),
-        trip_wheelchair=np.zeros(len(trip_order), np.int8), trip_headsign=np.array([""] * len(trip_order)),
-        trip_shape=np.full(len(trip_order), -1, i32), shape_id=np.array([""])[:0],
-        shape_offsets=np.zeros(1, i32), shape_lat=np.zeros(0), shape_lon=np.zeros(0),
-        arrival=np.array(arrival, i32), departure=np.array(departure, i32),
+        trip_id=np.array([str(k) for k in trip_order]),
+        trip_service=np.zeros(len(trip_order), i32),
+        trip_wheelchair=np.zeros(len(trip_order), np.int8),
+        trip_headsign=np.array([""] * len(trip_order)),
+        trip_shape=np.full(len(trip_order), -1, i32),
+        shape_id=np.array([""])[:0],
+        shape_offsets=np.zeros(1, i32),
+        shape_lat=np.zeros(0),
+        shape_lon=np.zeros(0),
+        arrival=np.array(arrival, i32),
+        departure=np.array(departure, i32),
         stop_pattern_offsets=np.r_[0, np.cumsum(counts)].astype(i32),
         stop_patterns=np.array([p for _, p in serving], i32),
-        service_id=np.array(["s"]), service_days=np.ones((1, 1), np.uint8),
+        service_id=np.array(["s"]),
+        service_days=np.ones((1, 1), np.uint8),
         transfer_offsets=np.r_[0, np.cumsum(fp_counts)].astype(i32),
         transfer_to=np.array([b for _, b, _ in footpaths], i32),
         transfer_s=np.array([s for _, _, s in footpaths], i32),
@@ -104,7 +124,9 @@ def timetable_from_trips(
 @st.composite
 def random_timetables(draw: st.DrawFn) -> tuple[Timetable, dict]:
     n_stops = draw(st.integers(2, 9))
-    routes = draw(st.lists(st.lists(st.integers(0, n_stops - 1), min_size=2, max_size=5, unique=True), min_size=1, max_size=4))
+    routes = draw(
+        st.lists(st.lists(st.integers(0, n_stops - 1), min_size=2, max_size=5, unique=True), min_size=1, max_size=4)
+    )
     trips = []
     for stops in routes:
         pick = draw(st.lists(st.sampled_from([0, 0, 0, 1]), min_size=len(stops), max_size=len(stops)))
@@ -118,19 +140,37 @@ def random_timetables(draw: st.DrawFn) -> tuple[Timetable, dict]:
                 dep.append(t)
                 t += draw(st.integers(0, 1800))
             trips.append((stops, arr, dep, pick, drop))
-    footpaths = {(a, b): s for a, b, s in draw(st.lists(
-        st.tuples(st.integers(0, n_stops - 1), st.integers(0, n_stops - 1), st.integers(0, 900)), max_size=8,
-    )) if a != b}
+    footpaths = {
+        (a, b): s
+        for a, b, s in draw(
+            st.lists(
+                st.tuples(st.integers(0, n_stops - 1), st.integers(0, n_stops - 1), st.integers(0, 900)),
+                max_size=8,
+            )
+        )
+        if a != b
+    }
     tt = timetable_from_trips(n_stops, trips, [(a, b, s) for (a, b), s in footpaths.items()])
     n_sources = draw(st.integers(1, 2))
     query = {
-        "sources": np.array(draw(st.lists(st.integers(0, n_stops - 1), min_size=n_sources, max_size=n_sources)), np.int32),
-        "source_times": np.array(draw(st.lists(st.integers(0, 30 * 3600), min_size=n_sources, max_size=n_sources)), np.int32),
+        "sources": np.array(
+            draw(st.lists(st.integers(0, n_stops - 1), min_size=n_sources, max_size=n_sources)), np.int32
+        ),
+        "source_times": np.array(
+            draw(st.lists(st.integers(0, 30 * 3600), min_size=n_sources, max_size=n_sources)), np.int32
+        ),
         "max_rounds": draw(st.integers(1, 4)),
-        "trip_active": np.array(draw(st.lists(st.lists(st.integers(0, 1), min_size=tt.n_trips, max_size=tt.n_trips), min_size=3, max_size=3)), np.uint8),
+        "trip_active": np.array(
+            draw(
+                st.lists(st.lists(st.integers(0, 1), min_size=tt.n_trips, max_size=tt.n_trips), min_size=3, max_size=3)
+            ),
+            np.uint8,
+        ),
         "day_offset": np.array([-DAY, 0, DAY], np.int32),
         "change_s": np.array(draw(st.lists(st.integers(0, 300), min_size=n_stops, max_size=n_stops)), np.int32),
-        "stop_ok": np.array(draw(st.lists(st.sampled_from([1, 1, 1, 0]), min_size=n_stops, max_size=n_stops)), np.uint8),
+        "stop_ok": np.array(
+            draw(st.lists(st.sampled_from([1, 1, 1, 0]), min_size=n_stops, max_size=n_stops)), np.uint8
+        ),
         "use_footpaths": draw(st.booleans()),
     }
     return tt, query
@@ -142,8 +182,14 @@ def test_kernel_matches_oracle_on_random_timetables(case: tuple[Timetable, dict]
     tt, q = case
     raptor = Raptor(tt, dt.date(2020, 1, 1), "UTC")
     kernel = raptor._kernel.earliest_arrival(
-        q["sources"], q["source_times"], q["max_rounds"], *raptor.active_rows(q["trip_active"]), q["day_offset"],
-        q["change_s"], q["stop_ok"], q["use_footpaths"],
+        q["sources"],
+        q["source_times"],
+        q["max_rounds"],
+        *raptor.active_rows(q["trip_active"]),
+        q["day_offset"],
+        q["change_s"],
+        q["stop_ok"],
+        q["use_footpaths"],
     )
     oracle = earliest_arrival_reference(tt, **q)
     assert kernel["labels"].tolist() == oracle.tolist()
@@ -155,8 +201,14 @@ def test_backward_kernel_matches_oracle_on_random_timetables(case: tuple[Timetab
     tt, q = case
     raptor = Raptor(tt, dt.date(2020, 1, 1), "UTC")
     kernel = raptor._kernel.latest_departure(
-        q["sources"], q["source_times"], q["max_rounds"], *raptor.active_rows(q["trip_active"]), q["day_offset"],
-        q["change_s"], q["stop_ok"], q["use_footpaths"],
+        q["sources"],
+        q["source_times"],
+        q["max_rounds"],
+        *raptor.active_rows(q["trip_active"]),
+        q["day_offset"],
+        q["change_s"],
+        q["stop_ok"],
+        q["use_footpaths"],
     )
     q["targets"], q["target_times"] = q.pop("sources"), q.pop("source_times")
     oracle = latest_departure_reference(tt, **q)
@@ -180,8 +232,18 @@ def _connection_scan(tt: Timetable, days: ServiceDays, source: int, start: int) 
                     continue
                 off = int(days.day_offset[d])
                 for i in range(n - 1):
-                    conns.append((int(tt.departure[base + i]) + off, int(tt.arrival[base + i + 1]) + off,
-                                  t * 4 + d, i, int(stops[i]), int(stops[i + 1]), pick[i] != 1, drop[i + 1] != 1))
+                    conns.append(
+                        (
+                            int(tt.departure[base + i]) + off,
+                            int(tt.arrival[base + i + 1]) + off,
+                            t * 4 + d,
+                            i,
+                            int(stops[i]),
+                            int(stops[i + 1]),
+                            pick[i] != 1,
+                            drop[i + 1] != 1,
+                        )
+                    )
     conns.sort()
     best = np.full(tt.n_stops, UNREACHED, dtype=np.int64)
     best[source] = start
@@ -196,10 +258,9 @@ def _connection_scan(tt: Timetable, days: ServiceDays, source: int, start: int) 
                 continue
             if can_board and best[a] <= dep and boarded_at.get(trip, i + 1) > i:
                 boarded_at[trip] = i
-            if boarded_at.get(trip, i + 1) <= i:
-                if can_alight and arr < best[b]:
-                    best[b] = arr
-                    changed = True
+            if boarded_at.get(trip, i + 1) <= i and can_alight and arr < best[b]:
+                best[b] = arr
+                changed = True
     return best
 
 
@@ -220,8 +281,18 @@ def _connection_scan_back(tt: Timetable, days: ServiceDays, target: int, deadlin
                     continue
                 off = int(days.day_offset[d])
                 for i in range(n - 1):
-                    conns.append((int(tt.arrival[base + i + 1]) + off, int(tt.departure[base + i]) + off,
-                                  t * 4 + d, i, int(stops[i]), int(stops[i + 1]), pick[i] != 1, drop[i + 1] != 1))
+                    conns.append(
+                        (
+                            int(tt.arrival[base + i + 1]) + off,
+                            int(tt.departure[base + i]) + off,
+                            t * 4 + d,
+                            i,
+                            int(stops[i]),
+                            int(stops[i + 1]),
+                            pick[i] != 1,
+                            drop[i + 1] != 1,
+                        )
+                    )
     conns.sort(reverse=True)
     best = np.full(tt.n_stops, NO_DEPARTURE, dtype=np.int64)
     best[target] = deadline
@@ -240,7 +311,9 @@ def _connection_scan_back(tt: Timetable, days: ServiceDays, target: int, deadlin
     return best
 
 
-def _assert_latest_is_exact(raptor: Raptor, days: ServiceDays, source: int, target: int, deadline: int, **options) -> int:
+def _assert_latest_is_exact(
+    raptor: Raptor, days: ServiceDays, source: int, target: int, deadline: int, **options
+) -> int:
     """The backward search's latest departure per round reaches `target` by `deadline` going forward,
     and leaving one second later does not; returns how many rounds had a departure."""
     back = raptor.latest_departure(np.array([target]), np.array([deadline]), days, **options)
@@ -257,7 +330,10 @@ def _assert_latest_is_exact(raptor: Raptor, days: ServiceDays, source: int, targ
     return checked
 
 
-REAL_FEEDS = sorted((SHARED_DATA / "gtfs").glob("*.zip")) + [HERRENBERG / "gtfs" / "vvs-herrenberg-2021-subset.gtfs.zip"]
+REAL_FEEDS = [
+    *sorted((SHARED_DATA / "gtfs").glob("*.zip")),
+    HERRENBERG / "gtfs" / "vvs-herrenberg-2021-subset.gtfs.zip",
+]
 
 
 @pytest.mark.parametrize("feed", REAL_FEEDS, ids=lambda p: p.name)
@@ -267,7 +343,9 @@ def test_searches_equal_connection_scans_and_each_other_on_real_feeds(feed: Path
     tt = net.timetable
     raptor = Raptor(tt, manifest.first_date, manifest.timezone)
     # The busiest day of the feed, so that the comparison covers most trips.
-    per_day = np.unpackbits(np.asarray(tt.service_days), axis=1, bitorder="little")[np.asarray(tt.trip_service)].sum(axis=0)
+    per_day = np.unpackbits(np.asarray(tt.service_days), axis=1, bitorder="little")[np.asarray(tt.trip_service)].sum(
+        axis=0
+    )
     date = manifest.first_date + dt.timedelta(days=int(np.argmax(per_day)))
     days = raptor.service_days(date)
     rng = np.random.default_rng(11)
@@ -276,7 +354,12 @@ def test_searches_equal_connection_scans_and_each_other_on_real_feeds(feed: Path
     for source in rng.choice(served, size=min(12, len(served)), replace=False):
         start = int(rng.integers(5 * 3600, 10 * 3600))
         result = raptor.earliest_arrival(
-            np.array([source]), np.array([start]), days, max_transfers=60, min_transfer_s=0, use_footpaths=False,
+            np.array([source]),
+            np.array([start]),
+            days,
+            max_transfers=60,
+            min_transfer_s=0,
+            use_footpaths=False,
         )
         expected = _connection_scan(tt, days, int(source), start)
         got = result.labels[-1].astype(np.int64)
@@ -288,7 +371,12 @@ def test_searches_equal_connection_scans_and_each_other_on_real_feeds(feed: Path
     for target in rng.choice(served, size=min(6, len(served)), replace=False):
         deadline = int(rng.integers(8 * 3600, 20 * 3600))
         result = raptor.latest_departure(
-            np.array([target]), np.array([deadline]), days, max_transfers=60, min_transfer_s=0, use_footpaths=False,
+            np.array([target]),
+            np.array([deadline]),
+            days,
+            max_transfers=60,
+            min_transfer_s=0,
+            use_footpaths=False,
         )
         expected = _connection_scan_back(tt, days, int(target), deadline)
         got = result.labels[-1].astype(np.int64)
@@ -300,8 +388,9 @@ def test_searches_equal_connection_scans_and_each_other_on_real_feeds(feed: Path
     rounds = 0
     for _ in range(8):
         source, target = (int(s) for s in rng.choice(served, size=2, replace=False))
-        rounds += _assert_latest_is_exact(raptor, days, source, target, int(rng.integers(8 * 3600, 20 * 3600)),
-                                          max_transfers=3)
+        rounds += _assert_latest_is_exact(
+            raptor, days, source, target, int(rng.integers(8 * 3600, 20 * 3600)), max_transfers=3
+        )
     assert rounds >= 4
 
 
@@ -322,8 +411,15 @@ def test_kernel_matches_oracle_on_herrenberg_with_footpaths(herrenberg_raptor: t
         start = int(rng.integers(6 * 3600, 9 * 3600))
         result = raptor.earliest_arrival(np.array([source]), np.array([start]), days, max_transfers=3)
         oracle = earliest_arrival_reference(
-            tt, np.array([source], np.int32), np.array([start], np.int32), 4, days.trip_active, days.day_offset,
-            change, np.ones(tt.n_stops, np.uint8), True,
+            tt,
+            np.array([source], np.int32),
+            np.array([start], np.int32),
+            4,
+            days.trip_active,
+            days.day_offset,
+            change,
+            np.ones(tt.n_stops, np.uint8),
+            True,
         )
         assert result.labels.tolist() == oracle.tolist()
 
@@ -342,8 +438,15 @@ def test_backward_kernel_matches_oracle_and_journeys_keep_the_deadline_on_herren
         deadline = int(rng.integers(8 * 3600, 11 * 3600))
         result = raptor.latest_departure(np.array([target]), np.array([deadline]), days, max_transfers=3)
         oracle = latest_departure_reference(
-            tt, np.array([target], np.int32), np.array([deadline], np.int32), 4, days.trip_active, days.day_offset,
-            change, np.ones(tt.n_stops, np.uint8), True,
+            tt,
+            np.array([target], np.int32),
+            np.array([deadline], np.int32),
+            4,
+            days.trip_active,
+            days.day_offset,
+            change,
+            np.ones(tt.n_stops, np.uint8),
+            True,
         )
         assert result.labels.tolist() == oracle.tolist()
         for source in served:
@@ -369,7 +472,7 @@ def test_journeys_are_connected_and_move_forward(herrenberg_raptor: tuple[Raptor
     index = {str(s): i for i, s in enumerate(tt.stop_id)}
     # S-Bahn Herrenberg -> Ehningen and on to bus 764's stops: needs a change at Ehningen.
     days = raptor.service_days(dt.date(2020, 10, 6))
-    source = index["vvs-s1-only:de:08115:4512:1:2"] if "vvs-s1-only:de:08115:4512:1:2" in index else None
+    source = index.get("vvs-s1-only:de:08115:4512:1:2")
     served = np.unique(np.asarray(tt.pattern_stops))
     rng = np.random.default_rng(5)
     sources = [source] if source is not None else []
@@ -433,7 +536,9 @@ def test_wheelchair_journeys_use_only_accessible_trips_and_stops(tmp_path: Path)
                     for leg in journey.legs:
                         if not isinstance(leg, TransitLeg):
                             continue
-                        accessible = tt.trip_wheelchair[leg.trip] == 1 and ok_stops[leg.from_stop] and ok_stops[leg.to_stop]
+                        accessible = (
+                            tt.trip_wheelchair[leg.trip] == 1 and ok_stops[leg.from_stop] and ok_stops[leg.to_stop]
+                        )
                         if wheelchair:
                             checked += 1
                             assert accessible

@@ -17,7 +17,6 @@ import shapely
 from click.testing import CliRunner
 
 from maas.cli import main
-from routing.spatial import haversine_m
 from routing.builder import BuildInputs, build_network
 from routing.network import load_network
 from routing.router import (
@@ -31,6 +30,7 @@ from routing.router import (
     Router,
     encode_polyline,
 )
+from routing.spatial import haversine_m
 from tests.conftest import HERRENBERG
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -85,8 +85,9 @@ def _assert_sound(it: Itinerary, depart: dt.datetime, max_walk_m: float = 1000.0
         elif leg.mode == "bike_share":
             assert leg.system and leg.route is None and leg.trip is None
             assert leg.from_.station and leg.to.station and leg.from_.station != leg.to.station
-            assert leg.from_.station.startswith(f"{leg.system}:") and leg.to.station.startswith(f"{leg.system}:"), \
+            assert leg.from_.station.startswith(f"{leg.system}:") and leg.to.station.startswith(f"{leg.system}:"), (
                 "a bike goes back to a station of its own system"
+            )
             assert leg.distance_m + 1 >= straight and seconds > 0
             assert 5.0 / 3.6 < leg.distance_m / seconds < 30.0 / 3.6, "a rented bike rides at 5-30 km/h"
         else:
@@ -122,16 +123,23 @@ def test_plans_between_named_places_exist_and_are_sound(router: Router) -> None:
             if name_a == name_b:
                 continue
             depart = dt.datetime.combine(date, dt.time(7, 30), BERLIN)
-            plan = router.plan(PlanRequest(
-                origin=Endpoint(lat=lat_a, lon=lon_a), destination=Endpoint(lat=lat_b, lon=lon_b), depart=depart,
-            ))
+            plan = router.plan(
+                PlanRequest(
+                    origin=Endpoint(lat=lat_a, lon=lon_a),
+                    destination=Endpoint(lat=lat_b, lon=lon_b),
+                    depart=depart,
+                )
+            )
             for it in plan.itineraries:
                 _assert_sound(it, depart)
             arrivals = [it.arrival for it in plan.itineraries]
             transfers = [it.transfers for it in plan.itineraries]
             for i, j in zip(range(len(arrivals)), range(1, len(arrivals)), strict=False):
-                assert not (arrivals[j] >= arrivals[i] and transfers[j] >= transfers[i] and
-                            plan.itineraries[j].legs[0].mode == "transit"), "itineraries are Pareto-optimal"
+                assert not (
+                    arrivals[j] >= arrivals[i]
+                    and transfers[j] >= transfers[i]
+                    and plan.itineraries[j].legs[0].mode == "transit"
+                ), "itineraries are Pareto-optimal"
             if plan.itineraries:
                 found.add((name_a, name_b))
     # Rohrau and Nebringen have no scheduled stop within walking distance in these feeds (their buses
@@ -141,10 +149,22 @@ def test_plans_between_named_places_exist_and_are_sound(router: Router) -> None:
 
 
 def test_pure_timetable_answer_between_stops(network_dir: Path) -> None:
-    result = CliRunner().invoke(main, [
-        "plan", str(network_dir), "--from", "stop:vvs-s1-only:de:08115:4512:1:2",
-        "--to", "stop:vvs-s1-only:de:08111:6002:1:2", "--depart", "2020-10-06T08:00", "--max-walk-m", "0", "--json",
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "plan",
+            str(network_dir),
+            "--from",
+            "stop:vvs-s1-only:de:08115:4512:1:2",
+            "--to",
+            "stop:vvs-s1-only:de:08111:6002:1:2",
+            "--depart",
+            "2020-10-06T08:00",
+            "--max-walk-m",
+            "0",
+            "--json",
+        ],
+    )
     if result.exit_code != 0 and "no stop" in result.output:
         pytest.fail(result.output)
     assert result.exit_code == 0, result.output
@@ -164,11 +184,15 @@ def test_bad_requests_are_clear_errors(router: Router, network_dir: Path) -> Non
     with pytest.raises(PlanError, match="no stop 'x:y'"):
         router.plan(PlanRequest(origin=Endpoint(stop="x:y"), destination=Endpoint(lat=48.59, lon=8.86), depart=depart))
     with pytest.raises(PlanError, match="outside this network"):
-        router.plan(PlanRequest(origin=Endpoint(lat=10.0, lon=10.0), destination=Endpoint(lat=48.59, lon=8.86), depart=depart))
+        router.plan(
+            PlanRequest(origin=Endpoint(lat=10.0, lon=10.0), destination=Endpoint(lat=48.59, lon=8.86), depart=depart)
+        )
     with pytest.raises(PlanError, match="lat,lon"):
         Endpoint.parse("Herrenberg")
     runner = CliRunner()
-    res = runner.invoke(main, ["plan", str(network_dir), "--from", "48.59,8.86", "--to", "48.61,8.84", "--depart", "tomorrow"])
+    res = runner.invoke(
+        main, ["plan", str(network_dir), "--from", "48.59,8.86", "--to", "48.61,8.84", "--depart", "tomorrow"]
+    )
     assert res.exit_code == 2 and "ISO 8601" in res.output and "Traceback" not in res.output
 
 
@@ -181,9 +205,13 @@ def test_encoded_polyline_matches_the_published_example() -> None:
 
 def test_the_s_bahn_takes_a_rider_from_herrenberg_to_ehningen(router: Router) -> None:
     depart = dt.datetime(2020, 10, 6, 7, 30, tzinfo=BERLIN)
-    plan = router.plan(PlanRequest(
-        origin=Endpoint(lat=48.5935, lon=8.8630), destination=Endpoint(lat=48.6582, lon=8.9408), depart=depart,
-    ))
+    plan = router.plan(
+        PlanRequest(
+            origin=Endpoint(lat=48.5935, lon=8.8630),
+            destination=Endpoint(lat=48.6582, lon=8.9408),
+            depart=depart,
+        )
+    )
     assert plan.itineraries
     best = plan.itineraries[0]
     _assert_sound(best, depart)
@@ -216,8 +244,9 @@ def test_random_points_in_the_region_plan_or_refuse_cleanly(router: Router) -> N
 
 def test_arrive_by_leaves_as_late_as_possible(router: Router) -> None:
     deadline = dt.datetime(2021, 6, 15, 9, 0, tzinfo=BERLIN)
-    request = PlanRequest(origin=Endpoint(lat=48.5935, lon=8.8630), destination=Endpoint(lat=48.6113, lon=8.8430),
-                          depart=deadline)
+    request = PlanRequest(
+        origin=Endpoint(lat=48.5935, lon=8.8630), destination=Endpoint(lat=48.6113, lon=8.8430), depart=deadline
+    )
     plan = router.plan_arriving_by(request, deadline)
     assert plan.itineraries
     latest = max(it.departure for it in plan.itineraries)
@@ -231,7 +260,9 @@ def test_arrive_by_leaves_as_late_as_possible(router: Router) -> None:
     assert res.exit_code == 2 and "exactly one of --depart and --arrive-by" in res.output
 
 
-def _arriving_by_bisection(router: Router, request: PlanRequest, deadline: dt.datetime, window_s: int) -> list[Itinerary]:
+def _arriving_by_bisection(
+    router: Router, request: PlanRequest, deadline: dt.datetime, window_s: int
+) -> list[Itinerary]:
     """Arrive-by as it was planned before the backward search: bisection on the departure second."""
 
     def in_time(seconds_before: int) -> list[Itinerary]:
@@ -253,15 +284,21 @@ def _arriving_by_bisection(router: Router, request: PlanRequest, deadline: dt.da
 def test_arrive_by_equals_bisection_of_forward_plans(router: Router) -> None:
     places = {name: (lat, lon) for name, lat, lon in _places_in_region()}
     cases = [
-        ("Herrenberg Bahnhof", "Kuppingen", (7, 0)), ("Kuppingen", "Herrenberg Verenaweg", (8, 17)),
-        ("Herrenberg Verenaweg", "Herrenberg Bahnhof", (12, 40)), ("Kuppingen", "Herrenberg Bahnhof", (17, 5)),
-        ("Herrenberg Bahnhof", "Herrenberg Verenaweg", (22, 30)), ("Herrenberg Verenaweg", "Kuppingen", (6, 10)),
+        ("Herrenberg Bahnhof", "Kuppingen", (7, 0)),
+        ("Kuppingen", "Herrenberg Verenaweg", (8, 17)),
+        ("Herrenberg Verenaweg", "Herrenberg Bahnhof", (12, 40)),
+        ("Kuppingen", "Herrenberg Bahnhof", (17, 5)),
+        ("Herrenberg Bahnhof", "Herrenberg Verenaweg", (22, 30)),
+        ("Herrenberg Verenaweg", "Kuppingen", (6, 10)),
     ]
     compared = 0
     for a, b, (hour, minute) in cases:
         deadline = dt.datetime(2021, 6, 15, hour, minute, tzinfo=BERLIN)
-        request = PlanRequest(origin=Endpoint(lat=places[a][0], lon=places[a][1]),
-                              destination=Endpoint(lat=places[b][0], lon=places[b][1]), depart=deadline)
+        request = PlanRequest(
+            origin=Endpoint(lat=places[a][0], lon=places[a][1]),
+            destination=Endpoint(lat=places[b][0], lon=places[b][1]),
+            depart=deadline,
+        )
         expected = _arriving_by_bisection(router, request, deadline, 3 * 3600)
         got = router.plan_arriving_by(request, deadline).itineraries
         assert [msgspec.json.encode(it) for it in got] == [msgspec.json.encode(it) for it in expected], (a, b, deadline)
@@ -271,8 +308,9 @@ def test_arrive_by_equals_bisection_of_forward_plans(router: Router) -> None:
 
 def test_range_query_gives_every_useful_departure_in_the_window(router: Router) -> None:
     start = dt.datetime(2021, 6, 15, 7, 0, tzinfo=BERLIN)
-    request = PlanRequest(origin=Endpoint(lat=48.5935, lon=8.8630), destination=Endpoint(lat=48.6113, lon=8.8430),
-                          depart=start)
+    request = PlanRequest(
+        origin=Endpoint(lat=48.5935, lon=8.8630), destination=Endpoint(lat=48.6113, lon=8.8430), depart=start
+    )
     profile = router.plan_range(request, 2 * 3600).itineraries
     assert len(profile) >= 4, "the city bus runs every 15-30 minutes"
     first = router.plan(request).itineraries
@@ -282,18 +320,26 @@ def test_range_query_gives_every_useful_departure_in_the_window(router: Router) 
         assert it.departure <= start + dt.timedelta(hours=2, minutes=1)
         single = router.plan(msgspec.structs.replace(request, depart=it.departure)).itineraries
         assert min(x.arrival for x in single) == it.arrival or it.transfers < min(
-            x.transfers for x in single if x.arrival < it.arrival)
+            x.transfers for x in single if x.arrival < it.arrival
+        )
     for a in profile:
         for b in profile:
             if a is not b:
-                assert not (b.departure >= a.departure and b.arrival <= a.arrival and b.transfers <= a.transfers
-                            and (b.departure, b.arrival) != (a.departure, a.arrival)), "no itinerary is dominated"
+                assert not (
+                    b.departure >= a.departure
+                    and b.arrival <= a.arrival
+                    and b.transfers <= a.transfers
+                    and (b.departure, b.arrival) != (a.departure, a.arrival)
+                ), "no itinerary is dominated"
 
 
 def test_transit_legs_follow_the_gtfs_shape(router: Router) -> None:
     depart = dt.datetime(2020, 10, 6, 7, 30, tzinfo=BERLIN)
-    plan = router.plan(PlanRequest(origin=Endpoint(lat=48.5935, lon=8.8630), destination=Endpoint(lat=48.6582, lon=8.9408),
-                                   depart=depart))
+    plan = router.plan(
+        PlanRequest(
+            origin=Endpoint(lat=48.5935, lon=8.8630), destination=Endpoint(lat=48.6582, lon=8.9408), depart=depart
+        )
+    )
     leg = next(leg for it in plan.itineraries for leg in it.legs if leg.mode == "transit")
     points = decode_polyline(leg.geometry)
     drawn = haversine_m(points[:-1, 0], points[:-1, 1], points[1:, 0], points[1:, 1]).sum()
@@ -318,10 +364,14 @@ ADDED_STATIONS = {
 
 
 def _build_with_gbfs(out: Path, gbfs: list[Path]) -> Path:
-    build_network(BuildInputs(
-        gtfs=[str(p) for p in sorted((HERRENBERG / "gtfs").glob("*.zip"))], gbfs=[str(p) for p in gbfs],
-        osm=str(HERRENBERG / "herrenberg-and-around.osm.pbf"),
-    ), out)
+    build_network(
+        BuildInputs(
+            gtfs=[str(p) for p in sorted((HERRENBERG / "gtfs").glob("*.zip"))],
+            gbfs=[str(p) for p in gbfs],
+            osm=str(HERRENBERG / "herrenberg-and-around.osm.pbf"),
+        ),
+        out,
+    )
     return out
 
 
@@ -335,8 +385,11 @@ def _derive_stadtrad(target: Path) -> Path:
     for station_id, (place, bikes, docks) in ADDED_STATIONS.items():
         lat, lon = places[place]
         record = copy.deepcopy(real_info) | {"station_id": station_id, "name": place, "lat": lat, "lon": lon}
-        state = copy.deepcopy(real_status) | {"station_id": station_id, "num_bikes_available": bikes,
-                                              "num_docks_available": docks}
+        state = copy.deepcopy(real_status) | {
+            "station_id": station_id,
+            "num_bikes_available": bikes,
+            "num_docks_available": docks,
+        }
         state["vehicle_types_available"][0]["count"] = bikes
         info["data"]["stations"].append(record)
         status["data"]["stations"].append(state)
@@ -381,7 +434,8 @@ def _endpoints(router: Router) -> list[tuple[str, float, float]]:
     sharing = router.network.sharing
     stations = [
         (f"near {sharing.station_name[k]}", float(sharing.station_lat[k]) + 0.00135, float(sharing.station_lon[k]))
-        for k in range(len(sharing.station_id)) if "bicycle" in str(sharing.system_form_factors[sharing.station_system[k]])
+        for k in range(len(sharing.station_id))
+        if "bicycle" in str(sharing.system_form_factors[sharing.station_system[k]])
     ]
     return _places_in_region() + stations
 
@@ -391,10 +445,14 @@ def _all_plans(router: Router, depart: dt.datetime, max_walk_m: float = 1000.0) 
     for name_a, lat_a, lon_a in _endpoints(router):
         for name_b, lat_b, lon_b in _endpoints(router):
             if name_a != name_b:
-                found += router.plan(PlanRequest(
-                    origin=Endpoint(lat=lat_a, lon=lon_a), destination=Endpoint(lat=lat_b, lon=lon_b), depart=depart,
-                    max_walk_m=max_walk_m,
-                )).itineraries
+                found += router.plan(
+                    PlanRequest(
+                        origin=Endpoint(lat=lat_a, lon=lon_a),
+                        destination=Endpoint(lat=lat_b, lon=lon_b),
+                        depart=depart,
+                        max_walk_m=max_walk_m,
+                    )
+                ).itineraries
     return found
 
 
@@ -418,7 +476,8 @@ def test_the_real_feeds_allow_no_bike_share_ride(real_gbfs_router: Router) -> No
 
 
 def test_bike_share_rides_from_a_station_with_bikes_to_one_of_the_same_system_with_docks(
-    bike_router: Router, derived_gbfs: list[Path],
+    bike_router: Router,
+    derived_gbfs: list[Path],
 ) -> None:
     availability = _availability(derived_gbfs)
     depart = dt.datetime(2021, 6, 15, 7, 30, tzinfo=BERLIN)
@@ -444,8 +503,10 @@ def test_bike_share_rides_from_a_station_with_bikes_to_one_of_the_same_system_wi
 
 def test_bike_share_reaches_the_train_where_no_bus_runs(bike_router: Router) -> None:
     places = {name: (lat, lon) for name, lat, lon in _named_places()}
-    nebringen, ehningen = Endpoint(lat=places["Nebringen"][0], lon=places["Nebringen"][1]), Endpoint(
-        lat=places["Ehningen"][0], lon=places["Ehningen"][1])
+    nebringen, ehningen = (
+        Endpoint(lat=places["Nebringen"][0], lon=places["Nebringen"][1]),
+        Endpoint(lat=places["Ehningen"][0], lon=places["Ehningen"][1]),
+    )
     # There: walk to the Nebringen station, ride to the one at Herrenberg station, take the S1.
     depart = dt.datetime(2020, 10, 6, 7, 30, tzinfo=BERLIN)
     there = bike_router.plan(PlanRequest(origin=nebringen, destination=ehningen, depart=depart)).itineraries
@@ -464,17 +525,21 @@ def test_bike_share_reaches_the_train_where_no_bus_runs(bike_router: Router) -> 
     for it in back:
         _assert_sound(it, depart)
     # Without bike share (as without stations), Nebringen has no scheduled journey at all.
-    assert not bike_router.plan(PlanRequest(origin=nebringen, destination=ehningen, depart=depart,
-                                            bike_share=False)).itineraries
+    assert not bike_router.plan(
+        PlanRequest(origin=nebringen, destination=ehningen, depart=depart, bike_share=False)
+    ).itineraries
 
 
 def test_a_direct_rental_is_kept_when_nothing_beats_it(bike_router: Router) -> None:
     places = {name: (lat, lon) for name, lat, lon in _places_in_region()}
     depart = dt.datetime(2021, 6, 15, 7, 30, tzinfo=BERLIN)
-    plan = bike_router.plan(PlanRequest(
-        origin=Endpoint(lat=places["Herrenberg Verenaweg"][0], lon=places["Herrenberg Verenaweg"][1]),
-        destination=Endpoint(lat=places["Kuppingen"][0], lon=places["Kuppingen"][1]), depart=depart,
-    ))
+    plan = bike_router.plan(
+        PlanRequest(
+            origin=Endpoint(lat=places["Herrenberg Verenaweg"][0], lon=places["Herrenberg Verenaweg"][1]),
+            destination=Endpoint(lat=places["Kuppingen"][0], lon=places["Kuppingen"][1]),
+            depart=depart,
+        )
+    )
     direct = [it for it in plan.itineraries if [leg.mode for leg in it.legs] == ["walk", "bike_share", "walk"]]
     assert len(direct) == 1
     ride = direct[0].legs[1]
@@ -493,19 +558,26 @@ def test_stations_without_bikes_or_docks_are_not_used(bike_router: Router) -> No
     # From Nebringen to Verenaweg (bikes, no docks): no return within walking distance of Verenaweg.
     for a, b in (("Kuppingen", "Nebringen"), ("Nebringen", "Herrenberg Verenaweg")):
         for max_walk_m in (300.0, 1000.0):
-            plan = bike_router.plan(PlanRequest(
-                origin=Endpoint(lat=places[a][0], lon=places[a][1]), destination=Endpoint(lat=places[b][0], lon=places[b][1]),
-                depart=depart, max_walk_m=max_walk_m,
-            ))
+            plan = bike_router.plan(
+                PlanRequest(
+                    origin=Endpoint(lat=places[a][0], lon=places[a][1]),
+                    destination=Endpoint(lat=places[b][0], lon=places[b][1]),
+                    depart=depart,
+                    max_walk_m=max_walk_m,
+                )
+            )
             for leg in _bike_legs(plan.itineraries):
                 assert leg.from_.station not in (f"{STADTRAD}:kuppingen", f"{STADTRAD}:bahnhof")
                 assert leg.to.station not in (f"{STADTRAD}:verenaweg", f"{STADTRAD}:technisches_rathaus")
     # The other way round the same stations are used: what kept them out above is their availability.
     for a, b in (("Nebringen", "Kuppingen"), ("Herrenberg Verenaweg", "Nebringen")):
-        plan = bike_router.plan(PlanRequest(
-            origin=Endpoint(lat=places[a][0], lon=places[a][1]), destination=Endpoint(lat=places[b][0], lon=places[b][1]),
-            depart=depart,
-        ))
+        plan = bike_router.plan(
+            PlanRequest(
+                origin=Endpoint(lat=places[a][0], lon=places[a][1]),
+                destination=Endpoint(lat=places[b][0], lon=places[b][1]),
+                depart=depart,
+            )
+        )
         rides = {(leg.from_.name, leg.to.name) for leg in _bike_legs(plan.itineraries)}
         assert (a, b) in rides
 
@@ -519,8 +591,16 @@ def test_the_walking_limit_holds_for_the_walks_to_and_from_stations(bike_router:
 
 
 def test_cli_shows_bike_share_and_can_leave_it_out(bike_network: Path) -> None:
-    args = ["plan", str(bike_network), "--from", "48.5627,8.8481", "--to", "48.6582,8.9408",
-            "--depart", "2020-10-06T07:30"]
+    args = [
+        "plan",
+        str(bike_network),
+        "--from",
+        "48.5627,8.8481",
+        "--to",
+        "48.6582,8.9408",
+        "--depart",
+        "2020-10-06T07:30",
+    ]
     shown = CliRunner().invoke(main, args)
     assert shown.exit_code == 0, shown.output
     assert "bike share (de.stadtnavi.gbfs.stadtrad)" in shown.output and "Nebringen" in shown.output

@@ -18,21 +18,31 @@ def _graph(n: int, edges: list[tuple[int, int, float]]) -> StreetArrays:
     m = len(edges)
     zeros = np.zeros(m, dtype=np.float32)
     return StreetArrays(
-        mode="walk", node_osm_id=np.arange(n, dtype=np.int64), node_lat=np.zeros(n), node_lon=np.zeros(n),
+        mode="walk",
+        node_osm_id=np.arange(n, dtype=np.int64),
+        node_lat=np.zeros(n),
+        node_lon=np.zeros(n),
         indptr=np.r_[0, np.cumsum(counts)].astype(np.int32),
         indices=np.array([e[1] for e in edges], dtype=np.int32),
-        length_m=np.array([e[2] for e in edges], dtype=np.float32), travel_time_s=zeros,
-        name_idx=np.full(m, -1, dtype=np.int32), names=np.zeros(0, dtype="<U1"),
-        geometry_offsets=np.zeros(m + 1, dtype=np.int32), geometry_lat=np.zeros(0), geometry_lon=np.zeros(0),
+        length_m=np.array([e[2] for e in edges], dtype=np.float32),
+        travel_time_s=zeros,
+        name_idx=np.full(m, -1, dtype=np.int32),
+        names=np.zeros(0, dtype="<U1"),
+        geometry_offsets=np.zeros(m + 1, dtype=np.int32),
+        geometry_lat=np.zeros(0),
+        geometry_lon=np.zeros(0),
     )
 
 
 @st.composite
 def graphs_and_queries(draw: st.DrawFn) -> tuple[StreetArrays, np.ndarray, np.ndarray, float]:
     n = draw(st.integers(1, 30))
-    edges = draw(st.lists(
-        st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.floats(0, 100, width=32)), max_size=120,
-    ))
+    edges = draw(
+        st.lists(
+            st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.floats(0, 100, width=32)),
+            max_size=120,
+        )
+    )
     k = draw(st.integers(1, 3))
     sources = np.array(draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k)), dtype=np.int32)
     costs = np.array(draw(st.lists(st.floats(0, 50), min_size=k, max_size=k)), dtype=np.float64)
@@ -93,7 +103,7 @@ def test_missing_kernel_is_an_actionable_import_error(monkeypatch: pytest.Monkey
     importlib.reload(routing.streets)
 
 
-def test_tree_paths_cost_what_the_search_says(network_dir) -> None:  # noqa: ANN001 - session fixture
+def test_tree_paths_cost_what_the_search_says(network_dir) -> None:
     from routing.network import load_network
     from routing.streets import path_points, tree_path
 
@@ -111,7 +121,7 @@ def test_tree_paths_cost_what_the_search_says(network_dir) -> None:  # noqa: ANN
                 assert (lat[-1], lon[-1]) == (walk.node_lat[nodes[k]], walk.node_lon[nodes[k]])
 
 
-def test_drive_time_matrix_matches_single_searches(network_dir) -> None:  # noqa: ANN001 - session fixture
+def test_drive_time_matrix_matches_single_searches(network_dir) -> None:
     from routing.network import load_network
     from routing.streets import travel_matrix
 

@@ -14,9 +14,9 @@ import shapely
 from click.testing import CliRunner
 
 from maas.cli import main
-from routing.spatial import haversine_m
 from routing.builder import BuildError, BuildInputs, build_network
 from routing.network import NetworkError, load_network, read_manifest
+from routing.spatial import haversine_m
 from tests.conftest import HERRENBERG, shared
 
 HERRENBERG_FEEDS = sorted((HERRENBERG / "gtfs").glob("*.zip"))
@@ -37,7 +37,15 @@ def _gbfs_stations(directory: Path) -> int:
 @pytest.fixture(scope="module")
 def herrenberg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("net") / "herrenberg"
-    args = ["network", "build", "--osm", str(HERRENBERG / "herrenberg-and-around.osm.pbf"), "--out", str(out), "--quiet"]
+    args = [
+        "network",
+        "build",
+        "--osm",
+        str(HERRENBERG / "herrenberg-and-around.osm.pbf"),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     for feed in HERRENBERG_FEEDS:
         args += ["--gtfs", str(feed)]
     for system in HERRENBERG_GBFS:
@@ -51,8 +59,19 @@ def test_info_counts_equal_the_raw_files(herrenberg: Path) -> None:
     result = CliRunner().invoke(main, ["network", "info", str(herrenberg), "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
-    assert set(info) == {"feeds", "stops", "routes", "patterns", "trips", "stop_times", "streets",
-                         "stops_snapped", "stops_unsnapped", "transfers", "sharing"}
+    assert set(info) == {
+        "feeds",
+        "stops",
+        "routes",
+        "patterns",
+        "trips",
+        "stop_times",
+        "streets",
+        "stops_snapped",
+        "stops_unsnapped",
+        "transfers",
+        "sharing",
+    }
     by_id = {f["id"]: f for f in info["feeds"]}
     assert len(by_id) == len(HERRENBERG_FEEDS)
     for path in HERRENBERG_FEEDS:
@@ -60,7 +79,9 @@ def test_info_counts_equal_the_raw_files(herrenberg: Path) -> None:
         assert feed["source"] == str(path)
         for table in ("stops", "routes", "trips", "stop_times"):
             assert feed[table] == len(_rows(path, table)), (path.name, table)
-        dates = [r["start_date"] for r in _rows(path, "calendar")] + [r["date"] for r in _rows(path, "calendar_dates") if r["exception_type"] == "1"]
+        dates = [r["start_date"] for r in _rows(path, "calendar")] + [
+            r["date"] for r in _rows(path, "calendar_dates") if r["exception_type"] == "1"
+        ]
         assert feed["service_start"].replace("-", "") >= min(dates)
     for key in ("stops", "routes", "trips", "stop_times"):
         assert info[key] == sum(f[key] for f in info["feeds"])
@@ -128,7 +149,10 @@ def test_footpaths_are_walkable_and_respect_transfers_txt(herrenberg: Path) -> N
     # VVS forbids some stop-to-stop transfers (transfer_type 3); none of them may be a footpath.
     index = {str(s): i for i, s in enumerate(tt.stop_id)}
     forbidden = {
-        (index[f"vvs-herrenberg-2021-subset:{r['from_stop_id']}"], index[f"vvs-herrenberg-2021-subset:{r['to_stop_id']}"])
+        (
+            index[f"vvs-herrenberg-2021-subset:{r['from_stop_id']}"],
+            index[f"vvs-herrenberg-2021-subset:{r['to_stop_id']}"],
+        )
         for r in _rows(HERRENBERG / "gtfs" / "vvs-herrenberg-2021-subset.gtfs.zip", "transfers")
         if r["transfer_type"] == "3"
     }
@@ -151,8 +175,12 @@ def test_served_stops_in_the_region_snap_to_the_walk_graph(herrenberg: Path) -> 
     assert (walk.node[far] < 0).all(), "stops far outside the extract are reported unsnapped"
     snapped = walk.node >= 0
     graph = net.streets["walk"]
-    straight = haversine_m(tt.stop_lat[snapped], tt.stop_lon[snapped],
-                           graph.node_lat[walk.node[snapped]], graph.node_lon[walk.node[snapped]])
+    straight = haversine_m(
+        tt.stop_lat[snapped],
+        tt.stop_lon[snapped],
+        graph.node_lat[walk.node[snapped]],
+        graph.node_lon[walk.node[snapped]],
+    )
     # The walk to the snap node follows the road: never shorter than the straight line to it.
     assert (walk.distance_m[snapped] + 1.0 >= straight).all()
     assert np.median(walk.distance_m[snapped]) < 100
@@ -179,9 +207,12 @@ def test_cobb_county_builds(tmp_path: Path) -> None:
     net = load_network(tmp_path / "cobb")
     tt, walk = net.timetable, net.streets["walk"]
     # The OSM extract covers part of the bus lines: every stop within 100 m of one of its streets snaps.
-    nearest = np.array([
-        haversine_m(lat, lon, walk.node_lat, walk.node_lon).min() for lat, lon in zip(tt.stop_lat, tt.stop_lon, strict=True)
-    ])
+    nearest = np.array(
+        [
+            haversine_m(lat, lon, walk.node_lat, walk.node_lon).min()
+            for lat, lon in zip(tt.stop_lat, tt.stop_lon, strict=True)
+        ]
+    )
     near = nearest <= 100
     assert near.sum() > 20
     assert (net.snaps["walk"].node[near] >= 0).all()

@@ -54,8 +54,12 @@ def test_the_two_layouts_read_alike(tmp_path: Path) -> None:
 
 def test_bad_files_are_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
-    for text, message in (("", "header"), ("2 16 480 3\n", "header"), ("2 x 480 3 30\n", "not a number"),
-                          ("2 2 480 3 30\n0 0 0 0 0 0 480\n", "node lines")):
+    for text, message in (
+        ("", "header"),
+        ("2 16 480 3\n", "header"),
+        ("2 x 480 3 30\n", "not a number"),
+        ("2 2 480 3 30\n0 0 0 0 0 0 480\n", "node lines"),
+    ):
         bad.write_text(text)
         with pytest.raises(DarpError, match=message):
             read_darp(bad)

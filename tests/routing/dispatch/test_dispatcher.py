@@ -32,16 +32,29 @@ def stops(network_dir: Path, drive) -> list[int]:
 
 def _fleet(stops: list[int], count: int, seats: int = 8, wheelchair_places: int = 1) -> list[Vehicle]:
     rng = random.Random(count)
-    return [Vehicle(id=f"bus-{k}", seats=seats, wheelchair_places=wheelchair_places, depot_node=rng.choice(stops),
-                    shift_start_s=6 * H, shift_end_s=22 * H) for k in range(count)]
+    return [
+        Vehicle(
+            id=f"bus-{k}",
+            seats=seats,
+            wheelchair_places=wheelchair_places,
+            depot_node=rng.choice(stops),
+            shift_start_s=6 * H,
+            shift_end_s=22 * H,
+        )
+        for k in range(count)
+    ]
 
 
 def _request(rng: random.Random, stops: list[int], name: str, lo: float = 7 * H, hi: float = 20 * H) -> Request:
     a, b = rng.sample(stops, 2)
     group = Passengers(seated=rng.choice([1, 1, 1, 2, 3]), wheelchairs=1 if rng.random() < 0.1 else 0)
     if rng.random() < 0.7:
-        return Request(id=name, origin_node=a, destination_node=b, passengers=group, earliest_pickup_s=rng.uniform(lo, hi))
-    return Request(id=name, origin_node=a, destination_node=b, passengers=group, latest_arrival_s=rng.uniform(lo + H, hi + H))
+        return Request(
+            id=name, origin_node=a, destination_node=b, passengers=group, earliest_pickup_s=rng.uniform(lo, hi)
+        )
+    return Request(
+        id=name, origin_node=a, destination_node=b, passengers=group, latest_arrival_s=rng.uniform(lo + H, hi + H)
+    )
 
 
 def _book_some(disp: Dispatcher, rng: random.Random, stops: list[int], count: int, lo: float, hi: float) -> int:
@@ -139,16 +152,26 @@ def test_a_full_vehicle_refuses_with_alternatives_and_cancelling_frees_the_room(
     a, b = stops[0], stops[-1]
     first = Request(id="a", origin_node=a, destination_node=b, passengers=Passengers(seated=3), earliest_pickup_s=8 * H)
     disp.book(disp.quote(first, now_s=6 * H).offers[0], first)
-    second = Request(id="b", origin_node=a, destination_node=b, passengers=Passengers(seated=1),
-                     earliest_pickup_s=disp.booking("a").promise.pickup_earliest_s)
+    second = Request(
+        id="b",
+        origin_node=a,
+        destination_node=b,
+        passengers=Passengers(seated=1),
+        earliest_pickup_s=disp.booking("a").promise.pickup_earliest_s,
+    )
     quote = disp.quote(second, now_s=6 * H)
     if not quote.offers:  # the single bus is busy: the nearest feasible times either side are offered
         assert quote.reason and quote.alternatives
         for alternative in quote.alternatives:
             start = alternative.promise.pickup_earliest_s
             assert abs(start - second.earliest_pickup_s) <= 2 * H + disp.search_window_s
-    wheelchair = Request(id="w", origin_node=a, destination_node=b, passengers=Passengers(seated=0, wheelchairs=2),
-                         earliest_pickup_s=8 * H)
+    wheelchair = Request(
+        id="w",
+        origin_node=a,
+        destination_node=b,
+        passengers=Passengers(seated=0, wheelchairs=2),
+        earliest_pickup_s=8 * H,
+    )
     assert not disp.quote(wheelchair, now_s=6 * H).offers  # two wheelchairs need four seats' room
     disp.cancel("a")
     assert disp.booking("a").status == "cancelled"
@@ -173,7 +196,7 @@ def test_stop_events_move_riders_through_their_lifecycle(drive, stops: list[int]
     assert disp.record(rid, StopEvent.DROPPED_OFF, drop).status == "completed"
     assert all(r != rid for r, _, _ in disp.schedule(vehicle))
     # A no-show is reported at the vehicle's next stop after the waiting time.
-    waiting = next((plan[0] for v in disp.vehicles if (plan := disp.schedule(v.id)) and plan[0][1] == "pickup"))
+    waiting = next(plan[0] for v in disp.vehicles if (plan := disp.schedule(v.id)) and plan[0][1] == "pickup")
     assert disp.record(waiting[0], StopEvent.NO_SHOW, waiting[2] + 300).status == "no_show"
     assert all(r != waiting[0] for v in disp.vehicles for r, _, _ in disp.schedule(v.id))
     _assert_promises_kept(disp)
@@ -239,7 +262,7 @@ def test_breaks_stay_in_their_window_on_their_vehicle(drive, stops: list[int]) -
     _assert_promises_kept(disp)
     # A driver back from a break that was the next stop: the plan goes on from there.
     idle = Dispatcher(drive, fleet[:1])
-    (bid, kind, at), = idle.schedule(fleet[0].id)
+    ((bid, _kind, at),) = idle.schedule(fleet[0].id)
     idle.end_break(bid, at + 1800)
     assert idle.schedule(fleet[0].id) == [] and idle.earliest[idle.vehicle_start[0]] == at + 1800
     with pytest.raises(DispatchError, match="does not fit"):
@@ -293,8 +316,7 @@ def test_no_bus_is_planned_to_leave_before_now(drive, stops: list[int]) -> None:
     now = 9 * H
 
     def bus(name: str, node: int) -> Vehicle:
-        return Vehicle(id=name, seats=4, wheelchair_places=0, depot_node=node, shift_start_s=6 * H,
-                       shift_end_s=22 * H)
+        return Vehicle(id=name, seats=4, wheelchair_places=0, depot_node=node, shift_start_s=6 * H, shift_end_s=22 * H)
 
     alone = Dispatcher(drive, [bus("far", depot)])
     ride = Request(id="r", origin_node=stop, destination_node=depot, earliest_pickup_s=now)

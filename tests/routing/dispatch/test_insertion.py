@@ -64,8 +64,11 @@ def test_best_insertion_is_the_cheapest_feasible_position(name: str) -> None:
             for a, b in itertools.combinations_with_replacement(range(len(base) + 1), 2):
                 trial = insert_pair(np.array(base, dtype=np.int32), r, r + n, a, b).tolist()
                 if check_route(inst, trial).feasible:
-                    best = min(best, planner.route_cost(0, np.array(trial, dtype=np.int32)) -
-                               planner.route_cost(0, np.array(base, dtype=np.int32)))
+                    best = min(
+                        best,
+                        planner.route_cost(0, np.array(trial, dtype=np.int32))
+                        - planner.route_cost(0, np.array(base, dtype=np.int32)),
+                    )
             assert cost == pytest.approx(best, abs=1e-6) if np.isfinite(best) else not np.isfinite(cost)
             if np.isfinite(cost):
                 found += 1
@@ -97,28 +100,40 @@ def _one_vehicle_problem(inst: DarpInstance, vehicle: Vehicle, groups: list[Pass
         demand[k] = group.demand()
         demand[k + n] = [-x for x in group.demand()]
     return Problem(
-        travel=base.travel, service_s=base.service_s, earliest_s=np.zeros_like(base.earliest_s),
-        latest_s=np.full_like(base.latest_s, 1e6), demand=demand, partner=base.partner,
-        max_ride_s=np.full_like(base.max_ride_s, 1e6), vehicle_start=base.vehicle_start[:1],
-        vehicle_end=base.vehicle_end[:1], capacity=np.array([vehicle.capacity()], dtype=np.int32),
-        initial_load=np.zeros((1, DIMENSIONS), dtype=np.int32), max_duration_s=np.array([1e6]),
-        pickup=base.pickup, dropoff=base.dropoff, onboard_vehicle=base.onboard_vehicle,
+        travel=base.travel,
+        service_s=base.service_s,
+        earliest_s=np.zeros_like(base.earliest_s),
+        latest_s=np.full_like(base.latest_s, 1e6),
+        demand=demand,
+        partner=base.partner,
+        max_ride_s=np.full_like(base.max_ride_s, 1e6),
+        vehicle_start=base.vehicle_start[:1],
+        vehicle_end=base.vehicle_end[:1],
+        capacity=np.array([vehicle.capacity()], dtype=np.int32),
+        initial_load=np.zeros((1, DIMENSIONS), dtype=np.int32),
+        max_duration_s=np.array([1e6]),
+        pickup=base.pickup,
+        dropoff=base.dropoff,
+        onboard_vehicle=base.onboard_vehicle,
     )
 
 
-@pytest.mark.parametrize(("groups", "fits"), [
-    ([Passengers(seated=4), Passengers(seated=0, wheelchairs=1)], True),  # the wheelchair place
-    ([Passengers(seated=2, wheelchairs=1), Passengers(seated=0, wheelchairs=1)], True),  # folds two seats
-    ([Passengers(seated=3, wheelchairs=1), Passengers(seated=0, wheelchairs=1)], False),  # no seats left to fold
-    ([Passengers(seated=5)], False),  # a wheelchair place is no seat
-    ([Passengers(seated=0, wheelchairs=3)], True),  # one place, four seats folded
-])
+@pytest.mark.parametrize(
+    ("groups", "fits"),
+    [
+        ([Passengers(seated=4), Passengers(seated=0, wheelchairs=1)], True),  # the wheelchair place
+        ([Passengers(seated=2, wheelchairs=1), Passengers(seated=0, wheelchairs=1)], True),  # folds two seats
+        ([Passengers(seated=3, wheelchairs=1), Passengers(seated=0, wheelchairs=1)], False),  # no seats left to fold
+        ([Passengers(seated=5)], False),  # a wheelchair place is no seat
+        ([Passengers(seated=0, wheelchairs=3)], True),  # one place, four seats folded
+    ],
+)
 def test_a_wheelchair_takes_its_place_or_the_room_of_two_seats(groups: list[Passengers], fits: bool) -> None:
     inst = read_darp(DARP / "a2-16.txt")
     vehicle = Vehicle(id="minibus", seats=4, wheelchair_places=1, depot_node=0, shift_start_s=0, shift_end_s=1e6)
     planner = Planner(_one_vehicle_problem(inst, vehicle, groups))
     n = inst.requests
-    together = [k for k in range(1, len(groups) + 1)] + [k + n for k in range(1, len(groups) + 1)]
+    together = list(range(1, len(groups) + 1)) + [k + n for k in range(1, len(groups) + 1)]
     assert (planner.schedule(0, np.array(together, dtype=np.int32)) is not None) == fits
 
 

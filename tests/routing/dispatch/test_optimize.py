@@ -17,6 +17,7 @@ from routing.dispatch.optimize import Reoptimizer, optimize
 from routing.dispatch.search import Search
 from tests.routing.dispatch.checker import DARP, darp_check, independent_check
 
+
 def _warm_start(name: str) -> tuple[Problem, list[np.ndarray]]:
     problem = darp_problem(read_darp(DARP / f"{name}.txt"))
     return problem, Search(problem, seed=0).construct().routes
@@ -57,7 +58,9 @@ def test_optimizing_again_never_makes_it_worse() -> None:
     assert _nodes(again) == _nodes(once)
 
 
-def _with_riders_on_board(problem: Problem, routes: list[np.ndarray]) -> tuple[Problem, list[np.ndarray], dict[int, int]]:
+def _with_riders_on_board(
+    problem: Problem, routes: list[np.ndarray]
+) -> tuple[Problem, list[np.ndarray], dict[int, int]]:
     """The plan some time later: each vehicle has served its route up to its fullest moment and starts
     afresh from a new node (a copy of the last place it served, fixed to the time it leaves) with the
     riders picked up and not dropped off on board. Returns the problem, the routes left and the
@@ -95,13 +98,19 @@ def _with_riders_on_board(problem: Problem, routes: list[np.ndarray]) -> tuple[P
     live = Problem(
         travel=np.ascontiguousarray(problem.travel[np.ix_(copy, copy)]),
         service_s=np.concatenate((problem.service_s, np.zeros(extra))),
-        earliest_s=np.concatenate((problem.earliest_s, leave)), latest_s=np.concatenate((latest, leave)),
+        earliest_s=np.concatenate((problem.earliest_s, leave)),
+        latest_s=np.concatenate((latest, leave)),
         demand=np.concatenate((problem.demand, np.zeros((extra, problem.demand.shape[1]), dtype=np.int32))),
         partner=np.concatenate((partner, np.full(extra, -1, dtype=np.int32))),
         max_ride_s=np.concatenate((problem.max_ride_s, np.full(extra, np.inf))),
-        vehicle_start=np.arange(n, n + extra, dtype=np.int32), vehicle_end=problem.vehicle_end,
-        capacity=problem.capacity, initial_load=initial_load, max_duration_s=max_duration,
-        pickup=pickup[keep], dropoff=problem.dropoff[keep], onboard_vehicle=onboard[keep],
+        vehicle_start=np.arange(n, n + extra, dtype=np.int32),
+        vehicle_end=problem.vehicle_end,
+        capacity=problem.capacity,
+        initial_load=initial_load,
+        max_duration_s=max_duration,
+        pickup=pickup[keep],
+        dropoff=problem.dropoff[keep],
+        onboard_vehicle=onboard[keep],
     )
     live.validate()
     return live, rest, onboard_of
