@@ -190,6 +190,22 @@ def read_gtfs_feeds(paths: Sequence[str | Path], feed_ids: Sequence[str | None] 
 # Reading the container
 
 
+def read_stop_positions(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Latitudes and longitudes of a feed's stops (rows without a valid position left out), read from
+    stops.txt alone: where a feed lies, without reading its timetable."""
+    report = ValidationReport(feed_id=feed_id_from_path(path), source=str(path))
+    archive = _Archive(Path(path), report)
+    if "stops" not in archive.members:
+        raise GtfsError(f"{path}: no stops.txt")
+    stops = _parse_csv(_decode(archive.read_bytes("stops"), "stops.txt", report), "stops.txt", report)
+    if stops is None or "stop_lat" not in stops or "stop_lon" not in stops:
+        return np.zeros(0), np.zeros(0)
+    lat, _ = _parse_numbers(stops["stop_lat"])
+    lon, _ = _parse_numbers(stops["stop_lon"])
+    ok = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & ((lat != 0) | (lon != 0))
+    return lat[ok], lon[ok]
+
+
 class _Archive:
     """The text files of a feed in a zip archive or a directory."""
 

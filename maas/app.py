@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-import numpy as np
 from litestar import Litestar
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
@@ -24,12 +23,12 @@ from maas.api.plan import PlanController
 from maas.auth import jwt_auth
 from maas.booking import BookingService
 from maas.db.database import Database
-from maas.driving import live_lifespan
+from maas.driving import DriverService, Schedules
 from maas.errors import HANDLERS
-from maas.fleet import FleetService
 from maas.publish import NetworkService
+from maas.realtime import Hub
+from maas.served import Serving, seed_service_area
 from maas.settings import Settings
-from routing.network import load_network
 
 
 class _Metrics(PrometheusController):
@@ -42,26 +41,30 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        """Every service of the process, built once: the database, the served network (router, fleet
+        and snapping, swapped as one), bookings, drivers and the live hub."""
         db = await Database.open(settings)
-        fleet = None
-        if settings.network_dir is not None:
-            network = load_network(settings.network_dir)
-            drive = network.streets.get("drive")
-            if drive is not None and drive.n_nodes:
-                fleet = FleetService(drive)
-                snap = network.snaps.get("drive")
-                if snap is not None:  # bus stops double as virtual stops: their drive times are ready
-                    fleet.times.warm(sorted({int(n) for n in np.asarray(snap.node).tolist() if n >= 0}))
-        app.state.settings = settings
-        app.state.db = db
-        app.state.fleet = fleet
-        app.state.bookings = BookingService(db, fleet)
-        app.state.router = None  # the Router of the active network, replaced whole when another is activated
-        app.state.networks = await NetworkService.open(settings, db, lambda r: setattr(app.state, "router", r))
+        serving = Serving()
+        hub = Hub(db.url)
+        networks = None
         try:
+            await seed_service_area(db, settings)
+            networks = await NetworkService.open(settings, db, serving)
+            await hub.start()
+            schedules = Schedules(db, serving)
+            app.state.settings = settings
+            app.state.db = db
+            app.state.serving = serving
+            app.state.hub = hub
+            app.state.schedules = schedules
+            app.state.networks = networks
+            app.state.bookings = BookingService(db, serving)
+            app.state.driving = DriverService(db, serving, hub, schedules)
             yield
         finally:
-            await app.state.networks.close()
+            await hub.close()
+            if networks is not None:
+                await networks.close()
             await db.close()
 
     auth = jwt_auth(settings)
@@ -88,7 +91,7 @@ def create_app(settings: Settings) -> Litestar:
             ride_socket,
             fleet_socket,
         ],
-        lifespan=[lifespan, live_lifespan],
+        lifespan=[lifespan],
         on_app_init=[auth.on_app_init],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=[

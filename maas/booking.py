@@ -17,6 +17,7 @@ from maas.db.database import Database
 from maas.errors import Conflict, Invalid, NotFound
 from maas.fleet import FleetService, now_s
 from maas.model import BookingRecord, User
+from maas.served import Serving
 from routing.dispatch.dispatcher import Offer, Quote
 from routing.dispatch.model import DispatchError, Passengers, Request
 
@@ -68,9 +69,9 @@ _UNREAD = object()  # the service area has not been read yet
 
 
 class BookingService:
-    def __init__(self, db: Database, fleet: FleetService | None) -> None:
+    def __init__(self, db: Database, serving: Serving) -> None:
         self.db = db
-        self.fleet = fleet
+        self.serving = serving  # the fleet's copy of the plans is the served network's
         self._area: tuple[Any, Any] = (_UNREAD, None)  # (version or None when no area is set, prepared polygon)
 
     async def _check_area(self, conn: asyncpg.Connection, wish: RideWish, version: int | bool | None = False) -> None:
@@ -89,13 +90,14 @@ class BookingService:
                 raise Invalid(f"the ride's {what} {place.lat},{place.lon} lies outside the service area")
 
     def _fleet(self) -> FleetService:
-        if self.fleet is None:
-            raise Conflict("no on-demand service is configured (start the server with a network)")
-        return self.fleet
+        fleet = self.serving.fleet()
+        if fleet is None:
+            raise Conflict("no on-demand service is configured (serve a network built with --osm)")
+        return fleet
 
-    def _request(self, request_id: str, wish: RideWish) -> Request:
+    def _request(self, fleet: FleetService, request_id: str, wish: RideWish) -> Request:
         _check(wish)
-        origin, destination = self._fleet().times.snap_many(
+        origin, destination = fleet.times.snap_many(
             [wish.origin.lat, wish.destination.lat], [wish.origin.lon, wish.destination.lon]
         )
         return Request(
@@ -108,8 +110,8 @@ class BookingService:
         )
 
     async def quote(self, wish: RideWish) -> Quote:
-        request = self._request(f"quote-{uuid.uuid4()}", wish)
         fleet = self._fleet()
+        request = self._request(fleet, f"quote-{uuid.uuid4()}", wish)
         async with fleet.mutex, self.db.pool.acquire() as conn:
             # Nothing is written, so the copy need not be locked: it is as current as the last commit.
             fleet_version, area_version = await fleet_repo.read_versions(conn)
@@ -126,8 +128,8 @@ class BookingService:
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
             raise Invalid("Idempotency-Key must have 1 to 200 characters")
         booking_id = uuid.uuid4()
-        request = self._request(str(booking_id), wish)
         fleet = self._fleet()
+        request = self._request(fleet, str(booking_id), wish)
         if caller is None:  # a phone booking is audited, in the same transaction: it takes the lock
             found = await self._book_on_copy(fleet, user, wish, request, idempotency_key)
             if found is not None:

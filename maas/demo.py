@@ -141,7 +141,7 @@ async def prepare_service(settings) -> DemoAccess:
 
     from maas.auth import issue_token
     from maas.booking import BookingService, Place, RideWish
-    from maas.db import areas
+    from maas.db import areas, locks
     from maas.db import fleet as fleet_repo
     from maas.db.database import Database
     from maas.db.users import create_user, list_users
@@ -167,7 +167,7 @@ async def prepare_service(settings) -> DemoAccess:
             now = dt.datetime.now(dt.UTC)
             current = {s.vehicle_id for s in await fleet_repo.list_current_shifts(conn, now)}
             async with conn.transaction():
-                await fleet_repo.lock_fleet(conn)
+                await locks.lock_fleet(conn)
                 for name, seats, wheelchairs in DEMO_FLEET:
                     vehicle = vehicles.get(name) or await fleet_repo.create_vehicle(
                         conn, name, seats, wheelchairs, *depot

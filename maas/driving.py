@@ -5,15 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from litestar import Litestar
 
 from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
+from maas.db import locks
 from maas.db import positions as position_repo
 from maas.db import stops as stop_repo
 from maas.db.database import Database
@@ -23,6 +22,7 @@ from maas.errors import Conflict, Invalid, NotFound
 from maas.fleet import FleetService
 from maas.model import BookingRecord, ShiftRecord, User
 from maas.realtime import Hub, announce_positions
+from maas.served import Serving
 from routing.dispatch.model import DispatchError, StopEvent
 
 MAX_POSITIONS = 1000  # per request; a phone that was offline for longer sends several batches
@@ -54,27 +54,27 @@ class PositionFix(msgspec.Struct, frozen=True, kw_only=True):
 class Schedules:
     """Each shift's planned stops, computed under the fleet lock and kept until the fleet's version changes."""
 
-    def __init__(self, db: Database, fleet: FleetService | None) -> None:
+    def __init__(self, db: Database, serving: Serving) -> None:
         self.db = db
-        self.fleet = fleet
+        self.serving = serving
+        self._fleet: FleetService | None = None  # the copy the cached stops were computed on
         self._version = -1
         self._stops: dict[uuid.UUID, list[Stop]] = {}
 
     async def of(self, shift_id: uuid.UUID) -> list[Stop]:
         """The shift's next stops with planned times (times None when the plan fell behind); [] if unplanned."""
-        if self.fleet is None:
+        fleet = self.serving.fleet()
+        if fleet is None:
             return []
-        async with self.fleet.mutex, self.db.pool.acquire() as conn:
+        async with fleet.mutex, self.db.pool.acquire() as conn:
             # Reading the version needs no lock: a cached answer is only used while nothing committed since.
-            if await fleet_repo.fleet_version(conn) == self._version and shift_id in self._stops:
+            fresh = fleet is self._fleet and await fleet_repo.fleet_version(conn) == self._version
+            if fresh and shift_id in self._stops:
                 return self._stops[shift_id]
             async with conn.transaction():
-                await fleet_repo.lock_fleet(conn)
-                try:
-                    dispatcher = await self.fleet.current(conn)
-                except AssertionError:  # FleetService.current asserts when no shift is current
-                    dispatcher = None
-                version = self.fleet.version
+                await locks.lock_fleet(conn)
+                dispatcher = await fleet.current(conn)
+                version = fleet.version
                 if dispatcher is None or all(v.id != str(shift_id) for v in dispatcher.vehicles):
                     stops: list[Stop] = []
                 else:
@@ -82,8 +82,8 @@ class Schedules:
                         stops = list(dispatcher.schedule(str(shift_id)))
                     except DispatchError:
                         stops = [(rid, kind, None) for rid, kind in dispatcher.plan_of(str(shift_id))]
-        if version != self._version:
-            self._version, self._stops = version, {}
+        if version != self._version or fleet is not self._fleet:
+            self._fleet, self._version, self._stops = fleet, version, {}
         self._stops[shift_id] = stops
         return stops
 
@@ -109,16 +109,16 @@ def _check_fix(fix: PositionFix, now: dt.datetime, n: int) -> None:
 
 
 class DriverService:
-    def __init__(self, db: Database, fleet: FleetService | None, hub: Hub, schedules: Schedules) -> None:
+    def __init__(self, db: Database, serving: Serving, hub: Hub, schedules: Schedules) -> None:
         self.db = db
-        self.fleet = fleet
+        self.serving = serving
         self.hub = hub
         self.schedules = schedules
 
     async def sign_in(self, user: User, shift_id: uuid.UUID) -> ShiftRecord:
         """Take a shift assigned to `user` or to nobody; Conflict when another driver holds it."""
         async with self.db.pool.acquire() as conn, conn.transaction():
-            await fleet_repo.lock_fleet(conn)  # two drivers racing for an unassigned shift: one wins
+            await locks.lock_fleet(conn)  # two drivers racing for an unassigned shift: one wins
             shift = await fleet_repo.find_shift(conn, shift_id)
             if shift is None or shift.ends_at <= dt.datetime.now(dt.UTC):
                 raise NotFound(f"no current shift {shift_id}")
@@ -188,9 +188,9 @@ class DriverService:
         now = dt.datetime.now(dt.UTC)
         at = at or now
         _check_time(at, now, "at")
-        fleet = self.fleet
+        fleet = self.serving.fleet()
         if fleet is None:
-            raise Conflict("no on-demand service is configured (start the server with a network)")
+            raise Conflict("no on-demand service is configured (serve a network built with --osm)")
         async with fleet.changing(self.db.pool) as conn:
             booking = await booking_repo.find_booking(conn, booking_id)
             if booking is None or booking.shift_id != shift.id:
@@ -245,19 +245,4 @@ def _stop_out(
     return out
 
 
-@asynccontextmanager
-async def live_lifespan(app: Litestar) -> AsyncIterator[None]:
-    """The process's LISTEN connection and the driver service (after the database is open)."""
-    hub = Hub(app.state.db.url)
-    await hub.start()
-    app.state.hub = hub
-    schedules = Schedules(app.state.db, app.state.fleet)
-    app.state.schedules = schedules
-    app.state.driving = DriverService(app.state.db, app.state.fleet, hub, schedules)
-    try:
-        yield
-    finally:
-        await hub.close()
-
-
-__all__ = ["DriverService", "PositionFix", "Schedules", "live_lifespan"]
+__all__ = ["DriverService", "PositionFix", "Schedules"]

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 
 from maas.db import fleet as fleet_repo
+from maas.db import locks
 from maas.errors import REFUSALS
 from maas.model import BookingRecord
 from routing.dispatch.dispatcher import Dispatcher, DriveTimes
@@ -107,7 +108,7 @@ class FleetService:
         async with self.mutex, pool.acquire() as conn:
             with self.guard():
                 async with conn.transaction():
-                    await fleet_repo.lock_fleet(conn)
+                    await locks.lock_fleet(conn)
                     yield conn
 
     @contextlib.contextmanager

@@ -2,8 +2,11 @@
 and swaps it in; an earlier network can be activated again (rollback).
 
 Every network lives in its own directory (data_dir/networks/<id>) and is never changed after its
-build, so a swap is only the replacement of one Router object by another: requests in flight keep
-the Router they started with. The database says which network is active; every process follows it.
+build, so a swap is only the replacement of one ServedNetwork (router, fleet drive graph, snapping)
+by another: requests in flight keep the one they started with. The database says which network is
+active; every process follows it. A network built on publishing holds the streets, the sharing
+systems and the current version of every feed of the served network, with the published one
+replacing its earlier version.
 After a publish, the directories of networks older than the MAAS_KEEP_NETWORKS newest are deleted
 (the active one's never); those networks stay listed as 'pruned' and cannot be activated again.
 """
@@ -18,14 +21,15 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from maas.db import audit
+from feeds.gtfs import read_stop_positions
+from maas.db import audit, locks
 from maas.db.database import Database
 from maas.db.feeds import find_version, get_content, list_published, mark_published, set_status
 from maas.db.networks import (
@@ -42,17 +46,15 @@ from maas.db.networks import (
 )
 from maas.errors import Conflict, Invalid, NotFound
 from maas.model import FeedVersion, NetworkFeed, NetworkVersion, User
+from maas.served import REGION_RADIUS_M, ServedNetwork, Serving
 from maas.settings import Settings
 from routing.builder import BuildInputs, build_network
 from routing.model import BuildParams, Manifest
-from routing.network import load_network, read_manifest
-from routing.router import Router
+from routing.network import read_manifest
+from routing.ondemand import OnDemandService, load_service
 
 log = logging.getLogger(__name__)
 
-# Any fixed number: held while a network is built or activated, so that builds run one after the
-# other (each sees the feeds the previous one published) in every process.
-NETWORK_LOCK = 7_301_002
 # How often a process checks whether another one activated a different network.
 FOLLOW_INTERVAL_S = 5.0
 PUBLISHABLE = ("uploaded", "retired", "failed")
@@ -72,21 +74,26 @@ def can_see(user: User, version: FeedVersion) -> bool:
 
 
 class NetworkService:
-    """The Router of the active network, and the builds and activations that replace it."""
+    """The ServedNetwork of the active network, and the builds and activations that replace it."""
 
-    def __init__(self, settings: Settings, db: Database, swap: Callable[[Router], None]) -> None:
+    def __init__(self, settings: Settings, db: Database, serving: Serving) -> None:
         self.settings = settings
         self.db = db
-        self._swap = swap
-        self.router: Router | None = None
+        self.serving = serving
+        # Ride-time rules of on-demand legs in journey plans; their area is the database's.
+        self._rides = (
+            load_service(settings.service_file)
+            if settings.service_file is not None
+            else OnDemandService(name="on-demand", area={})
+        )
         self.network_id: int | None = None
         self._serving = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
-    async def open(cls, settings: Settings, db: Database, swap: Callable[[Router], None]) -> NetworkService:
+    async def open(cls, settings: Settings, db: Database, serving: Serving | None = None) -> NetworkService:
         """Register the configured network, serve the active one and follow later activations."""
-        service = cls(settings, db, swap)
+        service = cls(settings, db, serving or Serving())
         async with service._network_lock() as conn:
             active = await service._register_configured(conn)
             # Nobody holds the lock, so no build runs anywhere: a version still 'publishing' was cut off.
@@ -95,7 +102,7 @@ class NetworkService:
                 "the build was interrupted (the service stopped); publish again",
             )
         if active is not None:
-            await service._serve(active.id, await asyncio.to_thread(service._router_for, Path(active.directory)))
+            await service._serve(await asyncio.to_thread(service._load, active.id, active.directory))
         service._spawn(service._follow())
         return service
 
@@ -106,36 +113,31 @@ class NetworkService:
 
     # -- what is served -----------------------------------------------------------------------
 
-    def _router_for(self, directory: Path) -> Router:
-        """A Router over a built network (slow: run in a worker thread)."""
-        network = load_network(directory)
-        on_demand = None
-        if self.settings.service_file is not None:
-            from routing.ondemand import DriveTimeEstimator, load_service
+    def _load(self, network_id: int, directory: str | Path) -> ServedNetwork:
+        """Everything served from a built network (slow: run in a worker thread)."""
+        return ServedNetwork.load(network_id, Path(directory), self._rides)
 
-            on_demand = DriveTimeEstimator(network, load_service(self.settings.service_file))
-        return Router(network, on_demand)
-
-    async def _serve(self, network_id: int, router: Router) -> None:
-        self.router = router
-        self.network_id = network_id
-        self._swap(router)
-        log.info("serving network %s", network_id)
+    async def _serve(self, served: ServedNetwork) -> None:
+        self.serving.current = served
+        self.network_id = served.id
+        log.info("serving network %s", served.id)
 
     async def _register_configured(self, conn: asyncpg.Connection) -> NetworkVersion | None:
-        """The network to serve: the active one; MAAS_NETWORK_DIR is registered, and served when none is active.
-
-        Starting a process never changes what the others serve: a configured directory that is new
-        to the database becomes a network version an operator may activate.
+        """The network to serve. A configured directory (`maas serve --network`, MAAS_NETWORK_DIR) that is
+        new to the database, or was rebuilt since it was registered, is registered and activated: every
+        process then serves it. One already registered as it is stays a version among others, and the
+        active network is served (one published on top of it, or one an operator activated).
         """
         active = await find_active_network(conn)
         if self.settings.network_dir is None:
             return active
         directory = str(Path(self.settings.network_dir).resolve())
         configured = await find_network_by_directory(conn, directory)
+        manifest = read_manifest(directory)
+        if configured is not None and configured.built_at is not None and manifest.created > configured.built_at:
+            configured = None  # rebuilt in place since: a new network
         async with conn.transaction():
             if configured is None:
-                manifest = read_manifest(directory)
                 configured = await create_network(
                     conn,
                     directory=directory,
@@ -144,6 +146,8 @@ class NetworkService:
                     feeds=[NetworkFeed(feed_id=f.id) for f in manifest.feeds],
                     osm=next((s.path for s in manifest.sources if s.kind == "osm"), None),
                 )
+                log.info("serving %s (network %s), as configured", directory, configured.id)
+                return await activate_network(conn, configured.id)
             if active is None:
                 return await activate_network(conn, configured.id)
         if active.id != configured.id:
@@ -166,12 +170,12 @@ class NetworkService:
                     active = await find_active_network(conn)
                 if active is None or active.id == self.network_id:
                     continue
-                router = await asyncio.to_thread(self._router_for, Path(active.directory))
+                served = await asyncio.to_thread(self._load, active.id, active.directory)
                 async with self._serving:
                     async with self.db.pool.acquire() as conn:
                         still = await find_active_network(conn)
                     if still is not None and still.id == active.id and self.network_id != active.id:
-                        await self._serve(active.id, router)
+                        await self._serve(served)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bad directory must not stop the process following later activations
@@ -184,12 +188,10 @@ class NetworkService:
 
     @contextlib.asynccontextmanager
     async def _network_lock(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.db.pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock($1)", NETWORK_LOCK)
-            try:
-                yield conn
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", NETWORK_LOCK)
+        # Held while a network is built or activated: builds run one after the other in every
+        # process, each on the feeds the previous one published.
+        async with self.db.pool.acquire() as conn, locks.holding(conn, locks.NETWORKS):
+            yield conn
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -206,6 +208,7 @@ class NetworkService:
                 )
             if version.status not in PUBLISHABLE:
                 raise Conflict(f"feed version {version_id} is {version.status}", state=version.status)
+            await self._check_region(conn, version)
             version = await set_status(conn, version_id, "publishing")
             await audit.record(
                 conn, user.id, "publish_feed", str(version_id), {"agency": version.agency, "feed_id": version.feed_id}
@@ -213,17 +216,56 @@ class NetworkService:
         self._spawn(self._publish(version, user.id))
         return version
 
-    def _osm_file(self) -> Path:
+    async def _check_region(self, conn: asyncpg.Connection, version: FeedVersion) -> None:
+        """Refuse a feed none of whose stops lies near the served network's streets: built in, it
+        would serve nobody (no journey reaches its stops on foot)."""
+        served = self.serving.current
+        if served is None:
+            return
+        path = await self._feed_file(conn, version)
+        lat, lon = await asyncio.to_thread(read_stop_positions, path)
+        near = await asyncio.to_thread(served.stops_near_streets, lat, lon)
+        if near is None or not len(lat) or near > 0:
+            return
+        raise Invalid(
+            f"feed {version.feed_id}: none of its {len(lat)} stops lies within {REGION_RADIUS_M / 1000:.0f} km"
+            f" of the streets of the served network ({served.streets_extent()}); it belongs to another region"
+        )
+
+    def _osm_file(self, base: Manifest | None) -> Path:
+        """The streets of networks built here: MAAS_OSM_FILE, else those of the network being served."""
         if self.settings.osm_file is not None:
             return Path(self.settings.osm_file)
-        if self.settings.network_dir is not None:
-            for source in read_manifest(self.settings.network_dir).sources:
+        for manifest in (base, read_manifest(self.settings.network_dir) if self.settings.network_dir else None):
+            for source in manifest.sources if manifest is not None else []:
                 if source.kind == "osm":
                     return Path(source.path)
         raise PublishError("no OSM extract to build the street network from: set MAAS_OSM_FILE")
 
-    def _base_manifest(self) -> Manifest | None:
-        return self.router.network.manifest if self.router is not None else None
+    async def _members(
+        self, conn: asyncpg.Connection, version: FeedVersion
+    ) -> tuple[list[tuple[NetworkFeed, Path]], Manifest | None]:
+        """Every feed of the active network (an uploaded one by its stored version, one configured with
+        MAAS_NETWORK_DIR by its file) with `version` in place of its feed's earlier one, and the
+        active network's manifest."""
+        active = await find_active_network(conn)
+        base = read_manifest(active.directory) if active is not None and Path(active.directory).is_dir() else None
+        files = {s.id: Path(s.path) for s in base.sources if s.kind == "gtfs" and s.id} if base is not None else {}
+        published = {v.id: v for v in await list_published(conn)}
+        members: list[tuple[NetworkFeed, Path]] = []
+        for feed in active.feeds if active is not None else []:
+            if feed.feed_id == version.feed_id:
+                continue
+            uploaded = published.get(feed.version_id) if feed.version_id is not None else None
+            if uploaded is not None:
+                members.append((feed, await self._feed_file(conn, uploaded)))
+            elif feed.version_id is None and feed.feed_id in files:
+                members.append((feed, files[feed.feed_id]))
+            else:
+                raise PublishError(f"feed {feed.feed_id} of network {active.id if active else '?'} has no source")
+        this = NetworkFeed(feed_id=version.feed_id, version_id=version.id, agency=version.agency)
+        members.append((this, await self._feed_file(conn, version)))
+        return members, base
 
     async def _feed_file(self, conn: asyncpg.Connection, version: FeedVersion) -> Path:
         """The version's zip on disk (written once from the database)."""
@@ -239,35 +281,35 @@ class NetworkService:
         try:
             async with self._network_lock() as conn:
                 started = time.perf_counter()
-                # The active network's feeds, with this version instead of the same feed's earlier one.
-                members = [
-                    v for v in await list_published(conn) if (v.agency, v.feed_id) != (version.agency, version.feed_id)
-                ] + [version]
-                osm = self._osm_file()
+                members, base = await self._members(conn, version)
+                osm = self._osm_file(base)
                 network = await create_network(
                     conn,
                     directory="",
                     status="building",
                     osm=str(osm),
                     created_by=actor,
-                    feeds=[NetworkFeed(feed_id=v.feed_id, version_id=v.id, agency=v.agency) for v in members],
+                    feeds=[feed for feed, _ in members],
                 )
                 out = self._networks_dir() / str(network.id)
                 await set_directory(conn, network.id, str(out))
-                paths = [str(await self._feed_file(conn, v)) for v in members]
-                base = self._base_manifest()
                 params = base.params if base is not None else BuildParams()
                 # Bike share configured for the region stays in every network built from it.
                 gbfs = [s.path for s in base.sources if s.kind == "gbfs"] if base is not None else []
-                inputs = BuildInputs(gtfs=paths, gtfs_ids=[v.feed_id for v in members], gbfs=gbfs, osm=str(osm))
+                inputs = BuildInputs(
+                    gtfs=[str(path) for _, path in members],
+                    gtfs_ids=[feed.feed_id for feed, _ in members],
+                    gbfs=gbfs,
+                    osm=str(osm),
+                )
                 await _build_in_child(inputs, out, params)
-                router = await asyncio.to_thread(self._router_for, out)
+                served = await asyncio.to_thread(self._load, network.id, out)
                 seconds = time.perf_counter() - started
                 async with self._serving:
                     async with conn.transaction():
                         await finish_network(conn, network.id, "built", None, seconds)
                         await activate_network(conn, network.id)
-                        await mark_published(conn, [v.id for v in members])
+                        await mark_published(conn, [f.version_id for f, _ in members if f.version_id is not None])
                         await audit.record(
                             conn,
                             actor,
@@ -275,7 +317,7 @@ class NetworkService:
                             str(version.id),
                             {"network": network.id, "build_seconds": round(seconds, 1)},
                         )
-                    await self._serve(network.id, router)
+                    await self._serve(served)
         except asyncio.CancelledError:
             await asyncio.shield(
                 self._failed(version, actor, network, "the build was interrupted (the service stopped)", started)
@@ -322,7 +364,7 @@ class NetworkService:
                 raise Conflict(f"network {network_id} is {network.status}, not built", state=network.status)
             if not Path(network.directory).is_dir():
                 raise Conflict(f"network {network_id}: its directory {network.directory} is gone")
-            router = await asyncio.to_thread(self._router_for, Path(network.directory))
+            served = await asyncio.to_thread(self._load, network.id, network.directory)
             async with self._serving:
                 async with conn.transaction():
                     previous = await find_active_network(conn)
@@ -335,7 +377,7 @@ class NetworkService:
                         str(network_id),
                         {"previous": previous.id if previous is not None else None},
                     )
-                await self._serve(network_id, router)
+                await self._serve(served)
         return network
 
     # -- retention ----------------------------------------------------------------------------

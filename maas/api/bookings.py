@@ -12,6 +12,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 from maas.auth import roles
 from maas.booking import BookingService, Caller, Place, RideWish, offer_out
 from maas.model import BookingRecord, User
+from maas.served import network_header
 
 
 class CancelBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,14 +59,17 @@ class QuoteController(Controller):
     guards = [roles("rider", "operator", "admin")]
 
     @post("/", status_code=200)
-    async def quote(self, request: Request[User, Any, Any], data: JSONBody[RideWish]) -> dict[str, Any]:
-        """Offers for an on-demand ride (cheapest first), or the nearest feasible earlier and later times."""
-        quote = await _service(request).quote(data)
-        return {
+    async def quote(self, request: Request[User, Any, Any], data: JSONBody[RideWish]) -> Response[dict[str, Any]]:
+        """Offers for an on-demand ride (cheapest first), or the nearest feasible earlier and later times.
+        The `X-Maas-Network` header names the network that answered."""
+        service = _service(request)
+        quote = await service.quote(data)
+        body = {
             "offers": [offer_out(o) for o in quote.offers],
             "alternatives": [offer_out(o) for o in quote.alternatives],
             "reason": quote.reason,
         }
+        return Response(body, headers=network_header(service.serving.current))
 
 
 class BookingController(Controller):

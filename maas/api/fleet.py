@@ -12,7 +12,7 @@ from litestar.params import JSONBody
 
 from maas.auth import roles
 from maas.booking import Place
-from maas.db import audit
+from maas.db import audit, locks
 from maas.db import fleet as fleet_repo
 from maas.db.users import find_user
 from maas.errors import Conflict, Invalid, NotFound
@@ -65,7 +65,7 @@ class FleetController(Controller):
             raise Invalid("a vehicle needs seats or wheelchair places and no negative counts")
         if not data.name.strip():
             raise Invalid("a vehicle needs a name")
-        fleet = request.app.state.fleet
+        fleet = request.app.state.serving.fleet()
         if fleet is not None:
             fleet.snap(data.depot.lat, data.depot.lon)  # a depot off the road network is refused now
         async with request.app.state.db.pool.acquire() as conn, conn.transaction():
@@ -92,7 +92,7 @@ class FleetController(Controller):
         if data.ends_at - data.starts_at > dt.timedelta(hours=16):
             raise Invalid("a shift lasts at most 16 hours")
         async with request.app.state.db.pool.acquire() as conn, conn.transaction():
-            await fleet_repo.lock_fleet(conn)
+            await locks.lock_fleet(conn)
             if await fleet_repo.find_vehicle(conn, data.vehicle_id) is None:
                 raise NotFound(f"no vehicle {data.vehicle_id}")
             if data.driver_id is not None:

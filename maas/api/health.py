@@ -17,7 +17,7 @@ async def health() -> dict[str, str]:
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """The database answers and the network is loaded (503 otherwise)."""
     state = request.app.state
-    checks: dict[str, Any] = {"network": state.fleet is not None}
+    checks: dict[str, Any] = {"network": state.serving.current is not None}
     try:
         async with state.db.pool.acquire(timeout=2) as conn:
             checks["database"] = await conn.fetchval("SELECT 1") == 1

@@ -7,13 +7,14 @@ import datetime as dt
 import threading
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get
 from litestar.exceptions import ServiceUnavailableException
 from litestar.params import FromQuery, QueryParameter
 
 from maas.auth import roles
 from maas.errors import Invalid
 from maas.model import User
+from maas.served import Serving, network_header
 from routing.router import Endpoint, Plan, PlanRequest, Router
 
 # A Router keeps search state between queries: one query at a time per process.
@@ -49,12 +50,17 @@ class PlanController(Controller):
         arrive_by: FromQuery[str | None] = None,
         max_walk_m: FromQuery[float] = 1000.0,
         wheelchair: FromQuery[bool] = False,
-    ) -> Plan:
+    ) -> Response[Plan]:
         """Itineraries from `from` to `to` (each `lat,lon` or `stop:<feed>:<stop_id>`) leaving at `depart`
-        or arriving by `arrive_by`: the JSON of `maas plan --json`."""
-        router: Router | None = request.app.state.router  # this request keeps it even if a publish swaps it
-        if router is None:
+        or arriving by `arrive_by`: the JSON of `maas plan --json`. On-demand legs run inside the
+        service area in force; the `X-Maas-Network` header names the network that answered."""
+        serving: Serving = request.app.state.serving
+        served = serving.current  # this request keeps it even if a publish swaps it
+        if served is None:
             raise ServiceUnavailableException("no network is served: set MAAS_NETWORK_DIR or publish a feed")
+        async with request.app.state.db.pool.acquire() as conn:
+            area = await serving.area(conn)
+        router = await asyncio.to_thread(served.router_for, area)
         if (depart is None) == (arrive_by is None):
             raise Invalid("give exactly one of depart and arrive_by")
         if not 0 <= max_walk_m <= MAX_WALK_M:
@@ -67,4 +73,5 @@ class PlanController(Controller):
             max_walk_m=max_walk_m,
             wheelchair=wheelchair,
         )
-        return await asyncio.to_thread(_plan, router, plan_request, arrive_by is not None)
+        plan = await asyncio.to_thread(_plan, router, plan_request, arrive_by is not None)
+        return Response(plan, headers=network_header(served))

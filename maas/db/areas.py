@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import asyncpg
 import msgspec
+
+from maas.db import Connection
 
 INSERT = "INSERT INTO service_areas (name, geometry, created_by) VALUES ($1, $2::jsonb, $3) RETURNING id, created_at"
 CURRENT = "SELECT id, name, geometry, created_at FROM service_areas ORDER BY id DESC LIMIT 1"
@@ -15,12 +16,12 @@ CURRENT_ID = "SELECT max(id) FROM service_areas"
 _encode = msgspec.json.Encoder().encode
 
 
-async def add_area(conn: asyncpg.Connection, name: str, geometry: dict[str, Any], actor: uuid.UUID) -> dict[str, Any]:
+async def add_area(conn: Connection, name: str, geometry: dict[str, Any], actor: uuid.UUID | None) -> dict[str, Any]:
     row = await conn.fetchrow(INSERT, name, _encode(geometry).decode(), actor)
     return {"version": row["id"], "name": name, "geometry": geometry, "created_at": row["created_at"]}
 
 
-async def find_current_area(conn: asyncpg.Connection) -> dict[str, Any] | None:
+async def find_current_area(conn: Connection) -> dict[str, Any] | None:
     row = await conn.fetchrow(CURRENT)
     if row is None:
         return None
@@ -32,5 +33,5 @@ async def find_current_area(conn: asyncpg.Connection) -> dict[str, Any] | None:
     }
 
 
-async def current_area_version(conn: asyncpg.Connection) -> int | None:
+async def current_area_version(conn: Connection) -> int | None:
     return await conn.fetchval(CURRENT_ID)

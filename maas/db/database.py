@@ -10,10 +10,8 @@ from pathlib import Path
 
 import asyncpg
 
+from maas.db import locks
 from maas.settings import Settings
-
-# Any fixed number: the lock that keeps two processes from migrating at once.
-MIGRATION_LOCK = 7_301_001
 
 
 class DatabaseError(Exception):
@@ -41,8 +39,7 @@ def migrations() -> list[tuple[int, str, str]]:
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply the migrations not yet recorded, each in its own transaction; returns their names."""
     applied: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
-    try:
+    async with locks.holding(conn, locks.MIGRATIONS):
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " number integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -55,8 +52,6 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (number, name) VALUES ($1, $2)", number, name)
             applied.append(f"{number:04d}_{name}")
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     return applied
 
 

@@ -8,6 +8,7 @@ import uuid
 import asyncpg
 import msgspec
 
+from maas.db import locks
 from maas.model import BookingRecord, ShiftRecord, VehicleRecord
 
 INSERT_VEHICLE = (
@@ -29,7 +30,6 @@ SAVE_PLAN = (
     " ON CONFLICT (shift_id) DO UPDATE SET stops = excluded.stops, updated_at = now()"
 )
 PLANS = "SELECT shift_id, stops FROM shift_plans WHERE shift_id = ANY($1::uuid[])"
-LOCK = "SELECT pg_advisory_xact_lock($1)"
 # Read after taking the lock, in a statement of its own: a statement's snapshot is taken when it
 # starts, so versions read in the statement that waited for the lock could be stale.
 VERSIONS = "SELECT (SELECT version FROM fleet_state WHERE id = 1) AS fleet, (SELECT max(id) FROM service_areas) AS area"
@@ -40,7 +40,7 @@ SAVE_PLAN_AND_BUMP = (
     " noted AS (INSERT INTO fleet_changes (version, shifts) SELECT version, ARRAY[$1::uuid] FROM bumped)"
     " SELECT version FROM bumped"
 )
-BOOK = "SELECT outcome, version, changed, known FROM maas_book($1, $2, $3, $4::jsonb, $5::jsonb, $6)"
+BOOK = "SELECT outcome, version, changed, known FROM maas_book($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)"
 # One statement, so one snapshot: the rides and the plans of the shifts agree even without the lock.
 SHIFTS_STATE = (
     "SELECT (SELECT coalesce(jsonb_agg(to_jsonb(b) - 'idempotency_key'), '[]') FROM bookings b"
@@ -53,8 +53,6 @@ SAVE_START = "UPDATE shift_plans SET start_lat = $2, start_lon = $3, start_at = 
 NOTE_CHANGE = "INSERT INTO fleet_changes (version, shifts) VALUES ($1, $2::uuid[])"
 CHANGES_SINCE = "SELECT version, shifts FROM fleet_changes WHERE version > $1 AND version <= $2 ORDER BY version"
 FORGET_CHANGES = "DELETE FROM fleet_changes WHERE at < now() - interval '1 hour'"
-# Every change to the fleet's plans holds this lock until its transaction ends.
-FLEET_LOCK = 7_301_002
 
 _encode = msgspec.json.Encoder().encode
 
@@ -139,11 +137,6 @@ async def sign_in(conn: asyncpg.Connection, shift_id: uuid.UUID, driver_id: uuid
     await conn.execute(SIGN_IN, shift_id, driver_id)
 
 
-async def lock_fleet(conn: asyncpg.Connection) -> None:
-    """Serialise plan changes across processes until the transaction ends."""
-    await conn.execute(LOCK, FLEET_LOCK)
-
-
 async def read_versions(conn: asyncpg.Connection) -> tuple[int, int | None]:
     """(fleet version, service area version or None), without the lock: for a copy that `book` checks."""
     row = await conn.fetchrow(VERSIONS)
@@ -176,6 +169,7 @@ async def book(
         _encode([list(s) for s in stops]).decode(),
         _encode(booking).decode(),
         idempotency_key,
+        locks.FLEET,
     )
     return BookOutcome(
         outcome=row["outcome"], version=row["version"], changed=list(row["changed"] or []), known=row["known"]

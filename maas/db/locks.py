@@ -1,0 +1,34 @@
+"""Every PostgreSQL advisory lock of the service, named once.
+
+Session and transaction advisory locks share one key space, so two locks that must not block
+each other need different keys (a publish holds NETWORKS for a whole build while bookings take
+FLEET many times a second).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from maas.db import Connection
+
+MIGRATIONS = 7_301_001  # schema migrations at start-up: one process at a time
+FLEET = 7_301_002  # every change to the fleet's plans, until its transaction ends (maas_book takes it too)
+NETWORKS = 7_301_003  # building or activating a network: one at a time, in every process
+
+KEYS = {"migrations": MIGRATIONS, "fleet": FLEET, "networks": NETWORKS}
+
+
+async def lock_fleet(conn: Connection) -> None:
+    """Serialise plan changes across processes until the caller's transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", FLEET)
+
+
+@contextlib.asynccontextmanager
+async def holding(conn: Connection, key: int) -> AsyncIterator[Connection]:
+    """Hold the session lock `key` on `conn` for the block (across transactions)."""
+    await conn.execute("SELECT pg_advisory_lock($1)", key)
+    try:
+        yield conn
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", key)

@@ -1,0 +1,149 @@
+"""What the service serves: one network directory, and everything built from it, swapped as one unit.
+
+Journey plans, quotes, bookings and the drivers' plans all answer from the same `ServedNetwork`:
+its router, its drive graph (on which the fleet's copy of the plans lives) and its snapping of
+places onto the streets. A publish or a rollback builds a new one beside the old and replaces it
+whole; a request keeps the one it started with. On-demand legs of journey plans run inside the
+service area in force, the database's (the same that bookings are checked against).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import shapely
+import shapely.geometry
+
+from maas.area import polygon_of
+from maas.db import Connection, areas, locks
+from maas.db.database import Database
+from maas.fleet import FleetService
+from maas.settings import Settings
+from routing.model import Network
+from routing.network import load_network
+from routing.ondemand import DriveTimeEstimator, OnDemandService, load_service
+from routing.router import Router
+from routing.spatial import NearestIndex
+
+NETWORK_HEADER = "X-Maas-Network"
+# A feed none of whose stops lies this close to the streets belongs to another region. Feeds that
+# reach a little beyond the street extract (a bus line to the next town) are welcome.
+REGION_RADIUS_M = 10_000.0
+
+
+class AreaInForce(msgspec.Struct, frozen=True, kw_only=True):
+    """The database's service area: its version and its (Multi)Polygon as GeoJSON geometry."""
+
+    version: int
+    name: str
+    geometry: dict[str, Any]
+
+
+class ServedNetwork:
+    """The router, the fleet's drive graph and plans, and the snapping of one network directory."""
+
+    def __init__(self, network_id: int | None, directory: Path, network: Network, rides: OnDemandService) -> None:
+        self.id = network_id
+        self.directory = directory
+        self.network = network
+        self.router = Router(network)
+        self._rides = rides  # ride-time rules of on-demand legs; the area comes from the database
+        self._with_area: tuple[int, Router] | None = None
+        self._building = threading.Lock()
+        drive = network.streets.get("drive")
+        self.fleet: FleetService | None = None
+        if drive is not None and drive.n_nodes:
+            self.fleet = FleetService(drive)
+            snap = network.snaps.get("drive")
+            if snap is not None:  # bus stops double as virtual stops: their drive times are ready
+                self.fleet.times.warm(sorted({int(n) for n in np.asarray(snap.node).tolist() if n >= 0}))
+
+    @classmethod
+    def load(cls, network_id: int | None, directory: Path, rides: OnDemandService) -> ServedNetwork:
+        """Load a built network directory (slow: run in a worker thread)."""
+        return cls(network_id, directory, load_network(directory), rides)
+
+    def router_for(self, area: AreaInForce | None) -> Router:
+        """The router whose on-demand legs run inside `area` (none without an area or a drive graph)."""
+        if area is None or self.fleet is None:
+            return self.router
+        known = self._with_area
+        if known is not None and known[0] == area.version:
+            return known[1]
+        with self._building:  # one build per area version, however many requests ask at once
+            known = self._with_area
+            if known is None or known[0] != area.version:
+                service = msgspec.structs.replace(self._rides, name=area.name, area=area.geometry)
+                known = (area.version, Router(self.network, DriveTimeEstimator(self.network, service)))
+                self._with_area = known
+        return known[1]
+
+    def stops_near_streets(self, lat: np.ndarray, lon: np.ndarray) -> int | None:
+        """How many of the points lie within REGION_RADIUS_M of this network's walking streets; None
+        for a network without streets."""
+        walk = self.network.streets.get("walk")
+        if walk is None or not walk.n_nodes:
+            return None
+        near = NearestIndex(np.asarray(walk.geometry_lat), np.asarray(walk.geometry_lon))
+        found, _ = near.nearest(lat, lon, REGION_RADIUS_M)
+        return int((found >= 0).sum())
+
+    def streets_extent(self) -> str:
+        """The box the walking streets span, for messages."""
+        walk = self.network.streets["walk"]
+        lat, lon = np.asarray(walk.node_lat), np.asarray(walk.node_lon)
+        return f"lat {lat.min():.2f}..{lat.max():.2f}, lon {lon.min():.2f}..{lon.max():.2f}"
+
+
+def area_geometry(geojson: dict[str, Any]) -> dict[str, Any]:
+    """The plain GeoJSON geometry of an area stored as a geometry, Feature or one-feature collection."""
+    return dict(shapely.geometry.mapping(polygon_of(geojson)))
+
+
+class Serving:
+    """The ServedNetwork in force in this process (None until one is loaded), replaced whole, and
+    the service area in force as last read."""
+
+    def __init__(self) -> None:
+        self.current: ServedNetwork | None = None
+        self._area: AreaInForce | None = None
+
+    def fleet(self) -> FleetService | None:
+        served = self.current
+        return served.fleet if served is not None else None
+
+    async def area(self, conn: Connection) -> AreaInForce | None:
+        """The database's service area in force (one small query; the geometry is re-read only when
+        its version changed)."""
+        version = await areas.current_area_version(conn)
+        if version is None:
+            return None
+        known = self._area
+        if known is None or known.version != version:
+            row = await areas.find_current_area(conn)
+            if row is None:
+                return None
+            known = AreaInForce(version=row["version"], name=row["name"], geometry=area_geometry(row["geometry"]))
+            self._area = known
+        return known
+
+
+async def seed_service_area(db: Database, settings: Settings) -> None:
+    """A service definition file's area becomes the first service area in the database when none is
+    set: from then on the database's area is the one in force, for plans and bookings alike."""
+    if settings.service_file is None:
+        return
+    service = load_service(settings.service_file)
+    async with db.pool.acquire() as conn, conn.transaction():
+        await locks.lock_fleet(conn)  # two processes starting at once add one area
+        if await areas.current_area_version(conn) is None:
+            await areas.add_area(conn, service.name, area_geometry(service.area), None)
+
+
+def network_header(served: ServedNetwork | None) -> dict[str, str]:
+    """`X-Maas-Network: <id>`: which network version answered (plans and quotes carry it)."""
+    return {NETWORK_HEADER: str(served.id)} if served is not None and served.id is not None else {}
