@@ -6,11 +6,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import asyncpg
 import msgspec
 
 from maas.area import covers, polygon_of
-from maas.db import areas, audit
+from maas.db import Connection, areas, audit
 from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
 from maas.db.database import Database
@@ -74,7 +73,7 @@ class BookingService:
         self.serving = serving  # the fleet's copy of the plans is the served network's
         self._area: tuple[Any, Any] = (_UNREAD, None)  # (version or None when no area is set, prepared polygon)
 
-    async def _check_area(self, conn: asyncpg.Connection, wish: RideWish, version: int | bool | None = False) -> None:
+    async def _check_area(self, conn: Connection, wish: RideWish, version: int | bool | None = False) -> None:
         """Refuse rides that start or end outside the service area in force (if one is set); `version`:
         the area version when already read, else it is read here."""
         if version is False:

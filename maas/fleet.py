@@ -23,8 +23,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 
+from maas.db import Connection, locks
 from maas.db import fleet as fleet_repo
-from maas.db import locks
 from maas.errors import REFUSALS
 from maas.model import BookingRecord
 from routing.dispatch.dispatcher import Dispatcher, DriveTimes
@@ -80,7 +80,7 @@ class FleetService:
         return [request_of(b, nodes[2 * k], nodes[2 * k + 1]) for k, b in enumerate(bookings)]
 
     async def current(
-        self, conn: asyncpg.Connection, version: int | None = None, also: set[uuid.UUID] | None = None
+        self, conn: Connection, version: int | None = None, also: set[uuid.UUID] | None = None
     ) -> Dispatcher | None:
         """The plans as committed; call inside the transaction that holds the fleet lock (`version`:
         the fleet version already read under it), or, for a copy that only `book_ride` relies on,
@@ -101,7 +101,7 @@ class FleetService:
         return self.dispatcher  # None while no vehicle is on shift
 
     @contextlib.asynccontextmanager
-    async def changing(self, pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    async def changing(self, pool: asyncpg.Pool) -> AsyncIterator[Connection]:
         """A plan change that holds the fleet lock throughout: this process's turn on the copy, then a
         transaction that takes the lock. An error other than a refusal drops the copy, which may hold
         what did not commit."""
@@ -129,7 +129,7 @@ class FleetService:
         self.version = -1
         self._saved_start = {}
 
-    async def _reload(self, conn: asyncpg.Connection) -> None:
+    async def _reload(self, conn: Connection) -> None:
         now = dt.datetime.now(dt.UTC)
         shifts = await fleet_repo.list_current_shifts(conn, now - dt.timedelta(hours=1))
         vehicles = {v.id: v for v in await fleet_repo.list_vehicles(conn)}
@@ -173,7 +173,7 @@ class FleetService:
                 dispatcher.vehicle_at(str(shift_id), self.snap(plan.start.lat, plan.start.lon), epoch(plan.start.at))
         return True
 
-    async def _resync(self, conn: asyncpg.Connection, shifts: set[uuid.UUID]) -> None:
+    async def _resync(self, conn: Connection, shifts: set[uuid.UUID]) -> None:
         """Re-read only the shifts that other processes changed: their rides and plans."""
         dispatcher = self.dispatcher
         assert dispatcher is not None
@@ -187,7 +187,7 @@ class FleetService:
             await self._reload(conn)
 
     async def book_ride(
-        self, conn: asyncpg.Connection, booking: BookingRecord, area_version: int | None, idempotency_key: str | None
+        self, conn: Connection, booking: BookingRecord, area_version: int | None, idempotency_key: str | None
     ) -> fleet_repo.BookOutcome:
         """Store a booking just planned on the copy (outside any transaction); on any outcome but
         'booked' the copy is brought back in line with the database before this returns."""
@@ -207,7 +207,7 @@ class FleetService:
             await self.current(conn, version, also={shift})
         return outcome
 
-    async def commit(self, conn: asyncpg.Connection, shifts: set[str]) -> None:
+    async def commit(self, conn: Connection, shifts: set[str]) -> None:
         """Write the plans of `shifts` (with where each starts, once stop events moved it) and a new
         fleet version, in the caller's transaction."""
         assert self.dispatcher is not None

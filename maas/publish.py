@@ -26,8 +26,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from feeds.gtfs import read_stop_positions
 from maas.db import audit, locks
 from maas.db.database import Database
@@ -122,7 +120,7 @@ class NetworkService:
         self.network_id = served.id
         log.info("serving network %s", served.id)
 
-    async def _register_configured(self, conn: asyncpg.Connection) -> NetworkVersion | None:
+    async def _register_configured(self, conn: Connection) -> NetworkVersion | None:
         """The network to serve. A configured directory (`maas serve --network`, MAAS_NETWORK_DIR) that is
         new to the database, or was rebuilt since it was registered, is registered and activated: every
         process then serves it. One already registered as it is stays a version among others, and the
@@ -187,7 +185,7 @@ class NetworkService:
         task.add_done_callback(self._tasks.discard)
 
     @contextlib.asynccontextmanager
-    async def _network_lock(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _network_lock(self) -> AsyncIterator[Connection]:
         # Held while a network is built or activated: builds run one after the other in every
         # process, each on the feeds the previous one published.
         async with self.db.pool.acquire() as conn, locks.holding(conn, locks.NETWORKS):
@@ -216,7 +214,7 @@ class NetworkService:
         self._spawn(self._publish(version, user.id))
         return version
 
-    async def _check_region(self, conn: asyncpg.Connection, version: FeedVersion) -> None:
+    async def _check_region(self, conn: Connection, version: FeedVersion) -> None:
         """Refuse a feed none of whose stops lies near the served network's streets: built in, it
         would serve nobody (no journey reaches its stops on foot)."""
         served = self.serving.current
@@ -243,7 +241,7 @@ class NetworkService:
         raise PublishError("no OSM extract to build the street network from: set MAAS_OSM_FILE")
 
     async def _members(
-        self, conn: asyncpg.Connection, version: FeedVersion
+        self, conn: Connection, version: FeedVersion
     ) -> tuple[list[tuple[NetworkFeed, Path]], Manifest | None]:
         """Every feed of the active network (an uploaded one by its stored version, one configured with
         MAAS_NETWORK_DIR by its file) with `version` in place of its feed's earlier one, and the
@@ -267,7 +265,7 @@ class NetworkService:
         members.append((this, await self._feed_file(conn, version)))
         return members, base
 
-    async def _feed_file(self, conn: asyncpg.Connection, version: FeedVersion) -> Path:
+    async def _feed_file(self, conn: Connection, version: FeedVersion) -> Path:
         """The version's zip on disk (written once from the database)."""
         path = Path(self.settings.data_dir) / "feeds" / f"{version.id}.gtfs.zip"
         if not path.exists():
@@ -391,7 +389,7 @@ class NetworkService:
         async with self._network_lock() as conn:
             return await self._prune(conn, actor)
 
-    async def _prune(self, conn: asyncpg.Connection, actor: uuid.UUID) -> list[NetworkVersion]:
+    async def _prune(self, conn: Connection, actor: uuid.UUID) -> list[NetworkVersion]:
         root = self._networks_dir()
         # Only directories this service built: MAAS_NETWORK_DIR belongs to whoever configured it.
         ours = [n for n in await list_built_networks(conn) if Path(n.directory).parent == root]

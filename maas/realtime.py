@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from maas.db import Connection
 from maas.db import positions as position_repo
 from maas.db.positions import Position
 
@@ -79,7 +80,7 @@ def position_in(vehicle_id: str, data: dict[str, Any]) -> Position:
     return msgspec.convert({**data, "vehicle_id": vehicle_id}, Position)
 
 
-async def announce(conn: asyncpg.Connection, message: dict[str, Any]) -> None:
+async def announce(conn: Connection, message: dict[str, Any]) -> None:
     """NOTIFY every process; inside a transaction the message goes out when it commits."""
     payload = _encode(message).decode()
     if len(payload.encode()) > MAX_PAYLOAD_BYTES:
@@ -87,7 +88,7 @@ async def announce(conn: asyncpg.Connection, message: dict[str, Any]) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
 
 
-async def announce_positions(conn: asyncpg.Connection, positions: Iterable[Position]) -> list[dict[str, Any]]:
+async def announce_positions(conn: Connection, positions: Iterable[Position]) -> list[dict[str, Any]]:
     messages = positions_messages(positions)
     for message in messages:
         await announce(conn, message)
@@ -120,7 +121,7 @@ class Hub:
         self.reconnect_s = reconnect_s
         self.latest: dict[uuid.UUID, Position] = {}
         self._subscriptions: set[Subscription] = set()
-        self._conn: asyncpg.Connection | None = None
+        self._conn: Connection | None = None
         self._closing = False
         self._reconnect: asyncio.Task[None] | None = None
         self.received = 0
@@ -137,7 +138,7 @@ class Hub:
         for p in await position_repo.list_latest(conn):
             self.note(p)
 
-    def _on_lost(self, _: asyncpg.Connection) -> None:
+    def _on_lost(self, _: Connection) -> None:
         if not self._closing and self._reconnect is None:
             self._reconnect = asyncio.get_running_loop().create_task(self._relisten())
 
@@ -160,7 +161,7 @@ class Hub:
         if self._conn is not None:
             await self._conn.close()
 
-    def _on_notify(self, _conn: asyncpg.Connection, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: Connection, _pid: int, _channel: str, payload: str) -> None:
         try:
             message = _decode(payload)
         except msgspec.DecodeError:

@@ -10,3 +10,11 @@ if TYPE_CHECKING:
 
 # What a repository function takes: a connection of its own or one lent by the pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+
+def returned(row: asyncpg.Record | None) -> asyncpg.Record:
+    """The row of a statement that returns one by construction (INSERT ... RETURNING, a one-row
+    aggregate, an UPDATE of a row the caller holds); LookupError if it did not."""
+    if row is None:
+        raise LookupError("the statement returned no row")
+    return row

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
 import msgspec
+
+from maas.db import Connection
 
 INSERT = "INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4::jsonb)"
 LIST = "SELECT id, actor, action, subject, details, at FROM audit_log ORDER BY id DESC LIMIT $1"
@@ -14,7 +15,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 async def record(
-    conn: asyncpg.Connection,
+    conn: Connection,
     actor: uuid.UUID,
     action: str,
     subject: str | None,
@@ -23,7 +24,7 @@ async def record(
     await conn.execute(INSERT, actor, action, subject, _encode(details or {}).decode())
 
 
-async def list_entries(conn: asyncpg.Connection, limit: int = 100) -> list[dict[str, object]]:
+async def list_entries(conn: Connection, limit: int = 100) -> list[dict[str, object]]:
     return [
         {
             "id": r["id"],

@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 
+from maas.db import Connection
 from maas.model import BookingRecord
 
 COLUMNS = (
@@ -36,7 +37,7 @@ def _booking(r: asyncpg.Record) -> BookingRecord:
     return BookingRecord(**dict(r.items()))
 
 
-async def insert_booking(conn: asyncpg.Connection, booking: BookingRecord, idempotency_key: str | None) -> None:
+async def insert_booking(conn: Connection, booking: BookingRecord, idempotency_key: str | None) -> None:
     b = booking
     await conn.execute(
         INSERT,
@@ -64,48 +65,46 @@ async def insert_booking(conn: asyncpg.Connection, booking: BookingRecord, idemp
     )
 
 
-async def find_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> BookingRecord | None:
+async def find_booking(conn: Connection, booking_id: uuid.UUID) -> BookingRecord | None:
     row = await conn.fetchrow(GET, booking_id)
     return None if row is None else _booking(row)
 
 
-async def find_by_idempotency_key(conn: asyncpg.Connection, user_id: uuid.UUID, key: str) -> BookingRecord | None:
+async def find_by_idempotency_key(conn: Connection, user_id: uuid.UUID, key: str) -> BookingRecord | None:
     row = await conn.fetchrow(BY_KEY, user_id, key)
     return None if row is None else _booking(row)
 
 
-async def list_for_rider(conn: asyncpg.Connection, rider_id: uuid.UUID, limit: int = 100) -> list[BookingRecord]:
+async def list_for_rider(conn: Connection, rider_id: uuid.UUID, limit: int = 100) -> list[BookingRecord]:
     return [_booking(r) for r in await conn.fetch(FOR_RIDER, rider_id, limit)]
 
 
-async def list_all(conn: asyncpg.Connection, limit: int = 500) -> list[BookingRecord]:
+async def list_all(conn: Connection, limit: int = 500) -> list[BookingRecord]:
     return [_booking(r) for r in await conn.fetch(ALL, limit)]
 
 
-async def list_active(conn: asyncpg.Connection) -> list[BookingRecord]:
+async def list_active(conn: Connection) -> list[BookingRecord]:
     return [_booking(r) for r in await conn.fetch(ACTIVE)]
 
 
 async def set_status(
-    conn: asyncpg.Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None, reason: str | None
+    conn: Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None, reason: str | None
 ) -> None:
     await conn.execute(SET_STATUS, booking_id, status)
     await conn.execute(EVENT, booking_id, status, actor, reason)
 
 
-async def set_vehicle(
-    conn: asyncpg.Connection, booking_id: uuid.UUID, vehicle_id: uuid.UUID, shift_id: uuid.UUID
-) -> None:
+async def set_vehicle(conn: Connection, booking_id: uuid.UUID, vehicle_id: uuid.UUID, shift_id: uuid.UUID) -> None:
     await conn.execute(SET_VEHICLE, booking_id, vehicle_id, shift_id)
 
 
 async def add_event(
-    conn: asyncpg.Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None, reason: str | None
+    conn: Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None, reason: str | None
 ) -> None:
     await conn.execute(EVENT, booking_id, status, actor, reason)
 
 
-async def list_events(conn: asyncpg.Connection, booking_id: uuid.UUID) -> list[dict[str, object]]:
+async def list_events(conn: Connection, booking_id: uuid.UUID) -> list[dict[str, object]]:
     return [dict(r) for r in await conn.fetch(EVENTS, booking_id)]
 
 

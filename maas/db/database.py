@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from maas.db import locks
+from maas.db import Connection, locks
 from maas.settings import Settings
 
 
@@ -36,7 +36,7 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
+async def migrate(conn: Connection) -> list[str]:
     """Apply the migrations not yet recorded, each in its own transaction; returns their names."""
     applied: list[str] = []
     async with locks.holding(conn, locks.MIGRATIONS):

@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 import msgspec
 
+from maas.db import Connection
 from maas.model import FeedVersion
 
 _COLUMNS = "id, agency, feed_id, uploaded_by, sha256, size_bytes, report, status, error, created_at, published_at"
@@ -49,7 +50,7 @@ def _version(row: asyncpg.Record) -> FeedVersion:
 
 
 async def create_version(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     agency: str,
     feed_id: str,
@@ -74,42 +75,38 @@ async def create_version(
     return _version(row)
 
 
-async def find_version(
-    conn: asyncpg.Connection, version_id: uuid.UUID, *, for_update: bool = False
-) -> FeedVersion | None:
+async def find_version(conn: Connection, version_id: uuid.UUID, *, for_update: bool = False) -> FeedVersion | None:
     row = await conn.fetchrow(GET_FOR_UPDATE if for_update else GET, version_id)
     return None if row is None else _version(row)
 
 
-async def list_versions(conn: asyncpg.Connection, agency: str | None = None) -> list[FeedVersion]:
+async def list_versions(conn: Connection, agency: str | None = None) -> list[FeedVersion]:
     """Every version, newest first; only one agency's when `agency` is given."""
     rows = await conn.fetch(LIST_ALL) if agency is None else await conn.fetch(LIST_OF_AGENCY, agency)
     return [_version(r) for r in rows]
 
 
-async def list_published(conn: asyncpg.Connection) -> list[FeedVersion]:
+async def list_published(conn: Connection) -> list[FeedVersion]:
     return [_version(r) for r in await conn.fetch(LIST_PUBLISHED)]
 
 
-async def find_other_owner(conn: asyncpg.Connection, feed_id: str, agency: str) -> str | None:
+async def find_other_owner(conn: Connection, feed_id: str, agency: str) -> str | None:
     """The agency other than `agency` that already uploads under `feed_id`, if any."""
     return await conn.fetchval(FEED_OWNER, feed_id, agency)
 
 
-async def get_content(conn: asyncpg.Connection, version_id: uuid.UUID) -> bytes:
+async def get_content(conn: Connection, version_id: uuid.UUID) -> bytes:
     content = await conn.fetchval(CONTENT, version_id)
     if content is None:
         raise LookupError(f"no feed version {version_id}")
     return bytes(content)
 
 
-async def set_status(
-    conn: asyncpg.Connection, version_id: uuid.UUID, status: str, error: str | None = None
-) -> FeedVersion:
+async def set_status(conn: Connection, version_id: uuid.UUID, status: str, error: str | None = None) -> FeedVersion:
     return _version(await conn.fetchrow(SET_STATUS, version_id, status, error))
 
 
-async def mark_published(conn: asyncpg.Connection, version_ids: list[uuid.UUID]) -> None:
+async def mark_published(conn: Connection, version_ids: list[uuid.UUID]) -> None:
     """Make exactly `version_ids` the published versions (the contents of the network just activated)."""
     await conn.execute(RETIRE_OTHERS, version_ids)
     await conn.execute(PUBLISH, version_ids)

@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import msgspec
 
-from maas.db import locks
+from maas.db import Connection, locks
 from maas.model import BookingRecord, ShiftRecord, VehicleRecord
 
 INSERT_VEHICLE = (
@@ -81,7 +81,7 @@ def _shift(r: asyncpg.Record) -> ShiftRecord:
 
 
 async def create_vehicle(
-    conn: asyncpg.Connection, name: str, seats: int, wheelchair_places: int, depot_lat: float, depot_lon: float
+    conn: Connection, name: str, seats: int, wheelchair_places: int, depot_lat: float, depot_lon: float
 ) -> VehicleRecord:
     vehicle = VehicleRecord(
         id=uuid.uuid4(),
@@ -95,17 +95,17 @@ async def create_vehicle(
     return vehicle
 
 
-async def list_vehicles(conn: asyncpg.Connection) -> list[VehicleRecord]:
+async def list_vehicles(conn: Connection) -> list[VehicleRecord]:
     return [_vehicle(r) for r in await conn.fetch(LIST_VEHICLES)]
 
 
-async def find_vehicle(conn: asyncpg.Connection, vehicle_id: uuid.UUID) -> VehicleRecord | None:
+async def find_vehicle(conn: Connection, vehicle_id: uuid.UUID) -> VehicleRecord | None:
     row = await conn.fetchrow(GET_VEHICLE, vehicle_id)
     return None if row is None else _vehicle(row)
 
 
 async def create_shift(
-    conn: asyncpg.Connection,
+    conn: Connection,
     vehicle_id: uuid.UUID,
     driver_id: uuid.UUID | None,
     starts_at: dt.datetime,
@@ -119,25 +119,25 @@ async def create_shift(
 
 
 async def count_overlapping_shifts(
-    conn: asyncpg.Connection, vehicle_id: uuid.UUID, starts_at: dt.datetime, ends_at: dt.datetime
+    conn: Connection, vehicle_id: uuid.UUID, starts_at: dt.datetime, ends_at: dt.datetime
 ) -> int:
     return int(await conn.fetchval(OVERLAPPING, vehicle_id, starts_at, ends_at))
 
 
-async def list_current_shifts(conn: asyncpg.Connection, after: dt.datetime) -> list[ShiftRecord]:
+async def list_current_shifts(conn: Connection, after: dt.datetime) -> list[ShiftRecord]:
     return [_shift(r) for r in await conn.fetch(CURRENT_SHIFTS, after)]
 
 
-async def find_shift(conn: asyncpg.Connection, shift_id: uuid.UUID) -> ShiftRecord | None:
+async def find_shift(conn: Connection, shift_id: uuid.UUID) -> ShiftRecord | None:
     row = await conn.fetchrow(GET_SHIFT, shift_id)
     return None if row is None else _shift(row)
 
 
-async def sign_in(conn: asyncpg.Connection, shift_id: uuid.UUID, driver_id: uuid.UUID) -> None:
+async def sign_in(conn: Connection, shift_id: uuid.UUID, driver_id: uuid.UUID) -> None:
     await conn.execute(SIGN_IN, shift_id, driver_id)
 
 
-async def read_versions(conn: asyncpg.Connection) -> tuple[int, int | None]:
+async def read_versions(conn: Connection) -> tuple[int, int | None]:
     """(fleet version, service area version or None), without the lock: for a copy that `book` checks."""
     row = await conn.fetchrow(VERSIONS)
     return int(row["fleet"]), row["area"]
@@ -151,7 +151,7 @@ class BookOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def book(
-    conn: asyncpg.Connection,
+    conn: Connection,
     expected: int,
     area_version: int | None,
     booking: BookingRecord,
@@ -198,7 +198,7 @@ _decode_plans = msgspec.json.Decoder(
 
 
 async def read_shifts(
-    conn: asyncpg.Connection, shift_ids: list[uuid.UUID]
+    conn: Connection, shift_ids: list[uuid.UUID]
 ) -> tuple[list[BookingRecord], dict[uuid.UUID, StoredPlan]]:
     """The active rides and the plans of some shifts, as of one moment."""
     row = await conn.fetchrow(SHIFTS_STATE, shift_ids)
@@ -209,20 +209,20 @@ async def read_shifts(
     return _decode_rides(row["rides"]), plans
 
 
-async def save_start(conn: asyncpg.Connection, shift_id: uuid.UUID, start: PlanStart) -> None:
+async def save_start(conn: Connection, shift_id: uuid.UUID, start: PlanStart) -> None:
     await conn.execute(SAVE_START, shift_id, start.lat, start.lon, start.at)
 
 
-async def save_plan_and_bump(conn: asyncpg.Connection, shift_id: uuid.UUID, stops: list[tuple[str, str]]) -> int:
+async def save_plan_and_bump(conn: Connection, shift_id: uuid.UUID, stops: list[tuple[str, str]]) -> int:
     """Store one shift's plan and return the fleet's new version, in one round trip."""
     return int(await conn.fetchval(SAVE_PLAN_AND_BUMP, shift_id, _encode([list(s) for s in stops]).decode()))
 
 
-async def note_change(conn: asyncpg.Connection, version: int, shifts: list[uuid.UUID]) -> None:
+async def note_change(conn: Connection, version: int, shifts: list[uuid.UUID]) -> None:
     await conn.execute(NOTE_CHANGE, version, shifts)
 
 
-async def changed_shifts(conn: asyncpg.Connection, after: int, upto: int) -> set[uuid.UUID] | None:
+async def changed_shifts(conn: Connection, after: int, upto: int) -> set[uuid.UUID] | None:
     """The shifts changed by versions after..upto, or None when some version left no note (rebuild all)."""
     if after == upto:
         return set()
@@ -232,23 +232,23 @@ async def changed_shifts(conn: asyncpg.Connection, after: int, upto: int) -> set
     return {shift for r in rows for shift in r["shifts"]}
 
 
-async def forget_old_changes(conn: asyncpg.Connection) -> None:
+async def forget_old_changes(conn: Connection) -> None:
     await conn.execute(FORGET_CHANGES)
 
 
-async def fleet_version(conn: asyncpg.Connection) -> int:
+async def fleet_version(conn: Connection) -> int:
     return int(await conn.fetchval(VERSION))
 
 
-async def bump_fleet_version(conn: asyncpg.Connection) -> int:
+async def bump_fleet_version(conn: Connection) -> int:
     return int(await conn.fetchval(BUMP))
 
 
-async def save_plan(conn: asyncpg.Connection, shift_id: uuid.UUID, stops: list[tuple[str, str]]) -> None:
+async def save_plan(conn: Connection, shift_id: uuid.UUID, stops: list[tuple[str, str]]) -> None:
     await conn.execute(SAVE_PLAN, shift_id, _encode([list(s) for s in stops]).decode())
 
 
-async def load_plans(conn: asyncpg.Connection, shift_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, str]]]:
+async def load_plans(conn: Connection, shift_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, str]]]:
     return {
         r["shift_id"]: [tuple(s) for s in msgspec.json.decode(r["stops"])] for r in await conn.fetch(PLANS, shift_ids)
     }

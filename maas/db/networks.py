@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 import msgspec
 
+from maas.db import Connection, returned
 from maas.model import NetworkFeed, NetworkVersion
 
 _COLUMNS = (
@@ -59,7 +60,7 @@ def _network(row: asyncpg.Record) -> NetworkVersion:
 
 
 async def create_network(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     directory: str,
     status: str,
@@ -67,49 +68,49 @@ async def create_network(
     osm: str | None,
     created_by: uuid.UUID | None,
 ) -> NetworkVersion:
-    return _network(await conn.fetchrow(INSERT, directory, status, _encode(feeds).decode(), osm, created_by))
+    return _network(returned(await conn.fetchrow(INSERT, directory, status, _encode(feeds).decode(), osm, created_by)))
 
 
-async def set_directory(conn: asyncpg.Connection, network_id: int, directory: str) -> None:
+async def set_directory(conn: Connection, network_id: int, directory: str) -> None:
     await conn.execute(SET_DIRECTORY, network_id, directory)
 
 
 async def finish_network(
-    conn: asyncpg.Connection, network_id: int, status: str, error: str | None, build_seconds: float
+    conn: Connection, network_id: int, status: str, error: str | None, build_seconds: float
 ) -> NetworkVersion:
-    return _network(await conn.fetchrow(FINISH, network_id, status, error, build_seconds))
+    return _network(returned(await conn.fetchrow(FINISH, network_id, status, error, build_seconds)))
 
 
-async def find_network(conn: asyncpg.Connection, network_id: int) -> NetworkVersion | None:
+async def find_network(conn: Connection, network_id: int) -> NetworkVersion | None:
     row = await conn.fetchrow(GET, network_id)
     return None if row is None else _network(row)
 
 
-async def find_network_by_directory(conn: asyncpg.Connection, directory: str) -> NetworkVersion | None:
+async def find_network_by_directory(conn: Connection, directory: str) -> NetworkVersion | None:
     row = await conn.fetchrow(GET_BY_DIRECTORY, directory)
     return None if row is None else _network(row)
 
 
-async def find_active_network(conn: asyncpg.Connection) -> NetworkVersion | None:
+async def find_active_network(conn: Connection) -> NetworkVersion | None:
     row = await conn.fetchrow(GET_ACTIVE)
     return None if row is None else _network(row)
 
 
-async def list_networks(conn: asyncpg.Connection) -> list[NetworkVersion]:
+async def list_networks(conn: Connection) -> list[NetworkVersion]:
     return [_network(r) for r in await conn.fetch(LIST)]
 
 
-async def activate_network(conn: asyncpg.Connection, network_id: int) -> NetworkVersion:
+async def activate_network(conn: Connection, network_id: int) -> NetworkVersion:
     """Make `network_id` the one active network (call inside a transaction)."""
     await conn.execute(DEACTIVATE, network_id)
-    return _network(await conn.fetchrow(ACTIVATE, network_id))
+    return _network(returned(await conn.fetchrow(ACTIVATE, network_id)))
 
 
-async def list_built_networks(conn: asyncpg.Connection) -> list[NetworkVersion]:
+async def list_built_networks(conn: Connection) -> list[NetworkVersion]:
     """Networks whose directories are kept (status 'built'), newest first."""
     return [_network(r) for r in await conn.fetch(LIST_BUILT)]
 
 
-async def mark_pruned(conn: asyncpg.Connection, network_ids: list[int]) -> list[NetworkVersion]:
+async def mark_pruned(conn: Connection, network_ids: list[int]) -> list[NetworkVersion]:
     """Mark the built, inactive networks of `network_ids` 'pruned'; returns them newest first (never the active one)."""
     return [_network(r) for r in await conn.fetch(PRUNE, network_ids)]

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 
+from maas.db import Connection
+
 COLUMNS = ("vehicle_id", "at", "lat", "lon", "speed_mps", "heading_deg")
 # A batch may arrive after a newer one (a phone catching up): the latest row only moves forward.
 UPSERT_LATEST = (
@@ -46,7 +48,7 @@ def _position(r: asyncpg.Record) -> Position:
     )
 
 
-async def insert_positions(conn: asyncpg.Connection, positions: Sequence[Position]) -> None:
+async def insert_positions(conn: Connection, positions: Sequence[Position]) -> None:
     """Append to the trail with COPY and move each vehicle's latest position forward."""
     await conn.copy_records_to_table(
         "positions",
@@ -63,16 +65,16 @@ async def insert_positions(conn: asyncpg.Connection, positions: Sequence[Positio
     )
 
 
-async def list_latest(conn: asyncpg.Connection) -> list[Position]:
+async def list_latest(conn: Connection) -> list[Position]:
     return [_position(r) for r in await conn.fetch(LATEST)]
 
 
-async def find_latest(conn: asyncpg.Connection, vehicle_id: uuid.UUID) -> Position | None:
+async def find_latest(conn: Connection, vehicle_id: uuid.UUID) -> Position | None:
     row = await conn.fetchrow(LATEST_OF, vehicle_id)
     return None if row is None else _position(row)
 
 
 async def list_trail(
-    conn: asyncpg.Connection, vehicle_id: uuid.UUID, since: dt.datetime, limit: int = 10_000
+    conn: Connection, vehicle_id: uuid.UUID, since: dt.datetime, limit: int = 10_000
 ) -> list[Position]:
     return [_position(r) for r in await conn.fetch(TRAIL, vehicle_id, since, limit)]

@@ -6,6 +6,7 @@ import uuid
 
 import asyncpg
 
+from maas.db import Connection
 from maas.model import User
 
 INSERT = "INSERT INTO users (id, name, role, phone, agency) VALUES ($1, $2, $3, $4, $5)"
@@ -18,17 +19,17 @@ def _user(row: asyncpg.Record) -> User:
 
 
 async def create_user(
-    conn: asyncpg.Connection, name: str, role: str, phone: str | None = None, agency: str | None = None
+    conn: Connection, name: str, role: str, phone: str | None = None, agency: str | None = None
 ) -> User:
     user = User(id=uuid.uuid4(), name=name, role=role, phone=phone, agency=agency)
     await conn.execute(INSERT, user.id, name, role, phone, agency)
     return user
 
 
-async def find_user(conn: asyncpg.Connection, user_id: uuid.UUID) -> User | None:
+async def find_user(conn: Connection, user_id: uuid.UUID) -> User | None:
     row = await conn.fetchrow(GET, user_id)
     return None if row is None else _user(row)
 
 
-async def list_users(conn: asyncpg.Connection) -> list[User]:
+async def list_users(conn: Connection) -> list[User]:
     return [_user(r) for r in await conn.fetch(LIST)]
