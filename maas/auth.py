@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -13,7 +14,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
 from maas.db.users import find_user
-from maas.model import User
+from maas.model import Role, User
 from maas.settings import Settings
 
 PUBLIC = ["/health", "/ready", "/schema", "/metrics"]
@@ -57,7 +58,10 @@ def issue_token(settings: Settings, user: User, ttl_s: int | None = None) -> str
     )
 
 
-def roles(*allowed: str):
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+
+
+def roles(*allowed: Role) -> Guard:
     """A guard letting only users of the given roles through (403 for the others)."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -41,7 +41,7 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict
     )
 
 
-def _http(request: Request, exc: HTTPException) -> Response[dict[str, Any]]:
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     extra = {"errors": exc.extra} if isinstance(getattr(exc, "extra", None), (list, dict)) and exc.extra else {}
     title = {
         400: "Bad Request",

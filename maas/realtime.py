@@ -161,7 +161,9 @@ class Hub:
         if self._conn is not None:
             await self._conn.close()
 
-    def _on_notify(self, _conn: Connection, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: Connection, _pid: int, _channel: str, payload: object) -> None:
+        if not isinstance(payload, str):
+            return
         try:
             message = _decode(payload)
         except msgspec.DecodeError:

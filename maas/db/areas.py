@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from maas.db import Connection
+from maas.db import Connection, returned
 
 INSERT = "INSERT INTO service_areas (name, geometry, created_by) VALUES ($1, $2::jsonb, $3) RETURNING id, created_at"
 CURRENT = "SELECT id, name, geometry, created_at FROM service_areas ORDER BY id DESC LIMIT 1"
@@ -17,7 +17,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 async def add_area(conn: Connection, name: str, geometry: dict[str, Any], actor: uuid.UUID | None) -> dict[str, Any]:
-    row = await conn.fetchrow(INSERT, name, _encode(geometry).decode(), actor)
+    row = returned(await conn.fetchrow(INSERT, name, _encode(geometry).decode(), actor))
     return {"version": row["id"], "name": name, "geometry": geometry, "created_at": row["created_at"]}
 
 
@@ -34,4 +34,5 @@ async def find_current_area(conn: Connection) -> dict[str, Any] | None:
 
 
 async def current_area_version(conn: Connection) -> int | None:
-    return await conn.fetchval(CURRENT_ID)
+    version: int | None = await conn.fetchval(CURRENT_ID)
+    return version

@@ -7,7 +7,7 @@ import uuid
 import asyncpg
 import msgspec
 
-from maas.db import Connection
+from maas.db import Connection, returned
 from maas.model import FeedVersion
 
 _COLUMNS = "id, agency, feed_id, uploaded_by, sha256, size_bytes, report, status, error, created_at, published_at"
@@ -72,7 +72,7 @@ async def create_version(
         _encode(report).decode(),
         status,
     )
-    return _version(row)
+    return _version(returned(row))
 
 
 async def find_version(conn: Connection, version_id: uuid.UUID, *, for_update: bool = False) -> FeedVersion | None:
@@ -92,7 +92,8 @@ async def list_published(conn: Connection) -> list[FeedVersion]:
 
 async def find_other_owner(conn: Connection, feed_id: str, agency: str) -> str | None:
     """The agency other than `agency` that already uploads under `feed_id`, if any."""
-    return await conn.fetchval(FEED_OWNER, feed_id, agency)
+    owner: str | None = await conn.fetchval(FEED_OWNER, feed_id, agency)
+    return owner
 
 
 async def get_content(conn: Connection, version_id: uuid.UUID) -> bytes:
@@ -103,7 +104,7 @@ async def get_content(conn: Connection, version_id: uuid.UUID) -> bytes:
 
 
 async def set_status(conn: Connection, version_id: uuid.UUID, status: str, error: str | None = None) -> FeedVersion:
-    return _version(await conn.fetchrow(SET_STATUS, version_id, status, error))
+    return _version(returned(await conn.fetchrow(SET_STATUS, version_id, status, error)))
 
 
 async def mark_published(conn: Connection, version_ids: list[uuid.UUID]) -> None:

@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import msgspec
 
-from maas.db import Connection, locks
+from maas.db import Connection, locks, returned
 from maas.model import BookingRecord, ShiftRecord, VehicleRecord
 
 INSERT_VEHICLE = (
@@ -139,7 +139,7 @@ async def sign_in(conn: Connection, shift_id: uuid.UUID, driver_id: uuid.UUID) -
 
 async def read_versions(conn: Connection) -> tuple[int, int | None]:
     """(fleet version, service area version or None), without the lock: for a copy that `book` checks."""
-    row = await conn.fetchrow(VERSIONS)
+    row = returned(await conn.fetchrow(VERSIONS))
     return int(row["fleet"]), row["area"]
 
 
@@ -161,15 +161,17 @@ async def book(
     """Store a booking and its shift's new plan in one round trip, if the copy it was planned on (fleet
     version `expected`) still holds for that shift and the service area is `area_version`."""
     assert booking.shift_id is not None
-    row = await conn.fetchrow(
-        BOOK,
-        expected,
-        area_version,
-        booking.shift_id,
-        _encode([list(s) for s in stops]).decode(),
-        _encode(booking).decode(),
-        idempotency_key,
-        locks.FLEET,
+    row = returned(
+        await conn.fetchrow(
+            BOOK,
+            expected,
+            area_version,
+            booking.shift_id,
+            _encode([list(s) for s in stops]).decode(),
+            _encode(booking).decode(),
+            idempotency_key,
+            locks.FLEET,
+        )
     )
     return BookOutcome(
         outcome=row["outcome"], version=row["version"], changed=list(row["changed"] or []), known=row["known"]
@@ -201,7 +203,7 @@ async def read_shifts(
     conn: Connection, shift_ids: list[uuid.UUID]
 ) -> tuple[list[BookingRecord], dict[uuid.UUID, StoredPlan]]:
     """The active rides and the plans of some shifts, as of one moment."""
-    row = await conn.fetchrow(SHIFTS_STATE, shift_ids)
+    row = returned(await conn.fetchrow(SHIFTS_STATE, shift_ids))
     plans = {}
     for shift_id, stops, lat, lon, at in _decode_plans(row["plans"]):
         start = PlanStart(lat=lat, lon=lon, at=at) if lat is not None and lon is not None and at is not None else None

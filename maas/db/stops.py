@@ -17,4 +17,5 @@ async def record_arrival(conn: Connection, booking_id: uuid.UUID, driver_id: uui
 
 async def find_arrival(conn: Connection, booking_id: uuid.UUID) -> dt.datetime | None:
     """When the driver last reported arriving for this booking's pickup."""
-    return await conn.fetchval(LAST_ARRIVAL, booking_id)
+    at: dt.datetime | None = await conn.fetchval(LAST_ARRIVAL, booking_id)
+    return at

@@ -7,19 +7,25 @@ import uuid
 import asyncpg
 
 from maas.db import Connection
-from maas.model import User
+from maas.model import ROLES, Role, User
 
 INSERT = "INSERT INTO users (id, name, role, phone, agency) VALUES ($1, $2, $3, $4, $5)"
 GET = "SELECT id, name, role, phone, agency FROM users WHERE id = $1"
 LIST = "SELECT id, name, role, phone, agency FROM users ORDER BY created_at"
 
 
+def _role(text: str) -> Role:
+    if text not in ROLES:  # the database's CHECK constraint lists the same roles
+        raise ValueError(f"unknown role {text!r}")
+    return text
+
+
 def _user(row: asyncpg.Record) -> User:
-    return User(id=row["id"], name=row["name"], role=row["role"], phone=row["phone"], agency=row["agency"])
+    return User(id=row["id"], name=row["name"], role=_role(row["role"]), phone=row["phone"], agency=row["agency"])
 
 
 async def create_user(
-    conn: Connection, name: str, role: str, phone: str | None = None, agency: str | None = None
+    conn: Connection, name: str, role: Role, phone: str | None = None, agency: str | None = None
 ) -> User:
     user = User(id=uuid.uuid4(), name=name, role=role, phone=phone, agency=agency)
     await conn.execute(INSERT, user.id, name, role, phone, agency)
