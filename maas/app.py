@@ -14,6 +14,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from maas.api.admin import AdminController, AuditController
 from maas.api.area import ServiceAreaController
 from maas.api.bookings import BookingController, OperatorBookingController, QuoteController
+from maas.api.deps import DEPENDENCIES, install
 from maas.api.driver import DriverController, driver_socket
 from maas.api.feeds import FeedController, NetworkController
 from maas.api.fleet import FleetController
@@ -28,6 +29,7 @@ from maas.errors import HANDLERS
 from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.served import Serving, seed_service_area
+from maas.services import Services
 from maas.settings import Settings
 
 
@@ -52,14 +54,17 @@ def create_app(settings: Settings) -> Litestar:
             networks = await NetworkService.open(settings, db, serving)
             await hub.start()
             schedules = Schedules(db, serving)
-            app.state.settings = settings
-            app.state.db = db
-            app.state.serving = serving
-            app.state.hub = hub
-            app.state.schedules = schedules
-            app.state.networks = networks
-            app.state.bookings = BookingService(db, serving)
-            app.state.driving = DriverService(db, serving, hub, schedules)
+            services = Services(
+                settings=settings,
+                db=db,
+                serving=serving,
+                networks=networks,
+                bookings=BookingService(db, serving),
+                drivers=DriverService(db, serving, hub, schedules),
+                schedules=schedules,
+                hub=hub,
+            )
+            install(app, services)
             yield
         finally:
             await hub.close()
@@ -92,6 +97,7 @@ def create_app(settings: Settings) -> Litestar:
             fleet_socket,
         ],
         lifespan=[lifespan],
+        dependencies=DEPENDENCIES,
         on_app_init=[auth.on_app_init],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=[

@@ -13,6 +13,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
+from maas.api.deps import services_of
 from maas.db.users import find_user
 from maas.model import Role, User
 from maas.settings import Settings
@@ -34,7 +35,7 @@ def jwt_auth(settings: Settings) -> JWTAuth[User]:
         known = cache.get(user_id)
         if known is not None and now - known[0] < USER_CACHE_S:
             return known[1]
-        async with connection.app.state.db.pool.acquire() as conn:
+        async with services_of(connection.app).db.pool.acquire() as conn:
             user = await find_user(conn, user_id)
         if len(cache) > 100_000:
             cache.clear()

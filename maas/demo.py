@@ -146,8 +146,8 @@ async def prepare_service(settings) -> DemoAccess:
     from maas.db.database import Database
     from maas.db.users import create_user, list_users
     from maas.errors import Conflict
-    from maas.fleet import FleetService
-    from routing.network import load_network
+    from maas.served import ServedNetwork, Serving
+    from routing.ondemand import OnDemandService
 
     db = await Database.open(settings, min_size=1, max_size=4)
     try:
@@ -179,8 +179,10 @@ async def prepare_service(settings) -> DemoAccess:
                         )
                         await fleet_repo.save_plan(conn, shift.id, [])
                 await fleet_repo.bump_fleet_version(conn)
-        network = load_network(settings.network_dir)
-        service = BookingService(db, FleetService(network.streets["drive"]))
+        # The demo's rides are booked on the network it built, as the service will serve it.
+        serving = Serving()
+        serving.current = ServedNetwork.load(None, Path(settings.network_dir), OnDemandService(name="demo", area={}))
+        service = BookingService(db, serving)
         rides = [
             ("Nebringen", "Herrenberg Bahnhof", 1, 0, 0.5),
             ("Kuppingen", "Herrenberg Bahnhof", 2, 0, 0.75),

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from maas.auth import roles
@@ -47,10 +48,6 @@ def booking_out(b: BookingRecord) -> dict[str, Any]:
     }
 
 
-def _service(request: Request[Any, Any, Any]) -> BookingService:
-    return request.app.state.bookings
-
-
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
 
 
@@ -59,10 +56,12 @@ class QuoteController(Controller):
     guards = [roles("rider", "operator", "admin")]
 
     @post("/", status_code=200)
-    async def quote(self, request: Request[User, Any, Any], data: JSONBody[RideWish]) -> Response[dict[str, Any]]:
+    async def quote(
+        self, request: Request[User, Any, Any], bookings: NamedDependency[BookingService], data: JSONBody[RideWish]
+    ) -> Response[dict[str, Any]]:
         """Offers for an on-demand ride (cheapest first), or the nearest feasible earlier and later times.
         The `X-Maas-Network` header names the network that answered."""
-        service = _service(request)
+        service = bookings
         quote = await service.quote(data)
         body = {
             "offers": [offer_out(o) for o in quote.offers],
@@ -77,31 +76,43 @@ class BookingController(Controller):
 
     @post("/", guards=[roles("rider")])
     async def book(
-        self, request: Request[User, Any, Any], data: JSONBody[RideWish], idempotency_key: IdempotencyKey = None
+        self,
+        request: Request[User, Any, Any],
+        bookings: NamedDependency[BookingService],
+        data: JSONBody[RideWish],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[dict[str, Any]]:
         """Book the best offer; repeating the Idempotency-Key returns the same booking (200, not 201)."""
-        booking, created = await _service(request).book(request.user, data, idempotency_key)
+        booking, created = await bookings.book(request.user, data, idempotency_key)
         return Response(booking_out(booking), status_code=201 if created else 200)
 
     @get("/", guards=[roles("rider", "operator", "admin")])
-    async def list_bookings(self, request: Request[User, Any, Any]) -> list[dict[str, Any]]:
+    async def list_bookings(
+        self, request: Request[User, Any, Any], bookings: NamedDependency[BookingService]
+    ) -> list[dict[str, Any]]:
         """A rider's own bookings; every booking for operators."""
-        return [booking_out(b) for b in await _service(request).list(request.user)]
+        return [booking_out(b) for b in await bookings.list(request.user)]
 
     @get("/{booking_id:uuid}", guards=[roles("rider", "operator", "admin")])
-    async def get_booking(self, request: Request[User, Any, Any], booking_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-        return booking_out(await _service(request).get(request.user, booking_id))
+    async def get_booking(
+        self,
+        request: Request[User, Any, Any],
+        bookings: NamedDependency[BookingService],
+        booking_id: FromPath[uuid.UUID],
+    ) -> dict[str, Any]:
+        return booking_out(await bookings.get(request.user, booking_id))
 
     @post("/{booking_id:uuid}/cancel", status_code=200, guards=[roles("rider", "operator", "admin")])
     async def cancel(
         self,
         request: Request[User, Any, Any],
+        bookings: NamedDependency[BookingService],
         booking_id: FromPath[uuid.UUID],
         data: JSONBody[CancelBody | None] = None,
     ) -> dict[str, Any]:
         """Cancel a ride not yet picked up; an operator's reason goes into the audit log."""
         reason = data.reason if data else None
-        return booking_out(await _service(request).cancel(request.user, booking_id, reason))
+        return booking_out(await bookings.cancel(request.user, booking_id, reason))
 
 
 class OperatorBookingController(Controller):
@@ -110,18 +121,26 @@ class OperatorBookingController(Controller):
 
     @post("/")
     async def phone_booking(
-        self, request: Request[User, Any, Any], data: JSONBody[PhoneBooking], idempotency_key: IdempotencyKey = None
+        self,
+        request: Request[User, Any, Any],
+        bookings: NamedDependency[BookingService],
+        data: JSONBody[PhoneBooking],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[dict[str, Any]]:
         """Book for a phone caller (name and number, no app account)."""
-        booking, created = await _service(request).book(request.user, data.ride, idempotency_key, caller=data.caller)
+        booking, created = await bookings.book(request.user, data.ride, idempotency_key, caller=data.caller)
         return Response(booking_out(booking), status_code=201 if created else 200)
 
     @post("/{booking_id:uuid}/reassign", status_code=200)
     async def reassign(
-        self, request: Request[User, Any, Any], booking_id: FromPath[uuid.UUID], data: JSONBody[Reassignment]
+        self,
+        request: Request[User, Any, Any],
+        bookings: NamedDependency[BookingService],
+        booking_id: FromPath[uuid.UUID],
+        data: JSONBody[Reassignment],
     ) -> dict[str, Any]:
         """Move a ride waiting for pickup to another vehicle, keeping its promise (409 if it cannot)."""
-        return booking_out(await _service(request).reassign(request.user, booking_id, data.vehicle_id, data.reason))
+        return booking_out(await bookings.reassign(request.user, booking_id, data.vehicle_id, data.reason))
 
 
 __all__ = ["BookingController", "OperatorBookingController", "Place", "QuoteController"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, WebSocket, get, post, websocket
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, JSONBody
 
@@ -52,10 +53,6 @@ class StopReport(msgspec.Struct, frozen=True, kw_only=True):
     at: dt.datetime | None = None
 
 
-def _service(connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> DriverService:
-    return connection.app.state.driving
-
-
 async def plan_out(service: DriverService, shift: ShiftRecord) -> dict[str, Any]:
     return {"shift": shift_out(shift), "stops": await service.plan(shift)}
 
@@ -65,18 +62,21 @@ class DriverController(Controller):
     guards = [roles("driver")]
 
     @post("/shifts/{shift_id:uuid}/sign-in", status_code=200)
-    async def sign_in(self, request: Request[User, Any, Any], shift_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+    async def sign_in(
+        self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService], shift_id: FromPath[uuid.UUID]
+    ) -> dict[str, Any]:
         """Take a shift assigned to you or to nobody (409 when another driver holds it)."""
-        return shift_out(await _service(request).sign_in(request.user, shift_id))
+        return shift_out(await drivers.sign_in(request.user, shift_id))
 
     @get("/plan")
-    async def plan(self, request: Request[User, Any, Any]) -> dict[str, Any]:
+    async def plan(self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService]) -> dict[str, Any]:
         """Your shift's next stops: what, where, when, whom, and the promised window."""
-        service = _service(request)
-        return await plan_out(service, await service.get_shift(request.user))
+        return await plan_out(drivers, await drivers.get_shift(request.user))
 
     @post("/positions", status_code=202)
-    async def positions(self, request: Request[User, Any, Any], data: JSONBody[Positions]) -> dict[str, Any]:
+    async def positions(
+        self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService], data: JSONBody[Positions]
+    ) -> dict[str, Any]:
         """Your vehicle's GPS fixes, one or up to 1000 at once (413 beyond)."""
         fixes = data.fixes()
         if len(fixes) > MAX_POSITIONS:
@@ -84,29 +84,28 @@ class DriverController(Controller):
                 status_code=413,
                 detail=f"at most {MAX_POSITIONS} positions per request, got {len(fixes)}: send several batches",
             )
-        service = _service(request)
-        shift = await service.get_shift(request.user)
-        return {"accepted": await service.record_positions(shift, fixes), "vehicle_id": str(shift.vehicle_id)}
+        shift = await drivers.get_shift(request.user)
+        return {"accepted": await drivers.record_positions(shift, fixes), "vehicle_id": str(shift.vehicle_id)}
 
     @post("/events", status_code=200)
-    async def events(self, request: Request[User, Any, Any], data: JSONBody[StopReport]) -> dict[str, Any]:
+    async def events(
+        self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService], data: JSONBody[StopReport]
+    ) -> dict[str, Any]:
         """Arrived, picked up, no-show (only after waiting) or dropped off; the booking and your new plan."""
-        service = _service(request)
-        shift = await service.get_shift(request.user)
-        booking = await service.record_event(request.user, shift, data.booking_id, data.event, data.at)
-        return {"booking": booking_out(booking), "plan": await plan_out(service, shift)}
+        shift = await drivers.get_shift(request.user)
+        booking = await drivers.record_event(request.user, shift, data.booking_id, data.event, data.at)
+        return {"booking": booking_out(booking), "plan": await plan_out(drivers, shift)}
 
 
 @websocket("/ws/driver", exclude_from_auth=True)
-async def driver_socket(socket: WebSocket[Any, Any, Any]) -> None:
+async def driver_socket(socket: WebSocket[Any, Any, Any], drivers: NamedDependency[DriverService]) -> None:
     """Your shift's plan now and after every committed change to it (token in header or ?token=)."""
     user = await socket_user(socket)
     if user is None:
         return await refuse(socket, UNAUTHORIZED, "a valid bearer token is needed")
     if user.role != "driver":
         return await refuse(socket, FORBIDDEN, "this needs the role driver")
-    service = _service(socket)
-    shift = await service.find_shift(user)
+    shift = await drivers.find_shift(user)
     if shift is None:
         return await refuse(socket, CONFLICT, "sign in to a shift first")
     await socket.accept()
@@ -114,8 +113,8 @@ async def driver_socket(socket: WebSocket[Any, Any, Any]) -> None:
     async def render(message: dict[str, Any]) -> dict[str, Any] | None:
         if message["type"] not in ("plan", "resync"):
             return None
-        return {"type": "plan", **await plan_out(service, shift)}
+        return {"type": "plan", **await plan_out(drivers, shift)}
 
-    with service.hub.subscribe(shift_topic(shift.id)) as subscription:
-        await push(socket, subscription, {"type": "plan", **await plan_out(service, shift)}, render)
+    with drivers.hub.subscribe(shift_topic(shift.id)) as subscription:
+        await push(socket, subscription, {"type": "plan", **await plan_out(drivers, shift)}, render)
     return None

@@ -13,12 +13,14 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from feeds.gtfs import feed_id_from_path, validate_gtfs
 from feeds.model import ValidationReport
 from maas.auth import roles
 from maas.db import audit
+from maas.db.database import Database
 from maas.db.feeds import create_version, find_other_owner, find_version, list_versions
 from maas.errors import Conflict, Invalid, NotFound
 from maas.model import FeedVersion, NetworkVersion, User
@@ -80,10 +82,6 @@ def network_out(n: NetworkVersion, user: User) -> dict[str, Any]:
     return out
 
 
-def _networks(request: Request[Any, Any, Any]) -> NetworkService:
-    return request.app.state.networks
-
-
 def _validate(content: bytes, feed_id: str, name: str) -> ValidationReport:
     """The validation report of an uploaded zip; whatever the bytes are, a report and never an exception."""
     with tempfile.TemporaryDirectory(prefix="maas-upload-") as tmp:
@@ -120,6 +118,7 @@ class FeedController(Controller):
     async def upload(
         self,
         request: Request[User, Any, Any],
+        db: NamedDependency[Database],
         feed_id: FromQuery[str | None] = None,
         agency: FromQuery[str | None] = None,
     ) -> Response[dict[str, Any]]:
@@ -150,7 +149,7 @@ class FeedController(Controller):
         # The report names the file as the agency called it, when that name is a plain file name.
         shown = name if _FILE_NAME.match(name) else f"{feed_id}.gtfs.zip"
         report = await asyncio.to_thread(_validate, content, feed_id, shown)
-        async with request.app.state.db.pool.acquire() as conn, conn.transaction():
+        async with db.pool.acquire() as conn, conn.transaction():
             other = await find_other_owner(conn, feed_id, owner)
             if other is not None:
                 raise Conflict(f"feed id {feed_id!r} is taken by agency {other}; choose another (?feed_id=)")
@@ -180,41 +179,52 @@ class FeedController(Controller):
         return Response(version_out(version), status_code=201)
 
     @get("/")
-    async def list_feeds(self, request: Request[User, Any, Any]) -> list[dict[str, Any]]:
+    async def list_feeds(self, request: Request[User, Any, Any], db: NamedDependency[Database]) -> list[dict[str, Any]]:
         """The caller's agency's feed versions (every agency's for admins), newest first, without reports."""
         user = request.user
-        async with request.app.state.db.pool.acquire() as conn:
+        async with db.pool.acquire() as conn:
             versions = await list_versions(conn, None if user.role == "admin" else user.agency or "")
         return [version_out(v, with_report=False) for v in versions]
 
     @get("/{version_id:uuid}")
-    async def get_feed(self, request: Request[User, Any, Any], version_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+    async def get_feed(
+        self, request: Request[User, Any, Any], db: NamedDependency[Database], version_id: FromPath[uuid.UUID]
+    ) -> dict[str, Any]:
         """One feed version with its status, publishing error and validation report."""
-        async with request.app.state.db.pool.acquire() as conn:
+        async with db.pool.acquire() as conn:
             version = await find_version(conn, version_id)
         if version is None or not can_see(request.user, version):
             raise NotFound(f"no feed version {version_id}")
         return version_out(version)
 
     @post("/{version_id:uuid}/publish", status_code=202)
-    async def publish(self, request: Request[User, Any, Any], version_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+    async def publish(
+        self,
+        request: Request[User, Any, Any],
+        networks: NamedDependency[NetworkService],
+        version_id: FromPath[uuid.UUID],
+    ) -> dict[str, Any]:
         """Build a network with this version (replacing its feed's published one) in the background and serve it.
 
         Publishing an earlier version again rolls the feed back. Poll GET /feeds/{id} for
         'published' or 'failed'; until then the current network keeps serving.
         """
-        return version_out(await _networks(request).publish(request.user, version_id))
+        return version_out(await networks.publish(request.user, version_id))
 
 
 class NetworkController(Controller):
     path = "/networks"
 
     @get("/", guards=[roles("agency", "operator", "admin")])
-    async def list_networks(self, request: Request[User, Any, Any]) -> list[dict[str, Any]]:
+    async def list_networks(
+        self, request: Request[User, Any, Any], networks: NamedDependency[NetworkService]
+    ) -> list[dict[str, Any]]:
         """Every network version, newest first: its feeds, when it was built, whether it is active or pruned."""
-        return [network_out(n, request.user) for n in await _networks(request).list()]
+        return [network_out(n, request.user) for n in await networks.list()]
 
     @post("/{network_id:int}/activate", status_code=200, guards=[roles("operator", "admin")])
-    async def activate(self, request: Request[User, Any, Any], network_id: FromPath[int]) -> dict[str, Any]:
+    async def activate(
+        self, request: Request[User, Any, Any], networks: NamedDependency[NetworkService], network_id: FromPath[int]
+    ) -> dict[str, Any]:
         """Serve an earlier (or later) built network again, atomically; its feed versions become the published ones."""
-        return network_out(await _networks(request).activate(request.user, network_id), request.user)
+        return network_out(await networks.activate(request.user, network_id), request.user)

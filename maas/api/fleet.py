@@ -8,15 +8,18 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from maas.auth import roles
 from maas.booking import Place
 from maas.db import audit, locks
 from maas.db import fleet as fleet_repo
+from maas.db.database import Database
 from maas.db.users import find_user
 from maas.errors import Conflict, Invalid, NotFound
 from maas.model import ShiftRecord, User, VehicleRecord
+from maas.served import Serving
 
 
 class NewVehicle(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,16 +62,22 @@ class FleetController(Controller):
     guards = [roles("operator", "admin")]
 
     @post("/vehicles")
-    async def new_vehicle(self, request: Request[User, Any, Any], data: JSONBody[NewVehicle]) -> dict[str, Any]:
+    async def new_vehicle(
+        self,
+        request: Request[User, Any, Any],
+        serving: NamedDependency[Serving],
+        db: NamedDependency[Database],
+        data: JSONBody[NewVehicle],
+    ) -> dict[str, Any]:
         """Add a vehicle: seats, wheelchair places (each may also take the room of two seats), depot."""
         if data.seats < 0 or data.wheelchair_places < 0 or data.seats + data.wheelchair_places == 0:
             raise Invalid("a vehicle needs seats or wheelchair places and no negative counts")
         if not data.name.strip():
             raise Invalid("a vehicle needs a name")
-        fleet = request.app.state.serving.fleet()
+        fleet = serving.fleet()
         if fleet is not None:
             fleet.snap(data.depot.lat, data.depot.lon)  # a depot off the road network is refused now
-        async with request.app.state.db.pool.acquire() as conn, conn.transaction():
+        async with db.pool.acquire() as conn, conn.transaction():
             if any(v.name == data.name.strip() for v in await fleet_repo.list_vehicles(conn)):
                 raise Conflict(f"a vehicle named {data.name!r} exists")
             vehicle = await fleet_repo.create_vehicle(
@@ -78,12 +87,14 @@ class FleetController(Controller):
         return vehicle_out(vehicle)
 
     @get("/vehicles")
-    async def vehicles(self, request: Request[User, Any, Any]) -> list[dict[str, Any]]:
-        async with request.app.state.db.pool.acquire() as conn:
+    async def vehicles(self, request: Request[User, Any, Any], db: NamedDependency[Database]) -> list[dict[str, Any]]:
+        async with db.pool.acquire() as conn:
             return [vehicle_out(v) for v in await fleet_repo.list_vehicles(conn)]
 
     @post("/shifts")
-    async def new_shift(self, request: Request[User, Any, Any], data: JSONBody[NewShift]) -> dict[str, Any]:
+    async def new_shift(
+        self, request: Request[User, Any, Any], db: NamedDependency[Database], data: JSONBody[NewShift]
+    ) -> dict[str, Any]:
         """Put a vehicle on shift; its plans start empty and bookings can use it at once."""
         if data.starts_at.tzinfo is None or data.ends_at.tzinfo is None:
             raise Invalid("shift times need a UTC offset")
@@ -91,7 +102,7 @@ class FleetController(Controller):
             raise Invalid("a shift ends after it starts")
         if data.ends_at - data.starts_at > dt.timedelta(hours=16):
             raise Invalid("a shift lasts at most 16 hours")
-        async with request.app.state.db.pool.acquire() as conn, conn.transaction():
+        async with db.pool.acquire() as conn, conn.transaction():
             await locks.lock_fleet(conn)
             if await fleet_repo.find_vehicle(conn, data.vehicle_id) is None:
                 raise NotFound(f"no vehicle {data.vehicle_id}")
@@ -108,8 +119,8 @@ class FleetController(Controller):
         return shift_out(shift)
 
     @get("/shifts")
-    async def shifts(self, request: Request[User, Any, Any]) -> list[dict[str, Any]]:
+    async def shifts(self, request: Request[User, Any, Any], db: NamedDependency[Database]) -> list[dict[str, Any]]:
         """Shifts that have not ended."""
-        async with request.app.state.db.pool.acquire() as conn:
+        async with db.pool.acquire() as conn:
             now = dt.datetime.now(dt.UTC)
             return [shift_out(s) for s in await fleet_repo.list_current_shifts(conn, now)]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.di import NamedDependency
+
+from maas.db.database import Database
+from maas.served import Serving
 
 
 @get("/health", exclude_from_auth=True)
@@ -14,12 +18,11 @@ async def health() -> dict[str, str]:
 
 
 @get("/ready", exclude_from_auth=True)
-async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+async def ready(db: NamedDependency[Database], serving: NamedDependency[Serving]) -> Response[dict[str, Any]]:
     """The database answers and the network is loaded (503 otherwise)."""
-    state = request.app.state
-    checks: dict[str, Any] = {"network": state.serving.current is not None}
+    checks: dict[str, Any] = {"network": serving.current is not None}
     try:
-        async with state.db.pool.acquire(timeout=2) as conn:
+        async with db.pool.acquire(timeout=2) as conn:
             checks["database"] = await conn.fetchval("SELECT 1") == 1
     except Exception as exc:  # noqa: BLE001 - any failure means not ready, and says why
         checks["database"] = False

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, WebSocket, get, websocket
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from maas.api.fleet import shift_out, vehicle_out
@@ -15,6 +16,7 @@ from maas.auth import roles
 from maas.booking import BookingService
 from maas.db import fleet as fleet_repo
 from maas.db.bookings import utc
+from maas.db.database import Database
 from maas.driving import Schedules
 from maas.errors import NotFound
 from maas.model import BookingRecord, User
@@ -23,7 +25,9 @@ from maas.realtime import FLEET, Hub, booking_topic, position_out, shift_topic, 
 FOLLOWED = ("confirmed", "picked_up")  # a ride's vehicle is visible only until the rider leaves it
 
 
-async def ride_view(hub: Hub, schedules: Schedules, b: BookingRecord) -> dict[str, Any]:
+async def ride_view(
+    hub: NamedDependency[Hub], schedules: NamedDependency[Schedules], b: BookingRecord
+) -> dict[str, Any]:
     """The booking's vehicle: where it is and when it is planned at the rider's next stop."""
     out: dict[str, Any] = {
         "booking_id": str(b.id),
@@ -49,18 +53,17 @@ async def ride_view(hub: Hub, schedules: Schedules, b: BookingRecord) -> dict[st
     return out
 
 
-async def fleet_view(connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> list[dict[str, Any]]:
+async def fleet_view(db: NamedDependency[Database], hub: NamedDependency[Hub]) -> list[dict[str, Any]]:
     """Every vehicle with its latest position, the shift it is on now and how many stops it has planned."""
-    state = connection.app.state
     now = dt.datetime.now(dt.UTC)
-    async with state.db.pool.acquire() as conn:
+    async with db.pool.acquire() as conn:
         vehicles = await fleet_repo.list_vehicles(conn)
         running = {s.vehicle_id: s for s in await fleet_repo.list_current_shifts(conn, now) if s.starts_at <= now}
         plans = await fleet_repo.load_plans(conn, [s.id for s in running.values()])
     out = []
     for v in vehicles:
         shift = running.get(v.id)
-        position = state.hub.latest.get(v.id)
+        position = hub.latest.get(v.id)
         out.append(
             {
                 "vehicle": vehicle_out(v),
@@ -72,18 +75,21 @@ async def fleet_view(connection: Request[Any, Any, Any] | WebSocket[Any, Any, An
     return out
 
 
-def _bookings(connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> BookingService:
-    return connection.app.state.bookings
-
-
 class RideVehicleController(Controller):
     path = "/bookings"
 
     @get("/{booking_id:uuid}/vehicle", guards=[roles("rider", "operator", "admin")])
-    async def ride_vehicle(self, request: Request[User, Any, Any], booking_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+    async def ride_vehicle(
+        self,
+        request: Request[User, Any, Any],
+        bookings: NamedDependency[BookingService],
+        hub: NamedDependency[Hub],
+        schedules: NamedDependency[Schedules],
+        booking_id: FromPath[uuid.UUID],
+    ) -> dict[str, Any]:
         """Your ride's vehicle: latest position and planned time at your pickup (or drop-off once aboard)."""
-        booking = await _bookings(request).get(request.user, booking_id)
-        return await ride_view(request.app.state.hub, request.app.state.schedules, booking)
+        booking = await bookings.get(request.user, booking_id)
+        return await ride_view(hub, schedules, booking)
 
 
 class FleetLiveController(Controller):
@@ -91,13 +97,19 @@ class FleetLiveController(Controller):
     guards = [roles("operator", "admin")]
 
     @get("/live")
-    async def live(self, request: Request[User, Any, Any]) -> list[dict[str, Any]]:
+    async def live(self, db: NamedDependency[Database], hub: NamedDependency[Hub]) -> list[dict[str, Any]]:
         """Every vehicle: latest position, current shift, planned stops."""
-        return await fleet_view(request)
+        return await fleet_view(db, hub)
 
 
 @websocket("/ws/bookings/{booking_id:uuid}", exclude_from_auth=True)
-async def ride_socket(socket: WebSocket[Any, Any, Any], booking_id: FromPath[uuid.UUID]) -> None:
+async def ride_socket(
+    socket: WebSocket[Any, Any, Any],
+    bookings: NamedDependency[BookingService],
+    hub: NamedDependency[Hub],
+    schedules: NamedDependency[Schedules],
+    booking_id: FromPath[uuid.UUID],
+) -> None:
     """Your ride's vehicle, pushed on each of its positions, each plan change and each status change."""
     user = await socket_user(socket)
     if user is None:
@@ -105,17 +117,16 @@ async def ride_socket(socket: WebSocket[Any, Any, Any], booking_id: FromPath[uui
     if user.role not in ("rider", "operator", "admin"):
         return await refuse(socket, FORBIDDEN, "this needs the role rider, operator or admin")
     try:
-        booking = await _bookings(socket).get(user, booking_id)
+        booking = await bookings.get(user, booking_id)
     except NotFound as exc:
         return await refuse(socket, NOT_FOUND, str(exc))
     await socket.accept()
-    hub, schedules = socket.app.state.hub, socket.app.state.schedules
     current = booking
 
     async def render(message: dict[str, Any]) -> dict[str, Any] | None:
         nonlocal current
         if message["type"] in ("booking", "resync"):
-            current = await _bookings(socket).get(user, booking_id)
+            current = await bookings.get(user, booking_id)
         elif message["type"] == "positions" and message.get("vehicle_id") != str(current.vehicle_id):
             return None
         return {"type": message["type"], **await ride_view(hub, schedules, current)}
@@ -129,7 +140,9 @@ async def ride_socket(socket: WebSocket[Any, Any, Any], booking_id: FromPath[uui
 
 
 @websocket("/ws/fleet", exclude_from_auth=True)
-async def fleet_socket(socket: WebSocket[Any, Any, Any]) -> None:
+async def fleet_socket(
+    socket: WebSocket[Any, Any, Any], db: NamedDependency[Database], hub: NamedDependency[Hub]
+) -> None:
     """Operators: the fleet now, then every position batch, plan change and booking status change."""
     user = await socket_user(socket)
     if user is None:
@@ -140,9 +153,9 @@ async def fleet_socket(socket: WebSocket[Any, Any, Any]) -> None:
 
     async def render(message: dict[str, Any]) -> dict[str, Any] | None:
         if message["type"] == "resync":
-            return {"type": "snapshot", "vehicles": await fleet_view(socket)}
+            return {"type": "snapshot", "vehicles": await fleet_view(db, hub)}
         return message
 
-    with socket.app.state.hub.subscribe(FLEET) as subscription:
-        await push(socket, subscription, {"type": "snapshot", "vehicles": await fleet_view(socket)}, render)
+    with hub.subscribe(FLEET) as subscription:
+        await push(socket, subscription, {"type": "snapshot", "vehicles": await fleet_view(db, hub)}, render)
     return None

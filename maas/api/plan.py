@@ -8,10 +8,12 @@ import threading
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
 from litestar.exceptions import ServiceUnavailableException
 from litestar.params import FromQuery, QueryParameter
 
 from maas.auth import roles
+from maas.db.database import Database
 from maas.errors import Invalid
 from maas.model import User
 from maas.served import Serving, network_header
@@ -44,6 +46,8 @@ class PlanController(Controller):
     async def plan(
         self,
         request: Request[User, Any, Any],
+        serving: NamedDependency[Serving],
+        db: NamedDependency[Database],
         origin: Annotated[str, QueryParameter(name="from")],
         destination: Annotated[str, QueryParameter(name="to")],
         depart: FromQuery[str | None] = None,
@@ -54,11 +58,10 @@ class PlanController(Controller):
         """Itineraries from `from` to `to` (each `lat,lon` or `stop:<feed>:<stop_id>`) leaving at `depart`
         or arriving by `arrive_by`: the JSON of `maas plan --json`. On-demand legs run inside the
         service area in force; the `X-Maas-Network` header names the network that answered."""
-        serving: Serving = request.app.state.serving
         served = serving.current  # this request keeps it even if a publish swaps it
         if served is None:
             raise ServiceUnavailableException("no network is served: set MAAS_NETWORK_DIR or publish a feed")
-        async with request.app.state.db.pool.acquire() as conn:
+        async with db.pool.acquire() as conn:
             area = await serving.area(conn)
         router = await asyncio.to_thread(served.router_for, area)
         if (depart is None) == (arrive_by is None):

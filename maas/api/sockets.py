@@ -17,6 +17,7 @@ from litestar import WebSocket
 from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
 from litestar.security.jwt import Token
 
+from maas.api.deps import services_of
 from maas.db.users import find_user
 from maas.model import User
 from maas.realtime import Subscription
@@ -35,11 +36,11 @@ async def socket_user(socket: WebSocket[Any, Any, Any]) -> User | None:
     if not encoded:
         return None
     try:
-        token = Token.decode(encoded, socket.app.state.settings.jwt_secret, "HS256")
+        token = Token.decode(encoded, services_of(socket.app).settings.jwt_secret, "HS256")
         user_id = uuid.UUID(token.sub)
     except (NotAuthorizedException, jwt.PyJWTError, ValueError):
         return None
-    async with socket.app.state.db.pool.acquire() as conn:
+    async with services_of(socket.app).db.pool.acquire() as conn:
         return await find_user(conn, user_id)
 
 

@@ -1,0 +1,86 @@
+"""The controllers' dependencies: the one module that reads the application's state.
+
+Handlers name what they need as parameters (`bookings: BookingService`, `db: Database` ...) and
+Litestar passes it in; nothing else reaches into `app.state`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from maas.booking import BookingService
+from maas.db.database import Database
+from maas.driving import DriverService, Schedules
+from maas.publish import NetworkService
+from maas.realtime import Hub
+from maas.served import Serving
+from maas.services import Services
+from maas.settings import Settings
+
+_KEY = "services"
+
+
+def install(app: Litestar, services: Services) -> None:
+    """Make `services` what every handler of `app` receives (called once by the lifespan)."""
+    app.state[_KEY] = services
+
+
+def services_of(app: Litestar) -> Services:
+    """The services of `app`, for code that runs outside a handler (authentication, sockets)."""
+    services = app.state[_KEY]
+    assert isinstance(services, Services), "the app's lifespan has not run"
+    return services
+
+
+def _services(state: State) -> Services:
+    services = state[_KEY]
+    assert isinstance(services, Services)
+    return services
+
+
+def _settings(state: State) -> Settings:
+    return _services(state).settings
+
+
+def _db(state: State) -> Database:
+    return _services(state).db
+
+
+def _serving(state: State) -> Serving:
+    return _services(state).serving
+
+
+def _networks(state: State) -> NetworkService:
+    return _services(state).networks
+
+
+def _bookings(state: State) -> BookingService:
+    return _services(state).bookings
+
+
+def _drivers(state: State) -> DriverService:
+    return _services(state).drivers
+
+
+def _schedules(state: State) -> Schedules:
+    return _services(state).schedules
+
+
+def _hub(state: State) -> Hub:
+    return _services(state).hub
+
+
+DEPENDENCIES: dict[str, Any] = {
+    "settings": Provide(_settings, sync_to_thread=False),
+    "db": Provide(_db, sync_to_thread=False),
+    "serving": Provide(_serving, sync_to_thread=False),
+    "networks": Provide(_networks, sync_to_thread=False),
+    "bookings": Provide(_bookings, sync_to_thread=False),
+    "drivers": Provide(_drivers, sync_to_thread=False),
+    "schedules": Provide(_schedules, sync_to_thread=False),
+    "hub": Provide(_hub, sync_to_thread=False),
+}

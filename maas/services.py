@@ -1,0 +1,26 @@
+"""Every service of one process, built once by the app's lifespan (maas/app.py) and handed to the
+controllers through dependency injection (maas/api/deps.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from maas.booking import BookingService
+from maas.db.database import Database
+from maas.driving import DriverService, Schedules
+from maas.publish import NetworkService
+from maas.realtime import Hub
+from maas.served import Serving
+from maas.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    serving: Serving  # the served network: router, fleet drive graph and snapping, swapped as one
+    networks: NetworkService  # publishing, activating and following networks
+    bookings: BookingService
+    drivers: DriverService
+    schedules: Schedules
+    hub: Hub
