@@ -465,7 +465,7 @@ def bench() -> None:
 @click.option("--no-rebuild", is_flag=True, help="Report the recorded build phases instead of building again.")
 def bench_network(directory: str, loads: int, no_rebuild: bool) -> None:
     """Build time per phase (rebuilding from the recorded inputs) and load time of a network."""
-    from maas.bench import bench_network as run
+    from maas.bench.network import bench_network as run
 
     try:
         run(Path(directory), loads, not no_rebuild, _table_console())
@@ -486,7 +486,7 @@ def bench_network(directory: str, loads: int, no_rebuild: bool) -> None:
 @click.option("--seed", type=int, default=1, show_default=True)
 def bench_router(directory: str, queries: int, oracle_queries: int, seed: int) -> None:
     """Query times of the RAPTOR kernel (p50/p95/p99) against the oracle, and door-to-door plans."""
-    from maas.bench import bench_router as run
+    from maas.bench.router import bench_router as run
 
     if queries < 1 or oracle_queries < 0:
         _fail("--queries must be at least 1 and --oracle-queries not negative")
@@ -553,8 +553,8 @@ def darp_solve(instance: str, time_limit: float, seed: int, workers: int, as_jso
 @click.option("--jobs", type=int, default=None, help="Runs at the same time (default: CPU count / workers).")
 def bench_darp(directory: str, time_limit: float, runs: int, workers: int, jobs: int | None) -> None:
     """Solve every instance in DIRECTORY and print mean and worst gaps to its bks.json."""
-    from maas.bench_dispatch import bench_darp as run
-    from maas.bench_dispatch import default_jobs
+    from maas.bench.darp import bench_darp as run
+    from maas.bench.darp import default_jobs
     from routing.dispatch.darp import DarpError
 
     if time_limit <= 0 or runs < 1:
@@ -592,13 +592,13 @@ def bench_dispatch(
     directory: str, vehicles: int, requests: int, quotes: int, oracle_quotes: int, reoptimize_s: float, seed: int
 ) -> None:
     """Quote (insertion) latency p50/p95/p99 on a booked fleet on DIRECTORY's drive graph, against the oracle."""
-    from maas.bench_dispatch import bench_insertion
+    from maas.bench.dispatch import bench_quotes
     from routing.dispatch.darp import DarpError
 
     if vehicles < 1 or requests < 0 or quotes < 1 or oracle_quotes < 0 or reoptimize_s < 0:
         _fail("--vehicles and --quotes must be at least 1, the others not negative")
     try:
-        bench_insertion(
+        bench_quotes(
             Path(directory),
             vehicles,
             requests,
@@ -648,8 +648,9 @@ def bench_api(
 
     import httpx
 
-    from maas.bench_api import BenchError, run_bench
-    from maas.serving import ServeError, running_server
+    from maas.bench.api import BenchError
+    from maas.bench.api import bench_api as run
+    from maas.bench.server import ServeError, running_server
 
     if bookings < 1 or vehicles < 1 or positions < 0 or concurrency < 1:
         _fail("--bookings, --vehicles and --concurrency must be at least 1, --positions not negative")
@@ -671,7 +672,7 @@ def bench_api(
                 admin_token = issue_token(settings, created)
                 url = stack.enter_context(running_server(os.environ, workers))
             asyncio.run(
-                run_bench(
+                run(
                     url,
                     admin_token,
                     Path(network_dir),
