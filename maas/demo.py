@@ -6,6 +6,7 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from rich.console import Console
 from rich.table import Table
@@ -13,6 +14,11 @@ from rich.table import Table
 from routing.builder import BuildInputs, build_network
 from routing.model import Manifest
 from routing.network import NetworkError, read_manifest
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from maas.settings import Settings
 
 DEMO_FEEDS = (
     "vvs-herrenberg-2021-subset.gtfs.zip",
@@ -134,7 +140,7 @@ class DemoAccess:
         self.bookings = bookings
 
 
-async def prepare_service(settings) -> DemoAccess:
+async def prepare_service(settings: Settings) -> DemoAccess:
     """Demo users (one per role), a fleet on shift for the next hours and a few bookings; run twice,
     it reuses the users and vehicles and only adds shifts when none covers now."""
     import datetime as dt
@@ -149,9 +155,14 @@ async def prepare_service(settings) -> DemoAccess:
     from maas.fleet import FleetService
     from routing.network import load_network
 
+    if settings.network_dir is None:
+        raise NetworkError("the demo service needs a network directory")
     db = await Database.open(settings, min_size=1, max_size=4)
     try:
-        async with db.pool.acquire() as conn:
+        async with db.pool.acquire() as pooled:
+            # asyncpg-stubs types a pooled connection as PoolConnectionProxy, which forwards every call to
+            # its Connection; maas/db's repositories take a Connection.
+            conn = cast("asyncpg.Connection", pooled)
             known = {(u.role, u.name): u for u in await list_users(conn)}
             people = {}
             for role in ("admin", "operator", "rider", "driver", "agency"):
