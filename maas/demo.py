@@ -6,6 +6,7 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -13,6 +14,9 @@ from rich.table import Table
 from routing.builder import BuildInputs, build_network
 from routing.model import Manifest
 from routing.network import NetworkError, read_manifest
+
+if TYPE_CHECKING:
+    from maas.settings import Settings
 
 DEMO_FEEDS = (
     "vvs-herrenberg-2021-subset.gtfs.zip",
@@ -134,7 +138,7 @@ class DemoAccess:
         self.bookings = bookings
 
 
-async def prepare_service(settings) -> DemoAccess:
+async def prepare_service(settings: Settings) -> DemoAccess:
     """Demo users (one per role), a fleet on shift for the next hours and a few bookings; run twice,
     it reuses the users and vehicles and only adds shifts when none covers now."""
     import datetime as dt
@@ -149,6 +153,8 @@ async def prepare_service(settings) -> DemoAccess:
     from maas.served import ServedNetwork, Serving
     from routing.ondemand import OnDemandService
 
+    if settings.network_dir is None:
+        raise NetworkError("the demo service needs a network directory")
     db = await Database.open(settings, min_size=1, max_size=4)
     try:
         async with db.pool.acquire() as conn:

@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import msgspec
 
@@ -31,9 +32,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 8000
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Unpack[SettingsOverrides]) -> Settings:
+        """The settings of `env` (default: the process environment); `overrides` win over its variables."""
         env = os.environ if env is None else env
-        data_dir = Path(env.get("MAAS_DATA_DIR") or DEFAULT_DATA_DIR)
 
         def number(name: str, default: int) -> int:
             text = env.get(name)
@@ -44,28 +45,57 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             except ValueError as exc:
                 raise SettingsError(f"{name} must be a whole number, got {text!r}") from exc
 
-        values: dict[str, object] = {
-            "database_url": env.get("MAAS_DATABASE_URL") or None,
-            "data_dir": data_dir,
-            "network_dir": Path(env["MAAS_NETWORK_DIR"]) if env.get("MAAS_NETWORK_DIR") else None,
-            "service_file": Path(env["MAAS_SERVICE_FILE"]) if env.get("MAAS_SERVICE_FILE") else None,
-            "osm_file": Path(env["MAAS_OSM_FILE"]) if env.get("MAAS_OSM_FILE") else None,
-            "keep_networks": number("MAAS_KEEP_NETWORKS", 5),
-            "jwt_secret": env.get("MAAS_JWT_SECRET") or "",
-            "token_ttl_s": number("MAAS_TOKEN_TTL_S", 12 * 3600),
-            "max_body_bytes": number("MAAS_MAX_BODY_BYTES", 50 * 1024 * 1024),
-            "rate_limit_per_minute": number("MAAS_RATE_LIMIT_PER_MINUTE", 6000),
-            "host": env.get("MAAS_HOST") or "127.0.0.1",
-            "port": number("MAAS_PORT", 8000),
-        }
-        values.update(overrides)
-        if values["keep_networks"] < 1:  # type: ignore[operator]
-            raise SettingsError(
-                f"MAAS_KEEP_NETWORKS must be at least 1 (the network just built), got {values['keep_networks']}"
-            )
-        if not values["jwt_secret"]:
-            values["jwt_secret"] = _stored_secret(Path(values["data_dir"]))  # type: ignore[arg-type]
-        return cls(**values)  # type: ignore[arg-type]
+        def path(name: str) -> Path | None:
+            text = env.get(name)
+            return Path(text) if text else None
+
+        # Every variable is read (and a malformed one refused) even when an override replaces it.
+        o = overrides
+        data_dir = o.get("data_dir", Path(env.get("MAAS_DATA_DIR") or DEFAULT_DATA_DIR))
+        database_url = o.get("database_url", env.get("MAAS_DATABASE_URL") or None)
+        network_dir = o.get("network_dir", path("MAAS_NETWORK_DIR"))
+        service_file = o.get("service_file", path("MAAS_SERVICE_FILE"))
+        osm_file = o.get("osm_file", path("MAAS_OSM_FILE"))
+        keep_networks = o.get("keep_networks", number("MAAS_KEEP_NETWORKS", 5))
+        jwt_secret = o.get("jwt_secret", env.get("MAAS_JWT_SECRET") or "")
+        token_ttl_s = o.get("token_ttl_s", number("MAAS_TOKEN_TTL_S", 12 * 3600))
+        max_body_bytes = o.get("max_body_bytes", number("MAAS_MAX_BODY_BYTES", 50 * 1024 * 1024))
+        rate_limit_per_minute = o.get("rate_limit_per_minute", number("MAAS_RATE_LIMIT_PER_MINUTE", 6000))
+        host = o.get("host", env.get("MAAS_HOST") or "127.0.0.1")
+        port = o.get("port", number("MAAS_PORT", 8000))
+        if keep_networks < 1:
+            raise SettingsError(f"MAAS_KEEP_NETWORKS must be at least 1 (the network just built), got {keep_networks}")
+        return cls(
+            database_url=database_url,
+            data_dir=data_dir,
+            network_dir=network_dir,
+            service_file=service_file,
+            osm_file=osm_file,
+            keep_networks=keep_networks,
+            jwt_secret=jwt_secret or _stored_secret(data_dir),
+            token_ttl_s=token_ttl_s,
+            max_body_bytes=max_body_bytes,
+            rate_limit_per_minute=rate_limit_per_minute,
+            host=host,
+            port=port,
+        )
+
+
+class SettingsOverrides(TypedDict, total=False):
+    """Fields of `Settings` a caller sets instead of the environment (the CLI's options, tests)."""
+
+    database_url: str | None
+    data_dir: Path
+    network_dir: Path | None
+    service_file: Path | None
+    osm_file: Path | None
+    keep_networks: int
+    jwt_secret: str
+    token_ttl_s: int
+    max_body_bytes: int
+    rate_limit_per_minute: int
+    host: str
+    port: int
 
 
 def _stored_secret(data_dir: Path) -> str:

@@ -104,7 +104,7 @@ def users(settings: Settings, client: TestClient) -> Users:
 @pytest.fixture(scope="session")
 def server(settings: Settings, client: TestClient) -> Iterator[str]:
     """`maas serve` with two worker processes on the test database; yields its base URL."""
-    from maas.serving import running_server
+    from maas.bench.server import running_server
 
     env = {
         **os.environ,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -13,8 +14,10 @@ from routing.network import read_manifest
 def test_demo_builds_the_bundled_region_and_plans_a_rural_journey(tmp_path: Path, database_url: str) -> None:
     out = tmp_path / "demo"
     env = {"MAAS_DATABASE_URL": database_url, "MAAS_DATA_DIR": str(tmp_path / "data")}
+    before = dict(os.environ)
     first = CliRunner().invoke(main, ["demo", "--out", str(out), "--no-serve"], env=env)
     assert first.exit_code == 0, first.output
+    assert dict(os.environ) == before, "the CLI passes settings down instead of writing the environment"
     assert "Herrenberg demo region" in first.output
     assert "on-demand to Herrenberg" in first.output and "S1 to Ehningen" in first.output
     manifest = read_manifest(out)

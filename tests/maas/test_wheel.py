@@ -58,7 +58,7 @@ def test_the_wheel_holds_every_package_and_the_migrations(wheel_env: tuple[Path,
             str(venv / "bin" / "python"),
             "-c",
             (
-                "import maas.api.bookings, maas.db, routing.dispatch.dispatcher, routing.builder, ext.raptor;"
+                "import maas.api.bookings, maas.db, maas.bench.server, routing.dispatch.dispatcher, routing.builder, ext.raptor;"
                 "from importlib.resources import files;"
                 "print(maas.db.__file__);"
                 "print(sorted(p.name for p in files('maas.db').joinpath('migrations').iterdir()))"

@@ -32,34 +32,3 @@ def test_bench_darp_names_a_missing_reference(tmp_path: Path) -> None:
     shutil.copy(DARP / "a2-16.txt", tmp_path)
     result = CliRunner().invoke(main, ["bench", "darp", str(tmp_path), "--time-limit", "0.1"])
     assert result.exit_code == 2 and "bks.json" in result.output
-
-
-def test_bench_dispatch_times_quotes_against_the_oracle(network_dir: Path) -> None:
-    result = CliRunner().invoke(
-        main,
-        [
-            "bench",
-            "dispatch",
-            str(network_dir),
-            "--vehicles",
-            "5",
-            "--requests",
-            "30",
-            "--quotes",
-            "20",
-            "--oracle-quotes",
-            "1",
-            "--reoptimize-s",
-            "0.3",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    quote = next(line for line in result.output.splitlines() if "quote (20 requests" in line)
-    p50, p95 = (float(x) for x in quote.split("│")[2:4])
-    assert 0 < p50 <= p95
-    assert "1 agree" in result.output and "saved" in result.output
-
-
-def test_bench_dispatch_needs_a_drive_graph(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["bench", "dispatch", str(tmp_path)])
-    assert result.exit_code == 2 and "Traceback" not in result.output

@@ -118,7 +118,7 @@ def _stops(network_dir: Path) -> list[tuple[float, float]]:
     return [(float(drive.node_lat[n]), float(drive.node_lon[n])) for n in nodes]
 
 
-async def run_bench(
+async def bench_api(
     url: str,
     admin_token: str,
     network_dir: Path,

@@ -11,8 +11,8 @@ import asyncpg
 import msgspec
 from click.testing import CliRunner
 
+from maas.bench.server import running_server
 from maas.cli import main
-from maas.serving import running_server
 from maas.settings import Settings
 from tests.maas.conftest import Users, fresh_database
 

@@ -1,0 +1,208 @@
+"""`maas bench ...`: a thin group over the benchmarks in maas/bench/ (each imported when it runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from feeds.model import FeedError
+from maas.cli.common import fail, table_console, with_connection
+from routing.builder import BuildError
+from routing.network import NetworkError
+
+if TYPE_CHECKING:
+    from maas.db import Connection
+    from maas.model import User
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks that print tables, each with a reference measured in the same run."""
+
+
+@bench.command("network")
+@click.argument("directory", type=click.Path())
+@click.option("--loads", type=int, default=20, show_default=True, help="How many times to load the network.")
+@click.option("--no-rebuild", is_flag=True, help="Report the recorded build phases instead of building again.")
+def bench_network(directory: str, loads: int, no_rebuild: bool) -> None:
+    """Build time per phase (rebuilding from the recorded inputs) and load time of a network."""
+    from maas.bench.network import bench_network as run
+
+    try:
+        run(Path(directory), loads, not no_rebuild, table_console())
+    except (BuildError, FeedError, NetworkError) as exc:
+        fail(str(exc))
+
+
+@bench.command("router")
+@click.argument("directory", type=click.Path())
+@click.option("--queries", type=int, default=1000, show_default=True, help="Random earliest-arrival queries.")
+@click.option(
+    "--oracle-queries",
+    type=int,
+    default=50,
+    show_default=True,
+    help="How many of them also run on the pure-Python oracle (the reference).",
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+def bench_router(directory: str, queries: int, oracle_queries: int, seed: int) -> None:
+    """Query times of the RAPTOR kernel (p50/p95/p99) against the oracle, and door-to-door plans."""
+    from maas.bench.router import bench_router as run
+
+    if queries < 1 or oracle_queries < 0:
+        fail("--queries must be at least 1 and --oracle-queries not negative")
+    try:
+        run(Path(directory), queries, min(oracle_queries, queries), seed, table_console())
+    except NetworkError as exc:
+        fail(str(exc))
+
+
+@bench.command("darp")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--time-limit", "time_limit", type=float, default=10.0, show_default=True, help="Seconds per run.")
+@click.option("--runs", type=int, default=1, show_default=True, help="Runs per instance (seeds 0..runs-1).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes per run (see darp solve).")
+@click.option("--jobs", type=int, default=None, help="Runs at the same time (default: CPU count / workers).")
+def bench_darp(directory: str, time_limit: float, runs: int, workers: int, jobs: int | None) -> None:
+    """Solve every instance in DIRECTORY and print mean and worst gaps to its bks.json."""
+    from maas.bench.darp import bench_darp as run
+    from maas.bench.darp import default_jobs
+    from routing.dispatch.darp import DarpError
+
+    if time_limit <= 0 or runs < 1:
+        fail("--time-limit must be positive and --runs at least 1")
+    try:
+        run(
+            Path(directory),
+            time_limit,
+            runs,
+            max(1, workers),
+            jobs or max(1, default_jobs() // max(1, workers)),
+            table_console(),
+        )
+    except DarpError as exc:
+        fail(str(exc))
+
+
+@bench.command("dispatch")
+@click.argument("directory", type=click.Path())
+@click.option("--vehicles", type=int, default=50, show_default=True)
+@click.option("--requests", type=int, default=500, show_default=True, help="Rides booked before measuring.")
+@click.option("--quotes", type=int, default=500, show_default=True, help="Quotes timed on the booked fleet.")
+@click.option(
+    "--oracle-quotes",
+    type=int,
+    default=2,
+    show_default=True,
+    help="How many of them also run on the pure-Python oracle (the reference).",
+)
+@click.option(
+    "--reoptimize-s", type=float, default=5.0, show_default=True, help="Then re-optimise this long (0: skip)."
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+def bench_dispatch(
+    directory: str, vehicles: int, requests: int, quotes: int, oracle_quotes: int, reoptimize_s: float, seed: int
+) -> None:
+    """Quote (insertion) latency p50/p95/p99 on a booked fleet on DIRECTORY's drive graph, against the oracle."""
+    from maas.bench.dispatch import bench_quotes
+    from routing.dispatch.darp import DarpError
+
+    if vehicles < 1 or requests < 0 or quotes < 1 or oracle_quotes < 0 or reoptimize_s < 0:
+        fail("--vehicles and --quotes must be at least 1, the others not negative")
+    try:
+        bench_quotes(
+            Path(directory),
+            vehicles,
+            requests,
+            quotes,
+            min(oracle_quotes, quotes),
+            reoptimize_s,
+            seed,
+            table_console(),
+        )
+    except (NetworkError, DarpError) as exc:
+        fail(str(exc))
+
+
+@bench.command("api")
+@click.argument("network_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--url", default=None, help="A running server (default: start `maas serve` here on the configured database)."
+)
+@click.option("--admin-token", default=None, help="An admin's bearer token for --url (see `maas user create`).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes of the server started here.")
+@click.option("--bookings", type=int, default=1000, show_default=True)
+@click.option("--vehicles", type=int, default=50, show_default=True)
+@click.option("--positions", type=int, default=20000, show_default=True, help="Positions to ingest (batches of 100).")
+@click.option(
+    "--concurrency",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Requests in flight at once, each on its own keep-alive connection.",
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+def bench_api(
+    network_dir: str,
+    url: str | None,
+    admin_token: str | None,
+    workers: int,
+    bookings: int,
+    vehicles: int,
+    positions: int,
+    concurrency: int,
+    seed: int,
+) -> None:
+    """Booking throughput and latency, and position ingest, against a server running NETWORK_DIR."""
+    import asyncio
+    import contextlib
+    import os
+
+    import httpx
+
+    from maas.bench.api import BenchError
+    from maas.bench.api import bench_api as run
+    from maas.bench.server import ServeError, running_server
+    from maas.settings import Settings, SettingsError
+
+    if bookings < 1 or vehicles < 1 or positions < 0 or concurrency < 1:
+        fail("--bookings, --vehicles and --concurrency must be at least 1, --positions not negative")
+    if (url is None) != (admin_token is None):
+        fail("--url and --admin-token go together")
+    try:
+        with contextlib.ExitStack() as stack:
+            if url is None:
+                from maas.auth import issue_token
+                from maas.db.users import create_user
+
+                async def admin(conn: Connection) -> User:
+                    return await create_user(conn, "bench admin", "admin")
+
+                # The server is a child process configured by its environment; this process reads
+                # its settings (database, signing secret) from the same mapping, so both agree.
+                env = {
+                    **os.environ,
+                    "MAAS_NETWORK_DIR": str(Path(network_dir).resolve()),
+                    "MAAS_RATE_LIMIT_PER_MINUTE": os.environ.get("MAAS_RATE_LIMIT_PER_MINUTE", "100000000"),
+                }
+                settings = Settings.from_env(env)
+                admin_token = issue_token(settings, with_connection(settings, admin))
+                url = stack.enter_context(running_server(env, workers))
+            assert admin_token is not None  # given with --url, or issued above
+            asyncio.run(
+                run(
+                    url,
+                    admin_token,
+                    Path(network_dir),
+                    bookings,
+                    vehicles,
+                    positions,
+                    concurrency,
+                    seed,
+                    table_console(),
+                )
+            )
+    except (BenchError, ServeError, NetworkError, SettingsError, httpx.HTTPError) as exc:
+        fail(str(exc))

@@ -1,0 +1,66 @@
+"""`maas serve`: the API under uvicorn."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from maas.cli.common import fail, load_settings
+from maas.settings import Settings, SettingsOverrides
+
+
+@click.command()
+@click.option(
+    "--network", "network_dir", type=click.Path(), default=None, help="Network directory (default: MAAS_NETWORK_DIR)."
+)
+@click.option("--host", default=None, help="Default: MAAS_HOST or 127.0.0.1.")
+@click.option("--port", type=int, default=None, help="Default: MAAS_PORT or 8000.")
+@click.option("--workers", type=int, default=1, show_default=True, help="API worker processes.")
+def serve(network_dir: str | None, host: str | None, port: int | None, workers: int) -> None:
+    """Run the API (uvicorn) on MAAS_DATABASE_URL, or an embedded PostgreSQL when it is unset."""
+    overrides: SettingsOverrides = {}
+    if network_dir is not None:
+        if not Path(network_dir, "manifest.json").exists():
+            fail(f"{network_dir}: not a network directory (build one with `maas network build`)")
+        overrides["network_dir"] = Path(network_dir).resolve()
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    settings = load_settings(**overrides)
+    if workers > 1:
+        serve_in_workers(settings, workers)
+    else:
+        run_app(settings)
+
+
+def run_app(settings: Settings) -> None:
+    """The API of `settings` in this process, until it is stopped."""
+    import uvicorn
+
+    from maas.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def serve_in_workers(settings: Settings, workers: int) -> None:
+    """The API in `workers` uvicorn worker processes, until it is stopped."""
+    import uvicorn
+
+    # The one place settings travel through the environment: uvicorn starts each worker as a fresh
+    # process that imports the app factory by name (maas.app:app_from_env, which reads
+    # Settings.from_env()), and a worker inherits nothing from this process but its environment.
+    # Of the settings, only the network directory can come from an option rather than from MAAS_*
+    # variables the workers already see; host and port are the parent's socket, not the workers'.
+    if settings.network_dir is not None:
+        os.environ["MAAS_NETWORK_DIR"] = str(settings.network_dir)
+    uvicorn.run(
+        "maas.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="info",
+    )
