@@ -46,7 +46,7 @@ from maas.settings import Settings
 from routing.builder import BuildInputs, build_network
 from routing.model import BuildParams, Manifest
 from routing.network import load_network, read_manifest
-from routing.router import Router
+from routing.plan import Router
 
 log = logging.getLogger(__name__)
 

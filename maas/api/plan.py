@@ -14,7 +14,7 @@ from litestar.params import FromQuery, QueryParameter
 from maas.auth import roles
 from maas.errors import Invalid
 from maas.model import User
-from routing.router import Endpoint, Plan, PlanRequest, Router
+from routing.plan import Endpoint, Plan, PlanRequest, Router
 
 # A Router keeps search state between queries: one query at a time per process.
 _planning = threading.Lock()

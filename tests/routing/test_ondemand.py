@@ -14,7 +14,7 @@ from maas.cli import main
 from maas.demo import demo_region
 from routing.network import load_network
 from routing.ondemand import DriveTimeEstimator, ServiceError, load_service
-from routing.router import Endpoint, PlanRequest, Router
+from routing.plan import Endpoint, PlanRequest, Router
 from routing.streets import StreetRouter, reversed_graph
 from tests.routing.test_router import _assert_sound
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from maas.cli import main
 from routing.builder import BuildInputs, build_network
 from routing.network import load_network
-from routing.router import (
+from routing.plan import (
     BIKE_RENT_S,
     BIKE_RETURN_S,
     Endpoint,
