@@ -6,8 +6,10 @@ import copy
 import datetime as dt
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -15,9 +17,9 @@ from click.testing import CliRunner
 from maas.cli import main
 from routing.builder import BuildInputs, build_network
 from routing.network import load_network
-from routing.plan import Endpoint, Itinerary, Leg, PlanRequest, Router
+from routing.plan import Endpoint, Itinerary, Leg, Plan, PlanRequest, Router
 from tests.conftest import HERRENBERG
-from tests.helpers import BERLIN, assert_sound, named_places, places_in_region
+from tests.helpers import BERLIN, answers_in_threads, assert_sound, named_places, places_in_region
 
 HERRENBERG_GBFS = sorted(p for p in (HERRENBERG / "gbfs").iterdir() if p.is_dir())
 STADTRAD = "de.stadtnavi.gbfs.stadtrad"
@@ -278,3 +280,25 @@ def test_cli_shows_bike_share_and_can_leave_it_out(bike_network: Path) -> None:
     assert ride["from"]["name"] == "Nebringen" and ride["to"]["name"] == "Herrenberg Bahnhof"
     without = CliRunner().invoke(main, [*args, "--no-bike-share"])
     assert without.exit_code == 0 and "bike share" not in without.output
+
+
+def test_rentals_planned_from_several_threads_at_once_are_those_planned_one_at_a_time(
+    bike_router: Router, bike_network: Path
+) -> None:
+    depart = dt.datetime(2021, 6, 15, 7, 30, tzinfo=BERLIN)
+    calls: list[Callable[[Router], Plan]] = [
+        lambda r, q=request: r.plan(q)
+        for _, lat_a, lon_a in _endpoints(bike_router)
+        for _, lat_b, lon_b in _endpoints(bike_router)
+        if (lat_a, lon_a) != (lat_b, lon_b)
+        for request in [
+            PlanRequest(
+                origin=Endpoint(lat=lat_a, lon=lon_a), destination=Endpoint(lat=lat_b, lon=lon_b), depart=depart
+            )
+        ]
+    ]
+    one_at_a_time = [msgspec.json.encode(call(bike_router)) for call in calls]
+    # A fresh router: the threads race for the reversed bike graph and the stops near each station too.
+    at_once = answers_in_threads(Router(load_network(bike_network)), calls)
+    assert at_once == one_at_a_time
+    assert sum(b'"mode":"bike_share"' in answer for answer in at_once) >= 10
