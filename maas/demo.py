@@ -95,7 +95,7 @@ def _sample_plan(out: Path, console: Console) -> None:
 
     from routing.network import load_network
     from routing.ondemand import DriveTimeEstimator, load_service
-    from routing.router import Endpoint, PlanRequest, Router
+    from routing.plan import Endpoint, PlanRequest, Router
 
     network = load_network(out)
     service = demo_region() / "on-demand.toml"

@@ -8,7 +8,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from routing.dispatch.model import DispatchError
-from routing.router import PlanError
+from routing.plan import PlanError
 
 PROBLEM = "application/problem+json"
 

@@ -26,7 +26,7 @@ from maas.settings import Settings
 from routing.model import Network
 from routing.network import load_network
 from routing.ondemand import DriveTimeEstimator, OnDemandService, load_service
-from routing.router import Router
+from routing.plan import Router
 from routing.spatial import NearestIndex
 
 NETWORK_HEADER = "X-Maas-Network"

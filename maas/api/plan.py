@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import threading
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
@@ -17,10 +16,8 @@ from maas.db.database import Database
 from maas.errors import Invalid
 from maas.model import User
 from maas.served import Serving, network_header
-from routing.router import Endpoint, Plan, PlanRequest, Router
+from routing.plan import Endpoint, Plan, PlanRequest, Router
 
-# A Router keeps search state between queries: one query at a time per process.
-_planning = threading.Lock()
 MAX_WALK_M = 5000.0
 
 
@@ -34,8 +31,8 @@ def _time(text: str, name: str, router: Router) -> dt.datetime:
 
 
 def _plan(router: Router, request: PlanRequest, arrive_by: bool) -> Plan:
-    with _planning:
-        return router.plan_arriving_by(request, request.depart) if arrive_by else router.plan(request)
+    # A Router plans from several threads at once (each thread has its own search scratch).
+    return router.plan_arriving_by(request, request.depart) if arrive_by else router.plan(request)
 
 
 class PlanController(Controller):

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from routing.network import load_network
+from routing.plan import Endpoint, PlanError, PlanRequest, Router
 from routing.raptor import Raptor, earliest_arrival_reference
-from routing.router import Endpoint, PlanError, PlanRequest, Router
 
 # The oracle's rounds (trips per journey); the kernel runs the same number for the ratio.
 ORACLE_ROUNDS = 7

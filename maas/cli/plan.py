@@ -74,7 +74,7 @@ def plan(
     """Plan journeys on a built network: walking to, between and from stops, transit, bike share, on-demand rides."""
     from routing.network import load_network
     from routing.ondemand import DriveTimeEstimator, ServiceError, load_service
-    from routing.router import Endpoint, PlanError, PlanRequest, Router
+    from routing.plan import Endpoint, PlanError, PlanRequest, Router
 
     if (depart is None) == (arrive_by is None):
         fail("give exactly one of --depart and --arrive-by")

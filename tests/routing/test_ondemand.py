@@ -14,9 +14,9 @@ from maas.cli import main
 from maas.demo import demo_region
 from routing.network import load_network
 from routing.ondemand import DriveTimeEstimator, ServiceError, load_service
-from routing.router import Endpoint, PlanRequest, Router
+from routing.plan import Endpoint, PlanRequest, Router
 from routing.streets import StreetRouter, reversed_graph
-from tests.routing.test_router import _assert_sound
+from tests.helpers import assert_sound
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 SERVICE = demo_region() / "on-demand.toml"
@@ -38,7 +38,7 @@ def test_a_village_without_buses_is_served_by_ride_and_train(rides: tuple[Router
     plan = with_rides.plan(request)
     assert plan.itineraries
     for it in plan.itineraries:
-        _assert_sound(it, depart)
+        assert_sound(it, depart)
     feeder = [it for it in plan.itineraries if [leg.mode for leg in it.legs][:2] == ["on_demand", "transit"]]
     assert feeder, [[leg.mode for leg in it.legs] for it in plan.itineraries]
     assert feeder[0].legs[1].route_name == "S1"

@@ -1,0 +1,81 @@
+"""What a journey plan is on the wire: the request, its endpoints, and the itineraries answered."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import msgspec
+
+Mode = Literal["walk", "transit", "bike_share", "on_demand"]
+
+
+class PlanError(Exception):
+    """A request that cannot be planned as asked; the message says what to change."""
+
+
+class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """A stop (namespaced GTFS id) or a coordinate."""
+
+    stop: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Endpoint:
+        """`stop:<feed>:<stop_id>` or `lat,lon`."""
+        if text.startswith("stop:"):
+            return cls(stop=text[5:])
+        parts = text.split(",")
+        try:
+            lat, lon = (float(p) for p in parts)
+        except ValueError:
+            raise PlanError(f"{text!r}: give 'lat,lon' (e.g. 48.5935,8.8630) or 'stop:<feed>:<stop_id>'") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise PlanError(f"{text!r}: latitude must be within -90..90 and longitude within -180..180")
+        return cls(lat=lat, lon=lon)
+
+
+class PlanRequest(msgspec.Struct, frozen=True, kw_only=True):
+    origin: Endpoint
+    destination: Endpoint
+    depart: dt.datetime  # aware
+    max_walk_m: float = 1000.0
+    min_transfer_s: int | None = None  # default: 60 s, or 0 when walking is off (the pure timetable answer)
+    max_transfers: int = 6
+    wheelchair: bool = False
+    bike_share: bool = True  # offer rentals from bike-share stations (needs GBFS and a bike street graph)
+
+
+class Place(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    lat: float
+    lon: float
+    stop: str | None = None
+    station: str | None = None  # a sharing station, `<system_id>:<station_id>`
+
+
+class Leg(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    mode: Mode
+    from_: Place
+    to: Place
+    departure: dt.datetime
+    arrival: dt.datetime
+    route: str | None
+    route_name: str | None
+    trip: str | None
+    distance_m: float  # walked or cycled along the streets, straight line for on-demand rides, 0 for transit
+    geometry: str
+    system: str | None = None  # the GBFS system of a bike-share leg
+
+
+class Itinerary(msgspec.Struct, frozen=True, kw_only=True):
+    departure: dt.datetime
+    arrival: dt.datetime
+    transfers: int
+    walk_m: float
+    legs: list[Leg]
+
+
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
+    itineraries: list[Itinerary]

@@ -1,0 +1,113 @@
+"""Helpers several test modules share: the named places of the test region and what a sound itinerary is."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import threading
+import zoneinfo
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import msgspec
+import numpy as np
+import pytest
+import shapely
+
+from routing.plan import BIKE_RENT_S, BIKE_RETURN_S, Itinerary, Plan, Router
+from routing.spatial import haversine_m
+from tests.conftest import HERRENBERG
+
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+
+
+def named_places() -> list[tuple[str, float, float]]:
+    """The region's test locations (stadtnavi's list): name, latitude, longitude."""
+    with (HERRENBERG / "od" / "stadtnavi-test-locations.csv").open() as fh:
+        return [(r[0], float(r[1]), float(r[2])) for r in csv.reader(fh) if r]
+
+
+def places_in_region() -> list[tuple[str, float, float]]:
+    """Those of the named places inside the Herrenberg region's area."""
+    area = json.loads((HERRENBERG / "herrenberg-and-around.geojson").read_text())
+    polygon = shapely.geometry.shape(area["features"][0]["geometry"])
+    return [r for r in named_places() if polygon.contains(shapely.Point(r[2], r[1]))]
+
+
+def decode_polyline(text: str) -> np.ndarray:
+    """Points of an encoded polyline, written independently of the encoder under test."""
+    values, shift, acc = [], 0, 0
+    for ch in text:
+        b = ord(ch) - 63
+        acc |= (b & 0x1F) << shift
+        shift += 5
+        if b < 0x20:
+            values.append(~(acc >> 1) if acc & 1 else acc >> 1)
+            shift, acc = 0, 0
+    return np.cumsum(np.array(values, dtype=np.int64).reshape(-1, 2), axis=0) / 1e5
+
+
+def assert_sound(it: Itinerary, depart: dt.datetime, max_walk_m: float = 1000.0) -> None:
+    """The itinerary is physically sound: legs connect in space and time at plausible speeds, drawn where they go."""
+    assert it.legs
+    assert it.departure >= depart
+    assert it.departure == it.legs[0].departure and it.arrival == it.legs[-1].arrival
+    for before, after in zip(it.legs, it.legs[1:], strict=False):
+        assert (before.to.lat, before.to.lon) == (after.from_.lat, after.from_.lon), "legs connect in space"
+        assert after.departure >= before.arrival, "legs connect in time"
+    for leg in it.legs:
+        seconds = (leg.arrival - leg.departure).total_seconds()
+        assert seconds >= 0, "no leg goes back in time"
+        straight = float(haversine_m(leg.from_.lat, leg.from_.lon, leg.to.lat, leg.to.lon))
+        if leg.mode == "walk":
+            assert leg.distance_m + 1 >= straight
+            assert leg.distance_m <= 2.0 * max(seconds, 1.0) + 1, "nobody walks faster than 2 m/s"
+        elif leg.mode == "transit":
+            assert leg.route and leg.trip
+            assert straight <= 45.0 * max(seconds, 60.0), "no bus or train is faster than 160 km/h"
+        elif leg.mode == "bike_share":
+            assert leg.system and leg.route is None and leg.trip is None
+            assert leg.from_.station and leg.to.station and leg.from_.station != leg.to.station
+            assert leg.from_.station.startswith(f"{leg.system}:") and leg.to.station.startswith(f"{leg.system}:"), (
+                "a bike goes back to a station of its own system"
+            )
+            assert leg.distance_m + 1 >= straight and seconds > 0
+            assert 5.0 / 3.6 < leg.distance_m / seconds < 30.0 / 3.6, "a rented bike rides at 5-30 km/h"
+        else:
+            assert leg.mode == "on_demand" and leg.route is None
+            assert straight <= 36.0 * max(seconds, 60.0), "no minibus is faster than 130 km/h"
+        points = decode_polyline(leg.geometry)
+        assert np.allclose(points[0], (leg.from_.lat, leg.from_.lon), atol=2e-5)
+        assert np.allclose(points[-1], (leg.to.lat, leg.to.lon), atol=2e-5)
+        if leg.mode in ("walk", "bike_share") and leg.distance_m > 150:
+            drawn = haversine_m(points[:-1, 0], points[:-1, 1], points[1:, 0], points[1:, 1]).sum()
+            assert 0.6 * leg.distance_m <= drawn <= 1.3 * leg.distance_m + 50, "the drawn walk is the walked way"
+    transit = [leg for leg in it.legs if leg.mode == "transit"]
+    assert it.transfers == max(len(transit) - 1, 0)
+    walks = [leg.distance_m for leg in it.legs if leg.mode == "walk"]
+    assert it.walk_m == pytest.approx(sum(walks), abs=0.5)
+    for k, leg in enumerate(it.legs):
+        if leg.mode != "bike_share":
+            continue
+        before, after = it.legs[k - 1], it.legs[k + 1]
+        assert before.mode == "walk" and after.mode == "walk", "one walks to and from a bike-share station"
+        assert before.distance_m <= max_walk_m and after.distance_m <= max_walk_m
+        assert (leg.departure - before.arrival).total_seconds() >= BIKE_RENT_S, "unlocking takes time"
+        assert (after.departure - leg.arrival).total_seconds() >= BIKE_RETURN_S, "docking takes time"
+
+
+def answers_in_threads(router: Router, calls: list[Callable[[Router], Plan]], threads: int = 8) -> list[bytes]:
+    """The JSON answer of every call on `router`, the calls shared out to `threads` threads that start at once."""
+    barrier = threading.Barrier(threads)
+    answers: list[bytes] = [b""] * len(calls)
+
+    def work(first: int) -> None:
+        # Together from the first call on, so that the router's lazily built parts are raced for too.
+        barrier.wait()
+        for k in range(first, len(calls), threads):
+            answers[k] = msgspec.json.encode(calls[k](router))
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    return answers
