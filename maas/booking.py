@@ -235,13 +235,15 @@ class BookingService:
             await self._check_area(conn, wish, area_version)
             await fleet.current(conn, fleet_version)
             record = self._plan(fleet, user, wish, request, caller)
-            await booking_repo.insert_booking(conn, record, idempotency_key)
+            # The one way a booking is written (as on the copy): maas_book, here under the lock already held,
+            # so the copy it checks is the one just read.
+            outcome = await fleet.book_ride(conn, record, area_version, idempotency_key)
+            if outcome.outcome != "booked":
+                raise RuntimeError(f"maas_book answered {outcome.outcome!r} under the fleet lock")
             if caller is not None:
                 await audit.record(
                     conn, user.id, "phone_booking", str(record.id), {"caller": caller.name, "phone": caller.phone}
                 )
-            assert record.shift_id is not None
-            await fleet.commit(conn, {str(record.shift_id)})
         return record, True
 
     async def get(self, user: User, booking_id: uuid.UUID) -> BookingRecord:

@@ -6,9 +6,10 @@ in-memory plans from the database when another process changed them, then writes
 the plans of the shifts it touched and a new version. A confirmation is therefore never sent
 for a plan that did not commit, and two processes never plan on stale copies.
 
-A booking takes a shorter way (`maas_book`, migration 0012): it is planned on the process's copy
-without the lock, and one database call takes the lock, checks that the chosen shift has not
-changed since that copy, and writes. Other processes' changes to other shifts do not stop it; they
+A booking is written one way only, by `maas_book` (migration 0015). Usually it is planned on the
+process's copy without the lock, and that one database call takes the lock, checks that the chosen
+shift has not changed since that copy, and writes; a phone booking (audited in the same
+transaction) and a booking whose shift kept changing call it under the lock already held. Other processes' changes to other shifts do not stop it; they
 are read afterwards. Inside a process, `mutex` keeps one coroutine at a time on the copy.
 """
 
@@ -24,6 +25,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 
 from maas.db import Connection, locks
+from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
 from maas.errors import REFUSALS
 from maas.model import BookingRecord
@@ -188,13 +190,13 @@ class FleetService:
 
     async def book_ride(
         self, conn: Connection, booking: BookingRecord, area_version: int | None, idempotency_key: str | None
-    ) -> fleet_repo.BookOutcome:
+    ) -> booking_repo.BookOutcome:
         """Store a booking just planned on the copy (outside any transaction); on any outcome but
         'booked' the copy is brought back in line with the database before this returns."""
         assert self.dispatcher is not None and booking.shift_id is not None
         shift = booking.shift_id
         with self.guard():
-            outcome = await fleet_repo.book(
+            outcome = await booking_repo.book(
                 conn, self.version, area_version, booking, self.dispatcher.plan_of(str(shift)), idempotency_key
             )
         if outcome.outcome == "booked":

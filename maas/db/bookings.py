@@ -6,8 +6,9 @@ import datetime as dt
 import uuid
 
 import asyncpg
+import msgspec
 
-from maas.db import Connection
+from maas.db import Connection, locks, returned
 from maas.model import BookingRecord
 
 COLUMNS = (
@@ -15,13 +16,8 @@ COLUMNS = (
     " destination_lon, seated, wheelchairs, earliest_pickup, latest_arrival, status, vehicle_id, shift_id,"
     " pickup_earliest, pickup_latest, dropoff_latest, created_at"
 )
-# The booking and its first event in one round trip.
-INSERT = (
-    f"WITH booked AS (INSERT INTO bookings ({COLUMNS}, idempotency_key) VALUES"
-    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
-    " RETURNING id, status, created_by)"
-    " INSERT INTO booking_events (booking_id, status, actor) SELECT id, status, created_by FROM booked"
-)
+# A booking is written only by maas_book (migrations 0012, 0015), together with its shift's plan.
+BOOK = "SELECT outcome, version, changed, known FROM maas_book($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)"
 GET = f"SELECT {COLUMNS} FROM bookings WHERE id = $1"
 BY_KEY = f"SELECT {COLUMNS} FROM bookings WHERE created_by = $1 AND idempotency_key = $2"
 FOR_RIDER = f"SELECT {COLUMNS} FROM bookings WHERE rider_id = $1 ORDER BY created_at DESC LIMIT $2"
@@ -32,36 +28,45 @@ SET_VEHICLE = "UPDATE bookings SET vehicle_id = $2, shift_id = $3 WHERE id = $1"
 EVENT = "INSERT INTO booking_events (booking_id, status, actor, reason) VALUES ($1, $2, $3, $4)"
 EVENTS = "SELECT status, actor, reason, at FROM booking_events WHERE booking_id = $1 ORDER BY id"
 
+_encode = msgspec.json.Encoder().encode
+
 
 def _booking(r: asyncpg.Record) -> BookingRecord:
     return BookingRecord(**dict(r.items()))
 
 
-async def insert_booking(conn: Connection, booking: BookingRecord, idempotency_key: str | None) -> None:
-    b = booking
-    await conn.execute(
-        INSERT,
-        b.id,
-        b.rider_id,
-        b.caller_name,
-        b.caller_phone,
-        b.created_by,
-        b.origin_lat,
-        b.origin_lon,
-        b.destination_lat,
-        b.destination_lon,
-        b.seated,
-        b.wheelchairs,
-        b.earliest_pickup,
-        b.latest_arrival,
-        b.status,
-        b.vehicle_id,
-        b.shift_id,
-        b.pickup_earliest,
-        b.pickup_latest,
-        b.dropoff_latest,
-        b.created_at,
-        idempotency_key,
+class BookOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    outcome: str  # booked | replay | stale | area (see maas_book, migration 0015)
+    version: int | None
+    changed: list[uuid.UUID]
+    known: uuid.UUID | None
+
+
+async def book(
+    conn: Connection,
+    expected: int,
+    area_version: int | None,
+    booking: BookingRecord,
+    stops: list[tuple[str, str]],
+    idempotency_key: str | None,
+) -> BookOutcome:
+    """Store a booking and its shift's new plan in one round trip, if the copy it was planned on (fleet
+    version `expected`) still holds for that shift and the service area is `area_version`."""
+    assert booking.shift_id is not None
+    row = returned(
+        await conn.fetchrow(
+            BOOK,
+            expected,
+            area_version,
+            booking.shift_id,
+            _encode([list(s) for s in stops]).decode(),
+            _encode(booking).decode(),
+            idempotency_key,
+            locks.FLEET,
+        )
+    )
+    return BookOutcome(
+        outcome=row["outcome"], version=row["version"], changed=list(row["changed"] or []), known=row["known"]
     )
 
 

@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import msgspec
 
-from maas.db import Connection, locks, returned
+from maas.db import Connection, returned
 from maas.model import BookingRecord, ShiftRecord, VehicleRecord
 
 INSERT_VEHICLE = (
@@ -40,7 +40,6 @@ SAVE_PLAN_AND_BUMP = (
     " noted AS (INSERT INTO fleet_changes (version, shifts) SELECT version, ARRAY[$1::uuid] FROM bumped)"
     " SELECT version FROM bumped"
 )
-BOOK = "SELECT outcome, version, changed, known FROM maas_book($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)"
 # One statement, so one snapshot: the rides and the plans of the shifts agree even without the lock.
 SHIFTS_STATE = (
     "SELECT (SELECT coalesce(jsonb_agg(to_jsonb(b) - 'idempotency_key'), '[]') FROM bookings b"
@@ -141,41 +140,6 @@ async def read_versions(conn: Connection) -> tuple[int, int | None]:
     """(fleet version, service area version or None), without the lock: for a copy that `book` checks."""
     row = returned(await conn.fetchrow(VERSIONS))
     return int(row["fleet"]), row["area"]
-
-
-class BookOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    outcome: str  # booked | replay | stale | area (see migration 0012)
-    version: int | None
-    changed: list[uuid.UUID]
-    known: uuid.UUID | None
-
-
-async def book(
-    conn: Connection,
-    expected: int,
-    area_version: int | None,
-    booking: BookingRecord,
-    stops: list[tuple[str, str]],
-    idempotency_key: str | None,
-) -> BookOutcome:
-    """Store a booking and its shift's new plan in one round trip, if the copy it was planned on (fleet
-    version `expected`) still holds for that shift and the service area is `area_version`."""
-    assert booking.shift_id is not None
-    row = returned(
-        await conn.fetchrow(
-            BOOK,
-            expected,
-            area_version,
-            booking.shift_id,
-            _encode([list(s) for s in stops]).decode(),
-            _encode(booking).decode(),
-            idempotency_key,
-            locks.FLEET,
-        )
-    )
-    return BookOutcome(
-        outcome=row["outcome"], version=row["version"], changed=list(row["changed"] or []), known=row["known"]
-    )
 
 
 _decode_rides = msgspec.json.Decoder(list[BookingRecord]).decode
