@@ -13,11 +13,15 @@ from routing.plan import PlanError
 PROBLEM = "application/problem+json"
 
 
-class NotFound(Exception):
+class MaasError(Exception):
+    """The root of the service's errors; the message says what to do."""
+
+
+class NotFound(MaasError):
     """Unknown, or not visible to the caller (both answer 404, so nothing leaks)."""
 
 
-class Conflict(Exception):
+class Conflict(MaasError):
     """The request is valid but the current state does not allow it (409)."""
 
     def __init__(self, message: str, **extra: Any) -> None:
@@ -25,7 +29,7 @@ class Conflict(Exception):
         self.extra = extra
 
 
-class Invalid(Exception):
+class Invalid(MaasError):
     """Well-formed but unusable input (422)."""
 
 

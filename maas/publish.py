@@ -42,7 +42,7 @@ from maas.db.networks import (
     mark_pruned,
     set_directory,
 )
-from maas.errors import Conflict, Invalid, NotFound
+from maas.errors import Conflict, Invalid, MaasError, NotFound
 from maas.model import FeedVersion, NetworkFeed, NetworkVersion, User
 from maas.served import REGION_RADIUS_M, ServedNetwork, Serving
 from maas.settings import Settings
@@ -62,7 +62,7 @@ PUBLISHABLE = ("uploaded", "retired", "failed")
 _BUILD_CONTEXT = multiprocessing.get_context("spawn")
 
 
-class PublishError(Exception):
+class PublishError(MaasError):
     """A network that cannot be built as configured; the message says what to set."""
 
 

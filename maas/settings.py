@@ -10,10 +10,12 @@ from typing import TypedDict, Unpack
 
 import msgspec
 
+from maas.errors import MaasError
+
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "maas"
 
 
-class SettingsError(Exception):
+class SettingsError(MaasError):
     """A setting that cannot be used; the message names the variable."""
 
 

@@ -17,10 +17,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from maas.errors import MaasError
 from routing.network import load_network
 
 
-class BenchError(Exception):
+class BenchError(MaasError):
     """The server cannot be benchmarked; the message says why."""
 
 

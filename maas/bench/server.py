@@ -13,8 +13,10 @@ from collections.abc import Iterator, Mapping
 
 import httpx
 
+from maas.errors import MaasError
 
-class ServeError(Exception):
+
+class ServeError(MaasError):
     """The server did not become ready; the message carries the end of its error output."""
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import asyncpg
 
 from maas.db import Connection, locks
+from maas.errors import MaasError
 from maas.settings import Settings
 
 
-class DatabaseError(Exception):
+class DatabaseError(MaasError):
     """The database cannot be reached or prepared; the message says what to do."""
 
 
