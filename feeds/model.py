@@ -62,7 +62,3 @@ class ValidationReport(msgspec.Struct, kw_only=True):
 
 class FeedError(Exception):
     """Input that cannot be used at all; the message names the file (and line where known)."""
-
-
-class FeedQualityWarning(UserWarning):
-    """Input that is usable but suspicious."""

@@ -1,27 +1,19 @@
 """The multimodal network as flat arrays: what the router and the dispatcher load and search.
 
-Dense integer indices (`StopIdx`, `PatternIdx`, `TripIdx`) exist only inside a built network;
+Dense integer indices of stops, patterns and trips exist only inside a built network;
 ids that leave `routing` are the namespaced GTFS ids (`<feed_id>:<gtfs_id>`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import NewType
 
 import msgspec
 import numpy as np
 
-StopIdx = NewType("StopIdx", int)
-RouteIdx = NewType("RouteIdx", int)
-PatternIdx = NewType("PatternIdx", int)
-TripIdx = NewType("TripIdx", int)
-NodeIdx = NewType("NodeIdx", int)
-
 # 2: GTFS shapes (shape_offsets, shape_lat, shape_lon, trip_shape as an index)
 # 3: sharing knows form factors, renting / returning, availability of vehicles and snap distances
 FORMAT_VERSION = 3
-STREET_MODES = ("walk", "bike", "drive")
 
 
 class BuildParams(msgspec.Struct, frozen=True, kw_only=True):

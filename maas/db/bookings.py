@@ -26,7 +26,6 @@ ACTIVE = f"SELECT {COLUMNS} FROM bookings WHERE status IN ('confirmed', 'picked_
 SET_STATUS = "UPDATE bookings SET status = $2 WHERE id = $1"
 SET_VEHICLE = "UPDATE bookings SET vehicle_id = $2, shift_id = $3 WHERE id = $1"
 EVENT = "INSERT INTO booking_events (booking_id, status, actor, reason) VALUES ($1, $2, $3, $4)"
-EVENTS = "SELECT status, actor, reason, at FROM booking_events WHERE booking_id = $1 ORDER BY id"
 
 _encode = msgspec.json.Encoder().encode
 
@@ -107,10 +106,6 @@ async def add_event(
     conn: Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None, reason: str | None
 ) -> None:
     await conn.execute(EVENT, booking_id, status, actor, reason)
-
-
-async def list_events(conn: Connection, booking_id: uuid.UUID) -> list[dict[str, object]]:
-    return [dict(r) for r in await conn.fetch(EVENTS, booking_id)]
 
 
 def utc(epoch_s: float) -> dt.datetime:

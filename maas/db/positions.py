@@ -21,11 +21,6 @@ UPSERT_LATEST = (
     " WHERE latest_positions.at <= excluded.at"
 )
 LATEST = "SELECT vehicle_id, at, lat, lon, speed_mps, heading_deg FROM latest_positions"
-LATEST_OF = f"{LATEST} WHERE vehicle_id = $1"
-TRAIL = (
-    "SELECT vehicle_id, at, lat, lon, speed_mps, heading_deg FROM positions"
-    " WHERE vehicle_id = $1 AND at >= $2 ORDER BY at LIMIT $3"
-)
 
 
 class Position(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,14 +62,3 @@ async def insert_positions(conn: Connection, positions: Sequence[Position]) -> N
 
 async def list_latest(conn: Connection) -> list[Position]:
     return [_position(r) for r in await conn.fetch(LATEST)]
-
-
-async def find_latest(conn: Connection, vehicle_id: uuid.UUID) -> Position | None:
-    row = await conn.fetchrow(LATEST_OF, vehicle_id)
-    return None if row is None else _position(row)
-
-
-async def list_trail(
-    conn: Connection, vehicle_id: uuid.UUID, since: dt.datetime, limit: int = 10_000
-) -> list[Position]:
-    return [_position(r) for r in await conn.fetch(TRAIL, vehicle_id, since, limit)]
