@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import functools
 import json
 import threading
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -111,3 +116,78 @@ def answers_in_threads(router: Router, calls: list[Callable[[Router], Plan]], th
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(work, range(threads)))
     return answers
+
+
+# -- feeds: edited copies and a local HTTP server -----------------------------------------------
+
+
+def edit_line(file_line: int, column: str, value: str) -> Callable[[str], str]:
+    """An edit for derive_feed: set `column` of the CSV line `file_line` (1 is the header) to `value`."""
+
+    def edit(text: str) -> str:
+        lines = text.splitlines()
+        header = lines[0].split(",")
+        cells = lines[file_line - 1].split(",")
+        cells[header.index(column)] = value
+        lines[file_line - 1] = ",".join(cells)
+        return "\n".join(lines) + "\n"
+
+    return edit
+
+
+def copy_feed(source: Path, target: Path) -> Path:
+    """A writable copy of a feed directory (the shared data is read-only)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.glob("*.json"):
+        (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+def edit_json(path: Path, edit: Any) -> None:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    edit(doc)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The size-limit tests hang up on purpose; the broken pipe that follows is expected.
+        pass
+
+
+@contextlib.contextmanager
+def serve_http(handler: Any) -> Iterator[str]:
+    server = QuietServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@contextlib.contextmanager
+def serve_directory(directory: Path) -> Iterator[str]:
+    with serve_http(functools.partial(QuietHandler, directory=str(directory))) as base:
+        yield base
+
+
+def point_discovery_at(directory: Path, base_url: str) -> None:
+    """Rewrite gbfs.json in `directory` so that every feed URL is `<base_url>/<name>.json`."""
+
+    def rewrite(doc: dict[str, Any]) -> None:
+        blocks = [doc["data"]] if "feeds" in doc["data"] else list(doc["data"].values())
+        for block in blocks:
+            for feed in block["feeds"]:
+                feed["url"] = f"{base_url}/{feed['name']}.json"
+
+    edit_json(directory / "gbfs.json", rewrite)

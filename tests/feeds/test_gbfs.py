@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +11,7 @@ import pytest
 
 from feeds import gbfs
 from feeds.gbfs import GbfsError, SharingSystem, load_gbfs
+from tests.helpers import copy_feed, edit_json, point_discovery_at, serve_directory, serve_http
 
 SHARED_DATA = Path(__file__).parents[3] / "shared" / "data"
 HERRENBERG_GBFS = SHARED_DATA / "region-herrenberg" / "gbfs"
@@ -63,54 +60,8 @@ def _codes(system: SharingSystem) -> list[str]:
     return [f.code for f in system.report.findings]
 
 
-def _copy_feed(source: Path, target: Path) -> Path:
-    """A writable copy of a feed directory (the shared data is read-only)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for path in source.glob("*.json"):
-        (target / path.name).write_bytes(path.read_bytes())
-    return target
-
-
-def _edit_json(path: Path, edit: Any) -> None:
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    edit(doc)
-    path.write_text(json.dumps(doc), encoding="utf-8")
-
-
 # --------------------------------------------------------------------------------------------
 # A local HTTP server
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # The size-limit tests hang up on purpose; the broken pipe that follows is expected.
-        pass
-
-
-@contextlib.contextmanager
-def _serve(handler: Any) -> Iterator[str]:
-    server = _QuietServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-@contextlib.contextmanager
-def _serve_directory(directory: Path) -> Iterator[str]:
-    with _serve(functools.partial(_QuietHandler, directory=str(directory))) as base:
-        yield base
 
 
 @pytest.fixture(autouse=True)
@@ -118,18 +69,6 @@ def _no_proxy_for_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
     # A proxy configured in the environment would otherwise be asked for 127.0.0.1.
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-def _point_discovery_at(directory: Path, base_url: str) -> None:
-    """Rewrite gbfs.json in `directory` so that every feed URL is `<base_url>/<name>.json`."""
-
-    def rewrite(doc: dict[str, Any]) -> None:
-        blocks = [doc["data"]] if "feeds" in doc["data"] else list(doc["data"].values())
-        for block in blocks:
-            for feed in block["feeds"]:
-                feed["url"] = f"{base_url}/{feed['name']}.json"
-
-    _edit_json(directory / "gbfs.json", rewrite)
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,9 +246,9 @@ def test_helsinki_other_defects_are_warnings() -> None:
 @pytest.mark.parametrize("key", ["almere", "car-sharing", "helsinki"])
 def test_feed_served_over_http_loads_like_the_directory(key: str, tmp_path: Path) -> None:
     directory = REAL_FEEDS[key][0]
-    served = _copy_feed(directory, tmp_path / key)
-    with _serve_directory(served) as base:
-        _point_discovery_at(served, base)
+    served = copy_feed(directory, tmp_path / key)
+    with serve_directory(served) as base:
+        point_discovery_at(served, base)
         url = f"{base}/gbfs.json"
         over_http = _load_one(url)
     from_disk = _load_one(directory)
@@ -330,8 +269,8 @@ def test_feed_served_over_http_loads_like_the_directory(key: str, tmp_path: Path
 
 def test_http_feed_with_file_urls_is_read_from_next_to_gbfs_json(tmp_path: Path) -> None:
     # helsinki's gbfs.json points to `file:` paths; over HTTP they must not be read locally.
-    served = _copy_feed(REAL_FEEDS["helsinki"][0], tmp_path / "helsinki")
-    with _serve_directory(served) as base:
+    served = copy_feed(REAL_FEEDS["helsinki"][0], tmp_path / "helsinki")
+    with serve_directory(served) as base:
         system = _load_one(f"{base}/gbfs.json")
     assert len(system.stations) == 7
 
@@ -361,8 +300,8 @@ def _write_manifest(root: Path, base_url: str) -> None:
 
 
 def test_manifest_in_a_directory_lists_two_systems(tmp_path: Path) -> None:
-    _copy_feed(REAL_FEEDS["almere"][0], tmp_path / "almere")
-    _copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "tieroslo")
+    copy_feed(REAL_FEEDS["almere"][0], tmp_path / "almere")
+    copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "tieroslo")
     _write_manifest(tmp_path, "https://gbfs.example.org/feeds")
     systems = load_gbfs(tmp_path)
     assert [(s.system_id, s.version) for s in systems] == [("check_almere", "3.0"), ("tieroslo", "2.3")]
@@ -373,11 +312,11 @@ def test_manifest_in_a_directory_lists_two_systems(tmp_path: Path) -> None:
 
 
 def test_manifest_over_http(tmp_path: Path) -> None:
-    almere = _copy_feed(REAL_FEEDS["almere"][0], tmp_path / "almere")
-    tieroslo = _copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "tieroslo")
-    with _serve_directory(tmp_path) as base:
-        _point_discovery_at(almere, f"{base}/almere")
-        _point_discovery_at(tieroslo, f"{base}/tieroslo")
+    almere = copy_feed(REAL_FEEDS["almere"][0], tmp_path / "almere")
+    tieroslo = copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "tieroslo")
+    with serve_directory(tmp_path) as base:
+        point_discovery_at(almere, f"{base}/almere")
+        point_discovery_at(tieroslo, f"{base}/tieroslo")
         _write_manifest(tmp_path, base)
         systems = load_gbfs(f"{base}/manifest.json")
     assert [s.system_id for s in systems] == ["check_almere", "tieroslo"]
@@ -386,7 +325,7 @@ def test_manifest_over_http(tmp_path: Path) -> None:
 
 
 def test_manifest_system_id_differing_from_system_information_is_a_warning(tmp_path: Path) -> None:
-    _copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "oslo")
+    copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "oslo")
     manifest = {
         "version": "3.0",
         "data": {
@@ -406,7 +345,7 @@ def test_manifest_system_id_differing_from_system_information_is_a_warning(tmp_p
 
 
 def test_directory_without_gbfs_json_is_read_by_file_names(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["lillestrombysykkel"][0], tmp_path / "feed")
+    feed = copy_feed(REAL_FEEDS["lillestrombysykkel"][0], tmp_path / "feed")
     (feed / "gbfs.json").unlink()
     system = _load_one(feed)
     assert len(system.stations) == 6 and len(system.vehicle_types) == 1
@@ -415,7 +354,7 @@ def test_directory_without_gbfs_json_is_read_by_file_names(tmp_path: Path) -> No
 
 
 def test_missing_optional_file_is_a_warning(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["almere"][0], tmp_path / "almere")
+    feed = copy_feed(REAL_FEEDS["almere"][0], tmp_path / "almere")
     (feed / "geofencing_zones.json").unlink()
     system = _load_one(feed)
     assert system.geofencing_zones == []
@@ -424,7 +363,7 @@ def test_missing_optional_file_is_a_warning(tmp_path: Path) -> None:
 
 
 def test_missing_station_status_leaves_stations_unusable_with_a_warning(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["helsinki"][0], tmp_path / "helsinki")
+    feed = copy_feed(REAL_FEEDS["helsinki"][0], tmp_path / "helsinki")
     (feed / "station_status.json").unlink()
     system = _load_one(feed)
     assert len(system.stations) == 7
@@ -434,12 +373,12 @@ def test_missing_station_status_leaves_stations_unusable_with_a_warning(tmp_path
 
 
 def test_numeric_string_lat_is_read_with_a_warning(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["stadtrad"][0], tmp_path / "stadtrad")
+    feed = copy_feed(REAL_FEEDS["stadtrad"][0], tmp_path / "stadtrad")
 
     def edit(doc: dict[str, Any]) -> None:
         doc["data"]["stations"][0]["lat"] = "48.597547"
 
-    _edit_json(feed / "station_information.json", edit)
+    edit_json(feed / "station_information.json", edit)
     system = _load_one(feed)
     assert system.stations[0].lat == 48.597547
     (finding,) = system.report.findings
@@ -447,7 +386,7 @@ def test_numeric_string_lat_is_read_with_a_warning(tmp_path: Path) -> None:
 
 
 def test_polygon_zone_is_read_as_multipolygon(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "tieroslo")
+    feed = copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "tieroslo")
     polygon: list[Any] = []
 
     def edit(doc: dict[str, Any]) -> None:
@@ -458,14 +397,14 @@ def test_polygon_zone_is_read_as_multipolygon(tmp_path: Path) -> None:
             "coordinates": geometry["coordinates"][0],
         }
 
-    _edit_json(feed / "geofencing_zones.json", edit)
+    edit_json(feed / "geofencing_zones.json", edit)
     system = _load_one(feed)
     assert system.geofencing_zones[0].geometry == {"type": "MultiPolygon", "coordinates": polygon}
     assert _codes(system) == ["gbfs_geometry_not_multipolygon"]
 
 
 def test_v2_free_bike_status_is_read(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["lillestrombysykkel"][0], tmp_path / "feed")
+    feed = copy_feed(REAL_FEEDS["lillestrombysykkel"][0], tmp_path / "feed")
     bikes = {
         "last_updated": 1,
         "ttl": 0,
@@ -495,7 +434,7 @@ def test_v2_free_bike_status_is_read(tmp_path: Path) -> None:
     def edit(doc: dict[str, Any]) -> None:
         doc["data"]["nb"]["feeds"].append({"name": "free_bike_status", "url": "https://x/fbs.json"})
 
-    _edit_json(feed / "gbfs.json", edit)
+    edit_json(feed / "gbfs.json", edit)
     system = _load_one(feed)
     assert [v.vehicle_id for v in system.vehicles] == ["b1", "b2"]
     assert system.vehicles[1].station_id == "YLS:VehicleSharingParkingArea:3"
@@ -510,7 +449,7 @@ def test_v2_free_bike_status_is_read(tmp_path: Path) -> None:
 
 
 def test_invalid_json_names_the_file(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["stadtrad"][0], tmp_path / "stadtrad")
+    feed = copy_feed(REAL_FEEDS["stadtrad"][0], tmp_path / "stadtrad")
     (feed / "station_status.json").write_text('{"data": {"stations": [', encoding="utf-8")
     with pytest.raises(GbfsError, match=r"station_status\.json: invalid JSON"):
         load_gbfs(feed)
@@ -522,7 +461,7 @@ def test_missing_directory(tmp_path: Path) -> None:
 
 
 def test_directory_without_any_gbfs_file(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["stadtrad"][0], tmp_path / "stadtrad")
+    feed = copy_feed(REAL_FEEDS["stadtrad"][0], tmp_path / "stadtrad")
     for name in ("gbfs.json", "system_information.json"):
         (feed / name).unlink()
     with pytest.raises(GbfsError, match=r"no gbfs\.json, manifest\.json or system_information\.json"):
@@ -530,25 +469,25 @@ def test_directory_without_any_gbfs_file(tmp_path: Path) -> None:
 
 
 def test_missing_system_information_listed_in_gbfs_json(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["alf"][0], tmp_path / "alf")
+    feed = copy_feed(REAL_FEEDS["alf"][0], tmp_path / "alf")
     (feed / "system_information.json").unlink()
     with pytest.raises(GbfsError, match=r"system_information\.json is required"):
         load_gbfs(feed)
 
 
 def test_non_numeric_lat_names_file_and_field(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["helsinki"][0], tmp_path / "helsinki")
+    feed = copy_feed(REAL_FEEDS["helsinki"][0], tmp_path / "helsinki")
 
     def edit(doc: dict[str, Any]) -> None:
         doc["data"]["stations"][2]["lat"] = "north"
 
-    _edit_json(feed / "station_information.json", edit)
+    edit_json(feed / "station_information.json", edit)
     with pytest.raises(GbfsError, match=r"station_information\.json \[data\.stations\[2\]\.lat\]"):
         load_gbfs(feed)
 
 
 def test_gbfs_json_without_feeds(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["car-sharing"][0], tmp_path / "car-sharing")
+    feed = copy_feed(REAL_FEEDS["car-sharing"][0], tmp_path / "car-sharing")
     (feed / "gbfs.json").write_text(
         json.dumps({"last_updated": 1, "ttl": 0, "version": "2.2", "data": {"de": {}}}),
         encoding="utf-8",
@@ -558,19 +497,19 @@ def test_gbfs_json_without_feeds(tmp_path: Path) -> None:
 
 
 def test_file_that_is_not_a_gbfs_object(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["almere"][0], tmp_path / "almere")
+    feed = copy_feed(REAL_FEEDS["almere"][0], tmp_path / "almere")
     (feed / "vehicle_status.json").write_text('{"data": [1, 2]}', encoding="utf-8")
     with pytest.raises(GbfsError, match=r"vehicle_status\.json: not a GBFS file.*\$\.data"):
         load_gbfs(feed)
 
 
 def test_wrong_type_deep_inside_names_the_path(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["almere"][0], tmp_path / "almere")
+    feed = copy_feed(REAL_FEEDS["almere"][0], tmp_path / "almere")
 
     def edit(doc: dict[str, Any]) -> None:
         doc["data"]["vehicles"][3]["is_reserved"] = "maybe"
 
-    _edit_json(feed / "vehicle_status.json", edit)
+    edit_json(feed / "vehicle_status.json", edit)
     with pytest.raises(GbfsError, match=r"vehicle_status\.json \[data\.vehicles\[3\]\.is_reserved\]"):
         load_gbfs(feed)
 
@@ -588,17 +527,17 @@ def test_manifest_system_missing_from_directory(tmp_path: Path) -> None:
 
 
 def test_huge_local_file_is_refused(tmp_path: Path) -> None:
-    feed = _copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "tieroslo")
+    feed = copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "tieroslo")
     (feed / "geofencing_zones.json").write_bytes(b" " * (gbfs.MAX_FILE_BYTES + 1))
     with pytest.raises(GbfsError, match=r"geofencing_zones\.json: .* MB, more than the limit"):
         load_gbfs(feed)
 
 
 def test_huge_file_over_http_is_refused(tmp_path: Path) -> None:
-    served = _copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "tieroslo")
+    served = copy_feed(REAL_FEEDS["tieroslo"][0], tmp_path / "tieroslo")
     (served / "geofencing_zones.json").write_bytes(b" " * (gbfs.MAX_FILE_BYTES + 1024))
-    with _serve_directory(served) as base:
-        _point_discovery_at(served, base)
+    with serve_directory(served) as base:
+        point_discovery_at(served, base)
         with pytest.raises(GbfsError, match=r"geofencing_zones\.json: announces .* MB, more than"):
             load_gbfs(f"{base}/gbfs.json")
 
@@ -619,21 +558,24 @@ class _UnannouncedHugeHandler(BaseHTTPRequestHandler):
 
 def test_huge_file_without_content_length_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gbfs, "MAX_FILE_BYTES", 64 * 1024)
-    with _serve(_UnannouncedHugeHandler) as base, pytest.raises(GbfsError, match=r"gbfs\.json: more than the limit"):
+    with (
+        serve_http(_UnannouncedHugeHandler) as base,
+        pytest.raises(GbfsError, match=r"gbfs\.json: more than the limit"),
+    ):
         load_gbfs(f"{base}/gbfs.json")
 
 
 def test_http_missing_system_information_names_the_url(tmp_path: Path) -> None:
-    served = _copy_feed(REAL_FEEDS["alf"][0], tmp_path / "alf")
+    served = copy_feed(REAL_FEEDS["alf"][0], tmp_path / "alf")
     (served / "system_information.json").unlink()
-    with _serve_directory(served) as base:
-        _point_discovery_at(served, base)
+    with serve_directory(served) as base:
+        point_discovery_at(served, base)
         with pytest.raises(GbfsError, match=rf"{base}/system_information\.json: HTTP 404"):
             load_gbfs(f"{base}/gbfs.json")
 
 
 def test_unreachable_server(tmp_path: Path) -> None:
-    with _serve_directory(tmp_path) as base:
+    with serve_directory(tmp_path) as base:
         pass  # the port is closed again
     with pytest.raises(GbfsError, match=r"gbfs\.json: cannot be fetched"):
         load_gbfs(f"{base}/gbfs.json")

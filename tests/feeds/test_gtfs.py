@@ -13,6 +13,7 @@ import pytest
 
 from feeds.gtfs import GtfsError, format_time, read_gtfs, read_gtfs_feeds, validate_gtfs
 from tests.conftest import SHARED_DATA, derive_feed, shared
+from tests.helpers import edit_line
 
 ALL_GTFS = [
     *sorted([p for p in SHARED_DATA.rglob("*.zip") if "gtfs" in p.name or "FlexExample" in p.name]),
@@ -158,18 +159,6 @@ def test_missing_times_between_timepoints_are_interpolated(small_feed: Path, tmp
 # Broken feeds: each gives a clear finding (file, line, field) or a GtfsError, never a traceback.
 
 
-def _edit_line(file_line: int, column: str, value: str):
-    def edit(text: str) -> str:
-        lines = text.splitlines()
-        header = lines[0].split(",")
-        cells = lines[file_line - 1].split(",")
-        cells[header.index(column)] = value
-        lines[file_line - 1] = ",".join(cells)
-        return "\n".join(lines) + "\n"
-
-    return edit
-
-
 def _append(row: str):
     return lambda text: text.rstrip("\n") + "\n" + row + "\n"
 
@@ -183,25 +172,25 @@ BROKEN = {
         "stop_times.txt",
         1,
     ),
-    "bad_time": ({"stop_times.txt": _edit_line(3, "arrival_time", "07:6x:00")}, "invalid_time", "stop_times.txt", 3),
-    "bad_date": ({"calendar.txt": _edit_line(2, "start_date", "2020-02-02")}, "invalid_date", "calendar.txt", 2),
-    "bad_coordinate": ({"stops.txt": _edit_line(3, "stop_lat", "north")}, "invalid_coordinate", "stops.txt", 3),
-    "latitude_out_of_range": ({"stops.txt": _edit_line(2, "stop_lat", "148.65")}, "invalid_coordinate", "stops.txt", 2),
+    "bad_time": ({"stop_times.txt": edit_line(3, "arrival_time", "07:6x:00")}, "invalid_time", "stop_times.txt", 3),
+    "bad_date": ({"calendar.txt": edit_line(2, "start_date", "2020-02-02")}, "invalid_date", "calendar.txt", 2),
+    "bad_coordinate": ({"stops.txt": edit_line(3, "stop_lat", "north")}, "invalid_coordinate", "stops.txt", 3),
+    "latitude_out_of_range": ({"stops.txt": edit_line(2, "stop_lat", "148.65")}, "invalid_coordinate", "stops.txt", 2),
     "null_island": (
-        {"stops.txt": lambda t: _edit_line(4, "stop_lon", "0")(_edit_line(4, "stop_lat", "0")(t))},
+        {"stops.txt": lambda t: edit_line(4, "stop_lon", "0")(edit_line(4, "stop_lat", "0")(t))},
         "null_island",
         "stops.txt",
         4,
     ),
-    "dangling_route": ({"trips.txt": _edit_line(2, "route_id", "no-such-route")}, "dangling_reference", "trips.txt", 2),
+    "dangling_route": ({"trips.txt": edit_line(2, "route_id", "no-such-route")}, "dangling_reference", "trips.txt", 2),
     "dangling_service": (
-        {"trips.txt": _edit_line(3, "service_id", "no-such-service")},
+        {"trips.txt": edit_line(3, "service_id", "no-such-service")},
         "dangling_reference",
         "trips.txt",
         3,
     ),
     "dangling_stop": (
-        {"stop_times.txt": _edit_line(5, "stop_id", "nowhere")},
+        {"stop_times.txt": edit_line(5, "stop_id", "nowhere")},
         "dangling_reference",
         "stop_times.txt",
         5,
@@ -226,7 +215,7 @@ BROKEN = {
         3,
     ),
     "decreasing_times": (
-        {"stop_times.txt": _edit_line(4, "arrival_time", "05:00:00")},
+        {"stop_times.txt": edit_line(4, "arrival_time", "05:00:00")},
         "decreasing_time",
         "stop_times.txt",
         4,
@@ -263,7 +252,7 @@ BROKEN = {
     ),
     "latin1": ({"stops.txt": lambda t: t}, None, None, None),  # replaced below by raw Latin-1 bytes
     "bad_timezone": (
-        {"agency.txt": _edit_line(2, "agency_timezone", "Europe/Herrenberg")},
+        {"agency.txt": edit_line(2, "agency_timezone", "Europe/Herrenberg")},
         "invalid_timezone",
         "agency.txt",
         2,

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from maas.cli import main
 from tests.conftest import derive_feed
-from tests.feeds.test_gtfs import _edit_line
+from tests.helpers import edit_line
 
 
 def test_validate_exit_status_and_json(small_feed: Path, tmp_path: Path) -> None:
@@ -17,7 +17,7 @@ def test_validate_exit_status_and_json(small_feed: Path, tmp_path: Path) -> None
     ok = runner.invoke(main, ["feeds", "validate", str(small_feed), "--json"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["valid"] is True
-    broken = derive_feed(small_feed, tmp_path / "broken.zip", {"stop_times.txt": _edit_line(3, "arrival_time", "7h")})
+    broken = derive_feed(small_feed, tmp_path / "broken.zip", {"stop_times.txt": edit_line(3, "arrival_time", "7h")})
     bad = runner.invoke(main, ["feeds", "validate", str(broken), "--json"])
     assert bad.exit_code == 1
     report = json.loads(bad.output)

@@ -259,14 +259,14 @@ def test_manifest_of_another_format_is_refused(herrenberg: Path, tmp_path: Path)
 
 
 def test_gbfs_from_a_url_is_built_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.feeds.test_gbfs import _copy_feed, _point_discovery_at, _serve_directory
+    from tests.helpers import copy_feed, point_discovery_at, serve_directory
 
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    served = _copy_feed(HERRENBERG / "gbfs" / "car-sharing", tmp_path / "car-sharing")
+    served = copy_feed(HERRENBERG / "gbfs" / "car-sharing", tmp_path / "car-sharing")
     feed = shared("region-herrenberg", "gtfs", "vvs-bus-764-only.gtfs.zip")
-    with _serve_directory(served) as base:
-        _point_discovery_at(served, base)
+    with serve_directory(served) as base:
+        point_discovery_at(served, base)
         manifest = build_network(BuildInputs(gtfs=[str(feed)], gbfs=[f"{base}/gbfs.json"]), tmp_path / "net")
     assert manifest.counts.sharing["stations"] == _gbfs_stations(HERRENBERG / "gbfs" / "car-sharing")
     assert [s.path for s in manifest.sources if s.kind == "gbfs"] == [f"{base}/gbfs.json"]
