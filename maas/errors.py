@@ -7,8 +7,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from routing.dispatch.model import DispatchError
-from routing.plan import PlanError
+from routing.errors import RoutingError
 
 PROBLEM = "application/problem+json"
 
@@ -68,6 +67,6 @@ HANDLERS = {
     NotFound: lambda request, exc: problem(404, "Not Found", str(exc)),
     Conflict: lambda request, exc: problem(409, "Conflict", str(exc), **exc.extra),
     Invalid: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
-    DispatchError: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
-    PlanError: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
+    # What routing refuses (a plan request, a ride off the roads) is the caller's input.
+    RoutingError: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
 }

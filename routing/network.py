@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import msgspec
 import numpy as np
 
+from routing.errors import RoutingError
 from routing.model import (
     FORMAT_VERSION,
     Manifest,
@@ -25,7 +26,7 @@ _manifest_encoder = msgspec.json.Encoder()
 _manifest_decoder = msgspec.json.Decoder(Manifest)
 
 
-class NetworkError(Exception):
+class NetworkError(RoutingError):
     """A network directory that cannot be loaded; the message says which file and what to do."""
 
 

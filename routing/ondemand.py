@@ -16,12 +16,13 @@ import msgspec
 import numpy as np
 import shapely
 
+from routing.errors import RoutingError
 from routing.model import Network, StreetArrays
 from routing.spatial import EdgeSnapper
 from routing.streets import StreetRouter, reversed_graph
 
 
-class ServiceError(Exception):
+class ServiceError(RoutingError):
     """A service definition that cannot be used; the message names the file and field."""
 
 

@@ -27,6 +27,7 @@ from routing.builder.footpaths import (
 from routing.builder.manifest import build_manifest, is_url, save_atomically
 from routing.builder.sharing import sharing_arrays, snap_points
 from routing.builder.timetable import build_timetable, string_array
+from routing.errors import RoutingError
 from routing.model import BuildParams, Manifest, Network, StopSnap, StreetArrays, Timetable
 from routing.network import read_manifest
 from routing.spatial import EdgeSnapper
@@ -34,7 +35,7 @@ from routing.spatial import EdgeSnapper
 __all__ = ["BuildError", "BuildInputs", "build_network", "street_arrays"]
 
 
-class BuildError(Exception):
+class BuildError(RoutingError):
     """A network that cannot be built from the given inputs; the message names the input."""
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from routing.dispatch.model import darp_problem
 from routing.dispatch.optimize import optimize
 from routing.dispatch.search import Search
+from routing.errors import RoutingError
 
 # Share of the time limit for the large neighbourhood search; OR-Tools polishes in the rest.
 SEARCH_SHARE = 0.7
@@ -35,7 +36,7 @@ SEARCH_SHARE_WITH_POLISH = 0.5
 TOLERANCE = 1e-6
 
 
-class DarpError(Exception):
+class DarpError(RoutingError):
     """An instance file that cannot be read; the message names the file and line."""
 
 

@@ -15,6 +15,8 @@ import math
 import msgspec
 import numpy as np
 
+from routing.errors import RoutingError
+
 ROOM, SEATS = 0, 1
 DIMENSIONS = 2
 
@@ -24,7 +26,7 @@ DEFAULT_RIDE_SLACK_S = 600.0
 DEFAULT_PICKUP_WINDOW_S = 600.0
 
 
-class DispatchError(Exception):
+class DispatchError(RoutingError):
     """A request, vehicle or plan the dispatcher cannot work with; the message says what is wrong."""
 
 

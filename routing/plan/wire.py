@@ -7,10 +7,12 @@ from typing import Literal
 
 import msgspec
 
+from routing.errors import RoutingError
+
 Mode = Literal["walk", "transit", "bike_share", "on_demand"]
 
 
-class PlanError(Exception):
+class PlanError(RoutingError):
     """A request that cannot be planned as asked; the message says what to change."""
 
 
