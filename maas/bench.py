@@ -17,7 +17,8 @@ from rich.table import Table
 from feeds.gtfs import read_gtfs
 from routing.builder import BuildInputs, build_network
 from routing.network import load_network, read_manifest
-from routing.raptor import Raptor, earliest_arrival_reference
+from routing.oracles import earliest_arrival_reference
+from routing.raptor import Raptor
 from routing.router import Endpoint, PlanError, PlanRequest, Router
 
 

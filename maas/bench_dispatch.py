@@ -110,9 +110,9 @@ def bench_insertion(
     import numpy as np
 
     from routing.dispatch.dispatcher import Dispatcher, DriveTimes
-    from routing.dispatch.insertion import best_pair_reference
     from routing.dispatch.model import Passengers, Request, Vehicle
     from routing.network import load_network
+    from routing.oracles import best_pair_reference
 
     network = load_network(directory)
     drive = network.streets.get("drive")
