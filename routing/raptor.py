@@ -281,7 +281,7 @@ class Raptor:
         for k in range(result.labels.shape[0]):
             arrival = int(result.labels[k, target])
             if arrival < best and result.kind[k, target] != KEPT:
-                out.append(self._reconstruct(result, k, target, days))
+                out.append(self._walk_back(result, k, target, days, forward=True))
                 best = arrival
         return out
 
@@ -293,7 +293,7 @@ class Raptor:
         for k in range(result.labels.shape[0]):
             departure = int(result.labels[k, source])
             if departure > best and result.kind[k, source] != KEPT:
-                out.append(self._reconstruct_back(result, k, source, days))
+                out.append(self._walk_back(result, k, source, days, forward=False))
                 best = departure
         return out
 
@@ -329,61 +329,16 @@ class Raptor:
             arrival=int(tt.arrival[base + alight]) + offset,
         )
 
-    def _reconstruct_back(self, result: Labels, k: int, stop: int, days: ServiceDays) -> StopJourney:
-        """The journey behind a backward label, followed in travel order."""
-        legs: list[TransitLeg | FootpathLeg] = []
-        source, departure = stop, int(result.labels[k, stop])
-        forced_transit = False
-        while True:
-            kind = TRANSIT if forced_transit else int(result.kind[k, stop])
-            forced_transit = False
-            if kind == KEPT:
-                k -= 1
-                continue
-            if kind == SOURCE:
-                break
-            if kind == FOOTPATH:
-                to = int(result.from_stop[k, stop])
-                start = int(result.labels[k, stop])
-                legs.append(
-                    FootpathLeg(
-                        from_stop=stop,
-                        to_stop=to,
-                        departure=start,
-                        arrival=start + footpath(self.timetable, stop, to)[0],
-                    )
-                )
-                stop = to
-                # A footpath of round k > 0 leads to a trip boarded in the same round.
-                forced_transit = k > 0
-                if k == 0:
-                    break
-                continue
-            if kind != TRANSIT:
-                raise RuntimeError(f"stop {stop} round {k} has no parent; labels are inconsistent")
-            leg = self._transit_leg(
-                int(result.trip[k, stop]),
-                int(result.day[k, stop]),
-                int(result.board[k, stop]),
-                int(result.alight[k, stop]),
-                days,
-            )
-            legs.append(leg)
-            stop = leg.to_stop
-            k -= 1
-        return StopJourney(
-            source=source,
-            target=stop,
-            departure=departure,
-            arrival=legs[-1].arrival if legs else departure,
-            trips=sum(isinstance(leg, TransitLeg) for leg in legs),
-            legs=legs,
-        )
+    def _walk_back(self, result: Labels, k: int, stop: int, days: ServiceDays, *, forward: bool) -> StopJourney:
+        """The journey behind label [k, stop], its legs in travel order.
 
-    def _reconstruct(self, result: Labels, k: int, stop: int, days: ServiceDays) -> StopJourney:
+        The walk follows the parents to a SOURCE label: against travel order for a forward
+        (`earliest_arrival`) result, where `stop` is the journey's target, and along it for a
+        backward (`latest_departure`) one, where `stop` is its source.
+        """
         tt = self.timetable
         legs: list[TransitLeg | FootpathLeg] = []
-        arrival = int(result.labels[k, stop])
+        start, label = stop, int(result.labels[k, stop])
         forced_transit = False
         while True:
             kind = TRANSIT if forced_transit else int(result.kind[k, stop])
@@ -394,11 +349,19 @@ class Raptor:
             if kind == SOURCE:
                 break
             if kind == FOOTPATH:
-                origin = int(result.from_stop[k, stop])
-                end = int(result.labels[k, stop])
-                start = end - footpath(tt, origin, stop)[0]
-                legs.append(FootpathLeg(from_stop=origin, to_stop=stop, departure=start, arrival=end))
-                stop = origin
+                other = int(result.from_stop[k, stop])
+                time = int(result.labels[k, stop])
+                if forward:
+                    walk = FootpathLeg(
+                        from_stop=other, to_stop=stop, departure=time - footpath(tt, other, stop)[0], arrival=time
+                    )
+                else:
+                    walk = FootpathLeg(
+                        from_stop=stop, to_stop=other, departure=time, arrival=time + footpath(tt, stop, other)[0]
+                    )
+                legs.append(walk)
+                stop = other
+                # A footpath of round k > 0 connects to a trip taken in the same round.
                 forced_transit = k > 0
                 if k == 0:
                     break
@@ -413,14 +376,19 @@ class Raptor:
                 days,
             )
             legs.append(leg)
-            stop = leg.from_stop
+            stop = leg.from_stop if forward else leg.to_stop
             k -= 1
-        legs.reverse()
-        first = legs[0].departure if legs else arrival
+        if forward:
+            legs.reverse()
+            source, target = stop, start
+            departure, arrival = (legs[0].departure if legs else label), label
+        else:
+            source, target = start, stop
+            departure, arrival = label, (legs[-1].arrival if legs else label)
         return StopJourney(
-            source=legs[0].from_stop if legs else stop,
-            target=legs[-1].to_stop if legs else stop,
-            departure=first,
+            source=source,
+            target=target,
+            departure=departure,
             arrival=arrival,
             trips=sum(isinstance(leg, TransitLeg) for leg in legs),
             legs=legs,
