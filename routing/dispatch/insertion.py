@@ -10,15 +10,20 @@ from collections.abc import Sequence
 import msgspec
 import numpy as np
 
-from routing.dispatch.model import Problem
+from routing.dispatch.model import DIMENSIONS, Problem
 from routing.kernels import require_array
 
 try:
+    from ext.insertion import DIMENSIONS as _KERNEL_DIMENSIONS
     from ext.insertion import RoutePlanner as _Kernel
 except ImportError as exc:
     raise ImportError(
         "the compiled kernel ext.insertion is missing; build it with `pip install -e .` in the repository"
     ) from exc
+if _KERNEL_DIMENSIONS != DIMENSIONS:
+    raise ImportError(
+        f"ext.insertion is written for {_KERNEL_DIMENSIONS} load dimensions, routing.dispatch.model has {DIMENSIONS}"
+    )
 
 NO_ROUTE = np.zeros(0, dtype=np.int32)
 
@@ -94,7 +99,7 @@ class Planner:
     def best_insertion(self, vehicle: int, route: np.ndarray, request: int) -> tuple[float, int, int]:
         """(added driving time, i, j) of the cheapest feasible insertion; (inf, -1, -1) when none fits."""
         p, d = int(self.problem.pickup[request]), int(self.problem.dropoff[request])
-        return self._kernel.best_insertion(vehicle, route, p, d)
+        return self._kernel.best_insertion(vehicle, require_array(route, np.int32, "route"), p, d)
 
     def best_pair_insertion(self, vehicle: int, route: np.ndarray, p: int, d: int) -> tuple[float, int, int]:
         """As `best_insertion`, for a pickup node `p` and drop-off node `d`."""
