@@ -8,6 +8,7 @@ import zoneinfo
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from routing.kernels import require_array
 from routing.model import Timetable
@@ -49,13 +50,13 @@ class Labels(msgspec.Struct, frozen=True, kw_only=True):
     on along it (`from_stop` is then the stop a footpath leads to).
     """
 
-    labels: np.ndarray
-    kind: np.ndarray
-    trip: np.ndarray
-    day: np.ndarray
-    board: np.ndarray
-    alight: np.ndarray
-    from_stop: np.ndarray
+    labels: npt.NDArray[np.int32]  # [rounds, stops]
+    kind: npt.NDArray[np.int8]
+    trip: npt.NDArray[np.int32]
+    day: npt.NDArray[np.int8]
+    board: npt.NDArray[np.int32]
+    alight: npt.NDArray[np.int32]
+    from_stop: npt.NDArray[np.int32]
     patterns_scanned: int = 0  # work counters of the search, for benchmarks
     stops_scanned: int = 0
 
@@ -104,26 +105,28 @@ class Raptor:
         self.timetable = tt
         self.first_date = first_date
         self.timezone = timezone
+
+        def checked(name: str, dtype: type) -> np.ndarray:
+            return require_array(getattr(tt, name), dtype, name)
+
+        into_offsets, into_from, into_s = transfers_into(tt)
         self._kernel = _kernel.RaptorTimetable(
-            *(
-                require_array(getattr(tt, name), dtype, name)
-                for name, dtype in (
-                    ("pattern_stop_offsets", np.int32),
-                    ("pattern_stops", np.int32),
-                    ("pattern_pickup", np.int8),
-                    ("pattern_dropoff", np.int8),
-                    ("pattern_trip_offsets", np.int32),
-                    ("pattern_stop_time_offsets", np.int64),
-                    ("arrival", np.int32),
-                    ("departure", np.int32),
-                    ("stop_pattern_offsets", np.int32),
-                    ("stop_patterns", np.int32),
-                    ("transfer_offsets", np.int32),
-                    ("transfer_to", np.int32),
-                    ("transfer_s", np.int32),
-                )
-            ),
-            *transfers_into(tt),
+            checked("pattern_stop_offsets", np.int32),
+            checked("pattern_stops", np.int32),
+            checked("pattern_pickup", np.int8),
+            checked("pattern_dropoff", np.int8),
+            checked("pattern_trip_offsets", np.int32),
+            checked("pattern_stop_time_offsets", np.int64),
+            checked("arrival", np.int32),
+            checked("departure", np.int32),
+            checked("stop_pattern_offsets", np.int32),
+            checked("stop_patterns", np.int32),
+            checked("transfer_offsets", np.int32),
+            checked("transfer_to", np.int32),
+            checked("transfer_s", np.int32),
+            into_offsets,
+            into_from,
+            into_s,
         )
         self.trip_pattern = np.repeat(
             np.arange(tt.n_patterns, dtype=np.int32), np.diff(np.asarray(tt.pattern_trip_offsets))
@@ -272,7 +275,8 @@ class Raptor:
         own = np.asarray(tt.stop_wheelchair)
         parent = np.asarray(tt.stop_parent)
         inherited = np.where(parent >= 0, own[np.maximum(parent, 0)], 0)
-        return ((own == 1) | ((own == 0) & (inherited == 1))).astype(np.uint8)
+        usable: npt.NDArray[np.uint8] = ((own == 1) | ((own == 0) & (inherited == 1))).astype(np.uint8)
+        return usable
 
     def journeys(self, result: Labels, target: int, days: ServiceDays) -> list[StopJourney]:
         """The Pareto set over (arrival, trips) at `target`: fewer trips or an earlier arrival."""
