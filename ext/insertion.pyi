@@ -1,6 +1,8 @@
 import numpy as np
 import numpy.typing as npt
 
+DIMENSIONS: int
+
 class RoutePlanner:
     def __init__(
         self,

@@ -30,8 +30,19 @@ from ext._types cimport int32_t, uint64_t
 
 cnp.import_array()
 
-DEF TOL = 1e-6
-DEF DIMS = 2
+cdef extern from *:
+    # A C constant rather than Cython's deprecated DEF; the compiler folds it like a literal.
+    """
+    static const double TOL = 1e-6;
+    """
+    const double TOL
+
+cdef enum:
+    # The load dimensions (room, seats) the loops below are written for, one by one. routing.dispatch.insertion
+    # checks at import that routing.dispatch.model.DIMENSIONS agrees, and the constructor checks the arrays.
+    N_LOADS = 2
+
+DIMENSIONS = N_LOADS
 
 
 cdef struct Candidate:
@@ -151,6 +162,8 @@ cdef class RoutePlanner:
         self.n_nodes = <int32_t> service.shape[0]
         if location.shape[0] != self.n_nodes or fixed_vehicle.shape[0] != self.n_nodes:
             raise ValueError("one location and one fixed vehicle per node")
+        if demand.shape[1] != N_LOADS or capacity.shape[1] != N_LOADS or initial_load.shape[1] != N_LOADS:
+            raise ValueError(f"demand, capacity and initial load need {N_LOADS} columns, one per load dimension")
         for x in range(self.n_nodes):
             if not 0 <= location[x] < travel.shape[0] or travel.shape[0] != travel.shape[1]:
                 raise ValueError(f"node {x}: location outside the travel matrix")

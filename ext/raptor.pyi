@@ -1,3 +1,5 @@
+from typing import TypedDict
+
 import numpy as np
 import numpy.typing as npt
 
@@ -8,6 +10,19 @@ PARENT_SOURCE: int
 PARENT_TRANSIT: int
 PARENT_FOOTPATH: int
 PARENT_KEPT: int
+
+class SearchResult(TypedDict):
+    # Per round and stop (arrays [rounds, stops]): the label and its parent; then the work counters.
+
+    labels: npt.NDArray[np.int32]
+    kind: npt.NDArray[np.int8]
+    trip: npt.NDArray[np.int32]
+    day: npt.NDArray[np.int8]
+    board: npt.NDArray[np.int32]
+    alight: npt.NDArray[np.int32]
+    from_stop: npt.NDArray[np.int32]
+    patterns_scanned: int
+    stops_scanned: int
 
 class RaptorTimetable:
     n_stops: int
@@ -46,7 +61,7 @@ class RaptorTimetable:
         change_s: npt.NDArray[np.int32],
         stop_ok: npt.NDArray[np.uint8],
         use_footpaths: bool,
-    ) -> dict[str, np.ndarray]: ...
+    ) -> SearchResult: ...
     def latest_departure(
         self,
         target_stops: npt.NDArray[np.int32],
@@ -58,4 +73,4 @@ class RaptorTimetable:
         change_s: npt.NDArray[np.int32],
         stop_ok: npt.NDArray[np.uint8],
         use_footpaths: bool,
-    ) -> dict[str, np.ndarray]: ...
+    ) -> SearchResult: ...

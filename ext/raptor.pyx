@@ -163,6 +163,136 @@ cdef inline int32_t live_days(
     return n_live
 
 
+# Round bookkeeping shared by both searches. `forward` is a constant at each call site: inlined, the
+# compiler keeps one branch of every test on it.
+
+cdef inline bint better(int32_t a, int32_t b, bint forward) noexcept nogil:
+    """Whether time a is a better label than b: earlier going forward, later going backward."""
+    return a < b if forward else a > b
+
+
+cdef inline void mark(uint8_t* flags, int32_t* stops, Py_ssize_t* n, int32_t s) noexcept nogil:
+    """Adds stop s to a set of marked stops (a flag per stop and their list) unless it is in it."""
+    if not flags[s]:
+        flags[s] = 1
+        stops[n[0]] = s
+        n[0] += 1
+
+
+cdef inline Py_ssize_t seed_round(
+    Scratch* w, const int32_t[::1] stops, const int32_t[::1] times,
+    const int32_t[::1] fp_offsets, const int32_t[::1] fp_stop, const int32_t[::1] fp_s,
+    int32_t[:, ::1] labels, int32_t[:, ::1] ready, int8_t[:, ::1] kind, int32_t[:, ::1] pfrom,
+    bint use_footpaths, bint forward,
+) noexcept nogil:
+    """Round 0: the search's own stops at their times, and the footpaths from them (going backward, into
+    them); marks the stops it sets and returns their number."""
+    cdef Py_ssize_t i, n_m = 0
+    cdef int32_t s, u, e, time
+    for i in range(stops.shape[0]):
+        s = stops[i]
+        if better(times[i], labels[0, s], forward):
+            labels[0, s] = times[i]
+            ready[0, s] = times[i]
+            kind[0, s] = SOURCE
+            mark(w.marked, w.mlist, &n_m, s)
+    if use_footpaths:
+        for i in range(stops.shape[0]):
+            s = stops[i]
+            if labels[0, s] != times[i]:
+                continue
+            for e in range(fp_offsets[s], fp_offsets[s + 1]):
+                u = fp_stop[e]
+                time = labels[0, s] + fp_s[e] if forward else labels[0, s] - fp_s[e]
+                if better(time, labels[0, u], forward):
+                    labels[0, u] = time
+                    ready[0, u] = time
+                    kind[0, u] = FOOTPATH
+                    pfrom[0, u] = s
+                    mark(w.marked, w.mlist, &n_m, u)
+    return n_m
+
+
+cdef inline Py_ssize_t start_round(
+    Scratch* w, Py_ssize_t k, Py_ssize_t n_m, int32_t[:, ::1] labels, int32_t[:, ::1] ready,
+    const int32_t[::1] stop_pattern_offsets, const int32_t[::1] stop_patterns,
+) noexcept nogil:
+    """Round k starts from round k - 1's labels; queues each pattern through a stop marked last round
+    once, and returns the queue's length."""
+    cdef Py_ssize_t q, j, n_queue = 0
+    cdef int32_t s, p
+    # Every label of round k starts as the best with fewer trips (kind KEPT is filled in at the end
+    # where a label is unchanged).
+    memcpy(&labels[k, 0], &labels[k - 1, 0], labels.shape[1] * sizeof(int32_t))
+    memcpy(&ready[k, 0], &ready[k - 1, 0], ready.shape[1] * sizeof(int32_t))
+    for q in range(n_m):
+        s = w.mlist[q]
+        for j in range(stop_pattern_offsets[s], stop_pattern_offsets[s + 1]):
+            p = stop_patterns[j]
+            if not w.queued[p]:
+                w.queued[p] = 1
+                w.queue[n_queue] = p
+                n_queue += 1
+    return n_queue
+
+
+cdef inline bint walk_from_trips(
+    Scratch* w, Py_ssize_t k, Py_ssize_t n_t, Py_ssize_t* n_n,
+    const int32_t[::1] fp_offsets, const int32_t[::1] fp_stop, const int32_t[::1] fp_s,
+    int32_t[:, ::1] labels, int32_t[:, ::1] ready, int8_t[:, ::1] kind, int32_t[:, ::1] pfrom, bint forward,
+) noexcept nogil:
+    """Footpaths from the stops a trip reached in round k (going backward: into the stops where one was
+    boarded); marks the stops they improve and returns whether there was one."""
+    cdef Py_ssize_t q
+    cdef int32_t s, u, e, time
+    cdef bint any_marked = False
+    for q in range(n_t):
+        s = w.tlist[q]
+        # A stop a trip reached no better in an earlier round had its footpaths taken then: they
+        # improve nothing now (labels only get better with the rounds).
+        if not better(w.transit[s], w.walked[s], forward):
+            continue
+        w.walked[s] = w.transit[s]
+        for e in range(fp_offsets[s], fp_offsets[s + 1]):
+            u = fp_stop[e]
+            time = w.transit[s] + fp_s[e] if forward else w.transit[s] - fp_s[e]
+            if better(time, labels[k, u], forward):
+                labels[k, u] = time
+                kind[k, u] = FOOTPATH
+                pfrom[k, u] = s
+            # No change time at either end of a walk: going forward it may board earlier than a trip's
+            # arrival there allows, even one arriving before the walker.
+            if better(time, ready[k, u], forward):
+                ready[k, u] = time
+                mark(w.next_marked, w.nlist, n_n, u)
+                any_marked = True
+    return any_marked
+
+
+cdef inline Py_ssize_t end_round(Scratch* w, Py_ssize_t n_m, Py_ssize_t n_n, Py_ssize_t n_t, int32_t unset) noexcept nogil:
+    """Forgets the round's trip times and makes the stops marked in it the ones marked last round;
+    returns their number."""
+    cdef Py_ssize_t q
+    cdef int32_t s
+    for q in range(n_t):
+        w.transit[w.tlist[q]] = unset
+    for q in range(n_m):
+        w.marked[w.mlist[q]] = 0
+    for q in range(n_n):
+        s = w.nlist[q]
+        w.next_marked[s] = 0
+        w.marked[s] = 1
+        w.mlist[q] = s
+    return n_n
+
+
+cdef inline void repeat_round(int32_t[:, ::1] labels, Py_ssize_t k) noexcept nogil:
+    """Round k improved nothing: every later round equals it."""
+    cdef Py_ssize_t j
+    for j in range(k + 1, labels.shape[0]):
+        memcpy(&labels[j, 0], &labels[k, 0], labels.shape[1] * sizeof(int32_t))
+
+
 cdef class RaptorTimetable:
     """The arrays a search reads, held once per loaded network."""
 
@@ -295,7 +425,7 @@ cdef class RaptorTimetable:
         cdef Scratch w
         cdef Py_ssize_t n_m = 0, n_n = 0, n_t = 0
         cdef Py_ssize_t i, j, k, q, n_queue
-        cdef int32_t s, t, p, e, d, lo, hi, step, n, row, n_rows, best_row, best_day
+        cdef int32_t s, p, d, lo, hi, step, n, row, n_rows, best_row, best_day
         cdef int32_t cur_row, cur_day, cur_board, time, arr, dep, best_dep, cur_dep
         cdef int64_t base, s0
         cdef int32_t first_trip, first, n_live
@@ -313,48 +443,12 @@ cdef class RaptorTimetable:
             raise MemoryError()
 
         with nogil:
-            for i in range(source_stops.shape[0]):
-                s = source_stops[i]
-                if source_times[i] < labels[0, s]:
-                    labels[0, s] = source_times[i]
-                    ready[0, s] = source_times[i]
-                    kind[0, s] = SOURCE
-                    if not w.marked[s]:
-                        w.marked[s] = 1
-                        w.mlist[n_m] = s
-                        n_m += 1
-            if use_footpaths:
-                for i in range(source_stops.shape[0]):
-                    s = source_stops[i]
-                    if labels[0, s] != source_times[i]:
-                        continue
-                    for e in range(self.transfer_offsets[s], self.transfer_offsets[s + 1]):
-                        t = self.transfer_to[e]
-                        arr = labels[0, s] + self.transfer_s[e]
-                        if arr < labels[0, t]:
-                            labels[0, t] = arr
-                            ready[0, t] = arr
-                            kind[0, t] = FOOTPATH
-                            pfrom[0, t] = s
-                            if not w.marked[t]:
-                                w.marked[t] = 1
-                                w.mlist[n_m] = t
-                                n_m += 1
-
+            n_m = seed_round(
+                &w, source_stops, source_times, self.transfer_offsets, self.transfer_to, self.transfer_s,
+                labels, ready, kind, pfrom, use_footpaths, True,
+            )
             for k in range(1, K + 1):
-                # Every label of round k starts as the best with fewer trips (kind KEPT is filled in
-                # at the end where a label is unchanged).
-                memcpy(&labels[k, 0], &labels[k - 1, 0], S * sizeof(int32_t))
-                memcpy(&ready[k, 0], &ready[k - 1, 0], S * sizeof(int32_t))
-                n_queue = 0
-                for q in range(n_m):
-                    s = w.mlist[q]
-                    for j in range(self.stop_pattern_offsets[s], self.stop_pattern_offsets[s + 1]):
-                        p = self.stop_patterns[j]
-                        if not w.queued[p]:
-                            w.queued[p] = 1
-                            w.queue[n_queue] = p
-                            n_queue += 1
+                n_queue = start_round(&w, k, n_m, labels, ready, self.stop_pattern_offsets, self.stop_patterns)
                 any_marked = False
                 for q in range(n_queue):
                     p = w.queue[q]
@@ -399,10 +493,7 @@ cdef class RaptorTimetable:
                                     kind[k, s] = TRANSIT
                                 if arr + change_s[s] < ready[k, s]:
                                     ready[k, s] = arr + change_s[s]
-                                    if not w.next_marked[s]:
-                                        w.next_marked[s] = 1
-                                        w.nlist[n_n] = s
-                                        n_n += 1
+                                    mark(w.next_marked, w.nlist, &n_n, s)
                                     any_marked = True
                         # Board (or change to an earlier trip) where a label of the previous round allows.
                         time = ready[k - 1, s]
@@ -454,47 +545,16 @@ cdef class RaptorTimetable:
                             cur_row = best_row
                             cur_day = best_day
                             cur_board = i
-                # Footpaths from the stops reached by a trip in this round. Those from a stop reached
-                # no later in an earlier round improve nothing (labels only fall with the rounds):
-                # skipped.
-                if use_footpaths:
-                    for q in range(n_t):
-                        s = w.tlist[q]
-                        if w.transit[s] >= w.walked[s]:
-                            continue
-                        w.walked[s] = w.transit[s]
-                        for e in range(self.transfer_offsets[s], self.transfer_offsets[s + 1]):
-                            t = self.transfer_to[e]
-                            arr = w.transit[s] + self.transfer_s[e]
-                            if arr < labels[k, t]:
-                                labels[k, t] = arr
-                                kind[k, t] = FOOTPATH
-                                pfrom[k, t] = s
-                            # No change time after a walk: it may board earlier than a trip's arrival
-                            # there allows, even one arriving before the walker.
-                            if arr < ready[k, t]:
-                                ready[k, t] = arr
-                                if not w.next_marked[t]:
-                                    w.next_marked[t] = 1
-                                    w.nlist[n_n] = t
-                                    n_n += 1
-                                any_marked = True
-                for q in range(n_t):
-                    w.transit[w.tlist[q]] = INT32_MAX
-                n_t = 0
-                for q in range(n_m):
-                    w.marked[w.mlist[q]] = 0
-                for q in range(n_n):
-                    s = w.nlist[q]
-                    w.next_marked[s] = 0
-                    w.marked[s] = 1
-                    w.mlist[q] = s
-                n_m = n_n
+                if use_footpaths and walk_from_trips(
+                    &w, k, n_t, &n_n, self.transfer_offsets, self.transfer_to, self.transfer_s,
+                    labels, ready, kind, pfrom, True,
+                ):
+                    any_marked = True
+                n_m = end_round(&w, n_m, n_n, n_t, INT32_MAX)
                 n_n = 0
+                n_t = 0
                 if not any_marked:
-                    # Nothing improved: later rounds equal this one.
-                    for j in range(k + 1, K + 1):
-                        memcpy(&labels[j, 0], &labels[k, 0], S * sizeof(int32_t))
+                    repeat_round(labels, k)
                     break
             scratch_free(&w)
             mark_kept(kind, labels, INT32_MAX)
@@ -539,7 +599,7 @@ cdef class RaptorTimetable:
         cdef Scratch w
         cdef Py_ssize_t n_m = 0, n_n = 0, n_t = 0
         cdef Py_ssize_t i, j, k, q, n_queue
-        cdef int32_t s, u, p, e, d, lo, step, n, row, n_rows, best_row, best_day
+        cdef int32_t s, p, d, lo, step, n, row, n_rows, best_row, best_day
         cdef int32_t cur_row, cur_day, cur_alight, time, arr, dep, best_arr, cur_arr
         cdef int64_t base, s0
         cdef int32_t first_trip, last, n_live
@@ -557,46 +617,13 @@ cdef class RaptorTimetable:
             raise MemoryError()
 
         with nogil:
-            for i in range(target_stops.shape[0]):
-                s = target_stops[i]
-                if target_times[i] > labels[0, s]:
-                    labels[0, s] = target_times[i]
-                    ready[0, s] = target_times[i]
-                    kind[0, s] = SOURCE
-                    if not w.marked[s]:
-                        w.marked[s] = 1
-                        w.mlist[n_m] = s
-                        n_m += 1
-            if use_footpaths:
-                for i in range(target_stops.shape[0]):
-                    s = target_stops[i]
-                    if labels[0, s] != target_times[i]:
-                        continue
-                    for e in range(self.transfer_in_offsets[s], self.transfer_in_offsets[s + 1]):
-                        u = self.transfer_in_from[e]
-                        dep = labels[0, s] - self.transfer_in_s[e]
-                        if dep > labels[0, u]:
-                            labels[0, u] = dep
-                            ready[0, u] = dep
-                            kind[0, u] = FOOTPATH
-                            pnext[0, u] = s
-                            if not w.marked[u]:
-                                w.marked[u] = 1
-                                w.mlist[n_m] = u
-                                n_m += 1
+            n_m = seed_round(
+                &w, target_stops, target_times, self.transfer_in_offsets, self.transfer_in_from, self.transfer_in_s,
+                labels, ready, kind, pnext, use_footpaths, False,
+            )
 
             for k in range(1, K + 1):
-                memcpy(&labels[k, 0], &labels[k - 1, 0], S * sizeof(int32_t))
-                memcpy(&ready[k, 0], &ready[k - 1, 0], S * sizeof(int32_t))
-                n_queue = 0
-                for q in range(n_m):
-                    s = w.mlist[q]
-                    for j in range(self.stop_pattern_offsets[s], self.stop_pattern_offsets[s + 1]):
-                        p = self.stop_patterns[j]
-                        if not w.queued[p]:
-                            w.queued[p] = 1
-                            w.queue[n_queue] = p
-                            n_queue += 1
+                n_queue = start_round(&w, k, n_m, labels, ready, self.stop_pattern_offsets, self.stop_patterns)
                 any_marked = False
                 for q in range(n_queue):
                     p = w.queue[q]
@@ -638,10 +665,7 @@ cdef class RaptorTimetable:
                                     kind[k, s] = TRANSIT
                                 if dep - change_s[s] > ready[k, s]:
                                     ready[k, s] = dep - change_s[s]
-                                    if not w.next_marked[s]:
-                                        w.next_marked[s] = 1
-                                        w.nlist[n_n] = s
-                                        n_n += 1
+                                    mark(w.next_marked, w.nlist, &n_n, s)
                                     any_marked = True
                         # Alight here from a later trip where a label of the previous round allows.
                         time = ready[k - 1, s]
@@ -694,43 +718,16 @@ cdef class RaptorTimetable:
                             cur_row = best_row
                             cur_day = best_day
                             cur_alight = i
-                # Footpaths into the stops where a trip was boarded in this round, but not where an
-                # earlier round boarded one no earlier (their footpaths improve nothing).
-                if use_footpaths:
-                    for q in range(n_t):
-                        s = w.tlist[q]
-                        if w.transit[s] <= w.walked[s]:
-                            continue
-                        w.walked[s] = w.transit[s]
-                        for e in range(self.transfer_in_offsets[s], self.transfer_in_offsets[s + 1]):
-                            u = self.transfer_in_from[e]
-                            dep = w.transit[s] - self.transfer_in_s[e]
-                            if dep > labels[k, u]:
-                                labels[k, u] = dep
-                                kind[k, u] = FOOTPATH
-                                pnext[k, u] = s
-                            if dep > ready[k, u]:
-                                ready[k, u] = dep
-                                if not w.next_marked[u]:
-                                    w.next_marked[u] = 1
-                                    w.nlist[n_n] = u
-                                    n_n += 1
-                                any_marked = True
-                for q in range(n_t):
-                    w.transit[w.tlist[q]] = INT32_MIN
-                n_t = 0
-                for q in range(n_m):
-                    w.marked[w.mlist[q]] = 0
-                for q in range(n_n):
-                    s = w.nlist[q]
-                    w.next_marked[s] = 0
-                    w.marked[s] = 1
-                    w.mlist[q] = s
-                n_m = n_n
+                if use_footpaths and walk_from_trips(
+                    &w, k, n_t, &n_n, self.transfer_in_offsets, self.transfer_in_from, self.transfer_in_s,
+                    labels, ready, kind, pnext, False,
+                ):
+                    any_marked = True
+                n_m = end_round(&w, n_m, n_n, n_t, INT32_MIN)
                 n_n = 0
+                n_t = 0
                 if not any_marked:
-                    for j in range(k + 1, K + 1):
-                        memcpy(&labels[j, 0], &labels[k, 0], S * sizeof(int32_t))
+                    repeat_round(labels, k)
                     break
             scratch_free(&w)
             mark_kept(kind, labels, INT32_MIN)

@@ -101,8 +101,8 @@ class GeofencingZone(msgspec.Struct, frozen=True, kw_only=True):
     """A zone: GeoJSON MultiPolygon (lon, lat order) or None when the feed gives none; rules as given."""
 
     name: str | None
-    geometry: dict | None
-    rules: list[dict]
+    geometry: dict[str, Any] | None
+    rules: list[dict[str, Any]]
 
 
 class SharingSystem(msgspec.Struct, frozen=True, kw_only=True):
@@ -236,7 +236,7 @@ class _Web:
                         f"{where}: announces {_mb(int(length))}, more than the limit of"
                         f" {_mb(MAX_FILE_BYTES)}; refused unread"
                     )
-                data = response.read(MAX_FILE_BYTES + 1)
+                data: bytes = response.read(MAX_FILE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             exc.close()
             raise _Missing(f"HTTP {exc.code} {exc.reason}") from None
@@ -510,7 +510,7 @@ class _SystemReader:
                     return text.strip() or None
         return next(iter(texts.values()), "").strip() or None
 
-    def _records(self, data: dict[str, Any], keys: tuple[str, ...], file: str) -> tuple[str, list[dict]]:
+    def _records(self, data: dict[str, Any], keys: tuple[str, ...], file: str) -> tuple[str, list[dict[str, Any]]]:
         """The list of objects under the first of `keys` present, and its JSON path."""
         for key in keys:
             if key in data:
@@ -749,14 +749,14 @@ class _SystemReader:
                     )
         return stations, known
 
-    def _station_status(self) -> dict[str, tuple[str, dict]] | None:
+    def _station_status(self) -> dict[str, tuple[str, dict[str, Any]]] | None:
         """Status records by station_id, with their JSON paths; None when the feed has none."""
         file = "station_status.json"
         data = self._read("station_status")
         if data is None:
             return None
         base, records = self._records(data, ("stations",), file)
-        by_id: dict[str, tuple[str, dict]] = {}
+        by_id: dict[str, tuple[str, dict[str, Any]]] = {}
         for i, rec in enumerate(records):
             path = f"{base}[{i}]"
             station_id = self._id(rec.get("station_id"), file, f"{path}.station_id")
@@ -780,7 +780,7 @@ class _SystemReader:
         lat: float,
         lon: float,
         capacity: int | None,
-        status: dict[str, tuple[str, dict]] | None,
+        status: dict[str, tuple[str, dict[str, Any]]] | None,
     ) -> SharingStation:
         file = "station_status.json"
         vehicles = docks = None
@@ -961,7 +961,7 @@ class _SystemReader:
             )
         return zones
 
-    def _zone_geometry(self, geometry: Any, name: str | None, path: str) -> dict | None:
+    def _zone_geometry(self, geometry: Any, name: str | None, path: str) -> dict[str, Any] | None:
         file = "geofencing_zones.json"
         label = f"zone {name!r}" if name else "zone"
         if geometry is None:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.geo import haversine_m
-from feeds.model import FeedError, ValidationReport
+from feeds.model import FeedError, Severity, ValidationReport
 
 # An archive declaring more than this uncompressed is refused before anything is inflated.
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
@@ -350,7 +350,7 @@ class _Findings:
 
     def rows(
         self,
-        severity: str,
+        severity: Severity,
         code: str,
         file: str,
         df: pd.DataFrame,
@@ -367,7 +367,7 @@ class _Findings:
             text = message
             if values is not None:
                 text = f"{message} (value {values[k]!r})"
-            self.report.add(severity, code, file, text, line=int(line), field=field)  # type: ignore[arg-type]
+            self.report.add(severity, code, file, text, line=int(line), field=field)
         extra = int(mask.sum()) - MAX_FINDINGS_PER_KIND
         if extra > 0:
             self.report.add(
@@ -375,7 +375,7 @@ class _Findings:
                 code,
                 file,
                 f"{message}: {extra} more rows like this",
-                field=field,  # type: ignore[arg-type]
+                field=field,
             )
 
 
@@ -423,7 +423,7 @@ def _parse_ints(
     allowed: Sequence[int] | None,
     file: str,
     findings: _Findings,
-    severity: str = "error",
+    severity: Severity = "error",
 ) -> np.ndarray:
     """An enum/integer column as int64: blank -> default; invalid values reported and set to default."""
     if column not in df.columns:
@@ -555,7 +555,9 @@ class _FeedReader:
         file = f"{table}.txt"
         data = archive.read_bytes(table)
         if not data.strip():
-            severity = "error" if table in _REQUIRED_FILES and not (self.is_flex and table == "stops") else "warning"
+            severity: Severity = (
+                "error" if table in _REQUIRED_FILES and not (self.is_flex and table == "stops") else "warning"
+            )
             self.report.add(severity, "empty_file", file, "file is empty")
             return
         df = _parse_csv(_decode(data, file, self.report), file, self.report)
@@ -838,7 +840,7 @@ class _FeedReader:
                 a = int((starts[row] - first).astype(np.int64))
                 b = int((ends[row] - first).astype(np.int64)) + 1
                 active[index[sid], a:b] = weekdays[row][day_of_week[a:b]]
-        if cd_dates is not None:
+        if cd_dates is not None and calendar_dates is not None:  # the dates are read from the table
             rows = np.array([index[s] for s in calendar_dates["service_id"]], dtype=np.int64)
             days = (cd_dates - first).astype(np.int64)
             added = calendar_dates["exception_type"].to_numpy() == 1

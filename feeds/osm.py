@@ -27,7 +27,7 @@ import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from xml.sax.saxutils import quoteattr
 
 import msgspec
@@ -295,7 +295,9 @@ def _read_ways(
         .with_filter(osmium.filter.KeyFilter("highway"))
     )
     try:
-        for way in processor:
+        for entity in processor:
+            # The EntityFilter above lets only ways through.
+            way = cast(osmium.osm.Way, entity)
             tags = {tag.k: tag.v for tag in way.tags}
             uses = [(mode, rules[mode](tags, speeds)) for mode in modes]
             if all(use is None for _, use in uses):

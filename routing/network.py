@@ -49,11 +49,13 @@ def write_arrays(obj: msgspec.Struct, group: str, directory: Path) -> dict[str, 
 
 
 def _read_array(path: Path) -> np.ndarray:
+    array: np.ndarray
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError:
         # numpy refuses to memory-map a zero-length array; those are read normally.
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
+    return array
 
 
 def read_arrays(cls: type[_S], group: str, directory: Path, index: dict[str, str], **extra: Any) -> _S:

@@ -1,8 +1,5 @@
 """RAPTOR on a network's timetable, forward (earliest arrival) and backward (latest departure):
-the one module that calls `ext.raptor`.
-
-Also holds pure-Python implementations of the same semantics, the kernel's test oracles.
-"""
+the one module that calls `ext.raptor`. Its pure-Python test oracles are in `routing.oracles`."""
 
 from __future__ import annotations
 
@@ -11,6 +8,7 @@ import zoneinfo
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from routing.kernels import require_array
 from routing.model import Timetable
@@ -52,13 +50,13 @@ class Labels(msgspec.Struct, frozen=True, kw_only=True):
     on along it (`from_stop` is then the stop a footpath leads to).
     """
 
-    labels: np.ndarray
-    kind: np.ndarray
-    trip: np.ndarray
-    day: np.ndarray
-    board: np.ndarray
-    alight: np.ndarray
-    from_stop: np.ndarray
+    labels: npt.NDArray[np.int32]  # [rounds, stops]
+    kind: npt.NDArray[np.int8]
+    trip: npt.NDArray[np.int32]
+    day: npt.NDArray[np.int8]
+    board: npt.NDArray[np.int32]
+    alight: npt.NDArray[np.int32]
+    from_stop: npt.NDArray[np.int32]
     patterns_scanned: int = 0  # work counters of the search, for benchmarks
     stops_scanned: int = 0
 
@@ -107,26 +105,28 @@ class Raptor:
         self.timetable = tt
         self.first_date = first_date
         self.timezone = timezone
+
+        def checked(name: str, dtype: type) -> np.ndarray:
+            return require_array(getattr(tt, name), dtype, name)
+
+        into_offsets, into_from, into_s = transfers_into(tt)
         self._kernel = _kernel.RaptorTimetable(
-            *(
-                require_array(getattr(tt, name), dtype, name)
-                for name, dtype in (
-                    ("pattern_stop_offsets", np.int32),
-                    ("pattern_stops", np.int32),
-                    ("pattern_pickup", np.int8),
-                    ("pattern_dropoff", np.int8),
-                    ("pattern_trip_offsets", np.int32),
-                    ("pattern_stop_time_offsets", np.int64),
-                    ("arrival", np.int32),
-                    ("departure", np.int32),
-                    ("stop_pattern_offsets", np.int32),
-                    ("stop_patterns", np.int32),
-                    ("transfer_offsets", np.int32),
-                    ("transfer_to", np.int32),
-                    ("transfer_s", np.int32),
-                )
-            ),
-            *transfers_into(tt),
+            checked("pattern_stop_offsets", np.int32),
+            checked("pattern_stops", np.int32),
+            checked("pattern_pickup", np.int8),
+            checked("pattern_dropoff", np.int8),
+            checked("pattern_trip_offsets", np.int32),
+            checked("pattern_stop_time_offsets", np.int64),
+            checked("arrival", np.int32),
+            checked("departure", np.int32),
+            checked("stop_pattern_offsets", np.int32),
+            checked("stop_patterns", np.int32),
+            checked("transfer_offsets", np.int32),
+            checked("transfer_to", np.int32),
+            checked("transfer_s", np.int32),
+            into_offsets,
+            into_from,
+            into_s,
         )
         self.trip_pattern = np.repeat(
             np.arange(tt.n_patterns, dtype=np.int32), np.diff(np.asarray(tt.pattern_trip_offsets))
@@ -275,7 +275,8 @@ class Raptor:
         own = np.asarray(tt.stop_wheelchair)
         parent = np.asarray(tt.stop_parent)
         inherited = np.where(parent >= 0, own[np.maximum(parent, 0)], 0)
-        return ((own == 1) | ((own == 0) & (inherited == 1))).astype(np.uint8)
+        usable: npt.NDArray[np.uint8] = ((own == 1) | ((own == 0) & (inherited == 1))).astype(np.uint8)
+        return usable
 
     def journeys(self, result: Labels, target: int, days: ServiceDays) -> list[StopJourney]:
         """The Pareto set over (arrival, trips) at `target`: fewer trips or an earlier arrival."""
@@ -284,7 +285,7 @@ class Raptor:
         for k in range(result.labels.shape[0]):
             arrival = int(result.labels[k, target])
             if arrival < best and result.kind[k, target] != KEPT:
-                out.append(self._reconstruct(result, k, target, days))
+                out.append(self._walk_back(result, k, target, days, forward=True))
                 best = arrival
         return out
 
@@ -296,7 +297,7 @@ class Raptor:
         for k in range(result.labels.shape[0]):
             departure = int(result.labels[k, source])
             if departure > best and result.kind[k, source] != KEPT:
-                out.append(self._reconstruct_back(result, k, source, days))
+                out.append(self._walk_back(result, k, source, days, forward=False))
                 best = departure
         return out
 
@@ -332,61 +333,16 @@ class Raptor:
             arrival=int(tt.arrival[base + alight]) + offset,
         )
 
-    def _reconstruct_back(self, result: Labels, k: int, stop: int, days: ServiceDays) -> StopJourney:
-        """The journey behind a backward label, followed in travel order."""
-        legs: list[TransitLeg | FootpathLeg] = []
-        source, departure = stop, int(result.labels[k, stop])
-        forced_transit = False
-        while True:
-            kind = TRANSIT if forced_transit else int(result.kind[k, stop])
-            forced_transit = False
-            if kind == KEPT:
-                k -= 1
-                continue
-            if kind == SOURCE:
-                break
-            if kind == FOOTPATH:
-                to = int(result.from_stop[k, stop])
-                start = int(result.labels[k, stop])
-                legs.append(
-                    FootpathLeg(
-                        from_stop=stop,
-                        to_stop=to,
-                        departure=start,
-                        arrival=start + footpath(self.timetable, stop, to)[0],
-                    )
-                )
-                stop = to
-                # A footpath of round k > 0 leads to a trip boarded in the same round.
-                forced_transit = k > 0
-                if k == 0:
-                    break
-                continue
-            if kind != TRANSIT:
-                raise RuntimeError(f"stop {stop} round {k} has no parent; labels are inconsistent")
-            leg = self._transit_leg(
-                int(result.trip[k, stop]),
-                int(result.day[k, stop]),
-                int(result.board[k, stop]),
-                int(result.alight[k, stop]),
-                days,
-            )
-            legs.append(leg)
-            stop = leg.to_stop
-            k -= 1
-        return StopJourney(
-            source=source,
-            target=stop,
-            departure=departure,
-            arrival=legs[-1].arrival if legs else departure,
-            trips=sum(isinstance(leg, TransitLeg) for leg in legs),
-            legs=legs,
-        )
+    def _walk_back(self, result: Labels, k: int, stop: int, days: ServiceDays, *, forward: bool) -> StopJourney:
+        """The journey behind label [k, stop], its legs in travel order.
 
-    def _reconstruct(self, result: Labels, k: int, stop: int, days: ServiceDays) -> StopJourney:
+        The walk follows the parents to a SOURCE label: against travel order for a forward
+        (`earliest_arrival`) result, where `stop` is the journey's target, and along it for a
+        backward (`latest_departure`) one, where `stop` is its source.
+        """
         tt = self.timetable
         legs: list[TransitLeg | FootpathLeg] = []
-        arrival = int(result.labels[k, stop])
+        start, label = stop, int(result.labels[k, stop])
         forced_transit = False
         while True:
             kind = TRANSIT if forced_transit else int(result.kind[k, stop])
@@ -397,11 +353,19 @@ class Raptor:
             if kind == SOURCE:
                 break
             if kind == FOOTPATH:
-                origin = int(result.from_stop[k, stop])
-                end = int(result.labels[k, stop])
-                start = end - footpath(tt, origin, stop)[0]
-                legs.append(FootpathLeg(from_stop=origin, to_stop=stop, departure=start, arrival=end))
-                stop = origin
+                other = int(result.from_stop[k, stop])
+                time = int(result.labels[k, stop])
+                if forward:
+                    walk = FootpathLeg(
+                        from_stop=other, to_stop=stop, departure=time - footpath(tt, other, stop)[0], arrival=time
+                    )
+                else:
+                    walk = FootpathLeg(
+                        from_stop=stop, to_stop=other, departure=time, arrival=time + footpath(tt, stop, other)[0]
+                    )
+                legs.append(walk)
+                stop = other
+                # A footpath of round k > 0 connects to a trip taken in the same round.
                 forced_transit = k > 0
                 if k == 0:
                     break
@@ -416,14 +380,19 @@ class Raptor:
                 days,
             )
             legs.append(leg)
-            stop = leg.from_stop
+            stop = leg.from_stop if forward else leg.to_stop
             k -= 1
-        legs.reverse()
-        first = legs[0].departure if legs else arrival
+        if forward:
+            legs.reverse()
+            source, target = stop, start
+            departure, arrival = (legs[0].departure if legs else label), label
+        else:
+            source, target = start, stop
+            departure, arrival = label, (legs[-1].arrival if legs else label)
         return StopJourney(
-            source=legs[0].from_stop if legs else stop,
-            target=legs[-1].to_stop if legs else stop,
-            departure=first,
+            source=source,
+            target=target,
+            departure=departure,
             arrival=arrival,
             trips=sum(isinstance(leg, TransitLeg) for leg in legs),
             legs=legs,
@@ -451,191 +420,3 @@ def footpath(tt: Timetable, a: int, b: int) -> tuple[int, float]:
         raise RuntimeError(f"no footpath {a} -> {b}")
     best = hits[np.argmin(np.asarray(tt.transfer_s)[hits])]
     return int(tt.transfer_s[best]), float(tt.transfer_m[best])
-
-
-def earliest_arrival_reference(
-    tt: Timetable,
-    sources: np.ndarray,
-    source_times: np.ndarray,
-    max_rounds: int,
-    trip_active: np.ndarray,
-    day_offset: np.ndarray,
-    change_s: np.ndarray,
-    stop_ok: np.ndarray,
-    use_footpaths: bool,
-) -> np.ndarray:
-    """Pure-Python RAPTOR with the kernel's semantics (labels only): the test oracle.
-
-    Written for clarity, not speed: every trip of every service day is tried at every stop.
-    """
-    S = tt.n_stops
-    inf = UNREACHED
-    labels = [[inf] * S for _ in range(max_rounds + 1)]
-    ready = [[inf] * S for _ in range(max_rounds + 1)]
-    marked: set[int] = set()
-    for s, t in zip(sources.tolist(), source_times.tolist(), strict=True):
-        if t < labels[0][s]:
-            labels[0][s] = ready[0][s] = t
-            marked.add(s)
-    if use_footpaths:
-        for s, t in zip(sources.tolist(), source_times.tolist(), strict=True):
-            if labels[0][s] != t:
-                continue
-            for e in range(int(tt.transfer_offsets[s]), int(tt.transfer_offsets[s + 1])):
-                u = int(tt.transfer_to[e])
-                a = t + int(tt.transfer_s[e])
-                if a < labels[0][u]:
-                    labels[0][u] = ready[0][u] = a
-                    marked.add(u)
-    pattern_of_stop: dict[int, set[int]] = {}
-    for p in range(tt.n_patterns):
-        for s in tt.pattern_stops[tt.pattern_stop_offsets[p] : tt.pattern_stop_offsets[p + 1]].tolist():
-            pattern_of_stop.setdefault(s, set()).add(p)
-    for k in range(1, max_rounds + 1):
-        labels[k] = list(labels[k - 1])
-        ready[k] = list(ready[k - 1])
-        transit = [inf] * S
-        next_marked: set[int] = set()
-        patterns = sorted({p for s in marked for p in pattern_of_stop.get(s, ())})
-        for p in patterns:
-            s0, s1 = int(tt.pattern_stop_offsets[p]), int(tt.pattern_stop_offsets[p + 1])
-            n = s1 - s0
-            t0, t1 = int(tt.pattern_trip_offsets[p]), int(tt.pattern_trip_offsets[p + 1])
-            base = int(tt.pattern_stop_time_offsets[p])
-            current: tuple[int, int] | None = None  # (row, day)
-            for i in range(n):
-                s = int(tt.pattern_stops[s0 + i])
-                if current is not None and stop_ok[s] and tt.pattern_dropoff[s0 + i] != 1:
-                    row, day = current
-                    a = int(tt.arrival[base + row * n + i]) + int(day_offset[day])
-                    transit[s] = min(transit[s], a)
-                    labels[k][s] = min(labels[k][s], a)
-                    if a + int(change_s[s]) < ready[k][s]:
-                        ready[k][s] = a + int(change_s[s])
-                        next_marked.add(s)
-                r = ready[k - 1][s]
-                if r == inf or not stop_ok[s] or tt.pattern_pickup[s0 + i] == 1:
-                    continue
-                cur_dep = inf
-                if current is not None:
-                    cur_dep = int(tt.departure[base + current[0] * n + i]) + int(day_offset[current[1]])
-                    if r > cur_dep:
-                        continue
-                best = (cur_dep, None)
-                for day in range(len(day_offset)):
-                    for row in range(t1 - t0):
-                        if not trip_active[day, t0 + row]:
-                            continue
-                        d = int(tt.departure[base + row * n + i]) + int(day_offset[day])
-                        if r <= d < best[0]:
-                            best = (d, (row, day))
-                if best[1] is not None:
-                    current = best[1]
-        if use_footpaths:
-            for s in range(S):
-                if transit[s] == inf:
-                    continue
-                for e in range(int(tt.transfer_offsets[s]), int(tt.transfer_offsets[s + 1])):
-                    u = int(tt.transfer_to[e])
-                    a = transit[s] + int(tt.transfer_s[e])
-                    labels[k][u] = min(labels[k][u], a)
-                    if a < ready[k][u]:
-                        ready[k][u] = a
-                        next_marked.add(u)
-        marked = next_marked
-    return np.array(labels, dtype=np.int64)
-
-
-def latest_departure_reference(
-    tt: Timetable,
-    targets: np.ndarray,
-    target_times: np.ndarray,
-    max_rounds: int,
-    trip_active: np.ndarray,
-    day_offset: np.ndarray,
-    change_s: np.ndarray,
-    stop_ok: np.ndarray,
-    use_footpaths: bool,
-) -> np.ndarray:
-    """Pure-Python backward RAPTOR with the kernel's semantics (labels only): the test oracle.
-
-    `earliest_arrival_reference` with time running backward: patterns are scanned from their last
-    stop, a trip is caught where one may alight from it and ridden back to where it is boarded.
-    """
-    S = tt.n_stops
-    none = NO_DEPARTURE
-    labels = [[none] * S for _ in range(max_rounds + 1)]
-    ready = [[none] * S for _ in range(max_rounds + 1)]  # latest arrival at a stop to go on from it
-    into: dict[int, list[tuple[int, int]]] = {}  # stop -> footpaths (from, seconds) leading to it
-    for a in range(S):
-        for e in range(int(tt.transfer_offsets[a]), int(tt.transfer_offsets[a + 1])):
-            into.setdefault(int(tt.transfer_to[e]), []).append((a, int(tt.transfer_s[e])))
-    marked: set[int] = set()
-    for s, t in zip(targets.tolist(), target_times.tolist(), strict=True):
-        if t > labels[0][s]:
-            labels[0][s] = ready[0][s] = t
-            marked.add(s)
-    if use_footpaths:
-        for s, t in zip(targets.tolist(), target_times.tolist(), strict=True):
-            if labels[0][s] != t:
-                continue
-            for u, w in into.get(s, ()):
-                if t - w > labels[0][u]:
-                    labels[0][u] = ready[0][u] = t - w
-                    marked.add(u)
-    pattern_of_stop: dict[int, set[int]] = {}
-    for p in range(tt.n_patterns):
-        for s in tt.pattern_stops[tt.pattern_stop_offsets[p] : tt.pattern_stop_offsets[p + 1]].tolist():
-            pattern_of_stop.setdefault(s, set()).add(p)
-    for k in range(1, max_rounds + 1):
-        labels[k] = list(labels[k - 1])
-        ready[k] = list(ready[k - 1])
-        boarded = [none] * S
-        next_marked: set[int] = set()
-        for p in sorted({p for s in marked for p in pattern_of_stop.get(s, ())}):
-            s0, s1 = int(tt.pattern_stop_offsets[p]), int(tt.pattern_stop_offsets[p + 1])
-            n = s1 - s0
-            t0, t1 = int(tt.pattern_trip_offsets[p]), int(tt.pattern_trip_offsets[p + 1])
-            base = int(tt.pattern_stop_time_offsets[p])
-            current: tuple[int, int] | None = None  # (row, day)
-            for i in reversed(range(n)):
-                s = int(tt.pattern_stops[s0 + i])
-                if current is not None and stop_ok[s] and tt.pattern_pickup[s0 + i] != 1:
-                    row, day = current
-                    d = int(tt.departure[base + row * n + i]) + int(day_offset[day])
-                    boarded[s] = max(boarded[s], d)
-                    labels[k][s] = max(labels[k][s], d)
-                    if d - int(change_s[s]) > ready[k][s]:
-                        ready[k][s] = d - int(change_s[s])
-                        next_marked.add(s)
-                r = ready[k - 1][s]
-                if r == none or not stop_ok[s] or tt.pattern_dropoff[s0 + i] == 1:
-                    continue
-                cur_arr = none
-                if current is not None:
-                    cur_arr = int(tt.arrival[base + current[0] * n + i]) + int(day_offset[current[1]])
-                    if r < cur_arr:
-                        continue
-                best = (cur_arr, None)
-                for day in range(len(day_offset)):
-                    # Of trips arriving at once, the last (it leaves earlier stops no earlier).
-                    for row in reversed(range(t1 - t0)):
-                        if not trip_active[day, t0 + row]:
-                            continue
-                        a = int(tt.arrival[base + row * n + i]) + int(day_offset[day])
-                        if best[0] < a <= r:
-                            best = (a, (row, day))
-                if best[1] is not None:
-                    current = best[1]
-        if use_footpaths:
-            for s in range(S):
-                if boarded[s] == none:
-                    continue
-                for u, w in into.get(s, ()):
-                    d = boarded[s] - w
-                    labels[k][u] = max(labels[k][u], d)
-                    if d > ready[k][u]:
-                        ready[k][u] = d
-                        next_marked.add(u)
-        marked = next_marked
-    return np.array(labels, dtype=np.int64)

@@ -18,11 +18,14 @@ from routing.model import StreetArrays
 EARTH_RADIUS_M = 6_371_009.0  # the mean Earth radius, the value osmnx uses (as feeds.geo)
 
 
-def haversine_m(lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike) -> np.ndarray:
-    """Great-circle distances in metres (element-wise, broadcasting; floats give a numpy scalar)."""
+def haversine_m(
+    lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Great-circle distances in metres (element-wise, broadcasting; floats give a 0-d array)."""
     p1, l1, p2, l2 = (np.radians(np.asarray(x, dtype=np.float64)) for x in (lat1, lon1, lat2, lon2))
     a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    distance: npt.NDArray[np.float64] = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return distance
 
 
 class LocalProjection:
@@ -64,7 +67,9 @@ class NearestIndex:
         if self._tree is None or not ok.any():
             return index, dist
         # The projection distorts a little away from its reference latitude: query wider, then check exactly.
-        _, found = self._tree.query(self.projection.xy(lat[ok], lon[ok]), distance_upper_bound=radius_m * 1.05)
+        _, nearest = self._tree.query(self.projection.xy(lat[ok], lon[ok]), distance_upper_bound=radius_m * 1.05)
+        # One point per query row in, so one tree index per row out (len(lat) where none is in range).
+        found = np.asarray(nearest)
         hit = found < len(self.lat)
         rows = np.flatnonzero(ok)[hit]
         exact = haversine_m(lat[rows], lon[rows], self.lat[found[hit]], self.lon[found[hit]])

@@ -1,8 +1,6 @@
-"""Street searches: the one module that calls the `ext.dijkstra` kernel."""
+"""Street searches: the one module that calls the `ext.dijkstra` kernel (its test oracle is in `routing.oracles`)."""
 
 from __future__ import annotations
-
-import heapq
 
 import msgspec
 import numpy as np
@@ -116,30 +114,3 @@ def reversed_graph(graph: StreetArrays) -> StreetArrays:
         geometry_lat=np.zeros(0),
         geometry_lon=np.zeros(0),
     )
-
-
-def search_reference(
-    graph: StreetArrays, weight: str, sources: np.ndarray, source_costs: np.ndarray, budget: float
-) -> dict[int, float]:
-    """Pure-Python Dijkstra with the kernel's semantics: the test oracle for `StreetRouter.search`."""
-    weights = getattr(graph, weight)
-    best: dict[int, float] = {}
-    heap: list[tuple[float, int]] = []
-    for node, cost in zip(sources.tolist(), source_costs.tolist(), strict=True):
-        if cost <= budget and cost < best.get(node, np.inf):
-            best[node] = cost
-            heapq.heappush(heap, (cost, node))
-    settled: dict[int, float] = {}
-    while heap:
-        cost, node = heapq.heappop(heap)
-        if node in settled:
-            continue
-        settled[node] = cost
-        for e in range(int(graph.indptr[node]), int(graph.indptr[node + 1])):
-            nxt = int(graph.indices[e])
-            # float32 weights are added in double precision, as in the kernel.
-            new = cost + float(weights[e])
-            if new <= budget and new < best.get(nxt, np.inf):
-                best[nxt] = new
-                heapq.heappush(heap, (new, nxt))
-    return settled

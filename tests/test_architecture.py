@@ -1,4 +1,5 @@
-"""The layers hold: ext and feeds import nothing of ours; only routing.builder reaches feeds."""
+"""The layers hold: ext and feeds import nothing of ours; only routing.builder reaches feeds; only tests and
+benchmarks import the oracles."""
 
 from __future__ import annotations
 
@@ -29,9 +30,19 @@ def test_import_contracts_hold() -> None:
     assert not any("ignore_imports" in c for c in _contracts()), "a contract that ignores imports hides indirect paths"
 
 
-def test_the_query_time_contract_covers_every_routing_module_but_the_builder() -> None:
+def _routing_modules() -> set[str]:
     modules = {p.stem for p in (ROOT / "routing").glob("*.py") if p.stem != "__init__"}
     modules |= {p.name for p in (ROOT / "routing").iterdir() if (p / "__init__.py").exists()}
-    expected = {f"routing.{m}" for m in modules} - {"routing.builder"}
-    query_time = next(c for c in _contracts() if "routing.builder" in c.get("forbidden_modules", []))
-    assert set(query_time["source_modules"]) == expected
+    return {f"routing.{m}" for m in modules}
+
+
+def _forbidding(module: str) -> dict[str, object]:
+    return next(c for c in _contracts() if module in c.get("forbidden_modules", []))
+
+
+def test_the_query_time_contract_covers_every_routing_module_but_the_builder() -> None:
+    assert set(_forbidding("routing.builder")["source_modules"]) == _routing_modules() - {"routing.builder"}
+
+
+def test_the_oracle_contract_covers_every_routing_module_but_the_oracles() -> None:
+    assert set(_forbidding("routing.oracles")["source_modules"]) == _routing_modules() - {"routing.oracles"}

@@ -13,9 +13,9 @@ from rich.table import Table
 
 from routing.dispatch.darp import DarpError
 from routing.dispatch.dispatcher import Dispatcher, DriveTimes
-from routing.dispatch.insertion import best_pair_reference
 from routing.dispatch.model import Passengers, Request, Vehicle
 from routing.network import load_network
+from routing.oracles import best_pair_reference
 
 
 def bench_quotes(

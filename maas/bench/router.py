@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from routing.network import load_network
+from routing.oracles import earliest_arrival_reference
 from routing.plan import Endpoint, PlanError, PlanRequest, Router
-from routing.raptor import Raptor, earliest_arrival_reference
+from routing.raptor import Raptor
 
 # The oracle's rounds (trips per journey); the kernel runs the same number for the ratio.
 ORACLE_ROUNDS = 7

@@ -26,7 +26,9 @@ def sharing_arrays(
     vehicles = [
         (k, v) for k, sys in enumerate(systems) for v in sys.vehicles if v.lat is not None and v.lon is not None
     ]
-    form_factor = {(k, t.vehicle_type_id): t.form_factor for k, sys in enumerate(systems) for t in sys.vehicle_types}
+    form_factor: dict[tuple[int, str | None], str] = {
+        (k, t.vehicle_type_id): t.form_factor for k, sys in enumerate(systems) for t in sys.vehicle_types
+    }
 
     def opt(value: int | None) -> int:
         return -1 if value is None else int(value)

@@ -176,7 +176,7 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
     bounds = np.flatnonzero(np.r_[True, trip_ids[1:] != trip_ids[:-1], True]) if len(st) else np.array([0])
 
     # Group trips by (route, stop sequence, pickup/drop-off types) into candidate patterns.
-    candidates: dict[tuple, list[tuple[int, int, str]]] = {}
+    candidates: dict[tuple[int, bytes, bytes, bytes], list[tuple[int, int, str]]] = {}
     for k in range(len(bounds) - 1):
         lo, hi = int(bounds[k]), int(bounds[k + 1])
         if hi - lo < 2:

@@ -1,22 +1,29 @@
-"""Cheapest feasible insertions of a request into vehicle plans: the one module that calls `ext.insertion`."""
+"""Cheapest feasible insertions of a request into vehicle plans: the one module that calls `ext.insertion`.
+
+Its pure-Python test oracles are in `routing.oracles`.
+"""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import msgspec
 import numpy as np
 
-from routing.dispatch.model import Problem
+from routing.dispatch.model import DIMENSIONS, Problem
 from routing.kernels import require_array
 
 try:
+    from ext.insertion import DIMENSIONS as _KERNEL_DIMENSIONS
     from ext.insertion import RoutePlanner as _Kernel
 except ImportError as exc:
     raise ImportError(
         "the compiled kernel ext.insertion is missing; build it with `pip install -e .` in the repository"
     ) from exc
+if _KERNEL_DIMENSIONS != DIMENSIONS:
+    raise ImportError(
+        f"ext.insertion is written for {_KERNEL_DIMENSIONS} load dimensions, routing.dispatch.model has {DIMENSIONS}"
+    )
 
 NO_ROUTE = np.zeros(0, dtype=np.int32)
 
@@ -92,7 +99,7 @@ class Planner:
     def best_insertion(self, vehicle: int, route: np.ndarray, request: int) -> tuple[float, int, int]:
         """(added driving time, i, j) of the cheapest feasible insertion; (inf, -1, -1) when none fits."""
         p, d = int(self.problem.pickup[request]), int(self.problem.dropoff[request])
-        return self._kernel.best_insertion(vehicle, route, p, d)
+        return self._kernel.best_insertion(vehicle, require_array(route, np.int32, "route"), p, d)
 
     def best_pair_insertion(self, vehicle: int, route: np.ndarray, p: int, d: int) -> tuple[float, int, int]:
         """As `best_insertion`, for a pickup node `p` and drop-off node `d`."""
@@ -148,75 +155,3 @@ class Planner:
                 )
             )
         return found
-
-
-def schedule_reference(
-    problem: Problem, vehicle: int, route: Sequence[int], fixed: np.ndarray | None = None
-) -> list[float] | None:
-    """Pure-Python oracle of `Planner.schedule`: Bellman-Ford on the difference constraints."""
-    seq = [int(problem.vehicle_start[vehicle]), *map(int, route), int(problem.vehicle_end[vehicle])]
-    fixed = fixed_vehicles(problem) if fixed is None else fixed
-    position = {node: k for k, node in enumerate(seq)}
-    load = problem.initial_load[vehicle].astype(np.int64).copy()
-    for k, node in enumerate(seq[1:-1], start=1):
-        if fixed[node] not in (-1, vehicle):
-            return None
-        partner = int(problem.partner[node])
-        if (problem.demand[node] > 0).any() and position.get(partner, -1) < k:
-            return None
-        if partner >= 0 and (problem.demand[node] < 0).any() and position.get(partner, k) > k:
-            return None
-        load += problem.demand[node]
-        if (load > problem.capacity[vehicle]).any() or (load < 0).any():
-            return None
-    k = len(seq)
-    # Lower bounds as edges a -> b with weight w: B[b] >= B[a] + w; node k is time zero.
-    edges = [(k, x, float(problem.earliest_s[node])) for x, node in enumerate(seq)]
-    edges += [
-        (x, x + 1, float(problem.service_s[seq[x]]) + problem.travel_time(seq[x], seq[x + 1])) for x in range(k - 1)
-    ]
-    for x, node in enumerate(seq[1:-1], start=1):
-        partner = int(problem.partner[node])
-        if partner in position and position[partner] > x:
-            edges.append((position[partner], x, -float(problem.service_s[node]) - float(problem.max_ride_s[node])))
-    edges.append((k - 1, 0, -float(problem.max_duration_s[vehicle])))
-    start = [0.0] * (k + 1)
-    for _ in range(k + 2):
-        moved = False
-        for a, b, w in edges:
-            if start[a] + w > start[b] + 1e-6:
-                start[b] = start[a] + w
-                moved = True
-        if not moved:
-            break
-    else:
-        return None
-    times = start[:k]
-    if any(t > problem.latest_s[node] + 1e-6 for t, node in zip(times, seq, strict=True)):
-        return None
-    return times
-
-
-def best_insertion_reference(
-    problem: Problem, vehicle: int, route: Sequence[int], request: int
-) -> tuple[float, int, int]:
-    """Pure-Python oracle of `Planner.best_insertion`: every pair of positions, each checked exactly."""
-    return best_pair_reference(problem, vehicle, route, int(problem.pickup[request]), int(problem.dropoff[request]))
-
-
-def best_pair_reference(
-    problem: Problem, vehicle: int, route: Sequence[int], p: int, d: int, fixed: np.ndarray | None = None
-) -> tuple[float, int, int]:
-    """As `best_insertion_reference`, for a pickup node `p` and drop-off node `d`."""
-    route = [int(x) for x in route]
-    seq = [int(problem.vehicle_start[vehicle]), *route, int(problem.vehicle_end[vehicle])]
-    base = sum(problem.travel_time(a, b) for a, b in itertools.pairwise(seq))
-    best = (float("inf"), -1, -1)
-    for i in range(len(route) + 1):
-        for j in range(i, len(route) + 1):
-            trial = [*route[:i], p, *route[i:j], d, *route[j:]]
-            full = [seq[0], *trial, seq[-1]]
-            cost = sum(problem.travel_time(a, b) for a, b in itertools.pairwise(full)) - base
-            if cost < best[0] - 1e-9 and schedule_reference(problem, vehicle, trial, fixed) is not None:
-                best = (cost, i, j)
-    return best

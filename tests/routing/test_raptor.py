@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from routing.builder import BuildInputs, build_network
 from routing.model import Timetable
 from routing.network import load_network
+from routing.oracles import earliest_arrival_reference, latest_departure_reference
 from routing.raptor import (
     NO_DEPARTURE,
     UNREACHED,
@@ -22,8 +23,6 @@ from routing.raptor import (
     ServiceDays,
     StopJourney,
     TransitLeg,
-    earliest_arrival_reference,
-    latest_departure_reference,
     service_origin_epoch,
 )
 from tests.conftest import HERRENBERG, SHARED_DATA

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routing.model import StreetArrays
-from routing.streets import StreetRouter, search_reference
+from routing.oracles import search_reference
+from routing.streets import StreetRouter
 
 
 def _graph(n: int, edges: list[tuple[int, int, float]]) -> StreetArrays:

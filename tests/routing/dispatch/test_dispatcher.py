@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from routing.dispatch.dispatcher import Dispatcher, DriveTimes
-from routing.dispatch.insertion import best_insertion_reference, schedule_reference
 from routing.dispatch.model import DispatchError, Passengers, Request, RideRules, StopEvent, Vehicle
 from routing.network import load_network
+from routing.oracles import best_insertion_reference, schedule_reference
 
 H = 3600.0
 
