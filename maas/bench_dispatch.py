@@ -109,7 +109,8 @@ def bench_insertion(
 
     import numpy as np
 
-    from routing.dispatch.dispatcher import Dispatcher, DriveTimes
+    from routing.dispatch.dispatcher import Dispatcher
+    from routing.dispatch.drive_times import DriveTimes
     from routing.dispatch.insertion import best_pair_reference
     from routing.dispatch.model import Passengers, Request, Vehicle
     from routing.network import load_network

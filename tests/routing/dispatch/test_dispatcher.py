@@ -9,7 +9,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from routing.dispatch.dispatcher import Dispatcher, DriveTimes
+from routing.dispatch.dispatcher import Dispatcher
+from routing.dispatch.drive_times import DriveTimes
 from routing.dispatch.insertion import best_insertion_reference, schedule_reference
 from routing.dispatch.model import DispatchError, Passengers, Request, RideRules, StopEvent, Vehicle
 from routing.network import load_network
@@ -264,7 +265,7 @@ def test_breaks_stay_in_their_window_on_their_vehicle(drive, stops: list[int]) -
     idle = Dispatcher(drive, fleet[:1])
     ((bid, _kind, at),) = idle.schedule(fleet[0].id)
     idle.end_break(bid, at + 1800)
-    assert idle.schedule(fleet[0].id) == [] and idle.earliest[idle.vehicle_start[0]] == at + 1800
+    assert idle.schedule(fleet[0].id) == [] and idle.visits.earliest[idle.visits.vehicle_start[0]] == at + 1800
     with pytest.raises(DispatchError, match="does not fit"):
         disp.add_break("late", disp.vehicles[1].id, Break(earliest_s=23 * H, latest_s=23.5 * H, duration_s=600))
 
