@@ -24,6 +24,7 @@ from routing.dispatch.model import (
     Promise,
     Request,
     RideRules,
+    RideStatus,
     StopEvent,
     Vehicle,
 )
@@ -62,7 +63,7 @@ class Booking(msgspec.Struct, frozen=True, kw_only=True):
     request: Request
     promise: Promise
     vehicle_id: str
-    status: str  # confirmed | picked_up | completed | cancelled | no_show
+    status: RideStatus
 
 
 class _Ride(msgspec.Struct, kw_only=True):
@@ -71,7 +72,7 @@ class _Ride(msgspec.Struct, kw_only=True):
     vehicle: int
     pickup: int  # slot, -1 once picked up
     dropoff: int  # slot, -1 once dropped off
-    status: str
+    status: RideStatus
 
 
 class Dispatcher:
@@ -272,7 +273,7 @@ class Dispatcher:
         )
         return self.booking(request.id)
 
-    def restore(self, request: Request, promise: Promise, vehicle_id: str, status: str) -> None:
+    def restore(self, request: Request, promise: Promise, vehicle_id: str, status: RideStatus) -> None:
         """Put back a ride read from storage (confirmed or picked up) without planning it; `set_plan`
         then gives each vehicle its stored visiting order."""
         if request.id in self.rides:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
+from typing import Literal
 
 import msgspec
 import numpy as np
@@ -113,6 +114,11 @@ class StopEvent(enum.Enum):
     PICKED_UP = "picked_up"
     NO_SHOW = "no_show"
     DROPPED_OFF = "dropped_off"
+
+
+# A booked ride's life: confirmed, then picked up and completed, or cancelled or a no-show before
+# pickup. The names are maas's BookingStatus, so the service can take this type over.
+RideStatus = Literal["confirmed", "picked_up", "completed", "cancelled", "no_show"]
 
 
 class Problem(msgspec.Struct, frozen=True, kw_only=True):
