@@ -88,8 +88,7 @@ class _Model:
         index = self.manager.NodeToIndex
 
         # Problem.location (visits sharing places) may index travel by place; the model wants visits.
-        location = getattr(p, "location", None)
-        travel = p.travel if location is None else p.travel[np.ix_(location, location)]
+        travel = p.visit_travel()
 
         # The integer cumul T at node i stands for service start origin + (T + frac[i]) / SCALE, where
         # frac[i] is the fraction of the node's scaled window opening. Openings are then exact (a
@@ -171,14 +170,13 @@ class _Model:
         return found
 
 
-def optimize(problem: Problem, routes: list[np.ndarray], time_limit_s: float, *, seed: int = 0) -> list[np.ndarray]:
+def optimize(problem: Problem, routes: list[np.ndarray], time_limit_s: float) -> list[np.ndarray]:
     """Routes at most as costly as `routes` (the input routes when nothing better is found); every
     request served in `routes` stays served; riders on board stay on their vehicle; every route is
     verified with Planner.schedule before it is returned.
 
     Cost is driving time plus Search's penalty for each request left out, so the solver may add
-    requests no route serves yet. OR-Tools' routing search takes no seed; `seed` is there so that
-    callers treat this like Search.
+    requests no route serves yet. OR-Tools' routing search takes no seed.
     """
     if time_limit_s <= 0:
         raise ValueError("the time limit must be positive")
@@ -222,13 +220,9 @@ class Reoptimizer:
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         self._executor = ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context(method))
 
-    def submit(
-        self, problem: Problem, routes: list[np.ndarray], time_limit_s: float, *, seed: int = 0
-    ) -> Future[list[np.ndarray]]:
+    def submit(self, problem: Problem, routes: list[np.ndarray], time_limit_s: float) -> Future[list[np.ndarray]]:
         """Optimise in the background; the Future holds what `optimize` returns or raises."""
-        return self._executor.submit(
-            optimize, problem, [np.asarray(r, dtype=np.int32) for r in routes], time_limit_s, seed=seed
-        )
+        return self._executor.submit(optimize, problem, [np.asarray(r, dtype=np.int32) for r in routes], time_limit_s)
 
     def close(self) -> None:
         """Cancel the plans still waiting, finish the ones being optimised and stop the workers."""

@@ -49,18 +49,6 @@ class Solution(msgspec.Struct, frozen=True, kw_only=True):
     cost: float  # driving time (distance for the benchmark instances)
     unserved: list[int]  # request indices left out
 
-    @property
-    def feasible(self) -> bool:
-        return not self.unserved
-
-
-class SearchStats(msgspec.Struct, kw_only=True):
-    iterations: int = 0
-    improvements: int = 0
-    partitions: int = 0
-    partition_gains: int = 0
-    pool: int = 0
-
 
 class _State:
     """A plan under search: one route per vehicle, its cost, and the requests left out."""
@@ -111,7 +99,7 @@ class Search:
         self.travel = problem.visit_travel()
         self.penalty = UNSERVED_WEIGHT * max(1.0, float(self.travel.max()))
         self.pool: dict[frozenset[int], tuple[float, int, np.ndarray]] = {}
-        self.stats = SearchStats()
+        self._iterations = 0  # the operator weights adapt every 100, counted over every run
         self.movable = [r for r in range(problem.n_requests) if problem.pickup[r] >= 0]
         self._movable_array = np.array(self.movable, dtype=np.int64)
         order = np.argsort(self._related_matrix(), axis=1, kind="stable").tolist()
@@ -219,7 +207,6 @@ class Search:
         p = self.problem
         if not self._vehicles_alike():
             return None
-        self.stats.partitions += 1
         for v, route in enumerate(best.routes):
             self._remember(v, route, best.costs[v])
         keys = list(self.pool)
@@ -250,7 +237,6 @@ class Search:
         if (state.vehicle_of < 0).any() or any(self.planner.schedule(v, r) is None for v, r in enumerate(routes)):
             return None
         if sum(state.costs) < sum(best.costs) - 1e-9:
-            self.stats.partition_gains += 1
             return state
         return None
 
@@ -319,17 +305,16 @@ class Search:
             value = trial.objective(self.penalty)
             for v, route in enumerate(trial.routes):
                 self._remember(v, route, trial.costs[v])
-            self.stats.iterations += 1
+            self._iterations += 1
             uses[op] += 1
             if value < best_value - 1e-9:
                 best, best_value = trial.copy(), value
                 current, current_value = trial, value
                 scores[op] += 33
-                self.stats.improvements += 1
             elif value < current_value - 1e-9 or self.rng.random() < math.exp(-(value - current_value) / temperature):
                 scores[op] += 9 if value < current_value else 13
                 current, current_value = trial, value
-            if self.stats.iterations % 100 == 0:
+            if self._iterations % 100 == 0:
                 for k in range(len(operators)):
                     if uses[k]:
                         weights[k] = 0.8 * weights[k] + 0.2 * scores[k] / uses[k]
@@ -339,7 +324,6 @@ class Search:
             better = self._partition(best, max(0.05, began + time_limit_s - time.perf_counter()))
             if better is not None:
                 best = better
-        self.stats.pool = len(self.pool)
         return self._solution(best)
 
     def improve(self, routes: Sequence[Sequence[int]], time_limit_s: float, heat: float = 0.05) -> Solution:

@@ -69,9 +69,6 @@ class Visits:
         self._planner: Planner | None = None
         self._planner_key: tuple[int, int] = (-1, -1)
 
-    def __len__(self) -> int:
-        return len(self.service)
-
     def _grow(self, size: int) -> None:
         old = len(self.service)
         self.service = _grown(self.service, size, 0.0)
