@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from routing.dispatch.drive_times import UNREACHABLE_S, DriveTimes
 from routing.dispatch.insertion import Insertion, Planner, insert_pair
@@ -25,12 +26,13 @@ from routing.dispatch.model import (
     Request,
     RideRules,
     RideStatus,
+    Route,
     StopEvent,
     Vehicle,
 )
 from routing.dispatch.optimize import optimize
 from routing.dispatch.search import Search
-from routing.dispatch.visits import Route, Visits
+from routing.dispatch.visits import Visits
 from routing.model import StreetArrays
 
 # Re-optimisation: the large neighbourhood search first, OR-Tools' guided local search for the rest.
@@ -116,7 +118,7 @@ class Dispatcher:
         return self.visits.planner
 
     @property
-    def fixed(self) -> np.ndarray:
+    def fixed(self) -> npt.NDArray[np.int32]:
         """Per slot, the vehicle the visit must stay on, or -1."""
         return self.visits.fixed
 
@@ -136,10 +138,12 @@ class Dispatcher:
             pick_lo = max(request.earliest_pickup_s, now_s)
             pick_hi = request.earliest_pickup_s + self.search_window_s
             drop_hi = pick_hi + s + ride
-        else:
-            drop_hi = float(request.latest_arrival_s)  # type: ignore[arg-type]
+        elif request.latest_arrival_s is not None:
+            drop_hi = float(request.latest_arrival_s)
             pick_lo = max(now_s, drop_hi - s - ride - self.search_window_s)
             pick_hi = drop_hi - s - direct
+        else:  # Request refuses this when it is made
+            raise DispatchError(f"request {request.id}: give either an earliest pickup or a latest arrival")
         if pick_hi < pick_lo:
             raise DispatchError(f"request {request.id}: its time lies in the past")
         return pick_lo, pick_hi, pick_lo + s + direct, drop_hi, ride
@@ -526,7 +530,7 @@ class Dispatcher:
         changed = self.adopt(polished, slots)
         return changed and sum(self.planner.route_cost(v, r) for v, r in enumerate(self.routes)) <= before + 1e-6
 
-    def adopt(self, routes: Sequence[np.ndarray], slots: np.ndarray) -> bool:
+    def adopt(self, routes: Sequence[Route], slots: Route) -> bool:
         """Take re-optimised routes (compact node ids of `snapshot`) if they still keep every promise under
         the current plan: every visit planned exactly once, riders on board on their vehicle, every
         route feasible. Plans changed since the snapshot (a new booking, an event) reject them."""

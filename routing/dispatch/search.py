@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 from ortools.linear_solver import pywraplp
 
 from routing.dispatch.insertion import Planner
-from routing.dispatch.model import Problem
+from routing.dispatch.model import Problem, Route
 
 # An unserved request costs this many times the longest drive in the problem.
 UNSERVED_WEIGHT = 100.0
@@ -53,7 +54,7 @@ class Solution(msgspec.Struct, frozen=True, kw_only=True):
 class _State:
     """A plan under search: one route per vehicle, its cost, and the requests left out."""
 
-    def __init__(self, planner: Planner, routes: list[np.ndarray], request_of_node: dict[int, int]) -> None:
+    def __init__(self, planner: Planner, routes: list[Route], request_of_node: dict[int, int]) -> None:
         """`request_of_node`: the request of each pickup, and of each drop-off of a rider on board."""
         self.planner = planner
         self.routes = routes
@@ -81,7 +82,7 @@ class _State:
     def objective(self, penalty: float) -> float:
         return sum(self.costs) + penalty * len(self.unserved())
 
-    def set_route(self, v: int, route: np.ndarray) -> None:
+    def set_route(self, v: int, route: Route) -> None:
         self.routes[v] = route
         self.costs[v] = self.planner.route_cost(v, route)
 
@@ -98,7 +99,7 @@ class Search:
         self.rng = random.Random(seed)
         self.travel = problem.visit_travel()
         self.penalty = UNSERVED_WEIGHT * max(1.0, float(self.travel.max()))
-        self.pool: dict[frozenset[int], tuple[float, int, np.ndarray]] = {}
+        self.pool: dict[frozenset[int], tuple[float, int, Route]] = {}
         self._iterations = 0  # the operator weights adapt every 100, counted over every run
         self.movable = [r for r in range(problem.n_requests) if problem.pickup[r] >= 0]
         self._movable_array = np.array(self.movable, dtype=np.int64)
@@ -107,7 +108,7 @@ class Search:
         self._gone = np.zeros(len(problem.service_s), dtype=bool)
 
     # -- construction and repair ------------------------------------------------------------------
-    def construct(self, routes: list[np.ndarray] | None = None) -> _State:
+    def construct(self, routes: list[Route] | None = None) -> _State:
         """Regret insertion of every request not yet in `routes` (empty routes by default)."""
         if routes is None:
             routes = [np.zeros(0, dtype=np.int32) for _ in range(self.problem.n_vehicles)]
@@ -126,7 +127,7 @@ class Search:
             state.vehicle_of[r] = v
 
     # -- ruin -------------------------------------------------------------------------------------
-    def _related_matrix(self) -> np.ndarray:
+    def _related_matrix(self) -> npt.NDArray[np.float64]:
         p = self.problem
         movable = np.array(self.movable, dtype=np.int64)
         if not len(movable):
@@ -139,7 +140,8 @@ class Search:
         )
         space = space / max(space.max(), 1e-9)
         time_ = time_ / max(time_.max(), 1e-9)
-        return 9.0 * space + 3.0 * time_
+        related: npt.NDArray[np.float64] = 9.0 * space + 3.0 * time_
+        return related
 
     def _remove(self, state: _State, requests: list[int]) -> None:
         touched: set[int] = set()
@@ -191,7 +193,7 @@ class Search:
         return chosen
 
     # -- the route pool and set partitioning ------------------------------------------------------
-    def _remember(self, v: int, route: np.ndarray, cost: float) -> None:
+    def _remember(self, v: int, route: Route, cost: float) -> None:
         if not len(route):
             return
         key = frozenset(self.request_of_pickup[n] for n in route.tolist() if n in self.request_of_pickup)
@@ -326,7 +328,7 @@ class Search:
                 best = better
         return self._solution(best)
 
-    def improve(self, routes: Sequence[Sequence[int]], time_limit_s: float, heat: float = 0.05) -> Solution:
+    def improve(self, routes: Sequence[Sequence[int] | Route], time_limit_s: float, heat: float = 0.05) -> Solution:
         """A plan at most as costly as `routes` (which must be feasible), serving at least the same requests."""
         start = _State(self.planner, [np.asarray(r, dtype=np.int32) for r in routes], self.request_of_node)
         return self.run(time_limit_s, start=start, heat=heat)

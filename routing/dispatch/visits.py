@@ -16,9 +16,8 @@ import numpy.typing as npt
 
 from routing.dispatch.drive_times import DriveTimes
 from routing.dispatch.insertion import Planner
-from routing.dispatch.model import DIMENSIONS, Problem, Vehicle
+from routing.dispatch.model import DIMENSIONS, Problem, Route, Vehicle
 
-Route = npt.NDArray[np.int32]
 _Scalar = TypeVar("_Scalar", bound=np.generic)
 
 
