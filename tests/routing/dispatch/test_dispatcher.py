@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -13,22 +12,8 @@ from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.drive_times import DriveTimes
 from routing.dispatch.insertion import best_insertion_reference, schedule_reference
 from routing.dispatch.model import DispatchError, Passengers, Request, RideRules, StopEvent, Vehicle
-from routing.network import load_network
 
 H = 3600.0
-
-
-@pytest.fixture(scope="module")
-def drive(network_dir: Path):
-    return load_network(network_dir).streets["drive"]
-
-
-@pytest.fixture(scope="module")
-def stops(network_dir: Path, drive) -> list[int]:
-    """The bus stops of the region on the drive graph: the on-demand service's virtual stops."""
-    routable = DriveTimes(drive).routable
-    snapped = np.asarray(load_network(network_dir).snaps["drive"].node)
-    return sorted({int(n) for n in snapped if n >= 0 and routable[n]})
 
 
 def _fleet(stops: list[int], count: int, seats: int = 8, wheelchair_places: int = 1) -> list[Vehicle]:
@@ -214,8 +199,6 @@ def test_bad_requests_are_refused_clearly(drive, stops: list[int]) -> None:
         disp.booking("nobody")
     with pytest.raises(DispatchError, match="either"):
         Request(id="z", origin_node=1, destination_node=2)
-    with pytest.raises(DispatchError, match="road"):
-        disp.times.snap(0.0, 0.0)
 
 
 def test_promises_hold_through_200_bookings_and_repeated_reoptimisation(drive, stops: list[int]) -> None:
