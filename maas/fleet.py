@@ -29,7 +29,8 @@ from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
 from maas.errors import REFUSALS
 from maas.model import BookingRecord
-from routing.dispatch.dispatcher import Dispatcher, DriveTimes
+from routing.dispatch.dispatcher import Dispatcher
+from routing.dispatch.drive_times import DriveTimes
 from routing.dispatch.model import DispatchError, Passengers, Promise, Request, RideRules, Vehicle
 from routing.model import StreetArrays
 

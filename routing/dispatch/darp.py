@@ -9,6 +9,7 @@ and a schedule exists exactly when the constraint graph has no negative cycle.
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
-from routing.dispatch.model import darp_problem
+from routing.dispatch.model import DIMENSIONS, ROOM, SEATS, Problem
 from routing.dispatch.optimize import optimize
 from routing.dispatch.search import Search
 from routing.errors import RoutingError
@@ -49,12 +51,12 @@ class DarpInstance(msgspec.Struct, frozen=True, kw_only=True):
     max_route_s: float
     capacity: int
     max_ride_s: float
-    x: np.ndarray
-    y: np.ndarray
-    service_s: np.ndarray
-    load: np.ndarray
-    earliest: np.ndarray
-    latest: np.ndarray
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    service_s: npt.NDArray[np.float64]
+    load: npt.NDArray[np.int64]
+    earliest: npt.NDArray[np.float64]
+    latest: npt.NDArray[np.float64]
 
     @property
     def end_depot(self) -> int:
@@ -118,6 +120,38 @@ def read_darp(path: str | Path) -> DarpInstance:
         load=rows[:, 4].astype(np.int64),
         earliest=rows[:, 5],
         latest=rows[:, 6],
+    )
+
+
+def darp_problem(inst: DarpInstance) -> Problem:
+    """Cordeau's instance as a Problem: nodes keep their numbers, every vehicle runs depot 0 to 2n+1."""
+    n, m = inst.requests, inst.vehicles
+    count = 2 * n + 2
+    travel = np.hypot(inst.x[:, None] - inst.x[None, :], inst.y[:, None] - inst.y[None, :])
+    demand = np.zeros((count, DIMENSIONS), dtype=np.int32)
+    demand[:, ROOM] = inst.load
+    demand[:, SEATS] = inst.load
+    partner = np.full(count, -1, dtype=np.int32)
+    partner[1 : n + 1] = np.arange(n + 1, 2 * n + 1)
+    partner[n + 1 : 2 * n + 1] = np.arange(1, n + 1)
+    max_ride = np.full(count, math.inf)
+    max_ride[1 : n + 1] = inst.max_ride_s
+    return Problem(
+        travel=np.ascontiguousarray(travel),
+        service_s=inst.service_s.astype(np.float64),
+        earliest_s=inst.earliest.astype(np.float64),
+        latest_s=inst.latest.astype(np.float64),
+        demand=demand,
+        partner=partner,
+        max_ride_s=max_ride,
+        vehicle_start=np.zeros(m, dtype=np.int32),
+        vehicle_end=np.full(m, count - 1, dtype=np.int32),
+        capacity=np.full((m, DIMENSIONS), inst.capacity, dtype=np.int32),
+        initial_load=np.zeros((m, DIMENSIONS), dtype=np.int32),
+        max_duration_s=np.full(m, inst.max_route_s),
+        pickup=np.arange(1, n + 1, dtype=np.int32),
+        dropoff=np.arange(n + 1, 2 * n + 1, dtype=np.int32),
+        onboard_vehicle=np.full(n, -1, dtype=np.int32),
     )
 
 
@@ -268,7 +302,7 @@ def solve_darp(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    routes = [[int(v) for v in r] for r in routes if len(r)]
+    plan = [[int(v) for v in r] for r in routes if len(r)]
     return DarpSolution(
-        cost=solution_cost(inst, routes), routes=routes, feasible=not unserved and verify_solution(inst, routes) is None
+        cost=solution_cost(inst, plan), routes=plan, feasible=not unserved and verify_solution(inst, plan) is None
     )

@@ -1,9 +1,8 @@
-"""Live vehicle plans: quotes, bookings with promises, stop events, and re-optimised plans adopted safely.
+"""Live vehicle plans: quotes, bookings with promises, stop events, breaks, and re-optimised plans
+adopted safely.
 
-Every visit (a vehicle's current position and its depot at shift end, each pickup and drop-off)
-occupies a slot of flat arrays that the insertion kernel reads in place. Visits refer to places
-(drive-graph nodes); driving times between places come from `DriveTimes`, one forward and one
-backward search per new place, cached.
+The visits live in the slot arrays of `Visits`; driving times between their places come from
+`DriveTimes`. This module decides what goes into a plan and keeps each ride's promise and status.
 """
 
 from __future__ import annotations
@@ -15,114 +14,32 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
+import numpy.typing as npt
 
+from routing.dispatch.drive_times import UNREACHABLE_S, DriveTimes
 from routing.dispatch.insertion import Insertion, Planner, insert_pair
 from routing.dispatch.model import (
-    DIMENSIONS,
     Break,
     DispatchError,
     Problem,
     Promise,
     Request,
     RideRules,
+    RideStatus,
+    Route,
     StopEvent,
     Vehicle,
 )
 from routing.dispatch.optimize import optimize
 from routing.dispatch.search import Search
+from routing.dispatch.visits import Visits
 from routing.model import StreetArrays
-from routing.spatial import NearestIndex
-from routing.streets import StreetRouter, reversed_graph
 
-# Driving time used for places that cannot reach each other: large but finite, so that sums stay numbers.
-UNREACHABLE_S = 1e9
 # Re-optimisation: the large neighbourhood search first, OR-Tools' guided local search for the rest.
 SEARCH_SHARE = 0.6
-SNAP_RADIUS_M = 500.0
 
-
-class DriveTimes:
-    """Driving seconds between the places in use, grown one place at a time."""
-
-    def __init__(self, drive: StreetArrays, capacity: int = 256) -> None:
-        self.graph = drive
-        # Only the largest strongly connected part of the roads can be served both ways.
-        adjacency = csr_matrix(
-            (np.ones(drive.n_edges), np.asarray(drive.indices), np.asarray(drive.indptr)),
-            shape=(drive.n_nodes, drive.n_nodes),
-        )
-        _, component = connected_components(adjacency, directed=True, connection="strong")
-        self.routable = component == np.bincount(component).argmax()
-        self._forward = StreetRouter(drive, "travel_time_s")
-        self._backward = StreetRouter(reversed_graph(drive), "travel_time_s")
-        self._nearest: NearestIndex | None = None
-        self.matrix = np.zeros((capacity, capacity), dtype=np.float64)
-        self.nodes: list[int] = []
-        self._place_of: dict[int, int] = {}
-        self.grown = 0  # bumps whenever `matrix` is replaced by a bigger one
-
-    def snap(self, lat: float, lon: float) -> int:
-        """The drive-graph node nearest to a position, within 500 m."""
-        return self.snap_many([lat], [lon])[0]
-
-    def snap_many(self, lats: Sequence[float], lons: Sequence[float]) -> list[int]:
-        """`snap` of several positions in one look-up; DispatchError names the first too far from a road."""
-        if self._nearest is None:
-            lat_, lon_ = np.asarray(self.graph.node_lat).copy(), np.asarray(self.graph.node_lon).copy()
-            lat_[~self.routable] = np.nan  # never snap onto a road cut off from the rest
-            self._nearest = NearestIndex(lat_, lon_)
-        if not len(lats):
-            return []
-        index, _ = self._nearest.nearest(
-            np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64), SNAP_RADIUS_M
-        )
-        for k in np.flatnonzero(index < 0)[:1].tolist():
-            raise DispatchError(f"{lats[k]:.5f},{lons[k]:.5f} is more than {SNAP_RADIUS_M:.0f} m from any road")
-        return index.tolist()
-
-    def place(self, node: int) -> int:
-        """The place index of a drive-graph node, adding it (two searches) when new."""
-        known = self._place_of.get(node)
-        if known is not None:
-            return known
-        if not 0 <= node < self.graph.n_nodes:
-            raise DispatchError(f"node {node} is not in the drive graph")
-        if not self.routable[node]:
-            raise DispatchError(f"node {node} lies on a road cut off from the rest of the network")
-        k = len(self.nodes)
-        if k == len(self.matrix):
-            bigger = np.zeros((2 * k, 2 * k), dtype=np.float64)
-            bigger[:k, :k] = self.matrix[:k, :k]
-            self.matrix = bigger
-            self.grown += 1
-        targets = np.array(self.nodes, dtype=np.int64)
-        source = np.array([node], dtype=np.int32)
-        row = self._times(self._forward, source, targets)
-        column = self._times(self._backward, source, targets)
-        self.matrix[k, :k] = row
-        self.matrix[:k, k] = column
-        self.matrix[k, k] = 0.0
-        self.nodes.append(node)
-        self._place_of[node] = k
-        return k
-
-    def warm(self, nodes: Sequence[int]) -> None:
-        """Add the places riders will mostly use (the bus stops on the drive graph) ahead of the first
-        quote; nodes off the routable roads are skipped."""
-        for node in nodes:
-            if 0 <= node < self.graph.n_nodes and self.routable[node]:
-                self.place(int(node))
-
-    def _times(self, router: StreetRouter, source: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        nodes, costs = router.search(source)
-        full = np.full(self.graph.n_nodes, UNREACHABLE_S)
-        full[nodes] = costs
-        return full[targets]
-
-    def seconds(self, a: int, b: int) -> float:
-        return float(self.matrix[self.place(a), self.place(b)])
+# Pickup earliest/latest, drop-off earliest/latest, and the maximum ride time of a request.
+_Windows = tuple[float, float, float, float, float]
 
 
 class Offer(msgspec.Struct, frozen=True, kw_only=True):
@@ -148,7 +65,7 @@ class Booking(msgspec.Struct, frozen=True, kw_only=True):
     request: Request
     promise: Promise
     vehicle_id: str
-    status: str  # confirmed | picked_up | completed | cancelled | no_show
+    status: RideStatus
 
 
 class _Ride(msgspec.Struct, kw_only=True):
@@ -157,7 +74,7 @@ class _Ride(msgspec.Struct, kw_only=True):
     vehicle: int
     pickup: int  # slot, -1 once picked up
     dropoff: int  # slot, -1 once dropped off
-    status: str
+    status: RideStatus
 
 
 class Dispatcher:
@@ -185,99 +102,32 @@ class Dispatcher:
         self.times = times or DriveTimes(drive)
         self.vehicles = list(vehicles)
         self._vehicle_index = {v.id: k for k, v in enumerate(self.vehicles)}
-        n_vehicles = len(vehicles)
-        self._allocate(max(capacity, 2 * n_vehicles + 2))
-        self.capacity = np.array([v.capacity() for v in vehicles], dtype=np.int32).reshape(-1, DIMENSIONS)
-        self.initial_load = np.zeros((n_vehicles, DIMENSIONS), dtype=np.int32)
-        self.max_duration = np.array([v.shift_end_s - v.shift_start_s for v in vehicles], dtype=np.float64)
-        self.vehicle_start = np.arange(0, 2 * n_vehicles, 2, dtype=np.int32)
-        self.vehicle_end = self.vehicle_start + 1
-        for k, v in enumerate(vehicles):
-            depot = self.times.place(v.depot_node)
-            for slot in (2 * k, 2 * k + 1):
-                self.location[slot] = depot
-                self.earliest[slot] = v.shift_start_s
-                self.latest[slot] = v.shift_end_s
-                self.fixed[slot] = k
-        self._free = list(range(len(self.service) - 1, 2 * n_vehicles - 1, -1))
+        self.visits = Visits(self.times, vehicles, capacity)
         self._moved: dict[int, tuple[int, float]] = {}  # vehicles whose plan no longer starts at the depot
         self._slot_ride: dict[int, str] = {}  # the ride each pickup or drop-off slot was last given to
-        self.routes: list[np.ndarray] = [np.zeros(0, dtype=np.int32) for _ in vehicles]
+        self.routes: list[Route] = [np.zeros(0, dtype=np.int32) for _ in vehicles]
         self.rides: dict[str, _Ride] = {}
         self.breaks: dict[str, tuple[int, int]] = {}  # break id -> (vehicle, slot)
-        self._planner: Planner | None = None
-        self._planner_key: tuple[int, int] = (-1, -1)
         for v in vehicles:
             for n, rest in enumerate(v.breaks):
                 self.add_break(f"{v.id}/break-{n}", v.id, rest)
 
-    # -- storage ------------------------------------------------------------------------------------
-    def _allocate(self, size: int) -> None:
-        old = getattr(self, "service", None)
-        fields = {
-            "service": (np.float64, 0.0),
-            "earliest": (np.float64, 0.0),
-            "latest": (np.float64, math.inf),
-            "partner": (np.int32, -1),
-            "max_ride": (np.float64, math.inf),
-            "location": (np.int32, 0),
-            "fixed": (np.int32, -1),
-        }
-        for name, (dtype, fill) in fields.items():
-            array = np.full(size, fill, dtype=dtype)
-            if old is not None:
-                array[: len(old)] = getattr(self, name)
-            setattr(self, name, array)
-        demand = np.zeros((size, DIMENSIONS), dtype=np.int32)
-        if old is not None:
-            demand[: len(old)] = self.demand
-            self._free = list(range(size - 1, len(old) - 1, -1)) + self._free
-        self.demand = demand
+    @property
+    def planner(self) -> Planner:
+        """The Planner over every visit (for the benchmark's oracle comparisons, too)."""
+        return self.visits.planner
 
-    def _slot(self) -> int:
-        if not self._free:
-            self._allocate(2 * len(self.service))
-        return self._free.pop()
-
-    def _release(self, slot: int) -> None:
-        self.partner[slot] = -1
-        self.demand[slot] = 0
-        self.fixed[slot] = -1
-        self.earliest[slot], self.latest[slot], self.max_ride[slot] = 0.0, math.inf, math.inf
-        self._free.append(slot)
+    @property
+    def fixed(self) -> npt.NDArray[np.int32]:
+        """Per slot, the vehicle the visit must stay on, or -1."""
+        return self.visits.fixed
 
     def problem(self) -> Problem:
         """The live plan as a Problem over every slot (free slots are never visited)."""
-        none = np.zeros(0, dtype=np.int32)
-        return Problem(
-            travel=self.times.matrix,
-            location=self.location,
-            service_s=self.service,
-            earliest_s=self.earliest,
-            latest_s=self.latest,
-            demand=self.demand,
-            partner=self.partner,
-            max_ride_s=self.max_ride,
-            vehicle_start=self.vehicle_start,
-            vehicle_end=self.vehicle_end,
-            capacity=self.capacity,
-            initial_load=self.initial_load,
-            max_duration_s=self.max_duration,
-            pickup=none,
-            dropoff=none,
-            onboard_vehicle=none,
-        )
-
-    @property
-    def planner(self) -> Planner:
-        key = (len(self.service), self.times.grown)
-        if self._planner is None or key != self._planner_key:
-            self._planner = Planner(self.problem(), fixed_vehicle=self.fixed)
-            self._planner_key = key
-        return self._planner
+        return self.visits.problem()
 
     # -- quotes and bookings ------------------------------------------------------------------------
-    def _windows(self, request: Request, now_s: float) -> tuple[float, float, float, float, float]:
+    def _windows(self, request: Request, now_s: float) -> _Windows:
         """Pickup earliest/latest, drop-off earliest/latest, and the maximum ride time of a request."""
         direct = self.times.seconds(request.origin_node, request.destination_node)
         if direct >= UNREACHABLE_S:
@@ -288,26 +138,24 @@ class Dispatcher:
             pick_lo = max(request.earliest_pickup_s, now_s)
             pick_hi = request.earliest_pickup_s + self.search_window_s
             drop_hi = pick_hi + s + ride
-        else:
-            drop_hi = float(request.latest_arrival_s)  # type: ignore[arg-type]
+        elif request.latest_arrival_s is not None:
+            drop_hi = float(request.latest_arrival_s)
             pick_lo = max(now_s, drop_hi - s - ride - self.search_window_s)
             pick_hi = drop_hi - s - direct
+        else:  # Request refuses this when it is made
+            raise DispatchError(f"request {request.id}: give either an earliest pickup or a latest arrival")
         if pick_hi < pick_lo:
             raise DispatchError(f"request {request.id}: its time lies in the past")
         return pick_lo, pick_hi, pick_lo + s + direct, drop_hi, ride
 
-    def _place_request(self, request: Request, windows: tuple[float, float, float, float, float]) -> tuple[int, int]:
+    def _place_request(self, request: Request, windows: _Windows) -> tuple[int, int]:
         pick_lo, pick_hi, drop_lo, drop_hi, ride = windows
-        p, d = self._slot(), self._slot()
-        demand = request.passengers.demand()
-        self.location[p] = self.times.place(request.origin_node)
-        self.location[d] = self.times.place(request.destination_node)
-        for slot, lo, hi, sign in ((p, pick_lo, pick_hi, 1), (d, drop_lo, drop_hi, -1)):
-            self.service[slot] = self.rules.boarding_s
-            self.earliest[slot], self.latest[slot] = lo, hi
-            self.demand[slot] = [sign * x for x in demand]
-        self.partner[p], self.partner[d] = d, p
-        self.max_ride[p] = ride
+        boarding, demand = self.rules.boarding_s, request.passengers.demand()
+        visits = self.visits
+        p = visits.add(self.times.place(request.origin_node), boarding, pick_lo, pick_hi, demand)
+        d = visits.add(self.times.place(request.destination_node), boarding, drop_lo, drop_hi, [-x for x in demand])
+        visits.partner[p], visits.partner[d] = d, p
+        visits.max_ride[p] = ride
         # A released slot keeps its old entry until reused; plan_of checks it against the ride.
         self._slot_ride[p] = self._slot_ride[d] = request.id
         return p, d
@@ -319,19 +167,19 @@ class Dispatcher:
         try:
             yield p, d
         finally:
-            self._release(p)
-            self._release(d)
+            self.visits.release(p)
+            self.visits.release(d)
 
-    def _offers(self, request: Request, windows: tuple[float, float, float, float, float], count: int) -> list[Offer]:
+    def _offers(self, request: Request, windows: _Windows, count: int) -> list[Offer]:
         p, d = self._place_request(request, windows)
         try:
             found = self.planner.pair_options(self.routes, p, d, count)
             return [self._offer(request, option, windows) for option in found]
         finally:
-            self._release(p)
-            self._release(d)
+            self.visits.release(p)
+            self.visits.release(d)
 
-    def _offer(self, request: Request, option: Insertion, windows: tuple[float, float, float, float, float]) -> Offer:
+    def _offer(self, request: Request, option: Insertion, windows: _Windows) -> Offer:
         pick_hi, drop_hi = windows[1], windows[3]
         width = self.rules.pickup_window_s
         promise = Promise(
@@ -356,13 +204,13 @@ class Dispatcher:
         if now_s is None:
             yield
             return
-        starts = self.vehicle_start
-        saved = self.earliest[starts].copy()
-        self.earliest[starts] = np.maximum(saved, now_s)
+        starts = self.visits.vehicle_start
+        saved = self.visits.earliest[starts].copy()
+        self.visits.earliest[starts] = np.maximum(saved, now_s)
         try:
             yield
         finally:
-            self.earliest[starts] = saved
+            self.visits.earliest[starts] = saved
 
     def quote(self, request: Request, now_s: float, count: int = 3) -> Quote:
         """Feasible offers, cheapest first; when none fits, the nearest feasible earlier and later times."""
@@ -419,8 +267,8 @@ class Dispatcher:
         if not math.isfinite(added):
             found = self.planner.pair_options(self.routes, p, d, count=1)
             if not found:
-                self._release(p)
-                self._release(d)
+                self.visits.release(p)
+                self.visits.release(d)
                 raise DispatchError(f"request {request.id}: the offer no longer fits any vehicle's plan")
             v, i, j = found[0].vehicle, found[0].i, found[0].j
         self.routes[v] = insert_pair(self.routes[v], p, d, i, j)
@@ -429,7 +277,7 @@ class Dispatcher:
         )
         return self.booking(request.id)
 
-    def restore(self, request: Request, promise: Promise, vehicle_id: str, status: str) -> None:
+    def restore(self, request: Request, promise: Promise, vehicle_id: str, status: RideStatus) -> None:
         """Put back a ride read from storage (confirmed or picked up) without planning it; `set_plan`
         then gives each vehicle its stored visiting order."""
         if request.id in self.rides:
@@ -443,10 +291,10 @@ class Dispatcher:
         )
         ride = _Ride(request=request, promise=promise, vehicle=v, pickup=p, dropoff=d, status=status)
         if status == "picked_up":
-            self.initial_load[v] += self.demand[p]
-            self.partner[d] = -1
-            self.fixed[d] = v
-            self._release(p)
+            self.visits.initial_load[v] += self.visits.demand[p]
+            self.visits.partner[d] = -1
+            self.visits.fixed[d] = v
+            self.visits.release(p)
             ride.pickup = -1
         self.rides[request.id] = ride
 
@@ -458,10 +306,10 @@ class Dispatcher:
             ride = self.rides.pop(rid)
             for slot in (ride.pickup, ride.dropoff):
                 if slot >= 0:
-                    self._release(slot)
+                    self.visits.release(slot)
         rests = {slot for u, slot in self.breaks.values() if u == v}
         self.routes[v] = np.array([x for x in self.routes[v].tolist() if x in rests], dtype=np.int32)
-        self.initial_load[v] = 0
+        self.visits.initial_load[v] = 0
 
     def set_plan(self, vehicle_id: str, stops: Sequence[tuple[str, str]]) -> bool:
         """Give a vehicle its visiting order as (request id, 'pickup' | 'dropoff'); returns whether the
@@ -513,12 +361,8 @@ class Dispatcher:
         if break_id in self.breaks:
             raise DispatchError(f"break {break_id} exists already")
         v = self._vehicle(vehicle_id)
-        slot = self._slot()
         node = self.vehicles[v].depot_node if rest.node is None else rest.node
-        self.location[slot] = self.times.place(node)
-        self.service[slot] = rest.duration_s
-        self.earliest[slot], self.latest[slot] = rest.earliest_s, rest.latest_s
-        self.fixed[slot] = v
+        slot = self.visits.add(self.times.place(node), rest.duration_s, rest.earliest_s, rest.latest_s, fixed=v)
         route = self.routes[v]
         best, best_cost = None, math.inf
         for i in range(len(route) + 1):
@@ -527,7 +371,7 @@ class Dispatcher:
             if cost < best_cost and self.planner.schedule(v, trial) is not None:
                 best, best_cost = trial, cost
         if best is None:
-            self._release(slot)
+            self.visits.release(slot)
             raise DispatchError(f"vehicle {vehicle_id}: the break does not fit its plan")
         self.routes[v] = best
         self.breaks[break_id] = (v, slot)
@@ -537,9 +381,9 @@ class Dispatcher:
         if break_id not in self.breaks:
             raise DispatchError(f"no break {break_id}")
         v, slot = self.breaks.pop(break_id)
-        node = self.times.nodes[int(self.location[slot])]
+        node = self.times.nodes[int(self.visits.location[slot])]
         self.routes[v] = self.routes[v][self.routes[v] != slot]
-        self._release(slot)
+        self.visits.release(slot)
         self.vehicle_at(self.vehicles[v].id, node, at_s)
 
     # -- stop events and cancellations --------------------------------------------------------------
@@ -548,7 +392,7 @@ class Dispatcher:
         self.routes[ride.vehicle] = route[~np.isin(route, [s for s in slots if s >= 0])]
         for slot in slots:
             if slot >= 0:
-                self._release(slot)
+                self.visits.release(slot)
 
     def cancel(self, request_id: str) -> Booking:
         """Cancel a ride not yet picked up; its room is free at once."""
@@ -585,10 +429,10 @@ class Dispatcher:
     def vehicle_at(self, vehicle_id: str, node: int, at_s: float) -> None:
         """The vehicle is free at `node` from `at_s` on: its plan starts there."""
         v = self._vehicle(vehicle_id)
-        start = int(self.vehicle_start[v])
-        self.location[start] = self.times.place(node)
-        self.earliest[start] = max(at_s, self.earliest[start])
-        self._moved[v] = (node, float(self.earliest[start]))
+        start = int(self.visits.vehicle_start[v])
+        self.visits.location[start] = self.times.place(node)
+        self.visits.earliest[start] = max(at_s, self.visits.earliest[start])
+        self._moved[v] = (node, float(self.visits.earliest[start]))
 
     def start_of(self, vehicle_id: str) -> tuple[int, float] | None:
         """(node, time) where the vehicle's plan starts, if `vehicle_at` moved it from its depot."""
@@ -608,7 +452,7 @@ class Dispatcher:
         if event in (StopEvent.PICKED_UP, StopEvent.NO_SHOW):
             if ride.status != "confirmed":
                 raise DispatchError(f"booking {request_id} is {ride.status}, not waiting for its pickup")
-            node = self.times.nodes[int(self.location[ride.pickup])]
+            node = self.times.nodes[int(self.visits.location[ride.pickup])]
             if event is StopEvent.NO_SHOW:
                 self._drop_visits(ride, ride.pickup, ride.dropoff)
                 ride.pickup = ride.dropoff = -1
@@ -616,14 +460,14 @@ class Dispatcher:
                 self.vehicle_at(vehicle_id, node, at_s)
                 return self.booking(request_id)
             d = ride.dropoff
-            s = self.service[ride.pickup]
-            self.initial_load[ride.vehicle] += self.demand[ride.pickup]
-            self.max_ride[d] = math.inf
-            self.latest[d] = min(ride.promise.dropoff_latest_s, at_s + s + self.max_ride[ride.pickup])
+            s = self.visits.service[ride.pickup]
+            self.visits.initial_load[ride.vehicle] += self.visits.demand[ride.pickup]
+            self.visits.max_ride[d] = math.inf
+            self.visits.latest[d] = min(ride.promise.dropoff_latest_s, at_s + s + self.visits.max_ride[ride.pickup])
             # Picked up before the window opened: the drop-off may come as early as the drive allows.
-            self.earliest[d] = at_s + s
-            self.partner[d] = -1
-            self.fixed[d] = ride.vehicle  # a rider on board never changes vehicle
+            self.visits.earliest[d] = at_s + s
+            self.visits.partner[d] = -1
+            self.visits.fixed[d] = ride.vehicle  # a rider on board never changes vehicle
             self._drop_visits(ride, ride.pickup)
             ride.pickup = -1
             ride.status = "picked_up"
@@ -632,9 +476,9 @@ class Dispatcher:
         if event is StopEvent.DROPPED_OFF:
             if ride.status != "picked_up":
                 raise DispatchError(f"booking {request_id} is {ride.status}, nobody to drop off")
-            node = self.times.nodes[int(self.location[ride.dropoff])]
-            s = self.service[ride.dropoff]
-            self.initial_load[ride.vehicle] += self.demand[ride.dropoff]
+            node = self.times.nodes[int(self.visits.location[ride.dropoff])]
+            s = self.visits.service[ride.dropoff]
+            self.visits.initial_load[ride.vehicle] += self.visits.demand[ride.dropoff]
             self._drop_visits(ride, ride.dropoff)
             ride.dropoff = -1
             ride.status = "completed"
@@ -657,46 +501,15 @@ class Dispatcher:
                 owner[ride.dropoff] = (rid, "dropoff")
         return [(*owner[int(slot)], float(t)) for slot, t in zip(self.routes[v].tolist(), times[1:-1], strict=True)]
 
-    def snapshot(self) -> tuple[Problem, list[np.ndarray], np.ndarray]:
+    def snapshot(self) -> tuple[Problem, list[Route], Route]:
         """A compact Problem of the visits in use (for the optimiser), its routes, and each compact
         node's slot. Riders on board appear as requests without pickup, fixed to their vehicle."""
-        # (pickup slot or -1, drop-off slot, vehicle it is fixed to or -1); breaks travel as riders on
-        # board without load: one visit fixed to its vehicle.
-        visits = [
+        # Breaks travel as riders on board without load: one visit fixed to its vehicle.
+        requests = [
             (r.pickup, r.dropoff, r.vehicle if r.pickup < 0 else -1) for r in self.rides.values() if r.dropoff >= 0
         ]
-        visits += [(-1, slot, v) for v, slot in self.breaks.values()]
-        slots = np.concatenate(
-            [
-                np.stack([self.vehicle_start, self.vehicle_end], axis=1).ravel(),
-                np.array([x for p, d, _ in visits for x in (p, d) if x >= 0], dtype=np.int32),
-            ]
-        )
-        slots = slots.astype(np.int32)
-        compact = {int(x): k for k, x in enumerate(slots.tolist())}
-        partner = np.array(
-            [compact[int(self.partner[x])] if self.partner[x] >= 0 else -1 for x in slots], dtype=np.int32
-        )
-        n_vehicles = len(self.vehicles)
-        problem = Problem(
-            travel=np.ascontiguousarray(self.times.matrix[np.ix_(self.location[slots], self.location[slots])]),
-            service_s=self.service[slots].copy(),
-            earliest_s=self.earliest[slots].copy(),
-            latest_s=self.latest[slots].copy(),
-            demand=np.ascontiguousarray(self.demand[slots]),
-            partner=partner,
-            max_ride_s=self.max_ride[slots].copy(),
-            vehicle_start=np.arange(0, 2 * n_vehicles, 2, dtype=np.int32),
-            vehicle_end=np.arange(1, 2 * n_vehicles, 2, dtype=np.int32),
-            capacity=self.capacity.copy(),
-            initial_load=self.initial_load.copy(),
-            max_duration_s=self.max_duration.copy(),
-            pickup=np.array([compact[p] if p >= 0 else -1 for p, _, _ in visits], dtype=np.int32),
-            dropoff=np.array([compact[d] for _, d, _ in visits], dtype=np.int32),
-            onboard_vehicle=np.array([v for _, _, v in visits], dtype=np.int32),
-        )
-        routes = [np.array([compact[int(s)] for s in route.tolist()], dtype=np.int32) for route in self.routes]
-        return problem, routes, slots
+        requests += [(-1, slot, v) for v, slot in self.breaks.values()]
+        return self.visits.snapshot(requests, self.routes)
 
     def reoptimize(self, time_limit_s: float, seed: int = 0) -> bool:
         """Improve the plans for `time_limit_s` and adopt the result if it keeps every promise.
@@ -717,7 +530,7 @@ class Dispatcher:
         changed = self.adopt(polished, slots)
         return changed and sum(self.planner.route_cost(v, r) for v, r in enumerate(self.routes)) <= before + 1e-6
 
-    def adopt(self, routes: Sequence[np.ndarray], slots: np.ndarray) -> bool:
+    def adopt(self, routes: Sequence[Route], slots: Route) -> bool:
         """Take re-optimised routes (compact node ids of `snapshot`) if they still keep every promise under
         the current plan: every visit planned exactly once, riders on board on their vehicle, every
         route feasible. Plans changed since the snapshot (a new booking, an event) reject them."""

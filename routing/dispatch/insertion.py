@@ -38,9 +38,6 @@ class Insertion(msgspec.Struct, frozen=True, kw_only=True):
     pickup_s: float  # service start at the pickup in the least schedule of the new route
     dropoff_s: float
 
-    def apply(self, route: np.ndarray, pickup: int, dropoff: int) -> np.ndarray:
-        return insert_pair(route, pickup, dropoff, self.i, self.j)
-
 
 def insert_pair(route: np.ndarray, pickup: int, dropoff: int, i: int, j: int) -> np.ndarray:
     """route[:i] + [pickup] + route[i:j] + [dropoff] + route[j:]."""

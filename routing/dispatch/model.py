@@ -10,10 +10,11 @@ places therefore folds two seats, and seated riders never use a wheelchair place
 from __future__ import annotations
 
 import enum
-import math
+from typing import Literal
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from routing.errors import RoutingError
 
@@ -117,6 +118,14 @@ class StopEvent(enum.Enum):
     DROPPED_OFF = "dropped_off"
 
 
+# A vehicle's visiting order: node ids (of a Problem), start and end omitted.
+Route = npt.NDArray[np.int32]
+
+# A booked ride's life: confirmed, then picked up and completed, or cancelled or a no-show before
+# pickup. The names are maas's BookingStatus, so the service can take this type over.
+RideStatus = Literal["confirmed", "picked_up", "completed", "cancelled", "no_show"]
+
+
 class Problem(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a planner needs, as flat arrays over N nodes, R requests and V vehicles.
 
@@ -128,29 +137,29 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     Ride time runs from the end of pickup service to the start of drop-off service.
     """
 
-    travel: np.ndarray  # float64 [N, N]
-    service_s: np.ndarray  # float64 [N]
-    earliest_s: np.ndarray  # float64 [N]
-    latest_s: np.ndarray  # float64 [N]
-    demand: np.ndarray  # int32 [N, DIMENSIONS]: + at a pickup, - at a drop-off, 0 at vehicle nodes
-    partner: np.ndarray  # int32 [N]: pickup <-> drop-off, -1 otherwise
-    max_ride_s: np.ndarray  # float64 [N]: at a pickup, its request's limit; inf elsewhere
-    vehicle_start: np.ndarray  # int32 [V]
-    vehicle_end: np.ndarray  # int32 [V]
-    capacity: np.ndarray  # int32 [V, DIMENSIONS]
-    initial_load: np.ndarray  # int32 [V, DIMENSIONS]: riders on board at the start node
-    max_duration_s: np.ndarray  # float64 [V]
-    pickup: np.ndarray  # int32 [R], -1 when on board
-    dropoff: np.ndarray  # int32 [R]
-    onboard_vehicle: np.ndarray  # int32 [R], -1 unless on board
-    location: np.ndarray | None = None  # int32 [N]: each visit's place; None means travel is per visit
+    travel: npt.NDArray[np.float64]  # [N, N]
+    service_s: npt.NDArray[np.float64]  # [N]
+    earliest_s: npt.NDArray[np.float64]  # [N]
+    latest_s: npt.NDArray[np.float64]  # [N]
+    demand: npt.NDArray[np.int32]  # [N, DIMENSIONS]: + at a pickup, - at a drop-off, 0 at vehicle nodes
+    partner: npt.NDArray[np.int32]  # [N]: pickup <-> drop-off, -1 otherwise
+    max_ride_s: npt.NDArray[np.float64]  # [N]: at a pickup, its request's limit; inf elsewhere
+    vehicle_start: npt.NDArray[np.int32]  # [V]
+    vehicle_end: npt.NDArray[np.int32]  # [V]
+    capacity: npt.NDArray[np.int32]  # [V, DIMENSIONS]
+    initial_load: npt.NDArray[np.int32]  # [V, DIMENSIONS]: riders on board at the start node
+    max_duration_s: npt.NDArray[np.float64]  # [V]
+    pickup: npt.NDArray[np.int32]  # [R], -1 when on board
+    dropoff: npt.NDArray[np.int32]  # [R]
+    onboard_vehicle: npt.NDArray[np.int32]  # [R], -1 unless on board
+    location: npt.NDArray[np.int32] | None = None  # [N]: each visit's place; None means travel is per visit
 
     def travel_time(self, a: int, b: int) -> float:
         if self.location is None:
             return float(self.travel[a, b])
         return float(self.travel[self.location[a], self.location[b]])
 
-    def visit_travel(self) -> np.ndarray:
+    def visit_travel(self) -> npt.NDArray[np.float64]:
         """The N×N driving times between visits (a copy when visits share places)."""
         if self.location is None:
             return self.travel
@@ -190,35 +199,3 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
                 raise DispatchError(f"request {r}: pickup {p} and drop-off {d} are not partners")
             if p < 0 and not 0 <= self.onboard_vehicle[r] < self.n_vehicles:
                 raise DispatchError(f"request {r}: a rider without pickup must be on board a vehicle")
-
-
-def darp_problem(inst) -> Problem:
-    """Cordeau's instance as a Problem: nodes keep their numbers, every vehicle runs depot 0 to 2n+1."""
-    n, m = inst.requests, inst.vehicles
-    count = 2 * n + 2
-    travel = np.hypot(inst.x[:, None] - inst.x[None, :], inst.y[:, None] - inst.y[None, :])
-    demand = np.zeros((count, DIMENSIONS), dtype=np.int32)
-    demand[:, ROOM] = inst.load
-    demand[:, SEATS] = inst.load
-    partner = np.full(count, -1, dtype=np.int32)
-    partner[1 : n + 1] = np.arange(n + 1, 2 * n + 1)
-    partner[n + 1 : 2 * n + 1] = np.arange(1, n + 1)
-    max_ride = np.full(count, math.inf)
-    max_ride[1 : n + 1] = inst.max_ride_s
-    return Problem(
-        travel=np.ascontiguousarray(travel),
-        service_s=inst.service_s.astype(np.float64),
-        earliest_s=inst.earliest.astype(np.float64),
-        latest_s=inst.latest.astype(np.float64),
-        demand=demand,
-        partner=partner,
-        max_ride_s=max_ride,
-        vehicle_start=np.zeros(m, dtype=np.int32),
-        vehicle_end=np.full(m, count - 1, dtype=np.int32),
-        capacity=np.full((m, DIMENSIONS), inst.capacity, dtype=np.int32),
-        initial_load=np.zeros((m, DIMENSIONS), dtype=np.int32),
-        max_duration_s=np.full(m, inst.max_route_s),
-        pickup=np.arange(1, n + 1, dtype=np.int32),
-        dropoff=np.arange(n + 1, 2 * n + 1, dtype=np.int32),
-        onboard_vehicle=np.full(n, -1, dtype=np.int32),
-    )

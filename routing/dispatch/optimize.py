@@ -21,10 +21,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Self
 
 import numpy as np
+import numpy.typing as npt
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from routing.dispatch.insertion import Planner
-from routing.dispatch.model import DIMENSIONS, DispatchError, Problem
+from routing.dispatch.model import DIMENSIONS, DispatchError, Problem, Route
 from routing.dispatch.search import UNSERVED_WEIGHT
 
 # Integer units per unit of time: a millisecond for seconds, 1/1000 for Cordeau's distances.
@@ -33,15 +34,15 @@ SCALE = 1000.0
 _ROUNDING = 1e-6
 
 
-def _up(x: np.ndarray) -> np.ndarray:
+def _up(x: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return np.ceil(x - _ROUNDING).astype(np.int64)
 
 
-def _down(x: np.ndarray) -> np.ndarray:
+def _down(x: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return np.floor(x + _ROUNDING).astype(np.int64)
 
 
-def plan_cost(planner: Planner, routes: Sequence[np.ndarray]) -> float:
+def plan_cost(planner: Planner, routes: Sequence[Route]) -> float:
     """Driving time of all routes plus Search's penalty for every movable request left out."""
     p = planner.problem
     served = {int(node) for r in routes for node in np.asarray(r).tolist()}
@@ -50,7 +51,7 @@ def plan_cost(planner: Planner, routes: Sequence[np.ndarray]) -> float:
     return sum(planner.route_cost(v, np.asarray(r, dtype=np.int32)) for v, r in enumerate(routes)) + penalty * unserved
 
 
-def find_plan_error(planner: Planner, before: Sequence[np.ndarray], after: Sequence[np.ndarray]) -> str | None:
+def find_plan_error(planner: Planner, before: Sequence[Route], after: Sequence[Route]) -> str | None:
     """Why `after` may not replace `before` (a route infeasible, a node twice, a served request or an
     on-board rider lost, a rider on the wrong vehicle), or None when it may."""
     p = planner.problem
@@ -88,8 +89,7 @@ class _Model:
         index = self.manager.NodeToIndex
 
         # Problem.location (visits sharing places) may index travel by place; the model wants visits.
-        location = getattr(p, "location", None)
-        travel = p.travel if location is None else p.travel[np.ix_(location, location)]
+        travel = p.visit_travel()
 
         # The integer cumul T at node i stands for service start origin + (T + frac[i]) / SCALE, where
         # frac[i] is the fraction of the node's scaled window opening. Openings are then exact (a
@@ -156,11 +156,11 @@ class _Model:
                 routing.AddDisjunction([index(node)], 0)  # a node no request refers to: never visit
                 routing.ActiveVar(index(node)).SetValue(0)
 
-    def read(self, routes: Sequence[np.ndarray]) -> pywrapcp.Assignment | None:
+    def read(self, routes: Sequence[Route]) -> pywrapcp.Assignment | None:
         index = self.manager.NodeToIndex
         return self.routing.ReadAssignmentFromRoutes([[index(int(x)) for x in r] for r in routes], True)
 
-    def routes(self, solution: pywrapcp.Assignment) -> list[np.ndarray]:
+    def routes(self, solution: pywrapcp.Assignment) -> list[Route]:
         found = []
         for v in range(self.problem.n_vehicles):
             at, nodes = solution.Value(self.routing.NextVar(self.routing.Start(v))), []
@@ -171,14 +171,13 @@ class _Model:
         return found
 
 
-def optimize(problem: Problem, routes: list[np.ndarray], time_limit_s: float, *, seed: int = 0) -> list[np.ndarray]:
+def optimize(problem: Problem, routes: list[Route], time_limit_s: float) -> list[Route]:
     """Routes at most as costly as `routes` (the input routes when nothing better is found); every
     request served in `routes` stays served; riders on board stay on their vehicle; every route is
     verified with Planner.schedule before it is returned.
 
     Cost is driving time plus Search's penalty for each request left out, so the solver may add
-    requests no route serves yet. OR-Tools' routing search takes no seed; `seed` is there so that
-    callers treat this like Search.
+    requests no route serves yet. OR-Tools' routing search takes no seed.
     """
     if time_limit_s <= 0:
         raise ValueError("the time limit must be positive")
@@ -222,13 +221,9 @@ class Reoptimizer:
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         self._executor = ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context(method))
 
-    def submit(
-        self, problem: Problem, routes: list[np.ndarray], time_limit_s: float, *, seed: int = 0
-    ) -> Future[list[np.ndarray]]:
+    def submit(self, problem: Problem, routes: list[Route], time_limit_s: float) -> Future[list[Route]]:
         """Optimise in the background; the Future holds what `optimize` returns or raises."""
-        return self._executor.submit(
-            optimize, problem, [np.asarray(r, dtype=np.int32) for r in routes], time_limit_s, seed=seed
-        )
+        return self._executor.submit(optimize, problem, [np.asarray(r, dtype=np.int32) for r in routes], time_limit_s)
 
     def close(self) -> None:
         """Cancel the plans still waiting, finish the ones being optimised and stop the workers."""

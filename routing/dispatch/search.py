@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 from ortools.linear_solver import pywraplp
 
 from routing.dispatch.insertion import Planner
-from routing.dispatch.model import Problem
+from routing.dispatch.model import Problem, Route
 
 # An unserved request costs this many times the longest drive in the problem.
 UNSERVED_WEIGHT = 100.0
@@ -49,23 +50,11 @@ class Solution(msgspec.Struct, frozen=True, kw_only=True):
     cost: float  # driving time (distance for the benchmark instances)
     unserved: list[int]  # request indices left out
 
-    @property
-    def feasible(self) -> bool:
-        return not self.unserved
-
-
-class SearchStats(msgspec.Struct, kw_only=True):
-    iterations: int = 0
-    improvements: int = 0
-    partitions: int = 0
-    partition_gains: int = 0
-    pool: int = 0
-
 
 class _State:
     """A plan under search: one route per vehicle, its cost, and the requests left out."""
 
-    def __init__(self, planner: Planner, routes: list[np.ndarray], request_of_node: dict[int, int]) -> None:
+    def __init__(self, planner: Planner, routes: list[Route], request_of_node: dict[int, int]) -> None:
         """`request_of_node`: the request of each pickup, and of each drop-off of a rider on board."""
         self.planner = planner
         self.routes = routes
@@ -93,7 +82,7 @@ class _State:
     def objective(self, penalty: float) -> float:
         return sum(self.costs) + penalty * len(self.unserved())
 
-    def set_route(self, v: int, route: np.ndarray) -> None:
+    def set_route(self, v: int, route: Route) -> None:
         self.routes[v] = route
         self.costs[v] = self.planner.route_cost(v, route)
 
@@ -110,8 +99,8 @@ class Search:
         self.rng = random.Random(seed)
         self.travel = problem.visit_travel()
         self.penalty = UNSERVED_WEIGHT * max(1.0, float(self.travel.max()))
-        self.pool: dict[frozenset[int], tuple[float, int, np.ndarray]] = {}
-        self.stats = SearchStats()
+        self.pool: dict[frozenset[int], tuple[float, int, Route]] = {}
+        self._iterations = 0  # the operator weights adapt every 100, counted over every run
         self.movable = [r for r in range(problem.n_requests) if problem.pickup[r] >= 0]
         self._movable_array = np.array(self.movable, dtype=np.int64)
         order = np.argsort(self._related_matrix(), axis=1, kind="stable").tolist()
@@ -119,7 +108,7 @@ class Search:
         self._gone = np.zeros(len(problem.service_s), dtype=bool)
 
     # -- construction and repair ------------------------------------------------------------------
-    def construct(self, routes: list[np.ndarray] | None = None) -> _State:
+    def construct(self, routes: list[Route] | None = None) -> _State:
         """Regret insertion of every request not yet in `routes` (empty routes by default)."""
         if routes is None:
             routes = [np.zeros(0, dtype=np.int32) for _ in range(self.problem.n_vehicles)]
@@ -138,7 +127,7 @@ class Search:
             state.vehicle_of[r] = v
 
     # -- ruin -------------------------------------------------------------------------------------
-    def _related_matrix(self) -> np.ndarray:
+    def _related_matrix(self) -> npt.NDArray[np.float64]:
         p = self.problem
         movable = np.array(self.movable, dtype=np.int64)
         if not len(movable):
@@ -151,7 +140,8 @@ class Search:
         )
         space = space / max(space.max(), 1e-9)
         time_ = time_ / max(time_.max(), 1e-9)
-        return 9.0 * space + 3.0 * time_
+        related: npt.NDArray[np.float64] = 9.0 * space + 3.0 * time_
+        return related
 
     def _remove(self, state: _State, requests: list[int]) -> None:
         touched: set[int] = set()
@@ -203,7 +193,7 @@ class Search:
         return chosen
 
     # -- the route pool and set partitioning ------------------------------------------------------
-    def _remember(self, v: int, route: np.ndarray, cost: float) -> None:
+    def _remember(self, v: int, route: Route, cost: float) -> None:
         if not len(route):
             return
         key = frozenset(self.request_of_pickup[n] for n in route.tolist() if n in self.request_of_pickup)
@@ -219,7 +209,6 @@ class Search:
         p = self.problem
         if not self._vehicles_alike():
             return None
-        self.stats.partitions += 1
         for v, route in enumerate(best.routes):
             self._remember(v, route, best.costs[v])
         keys = list(self.pool)
@@ -250,7 +239,6 @@ class Search:
         if (state.vehicle_of < 0).any() or any(self.planner.schedule(v, r) is None for v, r in enumerate(routes)):
             return None
         if sum(state.costs) < sum(best.costs) - 1e-9:
-            self.stats.partition_gains += 1
             return state
         return None
 
@@ -319,17 +307,16 @@ class Search:
             value = trial.objective(self.penalty)
             for v, route in enumerate(trial.routes):
                 self._remember(v, route, trial.costs[v])
-            self.stats.iterations += 1
+            self._iterations += 1
             uses[op] += 1
             if value < best_value - 1e-9:
                 best, best_value = trial.copy(), value
                 current, current_value = trial, value
                 scores[op] += 33
-                self.stats.improvements += 1
             elif value < current_value - 1e-9 or self.rng.random() < math.exp(-(value - current_value) / temperature):
                 scores[op] += 9 if value < current_value else 13
                 current, current_value = trial, value
-            if self.stats.iterations % 100 == 0:
+            if self._iterations % 100 == 0:
                 for k in range(len(operators)):
                     if uses[k]:
                         weights[k] = 0.8 * weights[k] + 0.2 * scores[k] / uses[k]
@@ -339,10 +326,9 @@ class Search:
             better = self._partition(best, max(0.05, began + time_limit_s - time.perf_counter()))
             if better is not None:
                 best = better
-        self.stats.pool = len(self.pool)
         return self._solution(best)
 
-    def improve(self, routes: Sequence[Sequence[int]], time_limit_s: float, heat: float = 0.05) -> Solution:
+    def improve(self, routes: Sequence[Sequence[int] | Route], time_limit_s: float, heat: float = 0.05) -> Solution:
         """A plan at most as costly as `routes` (which must be feasible), serving at least the same requests."""
         start = _State(self.planner, [np.asarray(r, dtype=np.int32) for r in routes], self.request_of_node)
         return self.run(time_limit_s, start=start, heat=heat)

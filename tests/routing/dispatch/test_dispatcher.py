@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import msgspec
 import numpy as np
 import pytest
 
-from routing.dispatch.dispatcher import Dispatcher, DriveTimes
+from routing.dispatch.dispatcher import Dispatcher
+from routing.dispatch.drive_times import DriveTimes
 from routing.dispatch.model import DispatchError, Passengers, Request, RideRules, StopEvent, Vehicle
-from routing.network import load_network
 from routing.oracles import best_insertion_reference, schedule_reference
 
 H = 3600.0
-
-
-@pytest.fixture(scope="module")
-def drive(network_dir: Path):
-    return load_network(network_dir).streets["drive"]
-
-
-@pytest.fixture(scope="module")
-def stops(network_dir: Path, drive) -> list[int]:
-    """The bus stops of the region on the drive graph: the on-demand service's virtual stops."""
-    routable = DriveTimes(drive).routable
-    snapped = np.asarray(load_network(network_dir).snaps["drive"].node)
-    return sorted({int(n) for n in snapped if n >= 0 and routable[n]})
 
 
 def _fleet(stops: list[int], count: int, seats: int = 8, wheelchair_places: int = 1) -> list[Vehicle]:
@@ -213,8 +199,6 @@ def test_bad_requests_are_refused_clearly(drive, stops: list[int]) -> None:
         disp.booking("nobody")
     with pytest.raises(DispatchError, match="either"):
         Request(id="z", origin_node=1, destination_node=2)
-    with pytest.raises(DispatchError, match="road"):
-        disp.times.snap(0.0, 0.0)
 
 
 def test_promises_hold_through_200_bookings_and_repeated_reoptimisation(drive, stops: list[int]) -> None:
@@ -264,7 +248,7 @@ def test_breaks_stay_in_their_window_on_their_vehicle(drive, stops: list[int]) -
     idle = Dispatcher(drive, fleet[:1])
     ((bid, _kind, at),) = idle.schedule(fleet[0].id)
     idle.end_break(bid, at + 1800)
-    assert idle.schedule(fleet[0].id) == [] and idle.earliest[idle.vehicle_start[0]] == at + 1800
+    assert idle.schedule(fleet[0].id) == [] and idle.visits.earliest[idle.visits.vehicle_start[0]] == at + 1800
     with pytest.raises(DispatchError, match="does not fit"):
         disp.add_break("late", disp.vehicles[1].id, Break(earliest_s=23 * H, latest_s=23.5 * H, duration_s=600))
 

@@ -8,9 +8,9 @@ import random
 import numpy as np
 import pytest
 
-from routing.dispatch.darp import DarpInstance, check_route, read_darp, solve_darp
+from routing.dispatch.darp import DarpInstance, check_route, darp_problem, read_darp, solve_darp
 from routing.dispatch.insertion import Planner, insert_pair
-from routing.dispatch.model import DIMENSIONS, Passengers, Problem, Vehicle, darp_problem
+from routing.dispatch.model import DIMENSIONS, Passengers, Problem, Vehicle
 from tests.routing.dispatch.checker import DARP, darp_check
 
 

@@ -10,9 +10,9 @@ import msgspec
 import numpy as np
 import pytest
 
-from routing.dispatch.darp import check_route, read_darp, solution_cost
+from routing.dispatch.darp import check_route, darp_problem, read_darp, solution_cost
 from routing.dispatch.insertion import Planner
-from routing.dispatch.model import DispatchError, Problem, darp_problem
+from routing.dispatch.model import DispatchError, Problem
 from routing.dispatch.optimize import Reoptimizer, optimize
 from routing.dispatch.search import Search
 from tests.routing.dispatch.checker import DARP, darp_check, independent_check

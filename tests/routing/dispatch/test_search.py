@@ -43,8 +43,7 @@ def test_two_workers_solve_a_larger_instance_checked_independently() -> None:
 
 
 def test_the_cool_search_keeps_its_start_feasible_and_only_improves_it() -> None:
-    from routing.dispatch.darp import _polish
-    from routing.dispatch.model import darp_problem
+    from routing.dispatch.darp import _polish, darp_problem
     from routing.dispatch.search import Search
 
     inst = read_darp(DARP / "a6-48.txt")
