@@ -8,10 +8,12 @@ from typing import Literal, get_args
 
 import msgspec
 
+from routing.dispatch.model import RideStatus
+
 # The database's CHECK constraints list the same values (migrations 0001, 0002).
 Role = Literal["rider", "driver", "operator", "agency", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
-BookingStatus = Literal["confirmed", "picked_up", "completed", "cancelled", "no_show"]
+BookingStatus = RideStatus  # a booking's status is its ride's, as the dispatcher knows it
 FeedStatus = Literal["uploaded", "rejected", "publishing", "published", "failed", "retired"]
 NetworkStatus = Literal["building", "built", "failed", "pruned"]
 
