@@ -1,4 +1,5 @@
-"""Helpers several test modules share: the named places of the test region and what a sound itinerary is."""
+"""Helpers several test modules share: the named places of the test region, what a sound itinerary is,
+and how an agency uploads and publishes a feed over HTTP."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import datetime as dt
 import functools
 import json
 import threading
+import time
 import zoneinfo
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
@@ -24,7 +26,11 @@ from routing.plan import BIKE_RENT_S, BIKE_RETURN_S, Itinerary, Plan, Router
 from routing.spatial import haversine_m
 from tests.conftest import HERRENBERG
 
+if TYPE_CHECKING:
+    from litestar.testing import TestClient
+
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+BUILD_TIMEOUT_S = 180  # a publish builds a network in a child process: 10-30 s on the test region
 
 
 def named_places() -> list[tuple[str, float, float]]:
@@ -191,3 +197,40 @@ def point_discovery_at(directory: Path, base_url: str) -> None:
                 feed["url"] = f"{base_url}/{feed['name']}.json"
 
     edit_json(directory / "gbfs.json", rewrite)
+
+
+def upload_feed(client: TestClient, headers: dict[str, str], path: Path, **params: str) -> dict[str, Any]:
+    """The feed version an agency's upload of the zip at `path` (a raw body) made; `params` such as feed_id."""
+    answer = client.post(
+        "/feeds", headers={**headers, "Content-Type": "application/zip"}, params=params, content=path.read_bytes()
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def wait_for_publish(
+    client: TestClient, headers: dict[str, str], version_id: str, timeout_s: float = BUILD_TIMEOUT_S
+) -> dict[str, Any]:
+    """The feed version once it is no longer publishing (published or failed)."""
+    deadline = time.monotonic() + timeout_s
+    while (version := client.get(f"/feeds/{version_id}", headers=headers).json())["status"] == "publishing":
+        assert time.monotonic() < deadline, f"still publishing after {timeout_s} s"
+        time.sleep(0.25)
+    return version
+
+
+def publish_feed(
+    client: TestClient, headers: dict[str, str], version_id: str, timeout_s: float = BUILD_TIMEOUT_S
+) -> dict[str, Any]:
+    """Publish a feed version and wait for its build to end; the version as it then is."""
+    answer = client.post(f"/feeds/{version_id}/publish", headers=headers)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "publishing"
+    return wait_for_publish(client, headers, version_id, timeout_s)
+
+
+def active_network(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+    """The one active network of GET /networks."""
+    networks = client.get("/networks", headers=headers).json()
+    assert sum(n["active"] for n in networks) == 1, networks
+    return next(n for n in networks if n["active"])
