@@ -8,6 +8,8 @@ from typing import Literal, get_args
 
 import msgspec
 
+from feeds.model import ValidationReport
+
 # The database's CHECK constraints list the same values (migrations 0001, 0002).
 Role = Literal["rider", "driver", "operator", "agency", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -67,7 +69,7 @@ class BookingRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class FeedVersion(msgspec.Struct, frozen=True, kw_only=True):
-    """One uploaded GTFS zip of an agency's feed; `report` is its encoded feeds.model.ValidationReport."""
+    """One uploaded GTFS zip of an agency's feed and its validation report."""
 
     id: uuid.UUID
     agency: str
@@ -75,7 +77,7 @@ class FeedVersion(msgspec.Struct, frozen=True, kw_only=True):
     uploaded_by: uuid.UUID
     sha256: str
     size_bytes: int
-    report: dict[str, object]
+    report: ValidationReport
     status: FeedStatus
     error: str | None
     created_at: dt.datetime
