@@ -21,21 +21,26 @@ from maas.api.fleet import FleetController
 from maas.api.health import health, ready
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.plan import PlanController
+from maas.area import AreaService
 from maas.auth import jwt_auth
 from maas.booking import BookingService
 from maas.db.database import Database
 from maas.driving import DriverService, Schedules
 from maas.errors import HANDLERS
+from maas.feed_versions import FeedService
+from maas.fleet_admin import FleetAdmin
 from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.served import Serving, seed_service_area
 from maas.services import Services
 from maas.settings import Settings
+from maas.users import UserService
 
 
 class _Metrics(PrometheusController):
     path = "/metrics"
     exclude_from_auth = True
+    include_in_schema = False  # Prometheus text for scrapers, not part of the API
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -63,6 +68,10 @@ def create_app(settings: Settings) -> Litestar:
                 drivers=DriverService(db, serving, hub, schedules),
                 schedules=schedules,
                 hub=hub,
+                fleet_admin=FleetAdmin(db, serving),
+                users=UserService(db),
+                areas=AreaService(db),
+                feed_versions=FeedService(db),
             )
             install(app, services)
             yield

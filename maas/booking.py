@@ -17,6 +17,7 @@ from maas.errors import Conflict, Invalid, NotFound
 from maas.fleet import FleetService, now_s
 from maas.model import BookingRecord, User
 from maas.served import Serving
+from maas.wire import Timestamp, iso
 from routing.dispatch.dispatcher import Offer, Quote
 from routing.dispatch.model import DispatchError, Passengers, Request
 
@@ -83,6 +84,7 @@ class BookingService:
             return
         if self._area[0] != version:
             current = await areas.find_current_area(conn)
+            assert current is not None  # areas are never deleted: the version just read is there
             self._area = (version, polygon_of(current["geometry"]))
         for what, place in (("start", wish.origin), ("end", wish.destination)):
             if not covers(self._area[1], place.lat, place.lon):
@@ -189,7 +191,7 @@ class BookingService:
         if not quote.offers:
             raise Conflict(
                 quote.reason or "no vehicle can serve this ride",
-                alternatives=[offer_out(o) for o in quote.alternatives],
+                alternatives=[msgspec.to_builtins(offer_out(o)) for o in quote.alternatives],
             )
         placed = dispatcher.book(quote.offers[0], request, now)
         shift = placed.vehicle_id
@@ -316,17 +318,33 @@ def _may_see(user: User, booking: BookingRecord) -> bool:
     return user.role in ("operator", "admin") or booking.rider_id == user.id
 
 
-def offer_out(offer: Offer) -> dict[str, object]:
+class WindowOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A promised time window; a drop-off window has no earliest time."""
+
+    earliest: Timestamp | None
+    latest: Timestamp
+
+
+class OfferOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An offer as riders see it: what is promised and what is expected (the wire of /quotes and of a
+    refused booking's alternatives, so declared here where the refusal is raised)."""
+
+    pickup_window: WindowOut
+    dropoff_latest: Timestamp
+    pickup_estimate: Timestamp
+    dropoff_estimate: Timestamp
+
+
+def offer_out(offer: Offer) -> OfferOut:
     utc = booking_repo.utc
-    return {
-        "pickup_window": {
-            "earliest": utc(offer.promise.pickup_earliest_s).isoformat(),
-            "latest": utc(offer.promise.pickup_latest_s).isoformat(),
-        },
-        "dropoff_latest": utc(offer.promise.dropoff_latest_s).isoformat(),
-        "pickup_estimate": utc(offer.pickup_estimate_s).isoformat(),
-        "dropoff_estimate": utc(offer.dropoff_estimate_s).isoformat(),
-    }
+    return OfferOut(
+        pickup_window=WindowOut(
+            earliest=iso(utc(offer.promise.pickup_earliest_s)), latest=iso(utc(offer.promise.pickup_latest_s))
+        ),
+        dropoff_latest=iso(utc(offer.promise.dropoff_latest_s)),
+        pickup_estimate=iso(utc(offer.pickup_estimate_s)),
+        dropoff_estimate=iso(utc(offer.dropoff_estimate_s)),
+    )
 
 
-__all__ = ["BookingService", "Caller", "DispatchError", "Place", "RideWish", "offer_out"]
+__all__ = ["BookingService", "Caller", "DispatchError", "OfferOut", "Place", "RideWish", "WindowOut", "offer_out"]

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Literal, get_args
 
 import msgspec
 
@@ -38,7 +38,26 @@ STATUS_BEFORE = {
     StopEvent.DROPPED_OFF: "picked_up",
 }
 
+StopKind = Literal["pickup", "dropoff", "break"]
+STOP_KINDS: tuple[StopKind, ...] = get_args(StopKind)
 Stop = tuple[str, str, float | None]  # (booking or break id, 'pickup' | 'dropoff' | 'break', planned start)
+
+
+def _kind(text: str) -> StopKind:
+    for kind in STOP_KINDS:
+        if kind == text:
+            return kind
+    raise ValueError(f"unknown stop kind {text!r}")
+
+
+class PlannedStop(msgspec.Struct, frozen=True, kw_only=True):
+    """One stop of a driver's plan: its booking (None for a break) and whom to pick up or drop off."""
+
+    id: str  # the booking's id, or the break's
+    kind: StopKind
+    planned_at: dt.datetime | None  # None when the plan fell behind
+    booking: BookingRecord | None
+    name: str | None  # the rider's name, or the phone caller's
 
 
 class PositionFix(msgspec.Struct, frozen=True, kw_only=True):
@@ -142,7 +161,7 @@ class DriverService:
             raise Conflict("sign in to a shift first")
         return shift
 
-    async def plan(self, shift: ShiftRecord) -> list[dict[str, Any]]:
+    async def plan(self, shift: ShiftRecord) -> list[PlannedStop]:
         """The shift's next stops, with where, whom and what was promised."""
         stops = await self.schedules.of(shift.id)
         async with self.db.pool.acquire() as conn:
@@ -152,7 +171,16 @@ class DriverService:
                 if b.rider_id is not None and b.rider_id not in names:
                     rider = await find_user(conn, b.rider_id)
                     names[b.rider_id] = rider.name if rider else ""
-        return [_stop_out(rid, kind, at_s, bookings.get(rid), names) for rid, kind, at_s in stops]
+        out = []
+        for rid, kind, at_s in stops:
+            booking = bookings.get(rid)
+            if booking is None:
+                name = None
+            else:
+                name = booking.caller_name if booking.rider_id is None else names.get(booking.rider_id, "")
+            at = None if at_s is None else booking_repo.utc(at_s)
+            out.append(PlannedStop(id=rid, kind=_kind(kind), planned_at=at, booking=booking, name=name))
+        return out
 
     async def record_positions(self, shift: ShiftRecord, fixes: Sequence[PositionFix]) -> int:
         """Store a batch of the shift's vehicle's positions and tell every process; returns how many."""
@@ -223,26 +251,4 @@ class DriverService:
         return msgspec.structs.replace(booking, status=status)
 
 
-def _stop_out(
-    rid: str, kind: str, at_s: float | None, b: BookingRecord | None, names: dict[uuid.UUID, str]
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "booking_id": rid if kind != "break" else None,
-        "kind": kind,
-        "planned_at": None if at_s is None else booking_repo.utc(at_s).isoformat(),
-    }
-    if b is None:
-        return out
-    lat, lon = (b.origin_lat, b.origin_lon) if kind == "pickup" else (b.destination_lat, b.destination_lon)
-    out["place"] = {"lat": lat, "lon": lon}
-    out["passengers"] = {"seated": b.seated, "wheelchairs": b.wheelchairs}
-    out["name"] = b.caller_name if b.rider_id is None else names.get(b.rider_id, "")
-    out["phone"] = b.caller_phone
-    if kind == "pickup":
-        out["window"] = {"earliest": b.pickup_earliest.isoformat(), "latest": b.pickup_latest.isoformat()}
-    else:
-        out["window"] = {"earliest": None, "latest": b.dropoff_latest.isoformat()}
-    return out
-
-
-__all__ = ["DriverService", "PositionFix", "Schedules"]
+__all__ = ["DriverService", "PlannedStop", "PositionFix", "Schedules"]

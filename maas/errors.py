@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
@@ -69,4 +70,8 @@ HANDLERS = {
     Invalid: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
     # What routing refuses (a plan request, a ride off the roads) is the caller's input.
     RoutingError: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
+    # A key taken by a concurrent request that the service did not turn into a Conflict of its own.
+    asyncpg.UniqueViolationError: lambda request, exc: problem(
+        409, "Conflict", f"{exc.table_name or 'a row'}: {exc.detail or 'a unique value is taken'}"
+    ),
 }

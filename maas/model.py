@@ -8,6 +8,7 @@ from typing import Literal, get_args
 
 import msgspec
 
+from feeds.model import ValidationReport
 from routing.dispatch.model import RideStatus
 
 # The database's CHECK constraints list the same values (migrations 0001, 0002).
@@ -69,7 +70,7 @@ class BookingRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class FeedVersion(msgspec.Struct, frozen=True, kw_only=True):
-    """One uploaded GTFS zip of an agency's feed; `report` is its encoded feeds.model.ValidationReport."""
+    """One uploaded GTFS zip of an agency's feed and its validation report."""
 
     id: uuid.UUID
     agency: str
@@ -77,7 +78,7 @@ class FeedVersion(msgspec.Struct, frozen=True, kw_only=True):
     uploaded_by: uuid.UUID
     sha256: str
     size_bytes: int
-    report: dict[str, object]
+    report: ValidationReport
     status: FeedStatus
     error: str | None
     created_at: dt.datetime

@@ -22,12 +22,12 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
 from feeds.gtfs import read_stop_positions
-from maas.db import audit, locks
+from maas.db import Connection, audit, locks
 from maas.db.database import Database
 from maas.db.feeds import find_version, get_content, list_published, mark_published, set_status
 from maas.db.networks import (
@@ -199,7 +199,7 @@ class NetworkService:
             version = await find_version(conn, version_id, for_update=True)
             if version is None or not can_see(user, version):
                 raise NotFound(f"no feed version {version_id}")
-            errors = [f for f in version.report.get("findings", []) if f.get("severity") == "error"]  # type: ignore[union-attr]
+            errors = version.report.errors
             if version.status == "rejected" or errors:
                 raise Invalid(
                     f"feed version {version_id} has {len(errors)} validation errors; fix them and upload again"
@@ -341,7 +341,7 @@ class NetworkService:
 
     # -- networks -----------------------------------------------------------------------------
 
-    async def list(self) -> list[NetworkVersion]:
+    async def list_networks(self) -> list[NetworkVersion]:
         async with self.db.pool.acquire() as conn:
             return await list_networks(conn)
 
@@ -437,7 +437,7 @@ async def _build_in_child(inputs: BuildInputs, out: Path, params: BuildParams) -
         raise outcome
 
 
-def _build_and_report(inputs: BuildInputs, out: Path, params: BuildParams, send: Connection) -> None:
+def _build_and_report(inputs: BuildInputs, out: Path, params: BuildParams, send: Pipe) -> None:
     """In the child: build, then send None or the exception."""
     try:
         build_network(inputs, out, params)
@@ -452,11 +452,11 @@ def _build_and_report(inputs: BuildInputs, out: Path, params: BuildParams, send:
         send.close()
 
 
-def _outcome_of(receive: Connection, child: multiprocessing.process.BaseProcess) -> BaseException | None:
+def _outcome_of(receive: Pipe, child: multiprocessing.process.BaseProcess) -> BaseException | None:
     """Wait (in a thread) for the child's report; a child that died without one is an error too."""
     with receive:
         try:
-            outcome = receive.recv()
+            outcome: BaseException | None = receive.recv()
         except EOFError:
             child.join()
             return RuntimeError(f"the network build process ended without a result (exit code {child.exitcode})")

@@ -24,6 +24,7 @@ import msgspec
 from maas.db import Connection
 from maas.db import positions as position_repo
 from maas.db.positions import Position
+from maas.wire import Timestamp, iso
 
 CHANNEL = "maas_events"
 MAX_PAYLOAD_BYTES = 7900  # PostgreSQL refuses payloads of 8000 bytes and more
@@ -67,13 +68,28 @@ def positions_messages(positions: Iterable[Position]) -> list[dict[str, Any]]:
         if p.vehicle_id not in newest or p.at >= newest[p.vehicle_id].at:
             newest[p.vehicle_id] = p
     return [
-        {"type": "positions", "vehicle_id": str(v), "count": counts[v], "position": position_out(p)}
+        {
+            "type": "positions",
+            "vehicle_id": str(v),
+            "count": counts[v],
+            "position": msgspec.to_builtins(position_out(p)),
+        }
         for v, p in newest.items()
     ]
 
 
-def position_out(p: Position) -> dict[str, Any]:
-    return {"lat": p.lat, "lon": p.lon, "at": p.at.isoformat(), "speed_mps": p.speed_mps, "heading_deg": p.heading_deg}
+class PositionOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A vehicle's position as riders and operators see it, over HTTP and in socket messages alike."""
+
+    lat: float
+    lon: float
+    at: Timestamp
+    speed_mps: float | None
+    heading_deg: float | None
+
+
+def position_out(p: Position) -> PositionOut:
+    return PositionOut(lat=p.lat, lon=p.lon, at=iso(p.at), speed_mps=p.speed_mps, heading_deg=p.heading_deg)
 
 
 def position_in(vehicle_id: str, data: dict[str, Any]) -> Position:
@@ -206,6 +222,7 @@ __all__ = [
     "CHANNEL",
     "FLEET",
     "Hub",
+    "PositionOut",
     "Subscription",
     "announce",
     "announce_positions",

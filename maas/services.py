@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from maas.area import AreaService
 from maas.booking import BookingService
 from maas.db.database import Database
 from maas.driving import DriverService, Schedules
+from maas.feed_versions import FeedService
+from maas.fleet_admin import FleetAdmin
 from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.served import Serving
 from maas.settings import Settings
+from maas.users import UserService
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +28,7 @@ class Services:
     drivers: DriverService
     schedules: Schedules
     hub: Hub
+    fleet_admin: FleetAdmin  # vehicles and shifts
+    users: UserService  # users, tokens, the audit log
+    areas: AreaService  # the service area
+    feed_versions: FeedService  # GTFS uploads

@@ -11,9 +11,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from maas.auth import roles
-from maas.booking import BookingService, Caller, Place, RideWish, offer_out
-from maas.model import BookingRecord, User
+from maas.booking import BookingService, Caller, OfferOut, Place, RideWish, offer_out
+from maas.model import BookingRecord, BookingStatus, User
 from maas.served import network_header
+from maas.wire import Timestamp, iso, iso_or_none
 
 
 class CancelBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,22 +31,59 @@ class PhoneBooking(msgspec.Struct, frozen=True, kw_only=True):
     caller: Caller
 
 
-def booking_out(b: BookingRecord) -> dict[str, Any]:
-    return {
-        "id": str(b.id),
-        "status": b.status,
-        "rider_id": str(b.rider_id) if b.rider_id else None,
-        "caller": {"name": b.caller_name, "phone": b.caller_phone} if b.caller_name else None,
-        "vehicle_id": str(b.vehicle_id) if b.vehicle_id else None,
-        "origin": {"lat": b.origin_lat, "lon": b.origin_lon},
-        "destination": {"lat": b.destination_lat, "lon": b.destination_lon},
-        "passengers": {"seated": b.seated, "wheelchairs": b.wheelchairs},
-        "earliest_pickup": b.earliest_pickup.isoformat() if b.earliest_pickup else None,
-        "latest_arrival": b.latest_arrival.isoformat() if b.latest_arrival else None,
-        "pickup_window": {"earliest": b.pickup_earliest.isoformat(), "latest": b.pickup_latest.isoformat()},
-        "dropoff_latest": b.dropoff_latest.isoformat(),
-        "created_at": b.created_at.isoformat(),
-    }
+class CallerOut(msgspec.Struct, frozen=True, kw_only=True):
+    name: str | None
+    phone: str | None
+
+
+class PassengersOut(msgspec.Struct, frozen=True, kw_only=True):
+    seated: int
+    wheelchairs: int
+
+
+class BookingWindowOut(msgspec.Struct, frozen=True, kw_only=True):
+    earliest: Timestamp
+    latest: Timestamp
+
+
+class BookingOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    status: BookingStatus
+    rider_id: uuid.UUID | None
+    caller: CallerOut | None  # a phone booking's caller; None for a rider's own
+    vehicle_id: uuid.UUID | None
+    origin: Place
+    destination: Place
+    passengers: PassengersOut
+    earliest_pickup: Timestamp | None
+    latest_arrival: Timestamp | None
+    pickup_window: BookingWindowOut
+    dropoff_latest: Timestamp
+    created_at: Timestamp
+
+
+class QuoteOut(msgspec.Struct, frozen=True, kw_only=True):
+    offers: list[OfferOut]  # cheapest first
+    alternatives: list[OfferOut]  # the nearest feasible earlier and later times when there is no offer
+    reason: str | None
+
+
+def booking_out(b: BookingRecord) -> BookingOut:
+    return BookingOut(
+        id=b.id,
+        status=b.status,
+        rider_id=b.rider_id,
+        caller=CallerOut(name=b.caller_name, phone=b.caller_phone) if b.caller_name else None,
+        vehicle_id=b.vehicle_id,
+        origin=Place(lat=b.origin_lat, lon=b.origin_lon),
+        destination=Place(lat=b.destination_lat, lon=b.destination_lon),
+        passengers=PassengersOut(seated=b.seated, wheelchairs=b.wheelchairs),
+        earliest_pickup=iso_or_none(b.earliest_pickup),
+        latest_arrival=iso_or_none(b.latest_arrival),
+        pickup_window=BookingWindowOut(earliest=iso(b.pickup_earliest), latest=iso(b.pickup_latest)),
+        dropoff_latest=iso(b.dropoff_latest),
+        created_at=iso(b.created_at),
+    )
 
 
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
@@ -58,17 +96,16 @@ class QuoteController(Controller):
     @post("/", status_code=200)
     async def quote(
         self, request: Request[User, Any, Any], bookings: NamedDependency[BookingService], data: JSONBody[RideWish]
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[QuoteOut]:
         """Offers for an on-demand ride (cheapest first), or the nearest feasible earlier and later times.
         The `X-Maas-Network` header names the network that answered."""
-        service = bookings
-        quote = await service.quote(data)
-        body = {
-            "offers": [offer_out(o) for o in quote.offers],
-            "alternatives": [offer_out(o) for o in quote.alternatives],
-            "reason": quote.reason,
-        }
-        return Response(body, headers=network_header(service.serving.current))
+        quote = await bookings.quote(data)
+        body = QuoteOut(
+            offers=[offer_out(o) for o in quote.offers],
+            alternatives=[offer_out(o) for o in quote.alternatives],
+            reason=quote.reason,
+        )
+        return Response(body, headers=network_header(bookings.serving.current))
 
 
 class BookingController(Controller):
@@ -81,7 +118,7 @@ class BookingController(Controller):
         bookings: NamedDependency[BookingService],
         data: JSONBody[RideWish],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[BookingOut]:
         """Book the best offer; repeating the Idempotency-Key returns the same booking (200, not 201)."""
         booking, created = await bookings.book(request.user, data, idempotency_key)
         return Response(booking_out(booking), status_code=201 if created else 200)
@@ -89,7 +126,7 @@ class BookingController(Controller):
     @get("/", guards=[roles("rider", "operator", "admin")])
     async def list_bookings(
         self, request: Request[User, Any, Any], bookings: NamedDependency[BookingService]
-    ) -> list[dict[str, Any]]:
+    ) -> list[BookingOut]:
         """A rider's own bookings; every booking for operators."""
         return [booking_out(b) for b in await bookings.list(request.user)]
 
@@ -99,7 +136,7 @@ class BookingController(Controller):
         request: Request[User, Any, Any],
         bookings: NamedDependency[BookingService],
         booking_id: FromPath[uuid.UUID],
-    ) -> dict[str, Any]:
+    ) -> BookingOut:
         return booking_out(await bookings.get(request.user, booking_id))
 
     @post("/{booking_id:uuid}/cancel", status_code=200, guards=[roles("rider", "operator", "admin")])
@@ -109,7 +146,7 @@ class BookingController(Controller):
         bookings: NamedDependency[BookingService],
         booking_id: FromPath[uuid.UUID],
         data: JSONBody[CancelBody | None] = None,
-    ) -> dict[str, Any]:
+    ) -> BookingOut:
         """Cancel a ride not yet picked up; an operator's reason goes into the audit log."""
         reason = data.reason if data else None
         return booking_out(await bookings.cancel(request.user, booking_id, reason))
@@ -126,7 +163,7 @@ class OperatorBookingController(Controller):
         bookings: NamedDependency[BookingService],
         data: JSONBody[PhoneBooking],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[BookingOut]:
         """Book for a phone caller (name and number, no app account)."""
         booking, created = await bookings.book(request.user, data.ride, idempotency_key, caller=data.caller)
         return Response(booking_out(booking), status_code=201 if created else 200)
@@ -138,7 +175,7 @@ class OperatorBookingController(Controller):
         bookings: NamedDependency[BookingService],
         booking_id: FromPath[uuid.UUID],
         data: JSONBody[Reassignment],
-    ) -> dict[str, Any]:
+    ) -> BookingOut:
         """Move a ride waiting for pickup to another vehicle, keeping its promise (409 if it cannot)."""
         return booking_out(await bookings.reassign(request.user, booking_id, data.vehicle_id, data.reason))
 

@@ -12,14 +12,18 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from maas.area import AreaService
 from maas.booking import BookingService
 from maas.db.database import Database
 from maas.driving import DriverService, Schedules
+from maas.feed_versions import FeedService
+from maas.fleet_admin import FleetAdmin
 from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.served import Serving
 from maas.services import Services
 from maas.settings import Settings
+from maas.users import UserService
 
 _KEY = "services"
 
@@ -74,6 +78,22 @@ def _hub(state: State) -> Hub:
     return _services(state).hub
 
 
+def _fleet_admin(state: State) -> FleetAdmin:
+    return _services(state).fleet_admin
+
+
+def _users(state: State) -> UserService:
+    return _services(state).users
+
+
+def _areas(state: State) -> AreaService:
+    return _services(state).areas
+
+
+def _feed_versions(state: State) -> FeedService:
+    return _services(state).feed_versions
+
+
 DEPENDENCIES: dict[str, Any] = {
     "settings": Provide(_settings, sync_to_thread=False),
     "db": Provide(_db, sync_to_thread=False),
@@ -83,4 +103,8 @@ DEPENDENCIES: dict[str, Any] = {
     "drivers": Provide(_drivers, sync_to_thread=False),
     "schedules": Provide(_schedules, sync_to_thread=False),
     "hub": Provide(_hub, sync_to_thread=False),
+    "fleet_admin": Provide(_fleet_admin, sync_to_thread=False),
+    "users": Provide(_users, sync_to_thread=False),
+    "areas": Provide(_areas, sync_to_thread=False),
+    "feed_versions": Provide(_feed_versions, sync_to_thread=False),
 }

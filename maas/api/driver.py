@@ -12,14 +12,16 @@ from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, JSONBody
 
-from maas.api.bookings import booking_out
-from maas.api.fleet import shift_out
+from maas.api.bookings import BookingOut, PassengersOut, booking_out
+from maas.api.fleet import ShiftOut, shift_out
 from maas.api.sockets import CONFLICT, FORBIDDEN, UNAUTHORIZED, push, refuse, socket_user
 from maas.auth import roles
-from maas.driving import MAX_POSITIONS, DriverService, PositionFix
+from maas.booking import Place
+from maas.driving import MAX_POSITIONS, DriverService, PlannedStop, PositionFix, StopKind
 from maas.errors import Invalid
 from maas.model import ShiftRecord, User
 from maas.realtime import shift_topic
+from maas.wire import Timestamp, iso, iso_or_none
 from routing.dispatch.model import StopEvent
 
 
@@ -53,8 +55,69 @@ class StopReport(msgspec.Struct, frozen=True, kw_only=True):
     at: dt.datetime | None = None
 
 
-async def plan_out(service: DriverService, shift: ShiftRecord) -> dict[str, Any]:
-    return {"shift": shift_out(shift), "stops": await service.plan(shift)}
+class StopWindowOut(msgspec.Struct, frozen=True, kw_only=True):
+    earliest: Timestamp | None  # None at a drop-off: only its latest time is promised
+    latest: Timestamp
+
+
+class StopOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A stop of the plan; where, whom and the promised window only at a booking's stop."""
+
+    booking_id: str | None  # None at a break
+    kind: StopKind
+    planned_at: Timestamp | None
+    place: Place | msgspec.UnsetType = msgspec.UNSET
+    passengers: PassengersOut | msgspec.UnsetType = msgspec.UNSET
+    name: str | msgspec.UnsetType | None = msgspec.UNSET
+    phone: str | msgspec.UnsetType | None = msgspec.UNSET
+    window: StopWindowOut | msgspec.UnsetType = msgspec.UNSET
+
+
+class DriverPlanOut(msgspec.Struct, frozen=True, kw_only=True):
+    shift: ShiftOut
+    stops: list[StopOut]
+
+
+class PositionsAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    accepted: int
+    vehicle_id: uuid.UUID
+
+
+class EventOut(msgspec.Struct, frozen=True, kw_only=True):
+    booking: BookingOut
+    plan: DriverPlanOut
+
+
+def stop_out(stop: PlannedStop) -> StopOut:
+    booking_id = stop.id if stop.kind != "break" else None
+    planned_at = iso_or_none(stop.planned_at)
+    b = stop.booking
+    if b is None:
+        return StopOut(booking_id=booking_id, kind=stop.kind, planned_at=planned_at)
+    pickup = stop.kind == "pickup"
+    return StopOut(
+        booking_id=booking_id,
+        kind=stop.kind,
+        planned_at=planned_at,
+        place=Place(lat=b.origin_lat, lon=b.origin_lon)
+        if pickup
+        else Place(lat=b.destination_lat, lon=b.destination_lon),
+        passengers=PassengersOut(seated=b.seated, wheelchairs=b.wheelchairs),
+        name=stop.name,
+        phone=b.caller_phone,
+        window=StopWindowOut(earliest=iso(b.pickup_earliest), latest=iso(b.pickup_latest))
+        if pickup
+        else StopWindowOut(earliest=None, latest=iso(b.dropoff_latest)),
+    )
+
+
+async def plan_out(service: DriverService, shift: ShiftRecord) -> DriverPlanOut:
+    return DriverPlanOut(shift=shift_out(shift), stops=[stop_out(s) for s in await service.plan(shift)])
+
+
+def plan_message(plan: DriverPlanOut) -> dict[str, Any]:
+    """The socket's message of a plan: the JSON of GET /driver/plan with its type."""
+    return {"type": "plan", **msgspec.to_builtins(plan)}
 
 
 class DriverController(Controller):
@@ -64,19 +127,19 @@ class DriverController(Controller):
     @post("/shifts/{shift_id:uuid}/sign-in", status_code=200)
     async def sign_in(
         self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService], shift_id: FromPath[uuid.UUID]
-    ) -> dict[str, Any]:
+    ) -> ShiftOut:
         """Take a shift assigned to you or to nobody (409 when another driver holds it)."""
         return shift_out(await drivers.sign_in(request.user, shift_id))
 
     @get("/plan")
-    async def plan(self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService]) -> dict[str, Any]:
+    async def plan(self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService]) -> DriverPlanOut:
         """Your shift's next stops: what, where, when, whom, and the promised window."""
         return await plan_out(drivers, await drivers.get_shift(request.user))
 
     @post("/positions", status_code=202)
     async def positions(
         self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService], data: JSONBody[Positions]
-    ) -> dict[str, Any]:
+    ) -> PositionsAccepted:
         """Your vehicle's GPS fixes, one or up to 1000 at once (413 beyond)."""
         fixes = data.fixes()
         if len(fixes) > MAX_POSITIONS:
@@ -85,16 +148,16 @@ class DriverController(Controller):
                 detail=f"at most {MAX_POSITIONS} positions per request, got {len(fixes)}: send several batches",
             )
         shift = await drivers.get_shift(request.user)
-        return {"accepted": await drivers.record_positions(shift, fixes), "vehicle_id": str(shift.vehicle_id)}
+        return PositionsAccepted(accepted=await drivers.record_positions(shift, fixes), vehicle_id=shift.vehicle_id)
 
     @post("/events", status_code=200)
     async def events(
         self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService], data: JSONBody[StopReport]
-    ) -> dict[str, Any]:
+    ) -> EventOut:
         """Arrived, picked up, no-show (only after waiting) or dropped off; the booking and your new plan."""
         shift = await drivers.get_shift(request.user)
         booking = await drivers.record_event(request.user, shift, data.booking_id, data.event, data.at)
-        return {"booking": booking_out(booking), "plan": await plan_out(drivers, shift)}
+        return EventOut(booking=booking_out(booking), plan=await plan_out(drivers, shift))
 
 
 @websocket("/ws/driver", exclude_from_auth=True)
@@ -113,8 +176,8 @@ async def driver_socket(socket: WebSocket[Any, Any, Any], drivers: NamedDependen
     async def render(message: dict[str, Any]) -> dict[str, Any] | None:
         if message["type"] not in ("plan", "resync"):
             return None
-        return {"type": "plan", **await plan_out(drivers, shift)}
+        return plan_message(await plan_out(drivers, shift))
 
     with drivers.hub.subscribe(shift_topic(shift.id)) as subscription:
-        await push(socket, subscription, {"type": "plan", **await plan_out(drivers, shift)}, render)
+        await push(socket, subscription, plan_message(await plan_out(drivers, shift)), render)
     return None

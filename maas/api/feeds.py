@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import re
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -16,85 +12,114 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from feeds.gtfs import feed_id_from_path, validate_gtfs
-from feeds.model import ValidationReport
+from feeds.model import Finding
 from maas.auth import roles
-from maas.db import audit
-from maas.db.database import Database
-from maas.db.feeds import create_version, find_other_owner, find_version, list_versions
-from maas.errors import Conflict, Invalid, NotFound
-from maas.model import FeedVersion, NetworkVersion, User
-from maas.publish import NetworkService, can_see
+from maas.errors import Invalid
+from maas.feed_versions import FeedService
+from maas.model import FeedStatus, FeedVersion, NetworkStatus, NetworkVersion, User
+from maas.publish import NetworkService
+from maas.wire import Timestamp, iso, iso_or_none
 
-_FEED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _DISPOSITION_NAME = re.compile(r"""filename\*?=(?:UTF-8'')?["']?([^"';]+)""", re.IGNORECASE)
 
 
-def _findings(report: dict[str, Any], severity: str) -> list[dict[str, Any]]:
-    return [
-        {k: f.get(k) for k in ("code", "file", "line", "field", "message")}
-        for f in report.get("findings", [])
-        if f.get("severity") == severity
-    ]
+class FindingOut(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    file: str
+    line: int | None
+    field: str | None
+    message: str
 
 
-def version_out(v: FeedVersion, with_report: bool = True) -> dict[str, Any]:
-    errors, warnings = _findings(v.report, "error"), _findings(v.report, "warning")
-    out: dict[str, Any] = {
-        "id": str(v.id),
-        "agency": v.agency,
-        "feed_id": v.feed_id,
-        "status": v.status,
-        "error": v.error,
-        "sha256": v.sha256,
-        "size_bytes": v.size_bytes,
-        "uploaded_by": str(v.uploaded_by),
-        "created_at": v.created_at.isoformat(),
-        "published_at": v.published_at.isoformat() if v.published_at else None,
-        "errors": len(errors),
-        "warnings": len(warnings),
-    }
-    if with_report:
-        out["report"] = {"ok": not errors, "errors": errors, "warnings": warnings}
-    return out
+class ReportOut(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    errors: list[FindingOut]
+    warnings: list[FindingOut]
 
 
-def network_out(n: NetworkVersion, user: User) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": n.id,
-        "status": n.status,
-        "active": n.active,
-        "error": n.error,
-        "feeds": [
-            {"feed_id": f.feed_id, "version_id": str(f.version_id) if f.version_id else None, "agency": f.agency}
-            for f in n.feeds
-        ],
-        "created_by": str(n.created_by) if n.created_by else None,
-        "build_seconds": n.build_seconds,
-        "created_at": n.created_at.isoformat(),
-        "built_at": n.built_at.isoformat() if n.built_at else None,
-        "activated_at": n.activated_at.isoformat() if n.activated_at else None,
-        "pruned_at": n.pruned_at.isoformat() if n.pruned_at else None,
-    }
-    if user.role == "admin":
-        out["directory"], out["osm"] = n.directory, n.osm
-    return out
+class FeedVersionOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    agency: str
+    feed_id: str
+    status: FeedStatus
+    error: str | None
+    sha256: str
+    size_bytes: int
+    uploaded_by: uuid.UUID
+    created_at: Timestamp
+    published_at: Timestamp | None
+    errors: int
+    warnings: int
+    report: ReportOut | msgspec.UnsetType = msgspec.UNSET  # left out of lists
 
 
-def _validate(content: bytes, feed_id: str, name: str) -> ValidationReport:
-    """The validation report of an uploaded zip; whatever the bytes are, a report and never an exception."""
-    with tempfile.TemporaryDirectory(prefix="maas-upload-") as tmp:
-        path = Path(tmp) / name
-        path.write_bytes(content)
-        try:
-            report = validate_gtfs(path, feed_id)
-        except Exception as exc:  # noqa: BLE001 - hostile input must give a report, not a 500
-            report = ValidationReport(feed_id=feed_id, source=name)
-            report.add("error", "unusable_feed", name, f"the feed cannot be read: {exc}")
-    # Messages name the temporary copy; the agency knows the file by its own name.
-    findings = [msgspec.structs.replace(f, message=f.message.replace(str(path), name)) for f in report.findings]
-    return ValidationReport(feed_id=feed_id, source=name, findings=findings)
+class NetworkFeedOut(msgspec.Struct, frozen=True, kw_only=True):
+    feed_id: str
+    version_id: uuid.UUID | None
+    agency: str | None
+
+
+class NetworkOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    status: NetworkStatus
+    active: bool
+    error: str | None
+    feeds: list[NetworkFeedOut]
+    created_by: uuid.UUID | None
+    build_seconds: float | None
+    created_at: Timestamp
+    built_at: Timestamp | None
+    activated_at: Timestamp | None
+    pruned_at: Timestamp | None
+    # Where it lives on the server: shown to admins only.
+    directory: str | msgspec.UnsetType = msgspec.UNSET
+    osm: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+def _finding_out(f: Finding) -> FindingOut:
+    return FindingOut(code=f.code, file=f.file, line=f.line, field=f.field, message=f.message)
+
+
+def version_out(v: FeedVersion, with_report: bool = True) -> FeedVersionOut:
+    errors, warnings = v.report.errors, v.report.warnings
+    return FeedVersionOut(
+        id=v.id,
+        agency=v.agency,
+        feed_id=v.feed_id,
+        status=v.status,
+        error=v.error,
+        sha256=v.sha256,
+        size_bytes=v.size_bytes,
+        uploaded_by=v.uploaded_by,
+        created_at=iso(v.created_at),
+        published_at=iso_or_none(v.published_at),
+        errors=len(errors),
+        warnings=len(warnings),
+        report=ReportOut(
+            ok=not errors, errors=[_finding_out(f) for f in errors], warnings=[_finding_out(f) for f in warnings]
+        )
+        if with_report
+        else msgspec.UNSET,
+    )
+
+
+def network_out(n: NetworkVersion, user: User) -> NetworkOut:
+    admin = user.role == "admin"
+    return NetworkOut(
+        id=n.id,
+        status=n.status,
+        active=n.active,
+        error=n.error,
+        feeds=[NetworkFeedOut(feed_id=f.feed_id, version_id=f.version_id, agency=f.agency) for f in n.feeds],
+        created_by=n.created_by,
+        build_seconds=n.build_seconds,
+        created_at=iso(n.created_at),
+        built_at=iso_or_none(n.built_at),
+        activated_at=iso_or_none(n.activated_at),
+        pruned_at=iso_or_none(n.pruned_at),
+        directory=n.directory if admin else msgspec.UNSET,
+        osm=n.osm if admin else msgspec.UNSET,
+    )
 
 
 async def _upload(request: Request[User, Any, Any], feed_id: str | None) -> tuple[bytes, str | None, str | None]:
@@ -118,84 +143,35 @@ class FeedController(Controller):
     async def upload(
         self,
         request: Request[User, Any, Any],
-        db: NamedDependency[Database],
+        feed_versions: NamedDependency[FeedService],
         feed_id: FromQuery[str | None] = None,
         agency: FromQuery[str | None] = None,
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[FeedVersionOut]:
         """Upload a GTFS zip (body application/zip, or multipart field `file`) and validate it.
 
         The version is stored as 'uploaded', or 'rejected' when its report has errors; the feed id
         defaults to the file name without extensions. Admins upload for the agency given in `agency`.
         """
-        user = request.user
-        owner = user.agency if user.role == "agency" else agency
-        if not owner:
-            raise Invalid(
-                "an admin uploads for an agency: give ?agency="
-                if user.role == "admin"
-                else "this agency user has no agency to publish for"
-            )
         content, filename, feed_id = await _upload(request, feed_id)
-        if not content:
-            raise Invalid("the upload is empty: send the GTFS zip as the body or in the form field 'file'")
-        name = Path(filename).name if filename else ""
-        feed_id = feed_id or (feed_id_from_path(name) if name else None)
-        if not feed_id:
-            raise Invalid("give the feed id (?feed_id=) or a file name to take it from")
-        if not _FEED_ID.match(feed_id):
-            raise Invalid(
-                f"feed id {feed_id!r}: use up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit"
-            )
-        # The report names the file as the agency called it, when that name is a plain file name.
-        shown = name if _FILE_NAME.match(name) else f"{feed_id}.gtfs.zip"
-        report = await asyncio.to_thread(_validate, content, feed_id, shown)
-        async with db.pool.acquire() as conn, conn.transaction():
-            other = await find_other_owner(conn, feed_id, owner)
-            if other is not None:
-                raise Conflict(f"feed id {feed_id!r} is taken by agency {other}; choose another (?feed_id=)")
-            version = await create_version(
-                conn,
-                agency=owner,
-                feed_id=feed_id,
-                uploaded_by=user.id,
-                sha256=hashlib.sha256(content).hexdigest(),
-                content=content,
-                report=report,
-                status="uploaded" if report.ok else "rejected",
-            )
-            await audit.record(
-                conn,
-                user.id,
-                "upload_feed",
-                str(version.id),
-                {
-                    "agency": owner,
-                    "feed_id": feed_id,
-                    "status": version.status,
-                    "errors": len(report.errors),
-                    "warnings": len(report.warnings),
-                },
-            )
+        version = await feed_versions.upload(request.user, agency, content, filename, feed_id)
         return Response(version_out(version), status_code=201)
 
     @get("/")
-    async def list_feeds(self, request: Request[User, Any, Any], db: NamedDependency[Database]) -> list[dict[str, Any]]:
+    async def list_feeds(
+        self, request: Request[User, Any, Any], feed_versions: NamedDependency[FeedService]
+    ) -> list[FeedVersionOut]:
         """The caller's agency's feed versions (every agency's for admins), newest first, without reports."""
-        user = request.user
-        async with db.pool.acquire() as conn:
-            versions = await list_versions(conn, None if user.role == "admin" else user.agency or "")
-        return [version_out(v, with_report=False) for v in versions]
+        return [version_out(v, with_report=False) for v in await feed_versions.list_versions(request.user)]
 
     @get("/{version_id:uuid}")
     async def get_feed(
-        self, request: Request[User, Any, Any], db: NamedDependency[Database], version_id: FromPath[uuid.UUID]
-    ) -> dict[str, Any]:
+        self,
+        request: Request[User, Any, Any],
+        feed_versions: NamedDependency[FeedService],
+        version_id: FromPath[uuid.UUID],
+    ) -> FeedVersionOut:
         """One feed version with its status, publishing error and validation report."""
-        async with db.pool.acquire() as conn:
-            version = await find_version(conn, version_id)
-        if version is None or not can_see(request.user, version):
-            raise NotFound(f"no feed version {version_id}")
-        return version_out(version)
+        return version_out(await feed_versions.get(request.user, version_id))
 
     @post("/{version_id:uuid}/publish", status_code=202)
     async def publish(
@@ -203,7 +179,7 @@ class FeedController(Controller):
         request: Request[User, Any, Any],
         networks: NamedDependency[NetworkService],
         version_id: FromPath[uuid.UUID],
-    ) -> dict[str, Any]:
+    ) -> FeedVersionOut:
         """Build a network with this version (replacing its feed's published one) in the background and serve it.
 
         Publishing an earlier version again rolls the feed back. Poll GET /feeds/{id} for
@@ -218,13 +194,13 @@ class NetworkController(Controller):
     @get("/", guards=[roles("agency", "operator", "admin")])
     async def list_networks(
         self, request: Request[User, Any, Any], networks: NamedDependency[NetworkService]
-    ) -> list[dict[str, Any]]:
+    ) -> list[NetworkOut]:
         """Every network version, newest first: its feeds, when it was built, whether it is active or pruned."""
-        return [network_out(n, request.user) for n in await networks.list()]
+        return [network_out(n, request.user) for n in await networks.list_networks()]
 
     @post("/{network_id:int}/activate", status_code=200, guards=[roles("operator", "admin")])
     async def activate(
         self, request: Request[User, Any, Any], networks: NamedDependency[NetworkService], network_id: FromPath[int]
-    ) -> dict[str, Any]:
+    ) -> NetworkOut:
         """Serve an earlier (or later) built network again, atomically; its feed versions become the published ones."""
         return network_out(await networks.activate(request.user, network_id), request.user)

@@ -7,8 +7,9 @@ import uuid
 import asyncpg
 import msgspec
 
+from feeds.model import ValidationReport
 from maas.db import Connection, returned
-from maas.model import FeedVersion
+from maas.model import FeedStatus, FeedVersion
 
 _COLUMNS = "id, agency, feed_id, uploaded_by, sha256, size_bytes, report, status, error, created_at, published_at"
 INSERT = (
@@ -20,7 +21,8 @@ GET_FOR_UPDATE = f"SELECT {_COLUMNS} FROM feed_versions WHERE id = $1 FOR UPDATE
 LIST_ALL = f"SELECT {_COLUMNS} FROM feed_versions ORDER BY created_at DESC, id"
 LIST_OF_AGENCY = f"SELECT {_COLUMNS} FROM feed_versions WHERE agency = $1 ORDER BY created_at DESC, id"
 LIST_PUBLISHED = f"SELECT {_COLUMNS} FROM feed_versions WHERE status = 'published' ORDER BY agency, feed_id"
-FEED_OWNER = "SELECT agency FROM feed_versions WHERE feed_id = $1 AND agency <> $2 LIMIT 1"
+FEED_OWNER = "SELECT agency FROM feed_owners WHERE feed_id = $1"
+CLAIM_FEED = "INSERT INTO feed_owners (feed_id, agency) VALUES ($1, $2)"
 CONTENT = "SELECT content FROM feed_versions WHERE id = $1"
 SET_STATUS = f"UPDATE feed_versions SET status = $2, error = $3 WHERE id = $1 RETURNING {_COLUMNS}"
 # What the active network contains is 'published'; what it no longer contains but did is 'retired'.
@@ -31,6 +33,7 @@ PUBLISH = (
 )
 
 _encode = msgspec.json.Encoder().encode
+_decode_report = msgspec.json.Decoder(ValidationReport).decode
 
 
 def _version(row: asyncpg.Record) -> FeedVersion:
@@ -41,7 +44,7 @@ def _version(row: asyncpg.Record) -> FeedVersion:
         uploaded_by=row["uploaded_by"],
         sha256=row["sha256"],
         size_bytes=row["size_bytes"],
-        report=msgspec.json.decode(row["report"]),
+        report=_decode_report(row["report"]),
         status=row["status"],
         error=row["error"],
         created_at=row["created_at"],
@@ -57,8 +60,8 @@ async def create_version(
     uploaded_by: uuid.UUID,
     sha256: str,
     content: bytes,
-    report: msgspec.Struct,
-    status: str,
+    report: ValidationReport,
+    status: FeedStatus,
 ) -> FeedVersion:
     row = await conn.fetchrow(
         INSERT,
@@ -90,10 +93,15 @@ async def list_published(conn: Connection) -> list[FeedVersion]:
     return [_version(r) for r in await conn.fetch(LIST_PUBLISHED)]
 
 
-async def find_other_owner(conn: Connection, feed_id: str, agency: str) -> str | None:
-    """The agency other than `agency` that already uploads under `feed_id`, if any."""
-    owner: str | None = await conn.fetchval(FEED_OWNER, feed_id, agency)
+async def find_owner(conn: Connection, feed_id: str) -> str | None:
+    """The agency that uploads under `feed_id`, if any does."""
+    owner: str | None = await conn.fetchval(FEED_OWNER, feed_id)
     return owner
+
+
+async def claim_feed(conn: Connection, feed_id: str, agency: str) -> None:
+    """Make `agency` the owner of a new feed id; asyncpg.UniqueViolationError when it has one."""
+    await conn.execute(CLAIM_FEED, feed_id, agency)
 
 
 async def get_content(conn: Connection, version_id: uuid.UUID) -> bytes:
@@ -103,7 +111,9 @@ async def get_content(conn: Connection, version_id: uuid.UUID) -> bytes:
     return bytes(content)
 
 
-async def set_status(conn: Connection, version_id: uuid.UUID, status: str, error: str | None = None) -> FeedVersion:
+async def set_status(
+    conn: Connection, version_id: uuid.UUID, status: FeedStatus, error: str | None = None
+) -> FeedVersion:
     return _version(returned(await conn.fetchrow(SET_STATUS, version_id, status, error)))
 
 
