@@ -56,8 +56,9 @@ async def migrate(conn: Connection) -> list[str]:
     return applied
 
 
-def embedded_url(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL of `data_dir` and return its URL."""
+def embedded_url(data_dir: Path, *, stop_at_exit: bool = False) -> str:
+    """Start (or reuse) the embedded PostgreSQL of `data_dir` and return its URL; with `stop_at_exit`
+    the server stops when the last process using it exits."""
     try:
         with warnings.catch_warnings():
             # pgserver asks platformdirs for a runtime folder at import; without XDG_RUNTIME_DIR
@@ -68,7 +69,7 @@ def embedded_url(data_dir: Path) -> str:
         raise DatabaseError("MAAS_DATABASE_URL is unset and pgserver is not installed") from exc
     folder = data_dir / "postgres"
     folder.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(folder, cleanup_mode=None)
+    server = pgserver.get_server(folder, cleanup_mode="stop" if stop_at_exit else None)
     return server.get_uri()
 
 

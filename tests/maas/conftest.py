@@ -51,7 +51,8 @@ def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server_url = os.environ.get("MAAS_DATABASE_URL") or embedded_url(tmp_path_factory.mktemp("pg"))
+    # The embedded server stops when the test session ends: no process a test run starts outlives it.
+    server_url = os.environ.get("MAAS_DATABASE_URL") or embedded_url(tmp_path_factory.mktemp("pg"), stop_at_exit=True)
     with fresh_database(server_url, "maas_test") as url:
         yield url
 
