@@ -12,7 +12,6 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from maas.api.admin import AdminController, AuditController
-from maas.api.area import ServiceAreaController
 from maas.api.bookings import BookingController, OperatorBookingController, QuoteController
 from maas.api.deps import DEPENDENCIES, install
 from maas.api.driver import DriverController, driver_socket
@@ -21,10 +20,11 @@ from maas.api.fleet import FleetController
 from maas.api.health import health, ready
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.plan import PlanController
-from maas.area import AreaService
+from maas.api.service import ServiceAreaController, ServiceController
 from maas.auth import jwt_auth
 from maas.booking import BookingService
 from maas.db.database import Database
+from maas.definition import DefinitionService
 from maas.driving import DriverService, Schedules
 from maas.errors import HANDLERS
 from maas.feed_versions import FeedService
@@ -70,7 +70,7 @@ def create_app(settings: Settings) -> Litestar:
                 hub=hub,
                 fleet_admin=FleetAdmin(db, serving),
                 users=UserService(db),
-                areas=AreaService(db),
+                definitions=DefinitionService(db),
                 feed_versions=FeedService(db),
             )
             install(app, services)
@@ -94,6 +94,7 @@ def create_app(settings: Settings) -> Litestar:
             FleetController,
             AdminController,
             AuditController,
+            ServiceController,
             ServiceAreaController,
             FeedController,
             NetworkController,

@@ -1,20 +1,14 @@
-"""Where the on-demand service runs: GeoJSON checked once, points tested against a prepared polygon; the
-versions operators set."""
+"""Where the on-demand service runs: GeoJSON checked once, points tested against a prepared polygon."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-import msgspec
 import shapely
 import shapely.geometry
 import shapely.validation
 
-from maas.db import areas, audit
-from maas.db.database import Database
-from maas.errors import Invalid, NotFound
-from maas.model import User
+from maas.errors import Invalid
 
 
 def polygon_of(geojson: dict[str, Any]) -> shapely.geometry.base.BaseGeometry:
@@ -44,38 +38,3 @@ def polygon_of(geojson: dict[str, Any]) -> shapely.geometry.base.BaseGeometry:
 
 def covers(shape: shapely.geometry.base.BaseGeometry, lat: float, lon: float) -> bool:
     return bool(shape.covers(shapely.Point(lon, lat)))
-
-
-class ServiceArea(msgspec.Struct, frozen=True, kw_only=True):
-    """One version of the service area: its GeoJSON as the operator sent it."""
-
-    version: int
-    name: str
-    geometry: dict[str, Any]
-    created_at: dt.datetime
-
-
-class AreaService:
-    """The service area in force and its replacement by operators."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def current(self) -> ServiceArea:
-        """The area in force; NotFound while none is set."""
-        async with self.db.pool.acquire() as conn:
-            area = await areas.find_current_area(conn)
-        if area is None:
-            raise NotFound("no service area is set: rides are limited by the road network only")
-        return msgspec.convert(area, ServiceArea)
-
-    async def replace(self, user: User, name: str, geometry: dict[str, Any]) -> ServiceArea:
-        """A new version of the area (checked first); bookings already made keep their promises."""
-        name = name.strip()
-        if not name:
-            raise Invalid("a service area needs a name")
-        polygon_of(geometry)
-        async with self.db.pool.acquire() as conn, conn.transaction():
-            area = await areas.add_area(conn, name, geometry, user.id)
-            await audit.record(conn, user.id, "set_service_area", str(area["version"]), {"name": name})
-        return msgspec.convert(area, ServiceArea)

@@ -9,10 +9,11 @@ from typing import Any
 import msgspec
 
 from maas.area import covers, polygon_of
-from maas.db import Connection, areas, audit
+from maas.db import Connection, audit
 from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
 from maas.db.database import Database
+from maas.definition import check_ride_time
 from maas.errors import Conflict, Invalid, NotFound
 from maas.fleet import FleetService, now_s
 from maas.model import BookingRecord, User
@@ -74,21 +75,27 @@ class BookingService:
         self.serving = serving  # the fleet's copy of the plans is the served network's
         self._area: tuple[Any, Any] = (_UNREAD, None)  # (version or None when no area is set, prepared polygon)
 
-    async def _check_area(self, conn: Connection, wish: RideWish, version: int | bool | None = False) -> None:
-        """Refuse rides that start or end outside the service area in force (if one is set); `version`:
-        the area version when already read, else it is read here."""
-        if version is False:
-            version = await areas.current_area_version(conn)
-        if version is None:
+    async def _check_service(
+        self, conn: Connection, fleet: FleetService, wish: RideWish, version: int | bool | None = False
+    ) -> None:
+        """Refuse rides that break the service definition in force (if one is set): outside its area,
+        its hours or its booking rules; its ride rules become the fleet's. `version`: the definition's
+        version when already read, else it is read here."""
+        definition = await self.serving.definition(conn, version)
+        if definition is None:
             self._area = (None, None)
             return
-        if self._area[0] != version:
-            current = await areas.find_current_area(conn)
-            assert current is not None  # areas are never deleted: the version just read is there
-            self._area = (version, polygon_of(current["geometry"]))
+        if self._area[0] != definition.version:
+            self._area = (definition.version, polygon_of(definition.geometry))
         for what, place in (("start", wish.origin), ("end", wish.destination)):
             if not covers(self._area[1], place.lat, place.lon):
                 raise Invalid(f"the ride's {what} {place.lat},{place.lon} lies outside the service area")
+        fleet.follow(definition.rules)
+        when = wish.earliest_pickup or wish.latest_arrival
+        served = self.serving.current
+        if when is not None and served is not None:
+            now = dt.datetime.now(dt.UTC)
+            check_ride_time(definition.rules, when, now, when.astimezone(served.router.timezone))
 
     def _fleet(self) -> FleetService:
         fleet = self.serving.fleet()
@@ -116,7 +123,7 @@ class BookingService:
         async with fleet.mutex, self.db.pool.acquire() as conn:
             # Nothing is written, so the copy need not be locked: it is as current as the last commit.
             fleet_version, area_version = await fleet_repo.read_versions(conn)
-            await self._check_area(conn, wish, area_version)
+            await self._check_service(conn, fleet, wish, area_version)
             dispatcher = await fleet.current(conn, fleet_version)
             if dispatcher is None:
                 return Quote(request_id=request.id, offers=[], alternatives=[], reason="no vehicle is on shift")
@@ -154,7 +161,7 @@ class BookingService:
                     else:
                         area_version = self._area[0]
                     try:
-                        await self._check_area(conn, wish, area_version)
+                        await self._check_service(conn, fleet, wish, area_version)
                         record = self._plan(fleet, user, wish, request, None)
                     except (Conflict, Invalid):
                         if fresh:
@@ -234,7 +241,7 @@ class BookingService:
                 known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
                 if known is not None:
                     return known, False
-            await self._check_area(conn, wish, area_version)
+            await self._check_service(conn, fleet, wish, area_version)
             await fleet.current(conn, fleet_version)
             record = self._plan(fleet, user, wish, request, caller)
             # The one way a booking is written (as on the copy): maas_book, here under the lock already held,

@@ -150,6 +150,7 @@ async def prepare_service(settings: Settings) -> DemoAccess:
     from maas.db.database import Database
     from maas.db.users import create_user, list_users
     from maas.errors import Conflict
+    from maas.model import ServiceRules
     from maas.served import ServedNetwork, Serving
     from routing.ondemand import OnDemandService
 
@@ -165,9 +166,11 @@ async def prepare_service(settings: Settings) -> DemoAccess:
                 people[role] = known.get((role, name)) or await create_user(
                     conn, name, role, agency="vvs" if role == "agency" else None
                 )
-            if await areas.current_area_version(conn) is None:
+            if await areas.current_version(conn) is None:
                 region = json.loads((demo_region() / "herrenberg-and-around.geojson").read_text())
-                await areas.add_area(conn, "Rufbus Herrenberg (demo region)", region, people["operator"].id)
+                await areas.add_definition(
+                    conn, "Rufbus Herrenberg (demo region)", region, ServiceRules(), people["operator"].id
+                )
             vehicles = {v.name: v for v in await fleet_repo.list_vehicles(conn)}
             depot = DEMO_PLACES["Herrenberg Bahnhof"]
             now = dt.datetime.now(dt.UTC)

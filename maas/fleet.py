@@ -28,7 +28,7 @@ from maas.db import Connection, locks
 from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
 from maas.errors import REFUSALS
-from maas.model import BookingRecord
+from maas.model import BookingRecord, ServiceRules
 from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.drive_times import DriveTimes
 from routing.dispatch.model import DispatchError, Passengers, Promise, Request, RideRules, Vehicle
@@ -70,6 +70,20 @@ class FleetService:
         self.shift_vehicle: dict[str, uuid.UUID] = {}
         self.mutex = asyncio.Lock()  # held by whoever reads or changes the copy
         self._saved_start: dict[str, tuple[int, float]] = {}  # plan starts this process has written
+
+    def follow(self, rules: ServiceRules) -> None:
+        """Plan new rides by the ride rules of the service definition in force (booked rides keep their
+        promises)."""
+        wanted = RideRules(
+            ride_factor=rules.ride_factor,
+            ride_slack_s=float(rules.ride_slack_s),
+            pickup_window_s=float(rules.pickup_window_s),
+            boarding_s=float(rules.boarding_s),
+        )
+        if wanted != self.rules:
+            self.rules = wanted
+            if self.dispatcher is not None:
+                self.dispatcher.rules = wanted
 
     def snap(self, lat: float, lon: float) -> int:
         return self.times.snap(lat, lon)

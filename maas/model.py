@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -17,6 +17,9 @@ ROLES: tuple[Role, ...] = get_args(Role)
 BookingStatus = RideStatus  # a booking's status is its ride's, as the dispatcher knows it
 FeedStatus = Literal["uploaded", "rejected", "publishing", "published", "failed", "retired"]
 NetworkStatus = Literal["building", "built", "failed", "pruned"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
+StopPolicy = Literal["door_to_door", "virtual_stops"]
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,3 +110,42 @@ class NetworkVersion(msgspec.Struct, frozen=True, kw_only=True):
     built_at: dt.datetime | None
     activated_at: dt.datetime | None
     pruned_at: dt.datetime | None
+
+
+class ServiceHours(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """When rides run on some weekdays, in the network's local time, from `start` to `end` (an end
+    before the start runs past midnight; an end equal to the start: the whole day, the default)."""
+
+    days: list[Weekday] = msgspec.field(default_factory=lambda: list(WEEKDAYS))
+    start: dt.time = dt.time(0, 0)
+    end: dt.time = dt.time(0, 0)
+
+
+class ServiceRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The rules of the on-demand service, one version of its definition: the planner, quotes,
+    bookings and journeys all follow them (DESIGN.md: service rules are data, never constants)."""
+
+    hours: list[ServiceHours] = msgspec.field(default_factory=lambda: [ServiceHours()])
+    min_notice_s: int = 0  # a ride is booked at least this long before its pickup
+    max_days_ahead: int = 14  # and at most this many days ahead
+    ride_factor: float = 1.5  # maximum ride time = ride_factor x direct drive time + ride_slack_s
+    ride_slack_s: int = 600
+    pickup_window_s: int = 600  # the promised pickup window's width
+    boarding_s: int = 60  # service time at a pickup or drop-off
+    change_s: int = 180  # between the on-demand bus and a train or bus at a station
+    max_train_wait_s: int = 600  # how long a last-mile bus may wait for a late train
+    min_ride_m: float = 500.0  # a ride shorter than this (straight line) is walked, not offered
+    offer_ttl_s: int = 600  # how long a planned itinerary's offers can be booked
+    stops: StopPolicy = "door_to_door"  # or virtual_stops: rides start and end at the nearest stop
+    virtual_stop_walk_m: float = 400.0  # how far a rider walks to a virtual stop at most
+
+
+class ServiceDefinition(msgspec.Struct, frozen=True, kw_only=True):
+    """One version of the service definition: where (a GeoJSON (Multi)Polygon, longitude first) and by
+    which rules the on-demand service runs."""
+
+    version: int
+    name: str
+    geometry: dict[str, Any]
+    rules: ServiceRules
+    created_at: dt.datetime

@@ -21,11 +21,14 @@ import shapely.geometry
 from maas.area import polygon_of
 from maas.db import Connection, areas, locks
 from maas.db.database import Database
+from maas.definition import check_rules
+from maas.errors import Invalid
 from maas.fleet import FleetService
+from maas.model import ServiceDefinition, ServiceRules
 from maas.settings import Settings
 from routing.model import Network
 from routing.network import load_network
-from routing.ondemand import DriveTimeEstimator, OnDemandService, load_service
+from routing.ondemand import DriveTimeEstimator, OnDemandService, ServiceError, load_service
 from routing.plan import Router
 from routing.spatial import NearestIndex
 
@@ -33,14 +36,6 @@ NETWORK_HEADER = "X-Maas-Network"
 # A feed none of whose stops lies this close to the streets belongs to another region. Feeds that
 # reach a little beyond the street extract (a bus line to the next town) are welcome.
 REGION_RADIUS_M = 10_000.0
-
-
-class AreaInForce(msgspec.Struct, frozen=True, kw_only=True):
-    """The database's service area: its version and its (Multi)Polygon as GeoJSON geometry."""
-
-    version: int
-    name: str
-    geometry: dict[str, Any]
 
 
 class ServedNetwork:
@@ -67,18 +62,21 @@ class ServedNetwork:
         """Load a built network directory (slow: run in a worker thread)."""
         return cls(network_id, directory, load_network(directory), rides)
 
-    def router_for(self, area: AreaInForce | None) -> Router:
-        """The router whose on-demand legs run inside `area` (none without an area or a drive graph)."""
-        if area is None or self.fleet is None:
+    def router_for(self, definition: ServiceDefinition | None) -> Router:
+        """The router whose on-demand legs run inside the definition's area (none without a
+        definition or a drive graph)."""
+        if definition is None or self.fleet is None:
             return self.router
         known = self._with_area
-        if known is not None and known[0] == area.version:
+        if known is not None and known[0] == definition.version:
             return known[1]
-        with self._building:  # one build per area version, however many requests ask at once
+        with self._building:  # one build per definition version, however many requests ask at once
             known = self._with_area
-            if known is None or known[0] != area.version:
-                service = msgspec.structs.replace(self._rides, name=area.name, area=area.geometry)
-                known = (area.version, Router(self.network, DriveTimeEstimator(self.network, service)))
+            if known is None or known[0] != definition.version:
+                service = msgspec.structs.replace(
+                    self._rides, name=definition.name, area=area_geometry(definition.geometry)
+                )
+                known = (definition.version, Router(self.network, DriveTimeEstimator(self.network, service)))
                 self._with_area = known
         return known[1]
 
@@ -106,42 +104,51 @@ def area_geometry(geojson: dict[str, Any]) -> dict[str, Any]:
 
 class Serving:
     """The ServedNetwork in force in this process (None until one is loaded), replaced whole, and
-    the service area in force as last read."""
+    the service definition in force as last read."""
 
     def __init__(self) -> None:
         self.current: ServedNetwork | None = None
-        self._area: AreaInForce | None = None
+        self._definition: ServiceDefinition | None = None
 
     def fleet(self) -> FleetService | None:
         served = self.current
         return served.fleet if served is not None else None
 
-    async def area(self, conn: Connection) -> AreaInForce | None:
-        """The database's service area in force (one small query; the geometry is re-read only when
-        its version changed)."""
-        version = await areas.current_area_version(conn)
+    async def definition(self, conn: Connection, version: int | bool | None = False) -> ServiceDefinition | None:
+        """The database's service definition in force (one small query, none when `version` was read
+        already; the definition is re-read only when its version changed)."""
+        if version is False:
+            version = await areas.current_version(conn)
         if version is None:
             return None
-        known = self._area
+        known = self._definition
         if known is None or known.version != version:
-            row = await areas.find_current_area(conn)
-            if row is None:
-                return None
-            known = AreaInForce(version=row["version"], name=row["name"], geometry=area_geometry(row["geometry"]))
-            self._area = known
+            known = await areas.find_current_definition(conn)
+            self._definition = known
         return known
 
 
 async def seed_service_area(db: Database, settings: Settings) -> None:
-    """A service definition file's area becomes the first service area in the database when none is
-    set: from then on the database's area is the one in force, for plans and bookings alike."""
+    """A service definition file becomes the first service definition in the database when none is
+    set (its area, hours and `[rules]`): from then on the database's definition is the one in force,
+    for plans, quotes, bookings and journeys alike."""
     if settings.service_file is None:
         return
     service = load_service(settings.service_file)
+    try:
+        rules = msgspec.convert(
+            {"hours": [{"start": service.start, "end": service.end}], **service.rules}, ServiceRules
+        )
+    except msgspec.ValidationError as exc:
+        raise ServiceError(f"{settings.service_file}: [rules]: {exc}") from exc
+    try:
+        check_rules(rules)
+    except Invalid as exc:
+        raise ServiceError(f"{settings.service_file}: [rules]: {exc}") from exc
     async with db.pool.acquire() as conn, conn.transaction():
-        await locks.lock_fleet(conn)  # two processes starting at once add one area
-        if await areas.current_area_version(conn) is None:
-            await areas.add_area(conn, service.name, area_geometry(service.area), None)
+        await locks.lock_fleet(conn)  # two processes starting at once add one definition
+        if await areas.current_version(conn) is None:
+            await areas.add_definition(conn, service.name, area_geometry(service.area), rules, None)
 
 
 def network_header(served: ServedNetwork | None) -> dict[str, str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from maas.area import AreaService
 from maas.booking import BookingService
 from maas.db.database import Database
+from maas.definition import DefinitionService
 from maas.driving import DriverService, Schedules
 from maas.feed_versions import FeedService
 from maas.fleet_admin import FleetAdmin
@@ -30,5 +30,5 @@ class Services:
     hub: Hub
     fleet_admin: FleetAdmin  # vehicles and shifts
     users: UserService  # users, tokens, the audit log
-    areas: AreaService  # the service area
+    definitions: DefinitionService  # the service definition (area and rules)
     feed_versions: FeedService  # GTFS uploads

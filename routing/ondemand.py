@@ -36,6 +36,7 @@ class OnDemandService(msgspec.Struct, frozen=True, kw_only=True):
     max_ride_s: int = 45 * 60
     start: dt.time = dt.time(6, 0)
     end: dt.time = dt.time(22, 0)
+    rules: dict[str, Any] = {}  # the file's [rules] table: booking rules the service imports
 
     def runs_at(self, local: dt.datetime) -> bool:
         return self.start <= local.time() <= self.end
@@ -49,6 +50,7 @@ class _ServiceFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_ride_s: int = 45 * 60
     start: dt.time = dt.time(6, 0)
     end: dt.time = dt.time(22, 0)
+    rules: dict[str, Any] = {}
 
 
 def load_service(path: str | Path) -> OnDemandService:
@@ -82,6 +84,7 @@ def load_service(path: str | Path) -> OnDemandService:
         max_ride_s=spec.max_ride_s,
         start=spec.start,
         end=spec.end,
+        rules=spec.rules,
     )
 
 

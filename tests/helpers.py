@@ -10,6 +10,7 @@ import functools
 import json
 import threading
 import time
+import uuid
 import zoneinfo
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from litestar.testing import TestClient
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+NEBRINGEN = {"lat": 48.5627, "lon": 8.8481}
+HERRENBERG_BAHNHOF = {"lat": 48.5935, "lon": 8.8630}
+KUPPINGEN = {"lat": 48.6113, "lon": 8.8430}
 BUILD_TIMEOUT_S = 180  # a publish builds a network in a child process: 10-30 s on the test region
 
 
@@ -234,3 +238,37 @@ def active_network(client: TestClient, headers: dict[str, str]) -> dict[str, Any
     networks = client.get("/networks", headers=headers).json()
     assert sum(n["active"] for n in networks) == 1, networks
     return next(n for n in networks if n["active"])
+
+
+def soon(hours: float) -> str:
+    """The time `hours` from now (negative: ago), as the API takes it."""
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)).isoformat()
+
+
+def vehicle_on_shift(
+    client: TestClient,
+    operator: dict[str, str],
+    seats: int = 3,
+    wheelchair_places: int = 0,
+    depot: dict[str, float] = HERRENBERG_BAHNHOF,
+    hours: float = 8,
+) -> str:
+    """A new vehicle with a shift from half an hour ago for `hours`, added over HTTP; its id."""
+    vehicle = client.post(
+        "/vehicles",
+        headers=operator,
+        json={
+            "name": f"rufbus-{uuid.uuid4().hex[:6]}",
+            "seats": seats,
+            "wheelchair_places": wheelchair_places,
+            "depot": depot,
+        },
+    )
+    assert vehicle.status_code == 201, vehicle.text
+    shift = client.post(
+        "/shifts",
+        headers=operator,
+        json={"vehicle_id": vehicle.json()["id"], "starts_at": soon(-0.5), "ends_at": soon(hours)},
+    )
+    assert shift.status_code == 201, shift.text
+    return str(vehicle.json()["id"])

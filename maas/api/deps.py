@@ -12,9 +12,9 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from maas.area import AreaService
 from maas.booking import BookingService
 from maas.db.database import Database
+from maas.definition import DefinitionService
 from maas.driving import DriverService, Schedules
 from maas.feed_versions import FeedService
 from maas.fleet_admin import FleetAdmin
@@ -86,8 +86,8 @@ def _users(state: State) -> UserService:
     return _services(state).users
 
 
-def _areas(state: State) -> AreaService:
-    return _services(state).areas
+def _definitions(state: State) -> DefinitionService:
+    return _services(state).definitions
 
 
 def _feed_versions(state: State) -> FeedService:
@@ -105,6 +105,6 @@ DEPENDENCIES: dict[str, Any] = {
     "hub": Provide(_hub, sync_to_thread=False),
     "fleet_admin": Provide(_fleet_admin, sync_to_thread=False),
     "users": Provide(_users, sync_to_thread=False),
-    "areas": Provide(_areas, sync_to_thread=False),
+    "definitions": Provide(_definitions, sync_to_thread=False),
     "feed_versions": Provide(_feed_versions, sync_to_thread=False),
 }

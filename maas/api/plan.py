@@ -59,8 +59,8 @@ class PlanController(Controller):
         if served is None:
             raise ServiceUnavailableException("no network is served: set MAAS_NETWORK_DIR or publish a feed")
         async with db.pool.acquire() as conn:
-            area = await serving.area(conn)
-        router = await asyncio.to_thread(served.router_for, area)
+            definition = await serving.definition(conn)
+        router = await asyncio.to_thread(served.router_for, definition)
         if (depart is None) == (arrive_by is None):
             raise Invalid("give exactly one of depart and arrive_by")
         if not 0 <= max_walk_m <= MAX_WALK_M:

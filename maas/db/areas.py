@@ -1,4 +1,4 @@
-"""The on-demand service area, one version per change."""
+"""The service definition (area and rules), one version per change."""
 
 from __future__ import annotations
 
@@ -8,31 +8,39 @@ from typing import Any
 import msgspec
 
 from maas.db import Connection, returned
+from maas.model import ServiceDefinition, ServiceRules
 
-INSERT = "INSERT INTO service_areas (name, geometry, created_by) VALUES ($1, $2::jsonb, $3) RETURNING id, created_at"
-CURRENT = "SELECT id, name, geometry, created_at FROM service_areas ORDER BY id DESC LIMIT 1"
+INSERT = (
+    "INSERT INTO service_areas (name, geometry, rules, created_by) VALUES ($1, $2::jsonb, $3::jsonb, $4)"
+    " RETURNING id, created_at"
+)
+CURRENT = "SELECT id, name, geometry, rules, created_at FROM service_areas ORDER BY id DESC LIMIT 1"
 CURRENT_ID = "SELECT max(id) FROM service_areas"
 
 _encode = msgspec.json.Encoder().encode
+_rules = msgspec.json.Decoder(ServiceRules)
 
 
-async def add_area(conn: Connection, name: str, geometry: dict[str, Any], actor: uuid.UUID | None) -> dict[str, Any]:
-    row = returned(await conn.fetchrow(INSERT, name, _encode(geometry).decode(), actor))
-    return {"version": row["id"], "name": name, "geometry": geometry, "created_at": row["created_at"]}
+async def add_definition(
+    conn: Connection, name: str, geometry: dict[str, Any], rules: ServiceRules, actor: uuid.UUID | None
+) -> ServiceDefinition:
+    row = returned(await conn.fetchrow(INSERT, name, _encode(geometry).decode(), _encode(rules).decode(), actor))
+    return ServiceDefinition(version=row["id"], name=name, geometry=geometry, rules=rules, created_at=row["created_at"])
 
 
-async def find_current_area(conn: Connection) -> dict[str, Any] | None:
+async def find_current_definition(conn: Connection) -> ServiceDefinition | None:
     row = await conn.fetchrow(CURRENT)
     if row is None:
         return None
-    return {
-        "version": row["id"],
-        "name": row["name"],
-        "geometry": msgspec.json.decode(row["geometry"]),
-        "created_at": row["created_at"],
-    }
+    return ServiceDefinition(
+        version=row["id"],
+        name=row["name"],
+        geometry=msgspec.json.decode(row["geometry"]),
+        rules=_rules.decode(row["rules"]),
+        created_at=row["created_at"],
+    )
 
 
-async def current_area_version(conn: Connection) -> int | None:
+async def current_version(conn: Connection) -> int | None:
     version: int | None = await conn.fetchval(CURRENT_ID)
     return version

@@ -7,36 +7,8 @@ import uuid
 
 from litestar.testing import TestClient
 
+from tests.helpers import HERRENBERG_BAHNHOF, KUPPINGEN, NEBRINGEN, soon, vehicle_on_shift
 from tests.maas.conftest import Users
-
-NEBRINGEN = {"lat": 48.5627, "lon": 8.8481}
-HERRENBERG_BAHNHOF = {"lat": 48.5935, "lon": 8.8630}
-KUPPINGEN = {"lat": 48.6113, "lon": 8.8430}
-
-
-def _soon(hours: float) -> str:
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)).isoformat()
-
-
-def _vehicle_on_shift(client: TestClient, operator: dict[str, str], seats: int = 3, wheelchair_places: int = 0) -> str:
-    vehicle = client.post(
-        "/vehicles",
-        headers=operator,
-        json={
-            "name": f"rufbus-{uuid.uuid4().hex[:6]}",
-            "seats": seats,
-            "wheelchair_places": wheelchair_places,
-            "depot": HERRENBERG_BAHNHOF,
-        },
-    )
-    assert vehicle.status_code == 201, vehicle.text
-    shift = client.post(
-        "/shifts",
-        headers=operator,
-        json={"vehicle_id": vehicle.json()["id"], "starts_at": _soon(-0.5), "ends_at": _soon(8)},
-    )
-    assert shift.status_code == 201, shift.text
-    return vehicle.json()["id"]
 
 
 def test_health_ready_schema_and_metrics(client: TestClient) -> None:
@@ -51,9 +23,9 @@ def test_health_ready_schema_and_metrics(client: TestClient) -> None:
 
 def test_a_rider_quotes_books_sees_and_cancels(client: TestClient, users: Users) -> None:
     _, operator = users.make("operator")
-    vehicle = _vehicle_on_shift(client, operator)
+    vehicle = vehicle_on_shift(client, operator)
     rider, headers = users.make("rider")
-    wish = {"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "seated": 1, "earliest_pickup": _soon(1)}
+    wish = {"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "seated": 1, "earliest_pickup": soon(1)}
     quote = client.post("/quotes", headers=headers, json=wish)
     assert quote.status_code == 200, quote.text
     offers = quote.json()["offers"]
@@ -82,10 +54,10 @@ def test_a_rider_quotes_books_sees_and_cancels(client: TestClient, users: Users)
 
 def test_a_full_bus_refuses_and_cancelling_frees_the_seats(client: TestClient, users: Users) -> None:
     _, operator = users.make("operator")
-    _vehicle_on_shift(client, operator, seats=3)
+    vehicle_on_shift(client, operator, seats=3)
     _, a = users.make("rider")
     _, b = users.make("rider")
-    start = _soon(3)
+    start = soon(3)
     wish = {"origin": KUPPINGEN, "destination": HERRENBERG_BAHNHOF, "seated": 3, "earliest_pickup": start}
     first = client.post("/bookings", headers=a, json=wish)
     assert first.status_code == 201, first.text
@@ -106,7 +78,7 @@ def test_a_full_bus_refuses_and_cancelling_frees_the_seats(client: TestClient, u
 
 def test_operators_book_for_phone_callers_and_are_audited(client: TestClient, users: Users) -> None:
     operator_user, operator = users.make("operator")
-    _vehicle_on_shift(client, operator)
+    vehicle_on_shift(client, operator)
     phone = client.post(
         "/operator/bookings",
         headers=operator,
@@ -116,7 +88,7 @@ def test_operators_book_for_phone_callers_and_are_audited(client: TestClient, us
                 "destination": HERRENBERG_BAHNHOF,
                 "wheelchairs": 0,
                 "seated": 1,
-                "latest_arrival": _soon(2),
+                "latest_arrival": soon(2),
             },
             "caller": {"name": "Erika Muster", "phone": "+49 7032 0000"},
         },
@@ -124,7 +96,7 @@ def test_operators_book_for_phone_callers_and_are_audited(client: TestClient, us
     assert phone.status_code == 201, phone.text
     booking = phone.json()
     assert booking["rider_id"] is None and booking["caller"]["name"] == "Erika Muster"
-    assert dt.datetime.fromisoformat(booking["dropoff_latest"]) <= dt.datetime.fromisoformat(_soon(2.01))
+    assert dt.datetime.fromisoformat(booking["dropoff_latest"]) <= dt.datetime.fromisoformat(soon(2.01))
     assert any(b["id"] == booking["id"] for b in client.get("/bookings", headers=operator).json())
     client.post(f"/bookings/{booking['id']}/cancel", headers=operator, json={"reason": "caller rang back"})
     audit = client.get("/audit", headers=operator).json()
@@ -137,13 +109,13 @@ def test_bad_input_gets_a_problem_with_a_reason(client: TestClient, users: Users
     cases = [
         ({"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF}, 422, "either"),
         (
-            {"origin": {"lat": 95, "lon": 8}, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)},
+            {"origin": {"lat": 95, "lon": 8}, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": soon(1)},
             422,
             "latitude",
         ),
-        ({"origin": {"lat": 0, "lon": 0}, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)}, 422, "road"),
+        ({"origin": {"lat": 0, "lon": 0}, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": soon(1)}, 422, "road"),
         (
-            {"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "seated": 0, "earliest_pickup": _soon(1)},
+            {"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "seated": 0, "earliest_pickup": soon(1)},
             422,
             "passengers",
         ),
@@ -166,13 +138,13 @@ def test_bad_input_gets_a_problem_with_a_reason(client: TestClient, users: Users
 
 def test_operators_reassign_a_ride_to_another_bus_with_a_reason(client: TestClient, users: Users) -> None:
     operator_user, operator = users.make("operator")
-    first = _vehicle_on_shift(client, operator, seats=8)
-    second = _vehicle_on_shift(client, operator, seats=8)
+    first = vehicle_on_shift(client, operator, seats=8)
+    second = vehicle_on_shift(client, operator, seats=8)
     _, rider = users.make("rider")
     booked = client.post(
         "/bookings",
         headers=rider,
-        json={"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(4)},
+        json={"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": soon(4)},
     ).json()
     target = second if booked["vehicle_id"] != second else first
     missing = client.post(
@@ -212,7 +184,7 @@ def test_operators_set_the_service_area_and_rides_outside_are_refused(client: Te
     from maas.demo import demo_region
 
     _, operator = users.make("operator")
-    _vehicle_on_shift(client, operator)
+    vehicle_on_shift(client, operator)
     _, rider = users.make("rider")
     # Herrenberg's core only: Nebringen (south-west) lies outside.
     core = {
@@ -241,7 +213,7 @@ def test_operators_set_the_service_area_and_rides_outside_are_refused(client: Te
     outside = client.post(
         "/bookings",
         headers=rider,
-        json={"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)},
+        json={"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": soon(1)},
     )
     assert outside.status_code == 422 and "outside the service area" in outside.json()["detail"]
     inside = client.post(
@@ -250,7 +222,7 @@ def test_operators_set_the_service_area_and_rides_outside_are_refused(client: Te
         json={
             "origin": {"lat": 48.59981, "lon": 8.88535},
             "destination": HERRENBERG_BAHNHOF,
-            "earliest_pickup": _soon(1),
+            "earliest_pickup": soon(1),
         },
     )
     assert inside.status_code == 200 and inside.json()["offers"]
@@ -264,7 +236,7 @@ def test_operators_set_the_service_area_and_rides_outside_are_refused(client: Te
         client.post(
             "/quotes",
             headers=rider,
-            json={"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(1)},
+            json={"origin": NEBRINGEN, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": soon(1)},
         ).status_code
         == 200
     )

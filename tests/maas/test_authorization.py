@@ -32,6 +32,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/audit"): STAFF,
     ("PUT", "/service-area"): STAFF,
     ("GET", "/service-area"): set(ROLES),
+    ("PUT", "/service"): STAFF,
+    ("GET", "/service"): set(ROLES),
     ("POST", "/admin/users"): {"admin"},
     ("GET", "/admin/users"): {"admin"},
     ("POST", "/admin/tokens"): {"admin"},

@@ -6,7 +6,6 @@ does not change what the other modules' app serves.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import secrets
 import shutil
@@ -23,14 +22,12 @@ from maas.app import create_app
 from maas.settings import Settings
 from routing.network import read_manifest
 from tests.conftest import SHARED_DATA
+from tests.helpers import HERRENBERG_BAHNHOF, KUPPINGEN, NEBRINGEN, soon
 from tests.maas.conftest import Users, fresh_database
 
 REGION = Path(__file__).resolve().parents[2] / "maas" / "data" / "region-herrenberg"
 S1 = REGION / "gtfs" / "vvs-s1-only.gtfs.zip"
 CAIRNS = SHARED_DATA / "gtfs" / "cairns-2014.gtfs.zip"
-NEBRINGEN = {"lat": 48.5627, "lon": 8.8481}
-HERRENBERG_BAHNHOF = {"lat": 48.5935, "lon": 8.8630}
-KUPPINGEN = {"lat": 48.6113, "lon": 8.8430}
 # Around Herrenberg's centre and station only: Nebringen, 3.5 km south, lies outside.
 TOWN = {
     "type": "Polygon",
@@ -38,10 +35,6 @@ TOWN = {
 }
 TO_THE_TRAIN = {"from": "48.5627,8.8481", "to": "48.6582,8.9408", "depart": "2020-10-06T07:30:00+02:00"}
 BUILD_TIMEOUT_S = 240
-
-
-def _soon(hours: float) -> str:
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +89,7 @@ def _active(app: TestClient, operator: dict[str, str]) -> dict[str, Any]:
 
 
 def _quote(app: TestClient, rider: dict[str, str], origin: dict[str, float]) -> Any:
-    wish = {"origin": origin, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(0.5)}
+    wish = {"origin": origin, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": soon(0.5)}
     return app.post("/quotes", headers=rider, json=wish)
 
 
@@ -124,7 +117,7 @@ def published(app: TestClient, people: dict[str, dict[str, str]]) -> dict[str, A
     shift = app.post(
         "/shifts",
         headers=people["operator"],
-        json={"vehicle_id": vehicle.json()["id"], "starts_at": _soon(-0.5), "ends_at": _soon(8)},
+        json={"vehicle_id": vehicle.json()["id"], "starts_at": soon(-0.5), "ends_at": soon(8)},
     )
     assert shift.status_code == 201, shift.text
     configured = _active(app, people["operator"])
@@ -133,7 +126,7 @@ def published(app: TestClient, people: dict[str, dict[str, str]]) -> dict[str, A
     assert started.status_code == 202, started.text
     during = []
     for origin in (NEBRINGEN, KUPPINGEN):
-        wish = {"origin": origin, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": _soon(0.5)}
+        wish = {"origin": origin, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": soon(0.5)}
         booked = app.post("/bookings", headers={**people["rider"], "Idempotency-Key": str(uuid.uuid4())}, json=wish)
         status = app.get(f"/feeds/{version['id']}", headers=people["agency"]).json()["status"]
         during.append((booked.status_code, status))
