@@ -18,6 +18,7 @@ from maas.api.driver import DriverController, driver_socket
 from maas.api.feeds import FeedController, NetworkController
 from maas.api.fleet import FleetController
 from maas.api.health import health, ready
+from maas.api.journeys import JourneyController
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.plan import PlanController
 from maas.api.service import ServiceAreaController, ServiceController
@@ -29,6 +30,7 @@ from maas.driving import DriverService, Schedules
 from maas.errors import HANDLERS
 from maas.feed_versions import FeedService
 from maas.fleet_admin import FleetAdmin
+from maas.journeys import JourneyService
 from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.served import Serving, seed_service_area
@@ -65,6 +67,7 @@ def create_app(settings: Settings) -> Litestar:
                 serving=serving,
                 networks=networks,
                 bookings=BookingService(db, serving),
+                journeys=JourneyService(db, serving),
                 drivers=DriverService(db, serving, hub, schedules),
                 schedules=schedules,
                 hub=hub,
@@ -99,6 +102,7 @@ def create_app(settings: Settings) -> Litestar:
             FeedController,
             NetworkController,
             PlanController,
+            JourneyController,
             DriverController,
             driver_socket,
             RideVehicleController,

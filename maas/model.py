@@ -20,6 +20,8 @@ NetworkStatus = Literal["building", "built", "failed", "pruned"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 StopPolicy = Literal["door_to_door", "virtual_stops"]
+# Migration 0019 lists the same values.
+JourneyStatus = Literal["confirmed", "at_risk", "cancelled", "completed"]
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True):
@@ -148,4 +150,39 @@ class ServiceDefinition(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     geometry: dict[str, Any]
     rules: ServiceRules
+    created_at: dt.datetime
+
+
+class JourneyLegRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One leg of a booked journey; an on-demand leg holds its booking and the connection it protects."""
+
+    journey_id: uuid.UUID
+    leg: int
+    mode: str
+    booking_id: uuid.UUID | None
+    connection_kind: str | None
+    connection_stop: str | None
+    connection_trip: str | None
+    connection_at: dt.datetime | None
+    change_s: int | None
+
+
+class JourneyEvent(msgspec.Struct, frozen=True, kw_only=True):
+    at: dt.datetime
+    kind: str
+    detail: str | None
+    actor: uuid.UUID | None
+
+
+class JourneyRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A booked journey: the itinerary as booked (JSON of routing.plan.Itinerary) and its status."""
+
+    id: uuid.UUID
+    rider_id: uuid.UUID
+    created_by: uuid.UUID
+    itinerary_id: uuid.UUID
+    status: JourneyStatus
+    departure: dt.datetime
+    arrival: dt.datetime
+    itinerary: bytes
     created_at: dt.datetime

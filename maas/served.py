@@ -9,6 +9,7 @@ service area in force, the database's (the same that bookings are checked agains
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ class ServedNetwork:
         self.network = network
         self.router = Router(network)
         self._rides = rides  # ride-time rules of on-demand legs; the area comes from the database
-        self._with_area: tuple[int, Router] | None = None
+        self._live: tuple[int, Router] | None = None
         self._building = threading.Lock()
         drive = network.streets.get("drive")
         self.fleet: FleetService | None = None
@@ -62,22 +63,31 @@ class ServedNetwork:
         """Load a built network directory (slow: run in a worker thread)."""
         return cls(network_id, directory, load_network(directory), rides)
 
-    def router_for(self, definition: ServiceDefinition | None) -> Router:
-        """The router whose on-demand legs run inside the definition's area (none without a
-        definition or a drive graph)."""
-        if definition is None or self.fleet is None:
-            return self.router
-        known = self._with_area
+    def router_for(self, definition: ServiceDefinition) -> Router | None:
+        """The router that plans journeys with optimistic on-demand rides inside the definition's
+        area, for the live fleet to check and time exactly: the direct drive plus boarding and the
+        change at the station (no vehicle does better), at any hour (the hours are the definition's
+        and apply to the offers). None without a drive graph."""
+        if self.fleet is None:
+            return None
+        known = self._live
         if known is not None and known[0] == definition.version:
             return known[1]
-        with self._building:  # one build per definition version, however many requests ask at once
-            known = self._with_area
+        with self._building:
+            known = self._live
             if known is None or known[0] != definition.version:
-                service = msgspec.structs.replace(
-                    self._rides, name=definition.name, area=area_geometry(definition.geometry)
+                rules = definition.rules
+                service = OnDemandService(
+                    name=definition.name,
+                    area=area_geometry(definition.geometry),
+                    detour_factor=1.0,
+                    pickup_delay_s=rules.boarding_s + rules.change_s,
+                    max_ride_s=max(self._rides.max_ride_s, 3600),
+                    start=dt.time(0, 0),
+                    end=dt.time(23, 59, 59),
                 )
                 known = (definition.version, Router(self.network, DriveTimeEstimator(self.network, service)))
-                self._with_area = known
+                self._live = known
         return known[1]
 
     def stops_near_streets(self, lat: np.ndarray, lon: np.ndarray) -> int | None:

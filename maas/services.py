@@ -11,6 +11,7 @@ from maas.definition import DefinitionService
 from maas.driving import DriverService, Schedules
 from maas.feed_versions import FeedService
 from maas.fleet_admin import FleetAdmin
+from maas.journeys import JourneyService
 from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.served import Serving
@@ -25,6 +26,7 @@ class Services:
     serving: Serving  # the served network: router, fleet drive graph and snapping, swapped as one
     networks: NetworkService  # publishing, activating and following networks
     bookings: BookingService
+    journeys: JourneyService  # plans with live offers, and journeys booked from them
     drivers: DriverService
     schedules: Schedules
     hub: Hub

@@ -18,6 +18,7 @@ from maas.definition import DefinitionService
 from maas.driving import DriverService, Schedules
 from maas.feed_versions import FeedService
 from maas.fleet_admin import FleetAdmin
+from maas.journeys import JourneyService
 from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.served import Serving
@@ -66,6 +67,10 @@ def _bookings(state: State) -> BookingService:
     return _services(state).bookings
 
 
+def _journeys(state: State) -> JourneyService:
+    return _services(state).journeys
+
+
 def _drivers(state: State) -> DriverService:
     return _services(state).drivers
 
@@ -100,6 +105,7 @@ DEPENDENCIES: dict[str, Any] = {
     "serving": Provide(_serving, sync_to_thread=False),
     "networks": Provide(_networks, sync_to_thread=False),
     "bookings": Provide(_bookings, sync_to_thread=False),
+    "journeys": Provide(_journeys, sync_to_thread=False),
     "drivers": Provide(_drivers, sync_to_thread=False),
     "schedules": Provide(_schedules, sync_to_thread=False),
     "hub": Provide(_hub, sync_to_thread=False),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
@@ -12,8 +11,8 @@ from litestar.exceptions import ServiceUnavailableException
 from litestar.params import FromQuery, QueryParameter
 
 from maas.auth import roles
-from maas.db.database import Database
 from maas.errors import Invalid
+from maas.journeys import JourneyService, Wish
 from maas.model import User
 from maas.served import Serving, network_header
 from routing.plan import Endpoint, Plan, PlanRequest, Router
@@ -30,11 +29,6 @@ def _time(text: str, name: str, router: Router) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=router.timezone)
 
 
-def _plan(router: Router, request: PlanRequest, arrive_by: bool) -> Plan:
-    # A Router plans from several threads at once (each thread has its own search scratch).
-    return router.plan_arriving_by(request, request.depart) if arrive_by else router.plan(request)
-
-
 class PlanController(Controller):
     path = "/plan"
     guards = [roles("rider", "operator", "admin")]
@@ -44,34 +38,36 @@ class PlanController(Controller):
         self,
         request: Request[User, Any, Any],
         serving: NamedDependency[Serving],
-        db: NamedDependency[Database],
+        journeys: NamedDependency[JourneyService],
         origin: Annotated[str, QueryParameter(name="from")],
         destination: Annotated[str, QueryParameter(name="to")],
         depart: FromQuery[str | None] = None,
         arrive_by: FromQuery[str | None] = None,
         max_walk_m: FromQuery[float] = 1000.0,
         wheelchair: FromQuery[bool] = False,
+        seated: FromQuery[int] = 1,
+        wheelchairs: FromQuery[int] = 0,
     ) -> Response[Plan]:
         """Itineraries from `from` to `to` (each `lat,lon` or `stop:<feed>:<stop_id>`) leaving at `depart`
-        or arriving by `arrive_by`: the JSON of `maas plan --json`. On-demand legs run inside the
-        service area in force; the `X-Maas-Network` header names the network that answered."""
+        or arriving by `arrive_by`, for `seated` riders and `wheelchairs` wheelchair users. On-demand
+        legs are offers of the live fleet inside the service area in force, timed to their trains;
+        every itinerary has an `id` that `POST /journeys` books. The `X-Maas-Network` header names the
+        network that answered."""
         served = serving.current  # this request keeps it even if a publish swaps it
         if served is None:
             raise ServiceUnavailableException("no network is served: set MAAS_NETWORK_DIR or publish a feed")
-        async with db.pool.acquire() as conn:
-            definition = await serving.definition(conn)
-        router = await asyncio.to_thread(served.router_for, definition)
         if (depart is None) == (arrive_by is None):
             raise Invalid("give exactly one of depart and arrive_by")
         if not 0 <= max_walk_m <= MAX_WALK_M:
             raise Invalid(f"max_walk_m must be between 0 and {MAX_WALK_M:.0f}")
-        when = _time(depart or arrive_by or "", "depart" if depart else "arrive_by", router)
+        when = _time(depart or arrive_by or "", "depart" if depart else "arrive_by", served.router)
         plan_request = PlanRequest(
             origin=Endpoint.parse(origin),
             destination=Endpoint.parse(destination),
             depart=when,
             max_walk_m=max_walk_m,
-            wheelchair=wheelchair,
+            wheelchair=wheelchair or wheelchairs > 0,
         )
-        plan = await asyncio.to_thread(_plan, router, plan_request, arrive_by is not None)
-        return Response(plan, headers=network_header(served))
+        wish = Wish(request=plan_request, arrive_by=arrive_by is not None, seated=seated, wheelchairs=wheelchairs)
+        planned = await journeys.plan(request.user, wish)
+        return Response(planned.plan, headers=network_header(served))

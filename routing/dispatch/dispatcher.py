@@ -134,16 +134,23 @@ class Dispatcher:
             raise DispatchError(f"request {request.id}: the destination cannot be reached by road from the origin")
         ride = self.rules.max_ride_s(direct)
         s = self.rules.boarding_s
-        if request.earliest_pickup_s is not None:
-            pick_lo = max(request.earliest_pickup_s, now_s)
-            pick_hi = request.earliest_pickup_s + self.search_window_s
+        early, late = request.earliest_pickup_s, request.latest_arrival_s
+        if early is not None and late is not None:
+            pick_lo = max(early, now_s)
+            drop_hi = float(late)
+            pick_hi = min(early + self.search_window_s, drop_hi - s - direct)
+            if pick_hi < pick_lo:
+                raise DispatchError(f"request {request.id}: the drive takes longer than the time between its bounds")
+        elif early is not None:
+            pick_lo = max(early, now_s)
+            pick_hi = early + self.search_window_s
             drop_hi = pick_hi + s + ride
-        elif request.latest_arrival_s is not None:
-            drop_hi = float(request.latest_arrival_s)
+        elif late is not None:
+            drop_hi = float(late)
             pick_lo = max(now_s, drop_hi - s - ride - self.search_window_s)
             pick_hi = drop_hi - s - direct
         else:  # Request refuses this when it is made
-            raise DispatchError(f"request {request.id}: give either an earliest pickup or a latest arrival")
+            raise DispatchError(f"request {request.id}: give an earliest pickup, a latest arrival or both")
         if pick_hi < pick_lo:
             raise DispatchError(f"request {request.id}: its time lies in the past")
         return pick_lo, pick_hi, pick_lo + s + direct, drop_hi, ride
@@ -393,6 +400,15 @@ class Dispatcher:
         for slot in slots:
             if slot >= 0:
                 self.visits.release(slot)
+
+    def withdraw(self, request_id: str) -> None:
+        """Take back a ride booked on this copy that was never confirmed to anyone (a trial, or one leg
+        of a journey whose other leg did not fit): as if it had never been booked."""
+        ride = self._ride(request_id)
+        if ride.status != "confirmed":
+            raise DispatchError(f"booking {request_id} is {ride.status}: only a ride waiting for pickup is withdrawn")
+        self._drop_visits(ride, ride.pickup, ride.dropoff)
+        del self.rides[request_id]
 
     def cancel(self, request_id: str) -> Booking:
         """Cancel a ride not yet picked up; its room is free at once."""

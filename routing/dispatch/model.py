@@ -89,7 +89,8 @@ class RideRules(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Request(msgspec.Struct, frozen=True, kw_only=True):
-    """A ride wish: origin and destination as drive-graph nodes; either an earliest pickup or a latest arrival."""
+    """A ride wish: origin and destination as drive-graph nodes; an earliest pickup, a latest arrival,
+    or both (a leg of a journey: after the rider can be there, and in time for the train)."""
 
     id: str
     origin_node: int
@@ -99,8 +100,8 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
     latest_arrival_s: float | None = None
 
     def __post_init__(self) -> None:
-        if (self.earliest_pickup_s is None) == (self.latest_arrival_s is None):
-            raise DispatchError(f"request {self.id}: give either an earliest pickup or a latest arrival")
+        if self.earliest_pickup_s is None and self.latest_arrival_s is None:
+            raise DispatchError(f"request {self.id}: give an earliest pickup, a latest arrival or both")
 
 
 class Promise(msgspec.Struct, frozen=True, kw_only=True):

@@ -98,6 +98,7 @@ class Legs:
             leg = self.walk_leg(a, b, start, start + seconds, metres, origin_epoch, scratch)
         else:
             leg = self.leg(mode, a, b, start, start + seconds, straight if metres is None else metres, origin_epoch)
+            leg = msgspec.structs.replace(leg, estimated=mode == "on_demand")
         return Itinerary(
             departure=leg.departure,
             arrival=leg.arrival,
@@ -205,7 +206,8 @@ class Legs:
     ) -> tuple[list[Leg], float]:
         """The legs between an endpoint and its k-th stop, and the metres walked on them."""
         if access.mode[k] == ON_DEMAND:
-            return [self.leg("on_demand", a, b, dep, arr, float(access.metres[k]), origin_epoch)], 0.0
+            ride = self.leg("on_demand", a, b, dep, arr, float(access.metres[k]), origin_epoch)
+            return [msgspec.structs.replace(ride, estimated=True)], 0.0
         if access.mode[k] == BIKE_SHARE:
             rental = access.rentals[int(access.stops[k])]
             legs = self._rental_legs(rental, a, b, dep, origin_epoch, scratch)

@@ -161,13 +161,13 @@ class Router:
         rides, origin, destination = self.on_demand, query.origin, query.destination
         if rides is None or not rides.service.runs_at(local):
             return []
-        if origin.place.stop is not None or destination.place.stop is not None:
-            return []
         a, b = origin.place, destination.place
+        # A ride starts or ends at a door: an endpoint that is a stop is reached by transit only.
+        none = (np.zeros(0, np.int32), np.zeros(0, np.int64))
         with self._rides_lock:
-            to_stops = rides.rides_to_stops(a.lat, a.lon)
-            from_stops = rides.rides_from_stops(b.lat, b.lon)
-            ride_s = rides.direct_ride_s((a.lat, a.lon), (b.lat, b.lon))
+            to_stops = rides.rides_to_stops(a.lat, a.lon) if a.stop is None else none
+            from_stops = rides.rides_from_stops(b.lat, b.lon) if b.stop is None else none
+            ride_s = rides.direct_ride_s((a.lat, a.lon), (b.lat, b.lon)) if a.stop is None and b.stop is None else None
         found: list[Itinerary] = []
         ride_origin, ride_destination = self._with_rides(origin, to_stops), self._with_rides(destination, from_stops)
         if ride_origin is not origin or ride_destination is not destination:

@@ -57,6 +57,25 @@ class Place(msgspec.Struct, frozen=True, kw_only=True):
     station: str | None = None  # a sharing station, `<system_id>:<station_id>`
 
 
+class Window(msgspec.Struct, frozen=True, kw_only=True):
+    """A promised time window; a drop-off window has no earliest time."""
+
+    earliest: dt.datetime | None
+    latest: dt.datetime
+
+
+class RideOffer(msgspec.Struct, frozen=True, kw_only=True):
+    """What the live fleet offers for an on-demand leg (the shape of the offers of `POST /quotes`):
+    the promise a booking would carry, the expected times, and until when it can be booked."""
+
+    id: str
+    expires: dt.datetime
+    pickup_window: Window
+    dropoff_latest: dt.datetime
+    pickup_estimate: dt.datetime
+    dropoff_estimate: dt.datetime
+
+
 class Leg(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
     mode: Mode
     from_: Place
@@ -69,9 +88,13 @@ class Leg(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
     distance_m: float  # walked or cycled along the streets, straight line for on-demand rides, 0 for transit
     geometry: str
     system: str | None = None  # the GBFS system of a bike-share leg
+    # On-demand legs: an offer of the live fleet, or (no fleet asked) times that are only estimated.
+    offer: RideOffer | None = None
+    estimated: bool = False
 
 
 class Itinerary(msgspec.Struct, frozen=True, kw_only=True):
+    id: str | None = None  # set by the service, which keeps the itinerary so that it can be booked
     departure: dt.datetime
     arrival: dt.datetime
     transfers: int

@@ -197,8 +197,17 @@ def test_bad_requests_are_refused_clearly(drive, stops: list[int]) -> None:
         disp.quote(Request(id="y", origin_node=stops[0], destination_node=stops[1], latest_arrival_s=7 * H), 9 * H)
     with pytest.raises(DispatchError, match="no booking"):
         disp.booking("nobody")
-    with pytest.raises(DispatchError, match="either"):
+    with pytest.raises(DispatchError, match="earliest pickup, a latest arrival or both"):
         Request(id="z", origin_node=1, destination_node=2)
+    # Both bounds (a journey's ride): refused when the drive does not fit between them.
+    tight = Request(
+        id="t", origin_node=stops[0], destination_node=stops[1], earliest_pickup_s=8 * H, latest_arrival_s=8 * H + 1
+    )
+    with pytest.raises(DispatchError, match="longer than the time between its bounds"):
+        disp.quote(tight, 6 * H)
+    both = msgspec.structs.replace(tight, id="b", latest_arrival_s=9 * H)
+    offer = disp.quote(both, 6 * H).offers[0]
+    assert offer.pickup_estimate_s >= 8 * H and offer.promise.dropoff_latest_s <= 9 * H
 
 
 def test_promises_hold_through_200_bookings_and_repeated_reoptimisation(drive, stops: list[int]) -> None:

@@ -81,7 +81,7 @@ def test_pure_timetable_answer_between_stops(network_dir: Path) -> None:
         assert {leg["mode"] for leg in it["legs"]} == {"transit"}, "no footpaths with --max-walk-m 0"
         for a, b in zip(it["legs"], it["legs"][1:], strict=False):
             assert a["to"]["stop"] == b["from"]["stop"], "changes only at the same stop id"
-        assert set(it) == {"departure", "arrival", "transfers", "walk_m", "legs"}
+        assert set(it) == {"id", "departure", "arrival", "transfers", "walk_m", "legs"}
         assert set(it["legs"][0]) >= {"mode", "from", "to", "departure", "arrival", "route", "trip", "geometry"}
         assert it["departure"].startswith("2020-10-06T08") and it["departure"].endswith("+02:00")
 

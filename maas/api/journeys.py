@@ -1,0 +1,194 @@
+"""Riders: door-to-door plans whose on-demand legs are live offers, and journeys booked from them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from maas.api.bookings import BookingWindowOut, IdempotencyKey
+from maas.api.live import ride_view
+from maas.auth import roles
+from maas.driving import Schedules
+from maas.errors import Invalid
+from maas.journeys import JourneyDetails, JourneyService
+from maas.model import BookingStatus, JourneyStatus, User
+from maas.realtime import Hub
+from maas.wire import Timestamp, iso, iso_or_none
+from routing.plan import Place
+
+
+class JourneyBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    itinerary: uuid.UUID  # the id of an itinerary of GET /plan
+
+
+class CancelJourney(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str | None = None
+
+
+class ConnectionOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The train or bus a ride's promise is tied to."""
+
+    kind: Literal["first_mile", "last_mile", "direct"]
+    stop: str | None
+    trip: str | None
+    at: Timestamp | None  # its departure (first mile) or arrival (last mile) at the station
+    change_s: int | None
+
+
+class RideOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An on-demand leg's booking, its promise and where its vehicle is."""
+
+    booking_id: uuid.UUID
+    status: BookingStatus
+    vehicle_id: uuid.UUID | None
+    pickup_window: BookingWindowOut
+    dropoff_latest: Timestamp
+    eta: Timestamp | None  # the vehicle's planned arrival at the rider's next stop
+    eta_stop: Literal["pickup", "dropoff"] | None
+    connection: ConnectionOut
+
+
+class JourneyLegOut(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    mode: str
+    from_: Place
+    to: Place
+    departure: Timestamp
+    arrival: Timestamp
+    route_name: str | None
+    trip: str | None
+    ride: RideOut | None  # on-demand legs
+
+
+class JourneyEventOut(msgspec.Struct, frozen=True, kw_only=True):
+    at: Timestamp
+    kind: str
+    detail: str | None
+
+
+class JourneyOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    itinerary_id: uuid.UUID
+    status: JourneyStatus
+    departure: Timestamp
+    arrival: Timestamp
+    legs: list[JourneyLegOut]
+    events: list[JourneyEventOut]
+    created_at: Timestamp
+
+
+async def journey_out(details: JourneyDetails, hub: Hub, schedules: Schedules) -> JourneyOut:
+    journey, itinerary = details.journey, details.itinerary
+    legs = []
+    for record, leg in zip(details.legs, itinerary.legs, strict=False):
+        ride = None
+        booking = details.bookings.get(record.booking_id) if record.booking_id is not None else None
+        if booking is not None:
+            view = await ride_view(hub, schedules, booking)
+            ride = RideOut(
+                booking_id=booking.id,
+                status=booking.status,
+                vehicle_id=booking.vehicle_id,
+                pickup_window=BookingWindowOut(
+                    earliest=iso(booking.pickup_earliest), latest=iso(booking.pickup_latest)
+                ),
+                dropoff_latest=iso(booking.dropoff_latest),
+                eta=view.eta,
+                eta_stop=view.eta_stop,
+                connection=ConnectionOut(
+                    kind=record.connection_kind or "direct",  # type: ignore[arg-type]  # the CHECK of 0019
+                    stop=record.connection_stop,
+                    trip=record.connection_trip,
+                    at=iso_or_none(record.connection_at),
+                    change_s=record.change_s,
+                ),
+            )
+        legs.append(
+            JourneyLegOut(
+                mode=leg.mode,
+                from_=leg.from_,
+                to=leg.to,
+                departure=iso(leg.departure),
+                arrival=iso(leg.arrival),
+                route_name=leg.route_name,
+                trip=leg.trip,
+                ride=ride,
+            )
+        )
+    return JourneyOut(
+        id=journey.id,
+        itinerary_id=journey.itinerary_id,
+        status=journey.status,
+        departure=iso(journey.departure),
+        arrival=iso(journey.arrival),
+        legs=legs,
+        events=[JourneyEventOut(at=iso(e.at), kind=e.kind, detail=e.detail) for e in details.events],
+        created_at=iso(journey.created_at),
+    )
+
+
+class JourneyController(Controller):
+    path = "/journeys"
+
+    @post("/", guards=[roles("rider")])
+    async def book(
+        self,
+        request: Request[User, Any, Any],
+        journeys: NamedDependency[JourneyService],
+        hub: NamedDependency[Hub],
+        schedules: NamedDependency[Schedules],
+        data: JSONBody[JourneyBody],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[JourneyOut]:
+        """Book an itinerary of GET /plan: every on-demand leg with the promise its connection needs, or
+        none (409 with the itineraries that fit now). A repeated Idempotency-Key returns the same
+        journey (200, not 201)."""
+        journey, created = await journeys.book(request.user, data.itinerary, idempotency_key)
+        body = await journey_out(await journeys.details(journey), hub, schedules)
+        return Response(body, status_code=201 if created else 200)
+
+    @get("/", guards=[roles("rider", "operator", "admin")])
+    async def list_journeys(
+        self,
+        request: Request[User, Any, Any],
+        journeys: NamedDependency[JourneyService],
+        hub: NamedDependency[Hub],
+        schedules: NamedDependency[Schedules],
+    ) -> list[JourneyOut]:
+        """A rider's own journeys, newest first; every journey for operators."""
+        found = await journeys.list_journeys(request.user)
+        return [await journey_out(await journeys.details(j), hub, schedules) for j in found]
+
+    @get("/{journey_id:uuid}", guards=[roles("rider", "operator", "admin")])
+    async def get_journey(
+        self,
+        request: Request[User, Any, Any],
+        journeys: NamedDependency[JourneyService],
+        hub: NamedDependency[Hub],
+        schedules: NamedDependency[Schedules],
+        journey_id: FromPath[uuid.UUID],
+    ) -> JourneyOut:
+        """The journey with each ride's live status and its vehicle's ETA, and every decision taken."""
+        journey = await journeys.get(request.user, journey_id)
+        return await journey_out(await journeys.details(journey), hub, schedules)
+
+    @post("/{journey_id:uuid}/cancel", status_code=200, guards=[roles("rider", "operator", "admin")])
+    async def cancel(
+        self,
+        request: Request[User, Any, Any],
+        journeys: NamedDependency[JourneyService],
+        hub: NamedDependency[Hub],
+        schedules: NamedDependency[Schedules],
+        journey_id: FromPath[uuid.UUID],
+        data: JSONBody[CancelJourney | None] = None,
+    ) -> JourneyOut:
+        """Cancel the whole journey: every ride not yet picked up is freed."""
+        reason = data.reason if data else None
+        if reason is not None and len(reason) > 500:
+            raise Invalid("a reason has at most 500 characters")
+        journey = await journeys.cancel(request.user, journey_id, reason)
+        return await journey_out(await journeys.details(journey), hub, schedules)

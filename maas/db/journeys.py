@@ -1,0 +1,191 @@
+"""Itineraries shown to riders (until their offers expire) and journeys booked from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import asyncpg
+import msgspec
+
+from maas.db import Connection
+from maas.model import JourneyEvent, JourneyLegRecord, JourneyRecord, JourneyStatus
+
+SAVE_ITINERARIES = """
+INSERT INTO itineraries (id, owner_id, network_id, service_version, expires_at, request, itinerary, rides)
+SELECT i.id, $1, $2, $3, $4, $5::jsonb, i.itinerary::jsonb, i.rides::jsonb
+FROM unnest($6::uuid[], $7::text[], $8::text[]) AS i (id, itinerary, rides)
+"""
+GET_ITINERARY = (
+    "SELECT id, owner_id, network_id, service_version, created_at, expires_at, request::text, itinerary::text,"
+    " rides::text FROM itineraries WHERE id = $1"
+)
+FORGET_ITINERARIES = "DELETE FROM itineraries WHERE expires_at < $1"
+
+JOURNEY_COLUMNS = (
+    "id, rider_id, created_by, itinerary_id, status, departure, arrival, itinerary::text AS itinerary, created_at"
+)
+INSERT_JOURNEY = """
+INSERT INTO journeys (id, rider_id, created_by, itinerary_id, status, departure, arrival, itinerary, idempotency_key)
+VALUES ($1, $2, $3, $4, 'confirmed', $5, $6, $7::jsonb, $8) RETURNING created_at
+"""
+INSERT_LEG = """
+INSERT INTO journey_legs (journey_id, leg, mode, booking_id, connection_kind, connection_stop, connection_trip,
+                          connection_at, change_s)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+"""
+LEG_COLUMNS = (
+    "journey_id, leg, mode, booking_id, connection_kind, connection_stop, connection_trip, connection_at, change_s"
+)
+GET_JOURNEY = f"SELECT {JOURNEY_COLUMNS} FROM journeys WHERE id = $1"
+BY_KEY = f"SELECT {JOURNEY_COLUMNS} FROM journeys WHERE created_by = $1 AND idempotency_key = $2"
+BY_ITINERARY = f"SELECT {JOURNEY_COLUMNS} FROM journeys WHERE itinerary_id = $1 AND status <> 'cancelled'"
+FOR_RIDER = f"SELECT {JOURNEY_COLUMNS} FROM journeys WHERE rider_id = $1 ORDER BY created_at DESC LIMIT $2"
+ALL = f"SELECT {JOURNEY_COLUMNS} FROM journeys ORDER BY created_at DESC LIMIT $1"
+LEGS = f"SELECT {LEG_COLUMNS} FROM journey_legs WHERE journey_id = $1 ORDER BY leg"
+OF_BOOKING = f"SELECT {LEG_COLUMNS} FROM journey_legs WHERE booking_id = $1"
+ON_TRIP = f"SELECT {LEG_COLUMNS} FROM journey_legs WHERE connection_trip = $1"
+SET_STATUS = "UPDATE journeys SET status = $2 WHERE id = $1"
+EVENT = "INSERT INTO journey_events (journey_id, kind, detail, actor) VALUES ($1, $2, $3, $4)"
+EVENTS = "SELECT at, kind, detail, actor FROM journey_events WHERE journey_id = $1 ORDER BY id"
+
+
+class StoredItinerary(msgspec.Struct, frozen=True, kw_only=True):
+    """An itinerary as kept for booking: its JSON parts stay encoded (the service decodes them)."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    network_id: int | None
+    service_version: int | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    request: str
+    itinerary: str
+    rides: str
+
+
+async def save_itineraries(
+    conn: Connection,
+    owner: uuid.UUID,
+    network_id: int | None,
+    service_version: int | None,
+    expires_at: dt.datetime,
+    request: bytes,
+    itineraries: list[tuple[uuid.UUID, bytes, bytes]],
+) -> None:
+    """Keep the itineraries of one plan (id, itinerary JSON, rides JSON) in one round trip."""
+    await conn.execute(
+        SAVE_ITINERARIES,
+        owner,
+        network_id,
+        service_version,
+        expires_at,
+        request.decode(),
+        [i for i, _, _ in itineraries],
+        [it.decode() for _, it, _ in itineraries],
+        [rides.decode() for _, _, rides in itineraries],
+    )
+
+
+async def find_itinerary(conn: Connection, itinerary_id: uuid.UUID) -> StoredItinerary | None:
+    row = await conn.fetchrow(GET_ITINERARY, itinerary_id)
+    return None if row is None else StoredItinerary(**dict(row.items()))
+
+
+async def forget_itineraries(conn: Connection, before: dt.datetime) -> None:
+    await conn.execute(FORGET_ITINERARIES, before)
+
+
+def _journey(r: asyncpg.Record) -> JourneyRecord:
+    values = dict(r.items())
+    values["itinerary"] = values["itinerary"].encode()
+    return JourneyRecord(**values)
+
+
+async def insert_journey(
+    conn: Connection,
+    journey_id: uuid.UUID,
+    rider: uuid.UUID,
+    created_by: uuid.UUID,
+    itinerary_id: uuid.UUID,
+    departure: dt.datetime,
+    arrival: dt.datetime,
+    itinerary: bytes,
+    idempotency_key: str | None,
+) -> None:
+    await conn.execute(
+        INSERT_JOURNEY,
+        journey_id,
+        rider,
+        created_by,
+        itinerary_id,
+        departure,
+        arrival,
+        itinerary.decode(),
+        idempotency_key,
+    )
+
+
+async def insert_leg(conn: Connection, leg: JourneyLegRecord) -> None:
+    await conn.execute(
+        INSERT_LEG,
+        leg.journey_id,
+        leg.leg,
+        leg.mode,
+        leg.booking_id,
+        leg.connection_kind,
+        leg.connection_stop,
+        leg.connection_trip,
+        leg.connection_at,
+        leg.change_s,
+    )
+
+
+async def find_journey(conn: Connection, journey_id: uuid.UUID) -> JourneyRecord | None:
+    row = await conn.fetchrow(GET_JOURNEY, journey_id)
+    return None if row is None else _journey(row)
+
+
+async def find_by_idempotency_key(conn: Connection, user: uuid.UUID, key: str) -> JourneyRecord | None:
+    row = await conn.fetchrow(BY_KEY, user, key)
+    return None if row is None else _journey(row)
+
+
+async def find_by_itinerary(conn: Connection, itinerary_id: uuid.UUID) -> JourneyRecord | None:
+    row = await conn.fetchrow(BY_ITINERARY, itinerary_id)
+    return None if row is None else _journey(row)
+
+
+async def list_for_rider(conn: Connection, rider: uuid.UUID, limit: int = 100) -> list[JourneyRecord]:
+    return [_journey(r) for r in await conn.fetch(FOR_RIDER, rider, limit)]
+
+
+async def list_all(conn: Connection, limit: int = 500) -> list[JourneyRecord]:
+    return [_journey(r) for r in await conn.fetch(ALL, limit)]
+
+
+async def list_legs(conn: Connection, journey_id: uuid.UUID) -> list[JourneyLegRecord]:
+    return [JourneyLegRecord(**dict(r.items())) for r in await conn.fetch(LEGS, journey_id)]
+
+
+async def find_leg_of_booking(conn: Connection, booking_id: uuid.UUID) -> JourneyLegRecord | None:
+    row = await conn.fetchrow(OF_BOOKING, booking_id)
+    return None if row is None else JourneyLegRecord(**dict(row.items()))
+
+
+async def list_legs_on_trip(conn: Connection, trip: str) -> list[JourneyLegRecord]:
+    return [JourneyLegRecord(**dict(r.items())) for r in await conn.fetch(ON_TRIP, trip)]
+
+
+async def set_status(conn: Connection, journey_id: uuid.UUID, status: JourneyStatus) -> None:
+    await conn.execute(SET_STATUS, journey_id, status)
+
+
+async def add_event(
+    conn: Connection, journey_id: uuid.UUID, kind: str, detail: str | None, actor: uuid.UUID | None
+) -> None:
+    await conn.execute(EVENT, journey_id, kind, detail, actor)
+
+
+async def list_events(conn: Connection, journey_id: uuid.UUID) -> list[JourneyEvent]:
+    return [JourneyEvent(**dict(r.items())) for r in await conn.fetch(EVENTS, journey_id)]
