@@ -118,6 +118,6 @@ def plan(
                 "transit": f"{leg.route_name or leg.route}",
                 "walk": f"walk {leg.distance_m:.0f} m",
                 "bike_share": f"bike share ({leg.system}) {leg.distance_m:.0f} m",
-                "on_demand": "on-demand ride",
+                "on_demand": "on-demand ride" + (" (times estimated: no fleet was asked)" if leg.estimated else ""),
             }[leg.mode]
             console.print(f"   {leg.departure:%H:%M} {leg.from_.name} -> {leg.arrival:%H:%M} {leg.to.name}: {what}")

@@ -42,6 +42,8 @@ def test_a_village_without_buses_is_served_by_ride_and_train(rides: tuple[Router
     feeder = [it for it in plan.itineraries if [leg.mode for leg in it.legs][:2] == ["on_demand", "transit"]]
     assert feeder, [[leg.mode for leg in it.legs] for it in plan.itineraries]
     assert feeder[0].legs[1].route_name == "S1"
+    rides_ = [leg for it in plan.itineraries for leg in it.legs if leg.mode == "on_demand"]
+    assert rides_ and all(leg.estimated and leg.offer is None for leg in rides_), "estimates say so"
 
 
 def test_ride_times_follow_the_drive_graph(rides: tuple[Router, Router], network_dir: Path) -> None:
@@ -112,4 +114,4 @@ def test_cli_plans_with_a_service(network_dir: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "on-demand ride" in result.output
+    assert "on-demand ride (times estimated: no fleet was asked)" in result.output

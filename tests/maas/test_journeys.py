@@ -1,0 +1,300 @@
+"""Riders plan and book Rufbus + train as one journey, over HTTP, on the Herrenberg network whose
+timetables run this week (the fleet on shift on the next weekday morning)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from litestar.testing import TestClient
+
+from maas.app import create_app
+from maas.demo import demo_region
+from maas.settings import Settings
+from tests.helpers import BERLIN, HERRENBERG_BAHNHOF, KUPPINGEN
+from tests.maas.conftest import Users, fresh_database
+
+NEBRINGEN = "48.5627,8.8481"
+STUTTGART = "stop:vvs-s1-only:de:08111:6118:1:102"
+REGION = json.loads((demo_region() / "herrenberg-and-around.geojson").read_text())
+ROHRAU = {"lat": 48.6237, "lon": 8.9101}
+CHANGE_S = 180
+
+
+def _weekday_morning(days_ahead: int, hour: int, minute: int = 0) -> dt.datetime:
+    """A weekday `days_ahead` or more days from today (local), at hour:minute in Herrenberg."""
+    day = dt.datetime.now(BERLIN).date() + dt.timedelta(days=days_ahead)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(hour, minute), BERLIN)
+
+
+@pytest.fixture(scope="module")
+def journey_settings(
+    settings: Settings, today_network_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    assert settings.database_url is not None
+    with fresh_database(settings.database_url, "maas_journeys") as url:
+        yield Settings.from_env(
+            {},
+            database_url=url,
+            network_dir=today_network_dir,
+            data_dir=tmp_path_factory.mktemp("journeys-data"),
+            jwt_secret=secrets.token_urlsafe(32),
+        )
+
+
+@pytest.fixture(scope="module")
+def app(journey_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(journey_settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def people(app: TestClient, journey_settings: Settings) -> dict[str, dict[str, str]]:
+    users = Users(journey_settings)
+    people = {role: users.make(role)[1] for role in ("operator", "rider", "driver")}
+    defined = app.put(
+        "/service", headers=people["operator"], json={"name": "Rufbus Gäu", "area": REGION, "rules": {"change_s": 180}}
+    )
+    assert defined.status_code == 200, defined.text
+    return people
+
+
+def _bus(app: TestClient, operator: dict[str, str], seats: int, starts: dt.datetime, hours: float = 6) -> str:
+    vehicle = app.post(
+        "/vehicles",
+        headers=operator,
+        json={"name": f"rufbus-{uuid.uuid4().hex[:6]}", "seats": seats, "depot": HERRENBERG_BAHNHOF},
+    )
+    assert vehicle.status_code == 201, vehicle.text
+    shift = app.post(
+        "/shifts",
+        headers=operator,
+        json={
+            "vehicle_id": vehicle.json()["id"],
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + dt.timedelta(hours=hours)).isoformat(),
+        },
+    )
+    assert shift.status_code == 201, shift.text
+    return str(vehicle.json()["id"])
+
+
+def _plan(app: TestClient, rider: dict[str, str], depart: dt.datetime, **extra: Any) -> list[dict[str, Any]]:
+    answer = app.get(
+        "/plan", headers=rider, params={"from": NEBRINGEN, "to": STUTTGART, "depart": depart.isoformat(), **extra}
+    )
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["itineraries"])
+
+
+def _feeders(itineraries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Itineraries that start with a Rufbus to a train."""
+    return [
+        it
+        for it in itineraries
+        if it["legs"][0]["mode"] == "on_demand" and any(leg["mode"] == "transit" for leg in it["legs"])
+    ]
+
+
+def _first_train(it: dict[str, Any]) -> dict[str, Any]:
+    return next(leg for leg in it["legs"] if leg["mode"] == "transit")
+
+
+def _t(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+async def _stored(url: str) -> tuple[dict[str, list[list[str]]], dict[str, asyncpg.Record], dict[str, int]]:
+    """Every shift's stored plan, every booking, and every shift's seats, as committed."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT shift_id, stops FROM shift_plans")
+        plans = {str(r["shift_id"]): json.loads(r["stops"]) for r in rows}
+        bookings = {str(r["id"]): r for r in await conn.fetch("SELECT * FROM bookings")}
+        seats = {
+            str(r["id"]): r["seats"]
+            for r in await conn.fetch("SELECT s.id, v.seats FROM shifts s JOIN vehicles v ON v.id = s.vehicle_id")
+        }
+        return plans, bookings, seats
+    finally:
+        await conn.close()
+
+
+def test_nebringen_to_stuttgart_by_rufbus_and_s1_is_planned_and_booked_as_one(
+    app: TestClient, people: dict[str, dict[str, str]], journey_settings: Settings
+) -> None:
+    depart = _weekday_morning(1, 7, 30)
+    _bus(app, people["operator"], 8, depart - dt.timedelta(hours=1))
+    rider = people["rider"]
+    itineraries = _plan(app, rider, depart)
+    assert itineraries and all(it["id"] for it in itineraries), "every itinerary has an id"
+    feeders = _feeders(itineraries)
+    assert feeders, [[leg["mode"] for leg in it["legs"]] for it in itineraries]
+    it = min(feeders, key=lambda x: x["arrival"])
+    ride, train = it["legs"][0], _first_train(it)
+    assert ride["to"]["name"].startswith("Herrenberg") and train["route_name"] == "S1"
+    offer = ride["offer"]
+    assert offer["id"] and _t(offer["expires"]) > dt.datetime.now(dt.UTC)
+    assert set(offer) >= {"pickup_window", "dropoff_latest", "pickup_estimate", "dropoff_estimate"}
+    assert _t(offer["pickup_window"]["earliest"]) >= depart
+    assert _t(offer["dropoff_latest"]) <= _t(train["departure"]) - dt.timedelta(seconds=CHANGE_S)
+    assert not ride["estimated"]
+
+    key = {"Idempotency-Key": f"journey-{uuid.uuid4()}"}
+    booked = app.post("/journeys", headers={**rider, **key}, json={"itinerary": it["id"]})
+    assert booked.status_code == 201, booked.text
+    journey = booked.json()
+    assert journey["status"] == "confirmed" and journey["itinerary_id"] == it["id"]
+    leg = journey["legs"][0]["ride"]
+    assert leg["status"] == "confirmed" and leg["booking_id"] == offer["id"]
+    assert leg["connection"]["kind"] == "first_mile" and leg["connection"]["trip"] == train["trip"]
+    assert _t(leg["dropoff_latest"]) <= _t(train["departure"]) - dt.timedelta(seconds=CHANGE_S)
+    assert journey["events"][0]["kind"] == "confirmed"
+    again = app.post("/journeys", headers={**rider, **key}, json={"itinerary": it["id"]})
+    assert again.status_code == 200 and again.json()["id"] == journey["id"]
+    twice = app.post("/journeys", headers=rider, json={"itinerary": it["id"]})
+    assert twice.status_code == 409 and "booked already" in twice.json()["detail"]
+    # The drop-off at Herrenberg is in a vehicle's stored plan, promised by the S1's departure less the change.
+    plans, bookings, _ = asyncio.run(_stored(journey_settings.database_url or ""))
+    assert any([leg["booking_id"], "dropoff"] in stops for stops in plans.values())
+    stored = bookings[leg["booking_id"]]
+    assert stored["dropoff_latest"] <= _t(train["departure"]) - dt.timedelta(seconds=CHANGE_S)
+    assert stored["destination_lat"] == pytest.approx(ride["to"]["lat"])
+    # Seen by the rider with live status; cancelled as one.
+    seen = app.get(f"/journeys/{journey['id']}", headers=rider).json()
+    assert seen["legs"][0]["ride"]["eta_stop"] == "pickup"
+    assert any(j["id"] == journey["id"] for j in app.get("/journeys", headers=rider).json())
+    _, other = Users(journey_settings).make("rider")
+    assert app.get(f"/journeys/{journey['id']}", headers=other).status_code == 404
+    assert app.post("/journeys", headers=other, json={"itinerary": it["id"]}).status_code == 404
+    cancelled = app.post(f"/journeys/{journey['id']}/cancel", headers=rider, json={"reason": "plans changed"})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["legs"][0]["ride"]["status"] == "cancelled"
+    plans, _, _ = asyncio.run(_stored(journey_settings.database_url or ""))
+    assert not any(leg["booking_id"] in (rid for rid, _ in stops) for stops in plans.values()), "the seat is free"
+    assert [e["kind"] for e in cancelled.json()["events"]] == ["confirmed", "cancelled"]
+
+
+def test_a_full_fleet_offers_a_later_train_or_nothing_and_a_stale_itinerary_is_refused(
+    app: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    # Another morning, one bus with one seat.
+    depart = _weekday_morning(2, 7, 30)
+    if depart.date() == _weekday_morning(1, 7, 30).date():
+        depart = _weekday_morning(3, 7, 30)
+    _bus(app, people["operator"], 1, depart - dt.timedelta(hours=1))
+    rider = people["rider"]
+    before = _feeders(_plan(app, rider, depart))
+    assert before, "an empty bus takes the rider to the train"
+    first = min(_t(_first_train(it)["departure"]) for it in before)
+    earliest_ride = min(before, key=lambda it: _t(_first_train(it)["departure"]))
+    # The one seat is taken from Kuppingen to Rohrau from 07:25: the bus cannot also fetch the rider.
+    busy = app.post(
+        "/bookings",
+        headers=people["rider"],
+        json={
+            "origin": KUPPINGEN,
+            "destination": ROHRAU,
+            "earliest_pickup": (depart - dt.timedelta(minutes=5)).isoformat(),
+        },
+    )
+    assert busy.status_code == 201, busy.text
+    after = _feeders(_plan(app, rider, depart))
+    assert all(_t(_first_train(it)["departure"]) > first for it in after), "a full bus is not offered for that train"
+    # The itinerary planned while the bus was empty no longer fits: refused, with what fits now.
+    refused = app.post("/journeys", headers=rider, json={"itinerary": earliest_ride["id"]})
+    assert refused.status_code == 409, refused.text
+    assert "no longer fits" in refused.json()["detail"]
+    assert "itineraries" in refused.json()
+    assert all(it["id"] for it in refused.json()["itineraries"])
+    assert app.post("/journeys", headers=rider, json={"itinerary": str(uuid.uuid4())}).status_code == 404
+    assert app.post("/journeys", headers=rider, json={"itinerary": "not-an-id"}).status_code == 400
+    assert (
+        app.get(
+            "/plan",
+            headers=rider,
+            params={"from": NEBRINGEN, "to": STUTTGART, "depart": depart.isoformat(), "seated": 0},
+        ).status_code
+        == 422
+    )
+
+
+def test_200_riders_plan_and_book_journeys_at_once_without_overbooking(
+    people: dict[str, dict[str, str]], journey_settings: Settings, app: TestClient
+) -> None:
+    from maas.bench.server import running_server
+
+    depart = _weekday_morning(4, 8, 0)
+    for _ in range(3):
+        _bus(app, people["operator"], 4, depart - dt.timedelta(hours=1), hours=4)
+    users = Users(journey_settings)
+    riders = [users.make("rider")[1] for _ in range(40)]
+    env = {
+        **os.environ,
+        "MAAS_DATABASE_URL": journey_settings.database_url or "",
+        "MAAS_JWT_SECRET": journey_settings.jwt_secret,
+        "MAAS_NETWORK_DIR": str(journey_settings.network_dir),
+        "MAAS_DATA_DIR": str(journey_settings.data_dir),
+        "MAAS_RATE_LIMIT_PER_MINUTE": "1000000",
+    }
+    origins = ["48.5627,8.8481", "48.6113,8.8430", "48.6237,8.9101", "48.59981,8.88535"]
+
+    async def one(http: httpx.AsyncClient, k: int) -> tuple[int, dict[str, Any]]:
+        rider = riders[k % len(riders)]
+        when = depart + dt.timedelta(minutes=(k % 12) * 5)
+        plan = await http.get(
+            "/plan", headers=rider, params={"from": origins[k % 4], "to": STUTTGART, "depart": when.isoformat()}
+        )
+        assert plan.status_code == 200, plan.text
+        feeders = _feeders(plan.json()["itineraries"])
+        if not feeders:
+            return 0, {}
+        booked = await http.post(
+            "/journeys", headers={**rider, "Idempotency-Key": f"crowd-{k}"}, json={"itinerary": feeders[0]["id"]}
+        )
+        return booked.status_code, booked.json()
+
+    async def crowd(url: str) -> list[tuple[int, dict[str, Any]]]:
+        async with httpx.AsyncClient(base_url=url, timeout=300, limits=httpx.Limits(max_connections=50)) as http:
+            return await asyncio.gather(*(one(http, k) for k in range(200)))
+
+    with running_server(env, workers=2, timeout_s=120) as url:
+        answers = asyncio.run(crowd(url))
+    statuses = [s for s, _ in answers]
+    assert set(statuses) <= {0, 201, 409}, sorted(set(statuses))
+    assert statuses.count(201) > 0
+    for status, body in answers:
+        if status == 409:
+            assert body["detail"] and "itineraries" in body
+    confirmed = [body for status, body in answers if status == 201]
+    plans, bookings, seats = asyncio.run(_stored(journey_settings.database_url or ""))
+    # No bus ever carries more riders than it has seats, along its stored plan.
+    for shift, stops in plans.items():
+        load = 0
+        for rid, kind in stops:
+            load += bookings[rid]["seated"] * (1 if kind == "pickup" else -1)
+            assert 0 <= load <= seats[shift]
+    for journey in confirmed:
+        for leg in journey["legs"]:
+            ride = leg["ride"]
+            if ride is None:
+                continue
+            stored = bookings[ride["booking_id"]]
+            assert any([ride["booking_id"], "dropoff"] in stops for stops in plans.values())
+            connection = ride["connection"]
+            if connection["kind"] == "first_mile":
+                assert stored["dropoff_latest"] <= _t(connection["at"]) - dt.timedelta(seconds=connection["change_s"])
+            if connection["kind"] == "last_mile":
+                assert stored["pickup_earliest"] >= _t(connection["at"]) + dt.timedelta(seconds=connection["change_s"])
