@@ -442,6 +442,41 @@ class Dispatcher:
         ride.vehicle = target
         return self.booking(request_id)
 
+    def wait_for(self, request_id: str, promise: Promise, now_s: float | None = None) -> Booking:
+        """Give a confirmed ride a later promise (its rider's train is late): the ride moves, on its
+        vehicle or another, only if every other rider's promise still holds (leaving no start before
+        `now_s`); DispatchError, nothing changed, otherwise."""
+        with self._leaving_after(now_s):
+            return self._wait_for(request_id, promise)
+
+    def _wait_for(self, request_id: str, promise: Promise) -> Booking:
+        ride = self._ride(request_id)
+        if ride.status != "confirmed":
+            raise DispatchError(f"booking {request_id} is {ride.status}: only a ride waiting for pickup moves")
+        if promise.pickup_latest_s < promise.pickup_earliest_s:
+            raise DispatchError(f"booking {request_id}: the new pickup window closes before it opens")
+        visits, p, d = self.visits, ride.pickup, ride.dropoff
+        saved_windows = (visits.earliest[p], visits.latest[p], visits.earliest[d], visits.latest[d])
+        saved_routes = [r.copy() for r in self.routes]
+        direct = self.times.seconds(ride.request.origin_node, ride.request.destination_node)
+        visits.earliest[p], visits.latest[p] = promise.pickup_earliest_s, promise.pickup_latest_s
+        visits.earliest[d] = promise.pickup_earliest_s + self.rules.boarding_s + direct
+        visits.latest[d] = promise.dropoff_latest_s
+        v = ride.vehicle
+        self.routes[v] = self.routes[v][(self.routes[v] != p) & (self.routes[v] != d)]
+        # Its own vehicle first (the driver knows the rider), then any other.
+        added, i, j = self.planner.best_pair_insertion(v, self.routes[v], p, d)
+        if not math.isfinite(added):
+            found = self.planner.pair_options(self.routes, p, d, count=1)
+            if not found:
+                visits.earliest[p], visits.latest[p], visits.earliest[d], visits.latest[d] = saved_windows
+                self.routes = saved_routes
+                raise DispatchError(f"booking {request_id}: no vehicle can wait so long and keep every other promise")
+            v, i, j = found[0].vehicle, found[0].i, found[0].j
+        self.routes[v] = insert_pair(self.routes[v], p, d, i, j)
+        ride.vehicle, ride.promise = v, promise
+        return self.booking(request_id)
+
     def vehicle_at(self, vehicle_id: str, node: int, at_s: float) -> None:
         """The vehicle is free at `node` from `at_s` on: its plan starts there."""
         v = self._vehicle(vehicle_id)

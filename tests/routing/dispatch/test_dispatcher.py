@@ -323,3 +323,40 @@ def test_no_bus_is_planned_to_leave_before_now(drive, stops: list[int]) -> None:
     with pytest.raises(DispatchError, match="does not fit"):
         pair.reassign("s", "far", now_s=now)
     assert pair.booking("s").vehicle_id == "here"
+
+
+def test_a_ride_waits_for_a_late_train_only_while_every_other_promise_holds(drive, stops: list[int]) -> None:
+    from routing.dispatch.model import Promise
+
+    rng = random.Random(7)
+    station, village, town = rng.sample(stops, 3)
+    # One bus, its shift over at 10:00.
+    bus = Vehicle(id="bus", seats=4, depot_node=station, shift_start_s=6 * H, shift_end_s=10 * H)
+    disp = Dispatcher(drive, [bus])
+    last_mile = Request(id="rider", origin_node=station, destination_node=village, earliest_pickup_s=8 * H)
+    disp.book(disp.quote(last_mile, 6 * H).offers[0], last_mile)
+    # Another rider right after, promised tightly: the bus cannot wait long for the first one.
+    after = disp.booking("rider").promise.pickup_latest_s + 900
+    other = Request(id="other", origin_node=village, destination_node=town, earliest_pickup_s=after)
+    disp.book(disp.quote(other, 6 * H).offers[0], other)
+    promise = disp.booking("rider").promise
+    others = disp.booking("other").promise
+    width = promise.pickup_latest_s - promise.pickup_earliest_s
+
+    def later(minutes: float) -> Promise:
+        start = promise.pickup_earliest_s + minutes * 60
+        return Promise(
+            pickup_earliest_s=start,
+            pickup_latest_s=start + width,
+            dropoff_latest_s=promise.dropoff_latest_s + minutes * 60,
+        )
+
+    moved = disp.wait_for("rider", later(6), now_s=6 * H)
+    assert moved.promise == later(6)
+    _assert_promises_kept(disp)
+    assert disp.booking("other").promise == others, "the other rider's promise is untouched"
+    plan_before = [list(r) for r in disp.routes]
+    with pytest.raises(DispatchError, match="keep every other promise"):
+        disp.wait_for("rider", later(150), now_s=6 * H)  # past the end of the only shift
+    assert [list(r) for r in disp.routes] == plan_before and disp.booking("rider").promise == later(6)
+    _assert_promises_kept(disp)
