@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
+import shutil
+import zoneinfo
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from feeds.gtfs import GtfsFeed, read_gtfs
+from feeds.gtfs_shift import shift_service_dates
 from routing.builder import BuildInputs, build_network
 from routing.model import Manifest
 from routing.network import NetworkError, read_manifest
@@ -27,17 +35,64 @@ DEMO_FEEDS = (
 )
 DEMO_GBFS = ("stadtrad", "alf", "bananologen", "gueltstein-mobil", "car-sharing")
 
+# The demo's timetables are from 2020 and 2021, its service runs on the real clock. Each feed is
+# moved by whole weeks (so weekdays stay weekdays, Saturdays Saturdays) such that its busiest run of
+# COVERED_WEEKS weeks, Monday to Sunday and counted in trips, starts on the Monday of the current week.
+# Counting trips passes over the feed's holidays, its thin first and last weeks and the weeks past
+# its end, so today and the following three weeks or more run a normal timetable. The busiest run
+# is a property of the feed alone: the shift only changes when a new week starts, and the demo then
+# builds its network again.
+COVERED_WEEKS = 4
+_SHIFT_FOLDER = re.compile(r"shift[+-]\d+w")
+
 
 def demo_region() -> Path:
     """The folder of the bundled sample region (OSM extract, VVS feeds, GBFS systems)."""
     return Path(str(resources.files("maas") / "data" / "region-herrenberg"))
 
 
-def demo_inputs() -> BuildInputs:
+def week_shift_days(feed: GtfsFeed, today: dt.date) -> int:
+    """The days (a multiple of 7) that move the feed's busiest COVERED_WEEKS weeks onto the week of
+    `today` and the ones after it (0 for a feed without a trip on any day)."""
+    services = feed.services
+    per_service = feed.tables.trips["service_id"].value_counts()
+    trips_per_service = np.array([per_service.get(sid, 0) for sid in services.service_ids], dtype=np.int64)
+    trips_per_day = trips_per_service @ services.active.astype(np.int64)
+    if not trips_per_day.any():
+        return 0
+    # Days from the Monday on or before the feed's first date, padded to whole weeks.
+    lead = services.first_date.weekday()
+    weeks = -(-(lead + len(trips_per_day)) // 7)
+    days = np.zeros(7 * weeks, dtype=np.int64)
+    days[lead : lead + len(trips_per_day)] = trips_per_day
+    per_week = np.r_[days.reshape(weeks, 7).sum(axis=1), np.zeros(COVERED_WEEKS - 1, dtype=np.int64)]
+    per_run = np.convolve(per_week, np.ones(COVERED_WEEKS, dtype=np.int64), mode="valid")
+    busiest_monday = services.first_date - dt.timedelta(days=lead) + dt.timedelta(weeks=int(np.argmax(per_run)))
+    return (today - dt.timedelta(days=today.weekday()) - busiest_monday).days
+
+
+def shift_feeds_to_today(feeds: Sequence[Path], folder: Path, now: dt.datetime | None = None) -> list[Path]:
+    """Copies of the GTFS feeds that run in the week of `now` (aware; default: the clock) and the weeks after,
+    each moved by `week_shift_days` and written as folder/shift<+N>w/<its file name>."""
+    now = now or dt.datetime.now(dt.UTC)
+    shifted = []
+    for source in feeds:
+        feed = read_gtfs(source)
+        days = week_shift_days(feed, now.astimezone(zoneinfo.ZoneInfo(feed.timezone)).date())
+        target = folder / f"shift{days // 7:+d}w" / source.name
+        # Written every time (a third of a second): a copy is then never older than its source.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shift_service_dates(source, target, days)
+        shifted.append(target)
+    return shifted
+
+
+def demo_inputs(feeds_folder: Path, now: dt.datetime | None = None) -> BuildInputs:
+    """What the demo network is built from: the bundled region, its timetables moved to run now."""
     region = demo_region()
     return BuildInputs(
         osm=str(region / "herrenberg-and-around.osm.pbf"),
-        gtfs=[str(region / "gtfs" / name) for name in DEMO_FEEDS],
+        gtfs=[str(p) for p in shift_feeds_to_today([region / "gtfs" / name for name in DEMO_FEEDS], feeds_folder, now)],
         gbfs=[str(region / "gbfs" / name) for name in DEMO_GBFS],
     )
 
@@ -47,7 +102,15 @@ def default_demo_dir() -> Path:
     return cache / "maas" / "demo-network"
 
 
+def demo_feeds_dir(out: Path) -> Path:
+    """Where the demo's shifted timetables are written: next to the network, which a build replaces whole."""
+    out = out.resolve()
+    return out.with_name(out.name + "-feeds")
+
+
 def _up_to_date(out: Path, inputs: BuildInputs) -> Manifest | None:
+    """The built network if it was built from exactly these inputs; the shifted feeds' paths name
+    their shift, so a network built in another week is not."""
     try:
         manifest = read_manifest(out)
     except NetworkError:
@@ -57,14 +120,25 @@ def _up_to_date(out: Path, inputs: BuildInputs) -> Manifest | None:
     return manifest if recorded == wanted else None
 
 
-def run_demo(out: Path | None, rebuild: bool, console: Console) -> Manifest:
-    """Build (unless an up-to-date one exists) and summarise the demo network."""
+def _forget_other_shifts(folder: Path, inputs: BuildInputs) -> None:
+    """Remove the shifted copies of earlier weeks once the network no longer uses them."""
+    used = {Path(p).parent for p in inputs.gtfs}
+    for child in folder.iterdir():
+        if child.is_dir() and _SHIFT_FOLDER.fullmatch(child.name) and child not in used:
+            shutil.rmtree(child)
+
+
+def run_demo(out: Path | None, rebuild: bool, console: Console, summary: Console | None = None) -> Manifest:
+    """Build (unless an up-to-date one exists) and summarise the demo network; the summary table goes
+    to `summary` (default: stdout), everything else to `console`."""
     out = out or default_demo_dir()
-    inputs = demo_inputs()
+    feeds_folder = demo_feeds_dir(out)
+    inputs = demo_inputs(feeds_folder)
     manifest = None if rebuild else _up_to_date(out, inputs)
     if manifest is None:
         console.print(f"building the Herrenberg demo network into {out}")
         manifest = build_network(inputs, out, console=console)
+        _forget_other_shifts(feeds_folder, inputs)
     else:
         console.print(f"using the demo network in {out} (--rebuild builds it again)")
     c = manifest.counts
@@ -73,7 +147,7 @@ def run_demo(out: Path | None, rebuild: bool, console: Console) -> Manifest:
     table.add_column("count", justify="right")
     for feed in manifest.feeds:
         table.add_row(
-            f"feed {feed.id} ({feed.service_start} .. {feed.service_end})",
+            f"feed {feed.id} ({feed.service_start} .. {feed.service_end}, {Path(feed.source).parent.name})",
             f"{feed.trips} trips / {feed.stop_times} stop times",
         )
     table.add_row("route patterns", str(c.patterns))
@@ -82,17 +156,25 @@ def run_demo(out: Path | None, rebuild: bool, console: Console) -> Manifest:
     for mode, g in c.streets.items():
         table.add_row(f"{mode} streets", f"{g['nodes']} nodes / {g['edges']} edges")
     table.add_row("sharing", f"{c.sharing['systems']} systems, {c.sharing['stations']} stations")
-    Console().print(table)
+    (summary or Console()).print(table)
     console.print(f"inspect it with: maas network info {out}")
     _sample_plan(out, console)
     return manifest
 
 
-def _sample_plan(out: Path, console: Console) -> None:
-    """A journey a rural rider makes: from Nebringen (no scheduled bus) by Rufbus and S-Bahn to Ehningen."""
-    import datetime as dt
-    import zoneinfo
+def next_weekday_morning(now: dt.datetime, at: dt.time = dt.time(7, 30)) -> dt.datetime:
+    """The first Monday-to-Friday `at` (in `now`'s time zone) after `now`."""
+    day = now.date()
+    while True:
+        when = dt.datetime.combine(day, at, tzinfo=now.tzinfo)
+        if day.weekday() < 5 and when > now:
+            return when
+        day += dt.timedelta(days=1)
 
+
+def _sample_plan(out: Path, console: Console) -> None:
+    """A journey a rural rider makes: from Nebringen (no scheduled bus) by Rufbus and S-Bahn to Ehningen,
+    on the next weekday morning."""
     from routing.network import load_network
     from routing.ondemand import DriveTimeEstimator, load_service
     from routing.plan import Endpoint, PlanRequest, Router
@@ -100,7 +182,7 @@ def _sample_plan(out: Path, console: Console) -> None:
     network = load_network(out)
     service = demo_region() / "on-demand.toml"
     router = Router(network, DriveTimeEstimator(network, load_service(service)))
-    depart = dt.datetime(2020, 10, 6, 7, 30, tzinfo=zoneinfo.ZoneInfo(network.manifest.timezone))
+    depart = next_weekday_morning(dt.datetime.now(zoneinfo.ZoneInfo(network.manifest.timezone)))
     plan = router.plan(
         PlanRequest(
             origin=Endpoint(lat=48.5627, lon=8.8481),
@@ -108,7 +190,7 @@ def _sample_plan(out: Path, console: Console) -> None:
             depart=depart,
         )
     )
-    console.print("sample journey, Nebringen -> Ehningen on 2020-10-06 from 07:30:")
+    console.print(f"sample journey, Nebringen -> Ehningen on {depart:%a %Y-%m-%d} from {depart:%H:%M}:")
     for it in plan.itineraries[:3]:
         steps = ", ".join(
             f"{leg.departure:%H:%M} {leg.route_name or leg.mode.replace('_', '-')} to {leg.to.name}" for leg in it.legs
@@ -116,7 +198,7 @@ def _sample_plan(out: Path, console: Console) -> None:
         console.print(f"  {it.departure:%H:%M} -> {it.arrival:%H:%M}: {steps}", highlight=False)
     console.print(
         f"plan your own: maas plan {out} --from 48.5627,8.8481 --to 48.6582,8.9408"
-        f" --depart 2020-10-06T07:30 --on-demand {service}",
+        f" --depart {depart:%Y-%m-%dT%H:%M} --on-demand {service}",
         highlight=False,
     )
 
@@ -141,8 +223,6 @@ class DemoAccess:
 async def prepare_service(settings: Settings) -> DemoAccess:
     """Demo users (one per role), a fleet on shift for the next hours and a few bookings; run twice,
     it reuses the users and vehicles and only adds shifts when none covers now."""
-    import datetime as dt
-
     from maas.auth import issue_token
     from maas.booking import BookingService, Place, RideWish
     from maas.db import areas, locks

@@ -48,17 +48,26 @@ def small_feed() -> Path:
     return shared("region-herrenberg", "gtfs", "vvs-bus-764-only.gtfs.zip")
 
 
+def _build_herrenberg(gtfs: list[Path], out: Path) -> Path:
+    """The Herrenberg network of these GTFS feeds and the region's OSM extract."""
+    from routing.builder import BuildInputs, build_network
+
+    build_network(BuildInputs(gtfs=[str(p) for p in gtfs], osm=str(HERRENBERG / "herrenberg-and-around.osm.pbf")), out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def network_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Herrenberg network (all five VVS feeds and the OSM extract), built once per test session."""
-    from routing.builder import BuildInputs, build_network
+    return _build_herrenberg(sorted((HERRENBERG / "gtfs").glob("*.zip")), tmp_path_factory.mktemp("herrenberg") / "net")
 
-    out = tmp_path_factory.mktemp("herrenberg") / "net"
-    build_network(
-        BuildInputs(
-            gtfs=[str(p) for p in sorted((HERRENBERG / "gtfs").glob("*.zip"))],
-            osm=str(HERRENBERG / "herrenberg-and-around.osm.pbf"),
-        ),
-        out,
-    )
-    return out
+
+@pytest.fixture(scope="session")
+def today_network_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Herrenberg network of `network_dir` with its timetables moved by whole weeks as `maas demo`
+    moves them (maas.demo.shift_feeds_to_today): they run in the week the tests run and the three after."""
+    from maas.demo import shift_feeds_to_today
+
+    base = tmp_path_factory.mktemp("herrenberg-today")
+    feeds = shift_feeds_to_today(sorted((HERRENBERG / "gtfs").glob("*.zip")), base / "feeds")
+    return _build_herrenberg(feeds, base / "net")

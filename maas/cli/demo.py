@@ -8,7 +8,7 @@ import click
 
 from feeds.model import FeedError
 from feeds.osm import OsmError
-from maas.cli.common import err_console, fail, load_settings
+from maas.cli.common import err_console, fail, json_encoder, load_settings
 from maas.cli.serve import run_app
 from maas.settings import SettingsOverrides
 from routing.builder import BuildError
@@ -25,17 +25,26 @@ from routing.network import NetworkError
     help="Start the API afterwards (--no-serve only prepares and prints).",
 )
 @click.option("--port", type=int, default=None, help="Default: MAAS_PORT or 8000.")
-def demo(out: str | None, rebuild: bool, serve: bool, port: int | None) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print only {"network", "now", "tokens"} as JSON on stdout; everything else goes to stderr.',
+)
+def demo(out: str | None, rebuild: bool, serve: bool, port: int | None, as_json: bool) -> None:
     """The bundled Herrenberg region: network, database (embedded unless MAAS_DATABASE_URL is set),
-    a small Rufbus fleet with demo bookings, then the API with demo tokens for every role."""
+    a small Rufbus fleet with demo bookings, then the API with demo tokens for every role. Its
+    timetables are moved by whole weeks to run this week and the next ones."""
     import asyncio
+    import datetime as dt
+    import zoneinfo
 
     from maas.db.database import DatabaseError
     from maas.demo import default_demo_dir, prepare_service, run_demo
 
     try:
         manifest_out = Path(out) if out else None
-        run_demo(manifest_out, rebuild, err_console)
+        manifest = run_demo(manifest_out, rebuild, err_console, summary=err_console if as_json else None)
         overrides: SettingsOverrides = {"network_dir": (manifest_out or default_demo_dir()).resolve()}
         if port:
             overrides["port"] = port
@@ -44,18 +53,26 @@ def demo(out: str | None, rebuild: bool, serve: bool, port: int | None) -> None:
         access = asyncio.run(prepare_service(settings))
     except (BuildError, FeedError, NetworkError, OsmError, DatabaseError) as exc:
         fail(str(exc))
+    if as_json:
+        now = dt.datetime.now(zoneinfo.ZoneInfo(manifest.timezone)).isoformat(timespec="seconds")
+        answer = {"network": str(settings.network_dir), "now": now, "tokens": access.tokens}
+        click.echo(json_encoder.encode(answer).decode())
+
+    def say(text: str) -> None:  # with --json, stdout carries the JSON alone
+        click.echo(text, err=as_json)
+
     base = f"http://{settings.host}:{settings.port}"
-    click.echo(f"\nAPI: {base}  (OpenAPI: {base}/schema, health: {base}/health, metrics: {base}/metrics)")
-    click.echo(
+    say(f"\nAPI: {base}  (OpenAPI: {base}/schema, health: {base}/health, metrics: {base}/metrics)")
+    say(
         "database: "
         + ("MAAS_DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir / 'postgres'}")
     )
-    click.echo("demo bookings:")
+    say("demo bookings:")
     for line in access.bookings:
-        click.echo(f"  {line}")
-    click.echo("demo tokens (send as 'Authorization: Bearer <token>'):")
+        say(f"  {line}")
+    say("demo tokens (send as 'Authorization: Bearer <token>'):")
     for role, token in access.tokens.items():
-        click.echo(f"  {role}: {token}")
-    click.echo(f"try: curl -H 'Authorization: Bearer <rider token>' {base}/bookings")
+        say(f"  {role}: {token}")
+    say(f"try: curl -H 'Authorization: Bearer <rider token>' {base}/bookings")
     if serve:
         run_app(settings)
