@@ -298,3 +298,22 @@ def test_200_riders_plan_and_book_journeys_at_once_without_overbooking(
                 assert stored["dropoff_latest"] <= _t(connection["at"]) - dt.timedelta(seconds=connection["change_s"])
             if connection["kind"] == "last_mile":
                 assert stored["pickup_earliest"] >= _t(connection["at"]) + dt.timedelta(seconds=connection["change_s"])
+
+
+def test_plans_offer_rides_only_inside_the_service_area_in_force(
+    app: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    depart = _weekday_morning(1, 9, 0)
+    _bus(app, people["operator"], 4, depart - dt.timedelta(hours=1))
+    rider, operator = people["rider"], people["operator"]
+    assert _feeders(_plan(app, rider, depart)), "Nebringen is served"
+    town = {
+        "type": "Polygon",
+        "coordinates": [[[8.845, 48.585], [8.885, 48.585], [8.885, 48.615], [8.845, 48.615], [8.845, 48.585]]],
+    }
+    assert app.put("/service", headers=operator, json={"name": "town", "area": town}).status_code == 200
+    try:
+        rides = [leg for it in _plan(app, rider, depart) for leg in it["legs"] if leg["mode"] == "on_demand"]
+        assert not rides, "Nebringen lies outside the town: no Rufbus is offered"
+    finally:
+        assert app.put("/service", headers=operator, json={"name": "Rufbus Gäu", "area": REGION}).status_code == 200
