@@ -236,9 +236,9 @@ class JourneyService:
             if ride.offer is None:
                 fleet.forget()
                 return "the itinerary has an on-demand leg without an offer"
-            origin, destination = fleet.times.snap_many([leg.from_.lat, leg.to.lat], [leg.from_.lon, leg.to.lon])
-            request = msgspec.structs.replace(ride.request, origin_node=origin, destination_node=destination)
             try:
+                origin, destination = fleet.times.snap_many([leg.from_.lat, leg.to.lat], [leg.from_.lon, leg.to.lon])
+                request = msgspec.structs.replace(ride.request, origin_node=origin, destination_node=destination)
                 placed = dispatcher.book(ride.offer, request, now)
             except DispatchError:
                 fleet.forget()

@@ -126,6 +126,31 @@ def bench_dispatch(
         fail(str(exc))
 
 
+@bench.command("plan")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--vehicles", type=int, default=20, show_default=True, help="Vehicles on shift 06:00-22:00.")
+@click.option("--booked", type=int, default=300, show_default=True, help="Rides booked before measuring.")
+@click.option("--plans", type=int, default=200, show_default=True, help="Door-to-door requests timed.")
+@click.option(
+    "--area",
+    "area_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="GeoJSON of the service area (default: the bundled Herrenberg region's).",
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+def bench_plan(directory: str, vehicles: int, booked: int, plans: int, area_file: str | None, seed: int) -> None:
+    """Door-to-door plans with live on-demand offers of a booked fleet against the same requests
+    without on-demand rides (p50/p95/p99 and the ratio), on DIRECTORY's busiest service day."""
+    from maas.bench.plan import bench_plan as run
+
+    if vehicles < 1 or booked < 0 or plans < 1:
+        fail("--vehicles and --plans must be at least 1, --booked not negative")
+    try:
+        run(Path(directory), vehicles, booked, plans, Path(area_file) if area_file else None, seed, table_console())
+    except NetworkError as exc:
+        fail(str(exc))
+
+
 @bench.command("api")
 @click.argument("network_dir", type=click.Path(exists=True, file_okay=False))
 @click.option(

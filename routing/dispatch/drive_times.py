@@ -104,4 +104,6 @@ class DriveTimes:
 
     def seconds(self, a: int, b: int) -> float:
         """Driving seconds from drive-graph node `a` to node `b`."""
-        return float(self.matrix[self.place(a), self.place(b)])
+        # Both places first: adding one may grow the matrix, which must be read afterwards.
+        i, j = self.place(a), self.place(b)
+        return float(self.matrix[i, j])

@@ -237,9 +237,12 @@ class FleetRides:
         try:
             for ride in candidate.rides:
                 leg = legs[ride.leg]
-                origin, destination = dispatcher.times.snap_many(
-                    [leg.from_.lat, leg.to.lat], [leg.from_.lon, leg.to.lon]
-                )
+                try:
+                    origin, destination = dispatcher.times.snap_many(
+                        [leg.from_.lat, leg.to.lat], [leg.from_.lon, leg.to.lon]
+                    )
+                except DispatchError:
+                    return "dropped"  # no road near the door: no vehicle comes there
                 request = msgspec.structs.replace(ride.request, origin_node=origin, destination_node=destination)
                 offer = self._offer(dispatcher, request, ride.connection.kind, now_s)
                 if offer is None:
@@ -280,6 +283,30 @@ class FleetRides:
 
     def _local(self, epoch_s: float) -> dt.datetime:
         return dt.datetime.fromtimestamp(round(epoch_s), self.timezone)
+
+
+def plan_with_fleet(
+    rides: FleetRides,
+    request: PlanRequest,
+    deadline: dt.datetime | None,
+    passengers: Passengers,
+    dispatcher: Dispatcher,
+    now: dt.datetime,
+) -> tuple[list[Itinerary], list[Candidate]]:
+    """All of it in one thread, on a clock of the caller's (benchmarks, tests, the CLI): the plan's
+    itineraries without rides, and those whose rides the fleet serves. The service runs the same
+    steps with the router in worker threads and the fleet's part under its lock."""
+    router = rides.router
+    plan = router.plan_arriving_by(request, deadline) if deadline is not None else router.plan(request)
+    plain, candidates = rides.candidates(plan, request, deadline, passengers, now)
+    served: list[Candidate] = []
+    for _ in range(1 + rides.rules.later_trains):
+        if not candidates:
+            break
+        checked = rides.offers(candidates, dispatcher, now.timestamp())
+        served += checked.served
+        candidates = [c for m in checked.missed if (c := rides.later_trains(m, request, now)) is not None]
+    return plain, served
 
 
 def _earliest(request: Request) -> dt.datetime | None:

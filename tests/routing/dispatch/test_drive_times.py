@@ -40,3 +40,17 @@ def test_positions_snap_to_served_roads_only(drive: StreetArrays) -> None:
     assert times.snap_many([], []) == []
     with pytest.raises(DispatchError, match="road"):
         times.snap(0.0, 0.0)
+
+
+def test_a_new_place_that_grows_the_matrix_is_timed_from_the_grown_matrix(drive) -> None:
+    from routing.dispatch.drive_times import DriveTimes
+
+    times = DriveTimes(drive)
+    nodes = [n for n in range(drive.n_nodes) if times.routable[n]]
+    size = times.matrix.shape[0]
+    for n in nodes[: size - 1]:
+        times.place(n)
+    # The next two places are new: the second grows the matrix while the first is being timed.
+    a, b = nodes[size], nodes[size + 1]
+    assert times.seconds(a, b) == times.seconds(a, b) >= 0
+    assert times.matrix.shape[0] > size

@@ -16,7 +16,7 @@ from routing.dispatch.model import Passengers, Request, Vehicle
 from routing.network import load_network
 from routing.ondemand import DriveTimeEstimator, OnDemandService
 from routing.plan import Endpoint, Itinerary, PlanRequest, Router
-from routing.plan.live import Candidate, FleetRides, LiveRules, pareto
+from routing.plan.live import Candidate, FleetRides, LiveRules, pareto, plan_with_fleet
 from tests.helpers import BERLIN
 
 NEBRINGEN = Endpoint(lat=48.5627, lon=8.8481)
@@ -55,15 +55,9 @@ def _bus(name: str, router: Router, seats: int, start: dt.datetime) -> Vehicle:
 
 
 def _live(router: Router, dispatcher: Dispatcher, now: dt.datetime) -> list[Candidate]:
-    rides = FleetRides(router, RULES)
     request = PlanRequest(origin=NEBRINGEN, destination=STUTTGART, depart=DEPART)
-    plain, candidates = rides.candidates(router.plan(request), request, None, Passengers(seated=1), now)
-    served: list[Candidate] = []
-    for _ in range(1 + RULES.later_trains):
-        checked = rides.offers(candidates, dispatcher, now.timestamp())
-        served += checked.served
-        candidates = [c for m in checked.missed if (c := rides.later_trains(m, request, now)) is not None]
-    assert not plain or all(leg.mode != "on_demand" for it in plain for leg in it.legs)
+    plain, served = plan_with_fleet(FleetRides(router, RULES), request, None, Passengers(seated=1), dispatcher, now)
+    assert all(leg.mode != "on_demand" for it in plain for leg in it.legs)
     return served
 
 
