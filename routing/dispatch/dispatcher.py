@@ -136,9 +136,11 @@ class Dispatcher:
         s = self.rules.boarding_s
         early, late = request.earliest_pickup_s, request.latest_arrival_s
         if early is not None and late is not None:
+            # Both bounds are the rider's (after the train arrives, in time for the next): the
+            # pickup may lie anywhere between them.
             pick_lo = max(early, now_s)
             drop_hi = float(late)
-            pick_hi = min(early + self.search_window_s, drop_hi - s - direct)
+            pick_hi = drop_hi - s - direct
             if pick_hi < pick_lo:
                 raise DispatchError(f"request {request.id}: the drive takes longer than the time between its bounds")
         elif early is not None:

@@ -121,7 +121,8 @@ class FleetRides:
         not_before: dt.datetime,
     ) -> Candidate | None:
         rides = []
-        depart = not_before if deadline is not None else max(request.depart, not_before)
+        # Arriving by a deadline, a ride is timed by what follows it; leaving at a time, by that too.
+        depart = None if deadline is not None else max(request.depart, not_before)
         for k, leg in enumerate(it.legs):
             if not is_ride(leg):
                 continue

@@ -317,3 +317,31 @@ def test_plans_offer_rides_only_inside_the_service_area_in_force(
         assert not rides, "Nebringen lies outside the town: no Rufbus is offered"
     finally:
         assert app.put("/service", headers=operator, json={"name": "Rufbus Gäu", "area": REGION}).status_code == 200
+
+
+def test_home_from_the_train_by_rufbus_waits_for_the_s1_and_arrive_by_plans_too(
+    app: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    evening = _weekday_morning(1, 17, 0)
+    _bus(app, people["operator"], 4, evening - dt.timedelta(hours=1))
+    rider = people["rider"]
+    answer = app.get("/plan", headers=rider, params={"from": STUTTGART, "to": NEBRINGEN, "depart": evening.isoformat()})
+    assert answer.status_code == 200, answer.text
+    home = [it for it in answer.json()["itineraries"] if it["legs"][-1]["mode"] == "on_demand"]
+    assert home, [[leg["mode"] for leg in it["legs"]] for it in answer.json()["itineraries"]]
+    it = home[0]
+    train = next(leg for leg in reversed(it["legs"]) if leg["mode"] == "transit")
+    offer = it["legs"][-1]["offer"]
+    assert _t(offer["pickup_window"]["earliest"]) >= _t(train["arrival"]) + dt.timedelta(seconds=CHANGE_S)
+    booked = app.post("/journeys", headers=rider, json={"itinerary": it["id"]})
+    assert booked.status_code == 201, booked.text
+    ride = booked.json()["legs"][-1]["ride"]
+    assert ride["connection"]["kind"] == "last_mile" and ride["connection"]["trip"] == train["trip"]
+    assert _t(ride["pickup_window"]["earliest"]) >= _t(train["arrival"]) + dt.timedelta(seconds=CHANGE_S)
+    # Arriving by a time: the Rufbus still brings the rider to a train that gets there in time.
+    deadline = _weekday_morning(1, 9, 30)
+    _bus(app, people["operator"], 4, deadline - dt.timedelta(hours=3))
+    by = app.get("/plan", headers=rider, params={"from": NEBRINGEN, "to": STUTTGART, "arrive_by": deadline.isoformat()})
+    assert by.status_code == 200, by.text
+    assert by.json()["itineraries"] and all(_t(x["arrival"]) <= deadline for x in by.json()["itineraries"])
+    assert _feeders(by.json()["itineraries"]), "a Rufbus to the S1 arrives in time"
