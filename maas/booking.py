@@ -16,8 +16,8 @@ from maas.db.database import Database
 from maas.definition import check_ride_time
 from maas.errors import Conflict, Invalid, NotFound
 from maas.fleet import FleetService, now_s
-from maas.model import BookingRecord, User
-from maas.served import Serving
+from maas.model import BookingRecord, ServiceDefinition, User
+from maas.served import ServedNetwork, Serving
 from maas.wire import Timestamp, iso
 from routing.dispatch.dispatcher import Offer, Quote
 from routing.dispatch.model import DispatchError, Passengers, Request
@@ -77,14 +77,15 @@ class BookingService:
 
     async def _check_service(
         self, conn: Connection, fleet: FleetService, wish: RideWish, version: int | bool | None = False
-    ) -> None:
+    ) -> RideWish:
         """Refuse rides that break the service definition in force (if one is set): outside its area,
-        its hours or its booking rules; its ride rules become the fleet's. `version`: the definition's
-        version when already read, else it is read here."""
+        its hours or its booking rules; its ride rules become the fleet's. The ride as it will be
+        driven: from and to the nearest virtual stops when the service is stop-based. `version`: the
+        definition's version when already read, else it is read here."""
         definition = await self.serving.definition(conn, version)
         if definition is None:
             self._area = (None, None)
-            return
+            return wish
         if self._area[0] != definition.version:
             self._area = (definition.version, polygon_of(definition.geometry))
         for what, place in (("start", wish.origin), ("end", wish.destination)):
@@ -96,6 +97,9 @@ class BookingService:
         if when is not None and served is not None:
             now = dt.datetime.now(dt.UTC)
             check_ride_time(definition.rules, when, now, when.astimezone(served.router.timezone))
+        if definition.rules.stops == "virtual_stops" and served is not None:
+            return _at_virtual_stops(served, definition, wish)
+        return wish
 
     def _fleet(self) -> FleetService:
         fleet = self.serving.fleet()
@@ -123,7 +127,9 @@ class BookingService:
         async with fleet.mutex, self.db.pool.acquire() as conn:
             # Nothing is written, so the copy need not be locked: it is as current as the last commit.
             fleet_version, area_version = await fleet_repo.read_versions(conn)
-            await self._check_service(conn, fleet, wish, area_version)
+            driven = await self._check_service(conn, fleet, wish, area_version)
+            if driven is not wish:
+                request = self._request(fleet, request.id, driven)
             dispatcher = await fleet.current(conn, fleet_version)
             if dispatcher is None:
                 return Quote(request_id=request.id, offers=[], alternatives=[], reason="no vehicle is on shift")
@@ -161,8 +167,9 @@ class BookingService:
                     else:
                         area_version = self._area[0]
                     try:
-                        await self._check_service(conn, fleet, wish, area_version)
-                        record = self._plan(fleet, user, wish, request, None)
+                        driven = await self._check_service(conn, fleet, wish, area_version)
+                        moved = request if driven is wish else self._request(fleet, request.id, driven)
+                        record = self._plan(fleet, user, driven, moved, None)
                     except (Conflict, Invalid):
                         if fresh:
                             known = (
@@ -241,9 +248,11 @@ class BookingService:
                 known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
                 if known is not None:
                     return known, False
-            await self._check_service(conn, fleet, wish, area_version)
+            driven = await self._check_service(conn, fleet, wish, area_version)
+            if driven is not wish:
+                request = self._request(fleet, request.id, driven)
             await fleet.current(conn, fleet_version)
-            record = self._plan(fleet, user, wish, request, caller)
+            record = self._plan(fleet, user, driven, request, caller)
             # The one way a booking is written (as on the copy): maas_book, here under the lock already held,
             # so the copy it checks is the one just read.
             outcome = await fleet.book_ride(conn, record, area_version, idempotency_key)
@@ -319,6 +328,23 @@ class BookingService:
                 await fleet.commit(conn, {shift, str(booking.shift_id)})
                 return msgspec.structs.replace(booking, vehicle_id=vehicle_id, shift_id=uuid.UUID(shift))
             raise Conflict(errors[0] if errors else "the ride does not fit that vehicle")
+
+
+def _at_virtual_stops(served: ServedNetwork, definition: ServiceDefinition, wish: RideWish) -> RideWish:
+    """The ride from and to the virtual stops nearest its door (Invalid when none is near enough)."""
+    router = served.router_for(definition)
+    estimator = router.on_demand if router is not None else None
+    if estimator is None:
+        return wish
+    tt = served.network.timetable
+    reach = definition.rules.virtual_stop_walk_m
+    places = []
+    for what, place in (("start", wish.origin), ("end", wish.destination)):
+        stop = estimator.nearest_stop(place.lat, place.lon, reach)
+        if stop is None:
+            raise Invalid(f"the ride's {what} {place.lat},{place.lon} has no stop of the service within {reach:.0f} m")
+        places.append(Place(lat=float(tt.stop_lat[stop]), lon=float(tt.stop_lon[stop])))
+    return msgspec.structs.replace(wish, origin=places[0], destination=places[1])
 
 
 def _may_see(user: User, booking: BookingRecord) -> bool:

@@ -124,7 +124,15 @@ class JourneyService:
             return [(it, []) for it in plan.itineraries]
         plan = await asyncio.to_thread(_plan, router, request, wish.arrive_by)
         rules = definition.rules
-        rides = FleetRides(router, LiveRules(change_s=rules.change_s, min_ride_m=rules.min_ride_m))
+        rides = FleetRides(
+            router,
+            LiveRules(
+                change_s=rules.change_s,
+                min_ride_m=rules.min_ride_m,
+                virtual_stops=rules.stops == "virtual_stops",
+                max_walk_to_stop_m=rules.virtual_stop_walk_m,
+            ),
+        )
         deadline = request.depart if wish.arrive_by else None
         now = dt.datetime.now(dt.UTC)
         not_before = now + dt.timedelta(seconds=rules.min_notice_s)

@@ -18,7 +18,7 @@ import shapely
 
 from routing.errors import RoutingError
 from routing.model import Network, StreetArrays
-from routing.spatial import EdgeSnapper
+from routing.spatial import EdgeSnapper, haversine_m
 from routing.streets import StreetRouter, reversed_graph
 
 
@@ -95,6 +95,7 @@ class RideEstimator(Protocol):
     def rides_from_stops(self, lat: float, lon: float) -> tuple[np.ndarray, np.ndarray]: ...
     def direct_ride_s(self, a: tuple[float, float], b: tuple[float, float]) -> int | None: ...
     def covers(self, lat: float, lon: float) -> bool: ...
+    def nearest_stop(self, lat: float, lon: float, max_m: float) -> int | None: ...
 
 
 class DriveTimeEstimator:
@@ -111,6 +112,7 @@ class DriveTimeEstimator:
         self._backward = StreetRouter(reversed_graph(drive), "travel_time_s")
         self._snapper = EdgeSnapper(drive)
         tt = network.timetable
+        self._timetable = tt
         snap = network.snaps["drive"]
         inside = shapely.contains_xy(self.polygon, np.asarray(tt.stop_lon), np.asarray(tt.stop_lat))
         self._stops = np.flatnonzero(inside & (np.asarray(snap.node) >= 0)).astype(np.int32)
@@ -121,6 +123,16 @@ class DriveTimeEstimator:
 
     def covers(self, lat: float, lon: float) -> bool:
         return bool(shapely.contains_xy(self.polygon, lon, lat))
+
+    def nearest_stop(self, lat: float, lon: float, max_m: float) -> int | None:
+        """The stop inside the area that vehicles reach (a virtual stop) nearest to (lat, lon), if one
+        lies within `max_m` (straight line)."""
+        if not len(self._stops):
+            return None
+        tt = self._timetable
+        metres = haversine_m(lat, lon, np.asarray(tt.stop_lat)[self._stops], np.asarray(tt.stop_lon)[self._stops])
+        k = int(np.argmin(metres))
+        return int(self._stops[k]) if metres[k] <= max_m else None
 
     def _budget_s(self) -> float:
         return (self.service.max_ride_s - self.service.pickup_delay_s) / self.service.detour_factor

@@ -23,11 +23,14 @@ from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
+import numpy as np
 
 from routing.dispatch.dispatcher import Dispatcher, Offer
 from routing.dispatch.model import DispatchError, Passengers, Request
+from routing.plan.access import stop_place
+from routing.plan.legs import encode_polyline
 from routing.plan.router import Router
-from routing.plan.wire import Endpoint, Itinerary, Leg, Plan, PlanRequest
+from routing.plan.wire import Endpoint, Itinerary, Leg, Place, Plan, PlanRequest
 from routing.spatial import haversine_m
 
 RideKind = Literal["first_mile", "last_mile", "direct"]
@@ -39,6 +42,8 @@ class LiveRules(msgspec.Struct, frozen=True, kw_only=True):
     change_s: int = 180  # from the bus to the train or back, at the station
     min_ride_m: float = 500.0  # shorter rides (straight line) replace a walk and are not offered
     later_trains: int = 3  # how many later trains are tried for a first-mile ride that does not fit
+    virtual_stops: bool = False  # rides start and end at stops (riders walk there), not at the door
+    max_walk_to_stop_m: float = 400.0
 
 
 class Connection(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,6 +128,11 @@ class FleetRides:
         rides = []
         # Arriving by a deadline, a ride is timed by what follows it; leaving at a time, by that too.
         depart = None if deadline is not None else max(request.depart, not_before)
+        if self.rules.virtual_stops:
+            moved = self._to_virtual_stops(it)
+            if moved is None:
+                return None  # no stop near enough to the door
+            it = moved
         for k, leg in enumerate(it.legs):
             if not is_ride(leg):
                 continue
@@ -130,6 +140,61 @@ class FleetRides:
                 return None  # the ride only replaces a short walk
             rides.append(self._ride(it.legs, k, depart, deadline, passengers, not_before))
         return Candidate(itinerary=it, rides=rides)
+
+    def _to_virtual_stops(self, it: Itinerary) -> Itinerary | None:
+        """The itinerary with every ride moved from the door to the nearest virtual stop, walking there
+        (or on from there); None when a door has no stop within reach."""
+        estimator = self.router.on_demand
+        if estimator is None:
+            return None
+        tt = self.router.network.timetable
+        legs: list[Leg] = []
+        walked = 0.0
+        for leg in it.legs:
+            if not is_ride(leg):
+                legs.append(leg)
+                continue
+            ride = leg
+            if ride.from_.stop is None:
+                stop = estimator.nearest_stop(ride.from_.lat, ride.from_.lon, self.rules.max_walk_to_stop_m)
+                if stop is None:
+                    return None
+                walk = self._walk(ride.from_, stop_place(tt, stop), ride.departure)
+                legs.append(walk)
+                walked += walk.distance_m
+                ride = msgspec.structs.replace(ride, from_=walk.to, departure=walk.arrival)
+            after = None
+            if ride.to.stop is None:
+                stop = estimator.nearest_stop(ride.to.lat, ride.to.lon, self.rules.max_walk_to_stop_m)
+                if stop is None:
+                    return None
+                after = self._walk(stop_place(tt, stop), ride.to, ride.arrival)
+                walked += after.distance_m
+                ride = msgspec.structs.replace(ride, to=after.from_)
+            legs.append(ride)
+            if after is not None:
+                legs.append(after)
+        return msgspec.structs.replace(it, legs=legs, walk_m=round(it.walk_m + walked, 1))
+
+    def _walk(self, a: Place, b: Place, at: dt.datetime) -> Leg:
+        """A walk from a to b starting at `at`, at walking pace along a straight line lengthened by the
+        network's detour factor."""
+        params = self.router.network.manifest.params
+        metres = float(haversine_m(a.lat, a.lon, b.lat, b.lon)) * params.straight_line_detour
+        seconds = dt.timedelta(seconds=round(metres / params.walk_speed_mps))
+        start = at
+        return Leg(
+            mode="walk",
+            from_=a,
+            to=b,
+            departure=start,
+            arrival=start + seconds,
+            route=None,
+            route_name=None,
+            trip=None,
+            distance_m=round(metres, 1),
+            geometry=encode_polyline(np.array([a.lat, b.lat]), np.array([a.lon, b.lon])),
+        )
 
     def _ride(
         self,
@@ -146,6 +211,8 @@ class FleetRides:
         after = next((x for x in legs[k + 1 :] if x.mode == "transit"), None)
         before = next((x for x in reversed(legs[:k]) if x.mode == "transit"), None)
         earliest = depart.timestamp() if depart is not None else None
+        if earliest is not None and k == 1 and legs[0].mode == "walk":  # first to the virtual stop
+            earliest += (legs[0].arrival - legs[0].departure).total_seconds()
         latest = deadline.timestamp() if deadline is not None else None
         if after is not None:
             # Arrive by the next leg's start (the train, or the walk to its platform) less the change.
@@ -261,6 +328,18 @@ class FleetRides:
         finally:
             for request_id in trial:
                 dispatcher.withdraw(request_id)
+        for ride in rides:  # walks to and from a virtual stop move with their ride
+            k = ride.leg
+            if k > 0 and legs[k - 1].mode == "walk" and legs[k - 1].to == legs[k].from_:
+                walk = legs[k - 1]
+                legs[k - 1] = msgspec.structs.replace(
+                    walk, departure=legs[k].departure - (walk.arrival - walk.departure), arrival=legs[k].departure
+                )
+            if k + 1 < len(legs) and legs[k + 1].mode == "walk" and legs[k + 1].from_ == legs[k].to:
+                walk = legs[k + 1]
+                legs[k + 1] = msgspec.structs.replace(
+                    walk, departure=legs[k].arrival, arrival=legs[k].arrival + (walk.arrival - walk.departure)
+                )
         it = candidate.itinerary
         retimed = msgspec.structs.replace(it, departure=legs[0].departure, arrival=legs[-1].arrival, legs=legs)
         return Candidate(itinerary=retimed, rides=rides)

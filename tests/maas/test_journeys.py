@@ -345,3 +345,36 @@ def test_home_from_the_train_by_rufbus_waits_for_the_s1_and_arrive_by_plans_too(
     assert by.status_code == 200, by.text
     assert by.json()["itineraries"] and all(_t(x["arrival"]) <= deadline for x in by.json()["itineraries"])
     assert _feeders(by.json()["itineraries"]), "a Rufbus to the S1 arrives in time"
+
+
+def test_a_stop_based_service_walks_the_rider_to_the_nearest_stop(
+    app: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    depart = _weekday_morning(1, 10, 0)
+    _bus(app, people["operator"], 4, depart - dt.timedelta(hours=1))
+    operator, rider = people["operator"], people["rider"]
+    rules = {"change_s": 180, "stops": "virtual_stops", "virtual_stop_walk_m": 600}
+    assert (
+        app.put("/service", headers=operator, json={"name": "Gäu", "area": REGION, "rules": rules}).status_code == 200
+    )
+    try:
+        kuppingen = f"{KUPPINGEN['lat']},{KUPPINGEN['lon']}"
+        answer = app.get(
+            "/plan", headers=rider, params={"from": kuppingen, "to": STUTTGART, "depart": depart.isoformat()}
+        )
+        assert answer.status_code == 200, answer.text
+        rides = [it for it in answer.json()["itineraries"] if any(leg["mode"] == "on_demand" for leg in it["legs"])]
+        assert rides, [[leg["mode"] for leg in it["legs"]] for it in answer.json()["itineraries"]]
+        for it in rides:
+            k = next(n for n, leg in enumerate(it["legs"]) if leg["mode"] == "on_demand")
+            ride = it["legs"][k]
+            assert ride["from"]["stop"], "the Rufbus starts at a stop"
+            walk = it["legs"][k - 1]
+            assert k > 0 and walk["mode"] == "walk" and walk["to"] == ride["from"]
+            assert walk["arrival"] <= ride["departure"] and walk["distance_m"] <= 600 * 1.3 + 1
+            assert it["walk_m"] >= walk["distance_m"] - 0.1
+    finally:
+        assert (
+            app.put("/service", headers=operator, json={"name": "Rufbus Gäu", "rules": {"change_s": 180}}).status_code
+            == 200
+        )

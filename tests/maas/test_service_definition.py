@@ -142,3 +142,31 @@ def test_a_service_file_imports_into_an_empty_database(
 
         with pytest.raises(ServiceError, match=r"service.toml: \[rules\]: rules.ride_factor must be between 1 and 5"):
             asyncio.run(seed())
+
+
+def test_a_stop_based_service_picks_riders_up_at_the_nearest_stop(
+    client: TestClient, users: Users, operator: dict[str, str]
+) -> None:
+    vehicle_on_shift(client, operator, seats=4)
+    _, rider = users.make("rider")
+    stops = {"stops": "virtual_stops", "virtual_stop_walk_m": 400}
+    assert (
+        client.put("/service", headers=operator, json={"name": "Gäu", "area": REGION, "rules": stops}).status_code
+        == 200
+    )
+    # A farm road south of Herrenberg, more than a kilometre from any stop.
+    farm = {"lat": 48.57475, "lon": 8.8629187}
+    far = client.post(
+        "/quotes", headers=rider, json={"origin": farm, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": soon(1)}
+    )
+    assert far.status_code == 422 and "no stop of the service within 400 m" in far.json()["detail"]
+    door = {"lat": 48.59981, "lon": 8.88535}  # Herrenberg Verenaweg
+    booked = client.post(
+        "/bookings", headers=rider, json={"origin": door, "destination": HERRENBERG_BAHNHOF, "earliest_pickup": soon(1)}
+    )
+    assert booked.status_code == 201, booked.text
+    origin = booked.json()["origin"]
+    assert origin != door, "the ride starts at a stop, not at the door"
+    from routing.spatial import haversine_m
+
+    assert float(haversine_m(door["lat"], door["lon"], origin["lat"], origin["lon"])) <= 400
