@@ -22,6 +22,8 @@ WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 StopPolicy = Literal["door_to_door", "virtual_stops"]
 # Migration 0019 lists the same values.
 JourneyStatus = Literal["confirmed", "at_risk", "cancelled", "completed"]
+# Migration 0020 lists the same values.
+ConnectionState = Literal["scheduled", "on_time", "late", "waiting", "missed", "cancelled"]
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True):
@@ -165,6 +167,8 @@ class JourneyLegRecord(msgspec.Struct, frozen=True, kw_only=True):
     connection_trip: str | None
     connection_at: dt.datetime | None
     change_s: int | None
+    connection_expected_at: dt.datetime | None = None
+    connection_state: ConnectionState = "scheduled"
 
 
 class JourneyEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -25,6 +25,10 @@ ALL = f"SELECT {COLUMNS} FROM bookings ORDER BY created_at DESC LIMIT $1"
 ACTIVE = f"SELECT {COLUMNS} FROM bookings WHERE status IN ('confirmed', 'picked_up')"
 SET_STATUS = "UPDATE bookings SET status = $2 WHERE id = $1"
 SET_VEHICLE = "UPDATE bookings SET vehicle_id = $2, shift_id = $3 WHERE id = $1"
+SET_PROMISE = (
+    "UPDATE bookings SET pickup_earliest = $2, pickup_latest = $3, dropoff_latest = $4, vehicle_id = $5, shift_id = $6"
+    " WHERE id = $1"
+)
 EVENT = "INSERT INTO booking_events (booking_id, status, actor, reason) VALUES ($1, $2, $3, $4)"
 
 _encode = msgspec.json.Encoder().encode
@@ -100,6 +104,20 @@ async def set_status(
 
 async def set_vehicle(conn: Connection, booking_id: uuid.UUID, vehicle_id: uuid.UUID, shift_id: uuid.UUID) -> None:
     await conn.execute(SET_VEHICLE, booking_id, vehicle_id, shift_id)
+
+
+async def set_promise(conn: Connection, booking: BookingRecord, reason: str, actor: uuid.UUID | None) -> None:
+    """A confirmed ride's new promise (and vehicle), with the reason as an event."""
+    await conn.execute(
+        SET_PROMISE,
+        booking.id,
+        booking.pickup_earliest,
+        booking.pickup_latest,
+        booking.dropoff_latest,
+        booking.vehicle_id,
+        booking.shift_id,
+    )
+    await conn.execute(EVENT, booking.id, booking.status, actor, reason)
 
 
 async def add_event(

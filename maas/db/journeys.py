@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 
 from maas.db import Connection
-from maas.model import JourneyEvent, JourneyLegRecord, JourneyRecord, JourneyStatus
+from maas.model import ConnectionState, JourneyEvent, JourneyLegRecord, JourneyRecord, JourneyStatus
 
 SAVE_ITINERARIES = """
 INSERT INTO itineraries (id, owner_id, network_id, service_version, expires_at, request, itinerary, rides)
@@ -35,7 +35,8 @@ INSERT INTO journey_legs (journey_id, leg, mode, booking_id, connection_kind, co
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
 LEG_COLUMNS = (
-    "journey_id, leg, mode, booking_id, connection_kind, connection_stop, connection_trip, connection_at, change_s"
+    "journey_id, leg, mode, booking_id, connection_kind, connection_stop, connection_trip, connection_at, change_s,"
+    " connection_expected_at, connection_state"
 )
 GET_JOURNEY = f"SELECT {JOURNEY_COLUMNS} FROM journeys WHERE id = $1"
 BY_KEY = f"SELECT {JOURNEY_COLUMNS} FROM journeys WHERE created_by = $1 AND idempotency_key = $2"
@@ -46,6 +47,19 @@ LEGS = f"SELECT {LEG_COLUMNS} FROM journey_legs WHERE journey_id = $1 ORDER BY l
 OF_BOOKING = f"SELECT {LEG_COLUMNS} FROM journey_legs WHERE booking_id = $1"
 ON_TRIP = f"SELECT {LEG_COLUMNS} FROM journey_legs WHERE connection_trip = $1"
 SET_STATUS = "UPDATE journeys SET status = $2 WHERE id = $1"
+# Rides waiting for their pickup whose connection is a trip, around now.
+PROTECTED = f"""
+SELECT {", ".join("l." + c.strip() for c in LEG_COLUMNS.split(","))}
+FROM journey_legs l JOIN journeys j ON j.id = l.journey_id JOIN bookings b ON b.id = l.booking_id
+WHERE l.connection_kind IN ('first_mile', 'last_mile') AND l.connection_trip IS NOT NULL
+  AND j.status IN ('confirmed', 'at_risk') AND b.status = 'confirmed'
+  AND l.connection_at BETWEEN $1 AND $2
+ORDER BY l.connection_at
+"""
+SET_CONNECTION = (
+    "UPDATE journey_legs SET connection_expected_at = $3, connection_state = $4 WHERE journey_id = $1 AND leg = $2"
+)
+GET_LEG = f"SELECT {LEG_COLUMNS} FROM journey_legs WHERE journey_id = $1 AND leg = $2"
 EVENT = "INSERT INTO journey_events (journey_id, kind, detail, actor) VALUES ($1, $2, $3, $4)"
 EVENTS = "SELECT at, kind, detail, actor FROM journey_events WHERE journey_id = $1 ORDER BY id"
 
@@ -175,6 +189,21 @@ async def find_leg_of_booking(conn: Connection, booking_id: uuid.UUID) -> Journe
 
 async def list_legs_on_trip(conn: Connection, trip: str) -> list[JourneyLegRecord]:
     return [JourneyLegRecord(**dict(r.items())) for r in await conn.fetch(ON_TRIP, trip)]
+
+
+async def list_protected(conn: Connection, after: dt.datetime, before: dt.datetime) -> list[JourneyLegRecord]:
+    return [JourneyLegRecord(**dict(r.items())) for r in await conn.fetch(PROTECTED, after, before)]
+
+
+async def find_leg(conn: Connection, journey_id: uuid.UUID, leg: int) -> JourneyLegRecord | None:
+    row = await conn.fetchrow(GET_LEG, journey_id, leg)
+    return None if row is None else JourneyLegRecord(**dict(row.items()))
+
+
+async def set_connection(
+    conn: Connection, journey_id: uuid.UUID, leg: int, expected: dt.datetime | None, state: ConnectionState
+) -> None:
+    await conn.execute(SET_CONNECTION, journey_id, leg, expected, state)
 
 
 async def set_status(conn: Connection, journey_id: uuid.UUID, status: JourneyStatus) -> None:

@@ -22,6 +22,10 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/bookings/{booking_id:uuid}"): RIDERS,
     ("POST", "/bookings/{booking_id:uuid}/cancel"): RIDERS,
     ("GET", "/bookings/{booking_id:uuid}/vehicle"): RIDERS,
+    ("POST", "/journeys"): {"rider"},
+    ("GET", "/journeys"): RIDERS,
+    ("GET", "/journeys/{journey_id:uuid}"): RIDERS,
+    ("POST", "/journeys/{journey_id:uuid}/cancel"): RIDERS,
     ("POST", "/operator/bookings"): STAFF,
     ("POST", "/operator/bookings/{booking_id:uuid}/reassign"): STAFF,
     ("POST", "/vehicles"): STAFF,
@@ -66,6 +70,7 @@ def _url(path: str) -> str:
         path.replace("{booking_id:uuid}", str(uuid.uuid4()))
         .replace("{version_id:uuid}", str(uuid.uuid4()))
         .replace("{shift_id:uuid}", str(uuid.uuid4()))
+        .replace("{journey_id:uuid}", str(uuid.uuid4()))
         .replace("{network_id:int}", "999999")
     )
 
