@@ -22,7 +22,9 @@ import numpy as np
 import pytest
 import shapely
 
+from routing.oracles import earliest_arrival_reference, latest_departure_reference
 from routing.plan import BIKE_RENT_S, BIKE_RETURN_S, Itinerary, Plan, Router
+from routing.raptor import Raptor, ServiceDays
 from routing.spatial import haversine_m
 from tests.conftest import HERRENBERG
 
@@ -122,6 +124,23 @@ def answers_in_threads(router: Router, calls: list[Callable[[Router], Plan]], th
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(work, range(threads)))
     return answers
+
+
+def oracle_labels(raptor: Raptor, days: ServiceDays, stop: int, time: int, *, forward: bool) -> np.ndarray:
+    """The pure-Python oracle's labels for a search of `raptor` from `stop` at `time` (forward) or to it by then
+    (backward), with up to 3 transfers, footpaths and 60 s change times, as the tests run the kernel."""
+    reference = earliest_arrival_reference if forward else latest_departure_reference
+    return reference(
+        raptor.timetable,
+        np.array([stop], np.int32),
+        np.array([time], np.int32),
+        4,
+        days.trip_active,
+        days.day_offset,
+        raptor.change_times(60),
+        np.ones(raptor.timetable.n_stops, np.uint8),
+        True,
+    )
 
 
 # -- feeds: edited copies and a local HTTP server -----------------------------------------------

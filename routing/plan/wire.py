@@ -69,6 +69,11 @@ class Leg(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
     distance_m: float  # walked or cycled along the streets, straight line for on-demand rides, 0 for transit
     geometry: str
     system: str | None = None  # the GBFS system of a bike-share leg
+    # A transit leg's timetable times; `departure` and `arrival` differ from them on a realtime run.
+    scheduled_departure: dt.datetime | None = None
+    scheduled_arrival: dt.datetime | None = None
+    realtime: bool = False  # its times are GTFS-Realtime predictions
+    delay_s: int | None = None  # on a realtime run: seconds it leaves the boarding stop after the timetable
 
 
 class Itinerary(msgspec.Struct, frozen=True, kw_only=True):
