@@ -21,6 +21,7 @@ from maas.api.fleet import FleetController
 from maas.api.health import health, ready
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.plan import PlanController
+from maas.api.transit import GtfsRtController, TransitController
 from maas.area import AreaService
 from maas.auth import jwt_auth
 from maas.booking import BookingService
@@ -34,6 +35,7 @@ from maas.realtime import Hub
 from maas.served import Serving, seed_service_area
 from maas.services import Services
 from maas.settings import Settings
+from maas.transit_rt import TransitRealtime
 from maas.users import UserService
 
 
@@ -53,6 +55,7 @@ def create_app(settings: Settings) -> Litestar:
         db = await Database.open(settings)
         serving = Serving()
         hub = Hub(db.url)
+        transit = TransitRealtime(db, serving, settings)
         networks = None
         try:
             await seed_service_area(db, settings)
@@ -72,10 +75,13 @@ def create_app(settings: Settings) -> Litestar:
                 users=UserService(db),
                 areas=AreaService(db),
                 feed_versions=FeedService(db),
+                transit=transit,
             )
             install(app, services)
+            transit.start_polling()
             yield
         finally:
+            await transit.stop_polling()
             await hub.close()
             if networks is not None:
                 await networks.close()
@@ -98,6 +104,8 @@ def create_app(settings: Settings) -> Litestar:
             FeedController,
             NetworkController,
             PlanController,
+            GtfsRtController,
+            TransitController,
             DriverController,
             driver_socket,
             RideVehicleController,

@@ -17,6 +17,8 @@ ROLES: tuple[Role, ...] = get_args(Role)
 BookingStatus = RideStatus  # a booking's status is its ride's, as the dispatcher knows it
 FeedStatus = Literal["uploaded", "rejected", "publishing", "published", "failed", "retired"]
 NetworkStatus = Literal["building", "built", "failed", "pruned"]
+RealtimeKind = Literal["trip_updates", "vehicle_positions"]  # what a stored GTFS-Realtime message is kept as (0018)
+REALTIME_KINDS: tuple[RealtimeKind, ...] = get_args(RealtimeKind)
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,3 +109,17 @@ class NetworkVersion(msgspec.Struct, frozen=True, kw_only=True):
     built_at: dt.datetime | None
     activated_at: dt.datetime | None
     pruned_at: dt.datetime | None
+
+
+class StoredRealtime(msgspec.Struct, frozen=True, kw_only=True):
+    """The latest GTFS-Realtime message of one feed and kind, as stored."""
+
+    feed_id: str
+    kind: RealtimeKind
+    version: int
+    body: bytes
+    header_timestamp: dt.datetime | None
+    entities: int
+    source: str  # the URL polled, or "POST"
+    received_by: uuid.UUID | None
+    received_at: dt.datetime

@@ -15,6 +15,7 @@ from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.served import Serving
 from maas.settings import Settings
+from maas.transit_rt import TransitRealtime
 from maas.users import UserService
 
 
@@ -32,3 +33,4 @@ class Services:
     users: UserService  # users, tokens, the audit log
     areas: AreaService  # the service area
     feed_versions: FeedService  # GTFS uploads
+    transit: TransitRealtime  # GTFS-Realtime: stored messages, the trip updates' overlay, transit vehicles

@@ -16,6 +16,7 @@ from maas.db.database import Database
 from maas.errors import Invalid
 from maas.model import User
 from maas.served import Serving, network_header
+from maas.transit_rt import TransitRealtime
 from routing.plan import Endpoint, Plan, PlanRequest, Router
 
 MAX_WALK_M = 5000.0
@@ -45,6 +46,7 @@ class PlanController(Controller):
         request: Request[User, Any, Any],
         serving: NamedDependency[Serving],
         db: NamedDependency[Database],
+        transit: NamedDependency[TransitRealtime],
         origin: Annotated[str, QueryParameter(name="from")],
         destination: Annotated[str, QueryParameter(name="to")],
         depart: FromQuery[str | None] = None,
@@ -54,13 +56,16 @@ class PlanController(Controller):
     ) -> Response[Plan]:
         """Itineraries from `from` to `to` (each `lat,lon` or `stop:<feed>:<stop_id>`) leaving at `depart`
         or arriving by `arrive_by`: the JSON of `maas plan --json`. On-demand legs run inside the
-        service area in force; the `X-Maas-Network` header names the network that answered."""
+        service area in force; transit legs take the stored GTFS-Realtime predictions (`realtime`,
+        `delay_s`, and the `scheduled_` times beside them); the `X-Maas-Network` header names the
+        network that answered."""
         served = serving.current  # this request keeps it even if a publish swaps it
         if served is None:
             raise ServiceUnavailableException("no network is served: set MAAS_NETWORK_DIR or publish a feed")
         async with db.pool.acquire() as conn:
             area = await serving.area(conn)
         router = await asyncio.to_thread(served.router_for, area)
+        router = await transit.planning(router)  # on the stored GTFS-Realtime trip updates' times
         if (depart is None) == (arrive_by is None):
             raise Invalid("give exactly one of depart and arrive_by")
         if not 0 <= max_walk_m <= MAX_WALK_M:
