@@ -124,8 +124,7 @@ class FeedMessage(msgspec.Struct, frozen=True, kw_only=True):
     alerts: int  # how many alerts it carries (not read further)
 
 
-def read_feed_message(data: bytes, source: str) -> FeedMessage:
-    """The FeedMessage in `data`; RealtimeFeedError naming `source` when the bytes are not GTFS-Realtime."""
+def _parse(data: bytes, source: str) -> pb.FeedMessage:
     if not data:
         raise RealtimeFeedError(f"{source}: empty, not a GTFS-Realtime FeedMessage")
     message = pb.FeedMessage()
@@ -135,10 +134,17 @@ def read_feed_message(data: bytes, source: str) -> FeedMessage:
         raise RealtimeFeedError(
             f"{source}: not a GTFS-Realtime FeedMessage (protobuf bytes, {len(data)} read): {exc}"
         ) from exc
-    header = message.header
-    version = header.gtfs_realtime_version
+    version = message.header.gtfs_realtime_version
     if not _VERSION.match(version):
         raise RealtimeFeedError(f"{source}: no GTFS-Realtime header (gtfs_realtime_version is {version!r})")
+    return message
+
+
+def read_feed_message(data: bytes, source: str) -> FeedMessage:
+    """The FeedMessage in `data`; RealtimeFeedError naming `source` when the bytes are not GTFS-Realtime."""
+    message = _parse(data, source)
+    header = message.header
+    version = header.gtfs_realtime_version
     trip_updates, vehicles, alerts = [], [], 0
     for entity in message.entity:
         if entity.is_deleted:
@@ -158,6 +164,14 @@ def read_feed_message(data: bytes, source: str) -> FeedMessage:
         vehicle_positions=vehicles,
         alerts=alerts,
     )
+
+
+def with_header_timestamp(data: bytes, timestamp: int, source: str) -> bytes:
+    """The message in `data` with its header timestamp set to `timestamp`, all else as it was: a recording
+    replayed as if it had just been made."""
+    message = _parse(data, source)
+    message.header.timestamp = timestamp
+    return message.SerializeToString()
 
 
 def read_feed_message_file(path: str | Path) -> FeedMessage:

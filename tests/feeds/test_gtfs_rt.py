@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from google.transit import gtfs_realtime_pb2 as pb
 
-from feeds.gtfs_rt import FeedMessage, RealtimeFeedError, read_feed_message, read_feed_message_file
+from feeds.gtfs_rt import (
+    FeedMessage,
+    RealtimeFeedError,
+    read_feed_message,
+    read_feed_message_file,
+    with_header_timestamp,
+)
 from tests.conftest import shared
 
 
@@ -176,3 +182,17 @@ def test_a_message_without_header_timestamp_has_none_and_a_bad_start_date_is_nam
     entity.trip_update.trip.start_date = "2023-11-07"
     with pytest.raises(RealtimeFeedError, match=r"made: entity 'x7': start_date '2023-11-07' is not YYYYMMDD"):
         read_feed_message(message.SerializeToString(), "made")
+
+
+def test_a_recording_restamped_keeps_everything_but_its_header_timestamp() -> None:
+    data = shared("rt", "caltrain-trip-updates.pb").read_bytes()
+    restamped = with_header_timestamp(data, 1_800_000_000, "recording")
+    theirs, again = pb.FeedMessage(), pb.FeedMessage()
+    theirs.ParseFromString(data)
+    again.ParseFromString(restamped)
+    assert again.header.timestamp == 1_800_000_000
+    again.header.timestamp = theirs.header.timestamp
+    assert again == theirs
+    assert read_feed_message(restamped, "recording").trip_updates == read_feed_message(data, "file").trip_updates
+    with pytest.raises(RealtimeFeedError, match=r"^recording: not a GTFS-Realtime FeedMessage"):
+        with_header_timestamp(b"<html/>", 1, "recording")

@@ -27,68 +27,16 @@ from maas.app import create_app
 from maas.db.feeds import claim_feed
 from maas.settings import GtfsRtSource, Settings
 from tests.conftest import shared
-from tests.helpers import serve_directory
-from tests.maas.conftest import Users
+from tests.helpers import S1_TRIP, delayed_s1, s1_message, s1_vehicles, serve_directory
+from tests.maas.conftest import Users, execute
+
+pytestmark = pytest.mark.usefixtures("no_stored_realtime")
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 S1 = "vvs-s1-only"
-S1_TRIP = "67.T0.10-1-j20-1.21.R"  # Herrenberg 07:46, Ehningen 07:55 on 2020-10-06
 EHNINGEN = f"stop:{S1}:de:08115:5773:1:1"
 BOEBLINGEN = f"stop:{S1}:de:08115:7100:2:3"
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
-
-
-def _message(timestamp: int | None = None) -> pb.FeedMessage:
-    message = pb.FeedMessage()
-    message.header.gtfs_realtime_version = "2.0"
-    message.header.timestamp = int(time.time()) if timestamp is None else timestamp
-    return message
-
-
-def delayed_s1(delay_s: int = 360) -> bytes:
-    """A fresh TripUpdates message: the 07:46 S1 from Herrenberg on 2020-10-06, `delay_s` late from its first stop."""
-    message = _message()
-    update = message.entity.add(id="s1-late").trip_update
-    update.trip.trip_id = S1_TRIP
-    update.trip.start_date = "20201006"
-    update.stop_time_update.add(stop_sequence=1).departure.delay = delay_s
-    return message.SerializeToString()
-
-
-def s1_vehicles(vehicle_id: str = "430-117") -> bytes:
-    """A fresh VehiclePositions message: one S1 train at Ehningen, one without a fix, one at (0, 0)."""
-    message = _message()
-    train = message.entity.add(id="v1").vehicle
-    train.vehicle.id, train.vehicle.label = vehicle_id, "S1 Kirchheim"
-    train.trip.trip_id, train.trip.route_id = S1_TRIP, "10-1-j20-1"
-    train.position.latitude, train.position.longitude, train.position.bearing = 48.6582, 8.9408, 62.0
-    train.position.speed = 13.5
-    train.stop_id, train.current_status = "de:08115:5773:1:1", pb.VehiclePosition.STOPPED_AT
-    train.timestamp = int(time.time()) - 5
-    message.entity.add(id="v2").vehicle.vehicle.id = "no-fix"
-    lost = message.entity.add(id="v3").vehicle
-    lost.vehicle.id = "null-island"
-    lost.position.latitude, lost.position.longitude = 0.0, 0.0
-    return message.SerializeToString()
-
-
-def _sql(settings: Settings, sql: str, *args: Any) -> None:
-    async def run() -> None:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            await conn.execute(sql, *args)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
-@pytest.fixture(autouse=True)
-def no_realtime_after(settings: Settings) -> Iterator[None]:
-    """Each test starts and leaves without stored GTFS-Realtime messages: other modules plan on the timetable."""
-    _sql(settings, "DELETE FROM gtfs_rt_messages")
-    yield
-    _sql(settings, "DELETE FROM gtfs_rt_messages")
 
 
 def _s1_legs(client: TestClient | httpx.Client, headers: dict[str, str], depart: str) -> list[dict[str, Any]]:
@@ -157,7 +105,7 @@ def test_what_is_not_gtfs_realtime_is_a_problem(
 
 def test_differential_messages_and_unknown_feeds_are_refused(client: TestClient, users: Users) -> None:
     _, operator = users.make("operator")
-    message = _message()
+    message = s1_message()
     message.header.incrementality = pb.FeedHeader.DIFFERENTIAL
     answer = client.post(
         f"/realtime/gtfs-rt/{S1}", headers={**operator, **PROTOBUF}, content=message.SerializeToString()
@@ -169,7 +117,7 @@ def test_differential_messages_and_unknown_feeds_are_refused(client: TestClient,
 
 def test_agencies_post_for_their_own_feeds_only(client: TestClient, users: Users, settings: Settings) -> None:
     owner = f"s-bahn-{secrets.token_hex(3)}"
-    _sql(settings, "DELETE FROM feed_owners WHERE feed_id = $1", S1)
+    execute(settings, "DELETE FROM feed_owners WHERE feed_id = $1", S1)
 
     async def claim() -> None:
         conn = await asyncpg.connect(settings.database_url)
@@ -194,7 +142,7 @@ def test_agencies_post_for_their_own_feeds_only(client: TestClient, users: Users
         answer = client.post(f"/realtime/gtfs-rt/{S1}", headers={**own, **PROTOBUF}, content=delayed_s1())
         assert answer.status_code == 201, answer.text
     finally:
-        _sql(settings, "DELETE FROM feed_owners WHERE feed_id = $1 AND agency = $2", S1, owner)
+        execute(settings, "DELETE FROM feed_owners WHERE feed_id = $1 AND agency = $2", S1, owner)
 
 
 def test_transit_vehicles_are_the_latest_fresh_positions(client: TestClient, users: Users) -> None:
