@@ -279,26 +279,26 @@ class RealtimeIndex:
         tt = self.timetable
         p, base, n = self._stop_times(trip)
         s0 = int(tt.pattern_stop_offsets[p])
-        stops = np.asarray(tt.pattern_stops[s0 : s0 + n])
-        sequence = np.asarray(tt.stop_sequence[base : base + n])
+        # Python lists: a trip has tens of stops, where numpy's per-call cost would dominate.
+        stops: list[int] = np.asarray(tt.pattern_stops[s0 : s0 + n]).tolist()
+        at_sequence = {q: i for i, q in enumerate(np.asarray(tt.stop_sequence[base : base + n]).tolist())}
         at: dict[int, StopTimeUpdateLike] = {}
         after = -1  # a stop named by id is looked for after the stop the update before named (loops)
         for stop_update in update.stop_time_updates:
-            i = self._position(stop_update, stops, sequence, after, counts.feed_id)
+            i = self._position(stop_update, stops, at_sequence, after, counts.feed_id)
             if i is None:
                 counts.unknown_stops += 1
                 continue
             at[i] = stop_update
             after = i
-        scheduled_arr = np.asarray(tt.arrival[base : base + n]).astype(np.int64)
-        scheduled_dep = np.asarray(tt.departure[base : base + n]).astype(np.int64)
         if not at and update.delay is None:
             return None
+        scheduled_arr: list[int] = np.asarray(tt.arrival[base : base + n]).tolist()
+        scheduled_dep: list[int] = np.asarray(tt.departure[base : base + n]).tolist()
         origin = service_origin_epoch(self.first_date + dt.timedelta(days=day), self.timezone)
-        arr, dep = scheduled_arr.copy(), scheduled_dep.copy()
+        arr, dep = list(scheduled_arr), list(scheduled_dep)
         skipped = np.zeros(n, dtype=bool)
         delay = update.delay  # carried from stop to stop; None: the timetable's times
-        first_update = min(at, default=0)
         for i in range(n):
             u = at.get(i)
             if u is not None and u.schedule_relationship == "NO_DATA":
@@ -312,25 +312,25 @@ class RealtimeIndex:
                     arr[i] += delay
                     dep[i] += delay
                 continue
-            a = _event(u.arrival, int(scheduled_arr[i]), origin)
-            d = _event(u.departure, int(scheduled_dep[i]), origin)
+            a = _event(u.arrival, scheduled_arr[i], origin)
+            d = _event(u.departure, scheduled_dep[i], origin)
             if a is None and d is None:
                 # Neither given (allowed for SCHEDULED): on time from here.
-                a, d = int(scheduled_arr[i]), int(scheduled_dep[i])
+                a, d = scheduled_arr[i], scheduled_dep[i]
             elif a is None:
                 assert d is not None
-                carried = delay if delay is not None else d - int(scheduled_dep[i])
-                a = min(int(scheduled_arr[i]) + carried, d)
+                carried = delay if delay is not None else d - scheduled_dep[i]
+                a = min(scheduled_arr[i] + carried, d)
             elif d is None:
-                d = int(scheduled_dep[i]) + (a - int(scheduled_arr[i]))
+                d = scheduled_dep[i] + (a - scheduled_arr[i])
             d = max(d, a)
             arr[i], dep[i] = a, d
-            delay = d - int(scheduled_dep[i])
+            delay = d - scheduled_dep[i]
         # Times never run backwards along the trip: stops before the first update move earlier where
         # the vehicle reached that update early; later ones are no earlier than the stop before.
         times = np.empty(2 * n, dtype=np.int64)
         times[0::2], times[1::2] = arr, dep
-        head = 2 * first_update + 1
+        head = 2 * min(at, default=0) + 1
         times[:head] = np.minimum.accumulate(times[:head][::-1])[::-1]
         times = np.maximum.accumulate(times)
         return _Run(
@@ -342,19 +342,18 @@ class RealtimeIndex:
         )
 
     def _position(
-        self, u: StopTimeUpdateLike, stops: np.ndarray, sequence: np.ndarray, after: int, feed_id: str
+        self, u: StopTimeUpdateLike, stops: list[int], at_sequence: dict[int, int], after: int, feed_id: str
     ) -> int | None:
         """Where along the trip a stop_time_update is: by stop_sequence (which wins), else by stop id."""
         if u.stop_sequence is not None:
-            i = int(np.searchsorted(sequence, u.stop_sequence))
-            return i if i < len(sequence) and sequence[i] == u.stop_sequence else None
-        if u.stop_id is None:
-            return None
-        stop = self.stop_index.get(f"{feed_id}:{u.stop_id}")
+            return at_sequence.get(u.stop_sequence)
+        stop = self.stop_index.get(f"{feed_id}:{u.stop_id}") if u.stop_id is not None else None
         if stop is None:
             return None
-        hits = np.flatnonzero(stops[after + 1 :] == stop)
-        return after + 1 + int(hits[0]) if len(hits) else None
+        try:
+            return stops.index(stop, after + 1)
+        except ValueError:
+            return None
 
     # Building the overlay --------------------------------------------------------------------------
 
