@@ -22,6 +22,7 @@ from maas.api.journeys import JourneyController
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.plan import PlanController
 from maas.api.service import ServiceAreaController, ServiceController
+from maas.api.transit import GtfsRtController, TransitController
 from maas.auth import jwt_auth
 from maas.booking import BookingService
 from maas.db.database import Database
@@ -36,6 +37,7 @@ from maas.realtime import Hub
 from maas.served import Serving, seed_service_area
 from maas.services import Services
 from maas.settings import Settings
+from maas.transit_rt import TransitRealtime
 from maas.users import UserService
 
 
@@ -55,6 +57,7 @@ def create_app(settings: Settings) -> Litestar:
         db = await Database.open(settings)
         serving = Serving()
         hub = Hub(db.url)
+        transit = TransitRealtime(db, serving, settings)
         networks = None
         try:
             await seed_service_area(db, settings)
@@ -67,7 +70,7 @@ def create_app(settings: Settings) -> Litestar:
                 serving=serving,
                 networks=networks,
                 bookings=BookingService(db, serving),
-                journeys=JourneyService(db, serving),
+                journeys=JourneyService(db, serving, transit),
                 drivers=DriverService(db, serving, hub, schedules),
                 schedules=schedules,
                 hub=hub,
@@ -75,10 +78,13 @@ def create_app(settings: Settings) -> Litestar:
                 users=UserService(db),
                 definitions=DefinitionService(db),
                 feed_versions=FeedService(db),
+                transit=transit,
             )
             install(app, services)
+            transit.start_polling()
             yield
         finally:
+            await transit.stop_polling()
             await hub.close()
             if networks is not None:
                 await networks.close()
@@ -103,6 +109,8 @@ def create_app(settings: Settings) -> Litestar:
             NetworkController,
             PlanController,
             JourneyController,
+            GtfsRtController,
+            TransitController,
             DriverController,
             driver_socket,
             RideVehicleController,

@@ -8,6 +8,7 @@ import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from feeds.model import FeedError
 from routing.errors import RoutingError
 
 PROBLEM = "application/problem+json"
@@ -33,8 +34,12 @@ class Invalid(MaasError):
     """Well-formed but unusable input (422)."""
 
 
+class Forbidden(MaasError):
+    """The caller may see this, but not change it (403): an agency writing for another agency's feed."""
+
+
 # What a request is refused with: nothing has changed when one of these is raised.
-REFUSALS = (NotFound, Conflict, Invalid)
+REFUSALS = (NotFound, Conflict, Invalid, Forbidden)
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
@@ -55,6 +60,7 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
         405: "Method Not Allowed",
         409: "Conflict",
         413: "Payload Too Large",
+        415: "Unsupported Media Type",
         429: "Too Many Requests",
     }.get(exc.status_code, "Error")
     response = problem(exc.status_code, title, str(exc.detail), **extra)
@@ -68,6 +74,9 @@ HANDLERS = {
     NotFound: lambda request, exc: problem(404, "Not Found", str(exc)),
     Conflict: lambda request, exc: problem(409, "Conflict", str(exc), **exc.extra),
     Invalid: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
+    Forbidden: lambda request, exc: problem(403, "Forbidden", str(exc)),
+    # A feed that cannot be read (a GTFS-Realtime message that is not one) is the caller's input.
+    FeedError: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
     # What routing refuses (a plan request, a ride off the roads) is the caller's input.
     RoutingError: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),
     # A key taken by a concurrent request that the service did not turn into a Conflict of its own.

@@ -29,6 +29,7 @@ from maas.errors import Conflict, Invalid, NotFound
 from maas.fleet import FleetService, now_s
 from maas.model import BookingRecord, JourneyEvent, JourneyLegRecord, JourneyRecord, ServiceDefinition, User
 from maas.served import ServedNetwork, Serving
+from maas.transit_rt import TransitRealtime
 from routing.dispatch.model import DispatchError, Passengers
 from routing.plan import Itinerary, Plan, PlanRequest, Router
 from routing.plan.live import Candidate, FleetRides, LiveRules, Ride, pareto
@@ -76,9 +77,10 @@ def _without_rides(plan: Plan) -> Plan:
 
 
 class JourneyService:
-    def __init__(self, db: Database, serving: Serving) -> None:
+    def __init__(self, db: Database, serving: Serving, transit: TransitRealtime) -> None:
         self.db = db
         self.serving = serving
+        self.transit = transit  # the trains' realtime times: journeys are planned on them
 
     # -- planning -------------------------------------------------------------------------------------
     async def plan(self, user: User, wish: Wish) -> Planned:
@@ -120,8 +122,10 @@ class JourneyService:
         fleet = served.fleet
         router = served.router_for(definition) if definition is not None else None
         if fleet is None or router is None or definition is None:
-            plan = await asyncio.to_thread(_plan, served.router, request, wish.arrive_by)
+            timetable_only = await self.transit.planning(served.router)
+            plan = await asyncio.to_thread(_plan, timetable_only, request, wish.arrive_by)
             return [(it, []) for it in plan.itineraries]
+        router = await self.transit.planning(router)
         plan = await asyncio.to_thread(_plan, router, request, wish.arrive_by)
         rules = definition.rules
         rides = FleetRides(

@@ -24,6 +24,8 @@ StopPolicy = Literal["door_to_door", "virtual_stops"]
 JourneyStatus = Literal["confirmed", "at_risk", "cancelled", "completed"]
 # Migration 0020 lists the same values.
 ConnectionState = Literal["scheduled", "on_time", "late", "waiting", "missed", "cancelled"]
+RealtimeKind = Literal["trip_updates", "vehicle_positions"]  # what a stored GTFS-Realtime message is kept as (0018)
+REALTIME_KINDS: tuple[RealtimeKind, ...] = get_args(RealtimeKind)
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True):
@@ -190,3 +192,17 @@ class JourneyRecord(msgspec.Struct, frozen=True, kw_only=True):
     arrival: dt.datetime
     itinerary: bytes
     created_at: dt.datetime
+
+
+class StoredRealtime(msgspec.Struct, frozen=True, kw_only=True):
+    """The latest GTFS-Realtime message of one feed and kind, as stored."""
+
+    feed_id: str
+    kind: RealtimeKind
+    version: int
+    body: bytes
+    header_timestamp: dt.datetime | None
+    entities: int
+    source: str  # the URL polled, or "POST"
+    received_by: uuid.UUID | None
+    received_at: dt.datetime

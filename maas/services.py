@@ -16,6 +16,7 @@ from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.served import Serving
 from maas.settings import Settings
+from maas.transit_rt import TransitRealtime
 from maas.users import UserService
 
 
@@ -34,3 +35,4 @@ class Services:
     users: UserService  # users, tokens, the audit log
     definitions: DefinitionService  # the service definition (area and rules)
     feed_versions: FeedService  # GTFS uploads
+    transit: TransitRealtime  # GTFS-Realtime: stored messages, the trip updates' overlay, transit vehicles

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,10 +14,24 @@ import msgspec
 from maas.errors import MaasError
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "maas"
+# GTFS-Realtime: a producer updates every 15-60 s; predictions older than five minutes (ten missed polls at
+# the default interval) describe a situation that has moved on, and the timetable is the better guess.
+DEFAULT_GTFS_RT_INTERVAL_S = 30
+DEFAULT_GTFS_RT_MAX_AGE_S = 300
+DEFAULT_GTFS_RT_MAX_BYTES = 16 * 1024 * 1024  # the largest city feeds are a few MB; the database allows 64 MB
+GTFS_RT_MAX_BYTES_LIMIT = 64 * 1024 * 1024  # migration 0018's CHECK on gtfs_rt_messages.body
+_FEED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class SettingsError(MaasError):
     """A setting that cannot be used; the message names the variable."""
+
+
+class GtfsRtSource(msgspec.Struct, frozen=True, kw_only=True):
+    """A GTFS-Realtime URL the service polls, and the GTFS feed (network feed id) its messages belong to."""
+
+    feed_id: str
+    url: str
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,6 +47,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_per_minute: int = 6000
     host: str = "127.0.0.1"
     port: int = 8000
+    gtfs_rt: tuple[GtfsRtSource, ...] = ()  # polled by one process of the database
+    gtfs_rt_interval_s: int = DEFAULT_GTFS_RT_INTERVAL_S
+    gtfs_rt_max_age_s: int = DEFAULT_GTFS_RT_MAX_AGE_S  # older messages are ignored by the router
+    gtfs_rt_max_bytes: int = DEFAULT_GTFS_RT_MAX_BYTES  # larger messages are refused (413) or not fetched
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Unpack[SettingsOverrides]) -> Settings:
@@ -65,6 +84,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         rate_limit_per_minute = o.get("rate_limit_per_minute", number("MAAS_RATE_LIMIT_PER_MINUTE", 6000))
         host = o.get("host", env.get("MAAS_HOST") or "127.0.0.1")
         port = o.get("port", number("MAAS_PORT", 8000))
+        gtfs_rt = o.get("gtfs_rt", gtfs_rt_sources(env.get("MAAS_GTFS_RT") or ""))
+        gtfs_rt_interval_s = o.get("gtfs_rt_interval_s", number("MAAS_GTFS_RT_INTERVAL_S", DEFAULT_GTFS_RT_INTERVAL_S))
+        gtfs_rt_max_age_s = o.get("gtfs_rt_max_age_s", number("MAAS_GTFS_RT_MAX_AGE_S", DEFAULT_GTFS_RT_MAX_AGE_S))
+        gtfs_rt_max_bytes = o.get("gtfs_rt_max_bytes", number("MAAS_GTFS_RT_MAX_BYTES", DEFAULT_GTFS_RT_MAX_BYTES))
+        for name, value in (
+            ("MAAS_GTFS_RT_INTERVAL_S", gtfs_rt_interval_s),
+            ("MAAS_GTFS_RT_MAX_AGE_S", gtfs_rt_max_age_s),
+        ):
+            if value < 1:
+                raise SettingsError(f"{name} must be at least 1 (seconds), got {value}")
+        if not 1 <= gtfs_rt_max_bytes <= GTFS_RT_MAX_BYTES_LIMIT:
+            raise SettingsError(
+                f"MAAS_GTFS_RT_MAX_BYTES must be between 1 and {GTFS_RT_MAX_BYTES_LIMIT} (what the database stores),"
+                f" got {gtfs_rt_max_bytes}"
+            )
         if keep_networks < 1:
             raise SettingsError(f"MAAS_KEEP_NETWORKS must be at least 1 (the network just built), got {keep_networks}")
         return cls(
@@ -80,6 +114,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             rate_limit_per_minute=rate_limit_per_minute,
             host=host,
             port=port,
+            gtfs_rt=gtfs_rt,
+            gtfs_rt_interval_s=gtfs_rt_interval_s,
+            gtfs_rt_max_age_s=gtfs_rt_max_age_s,
+            gtfs_rt_max_bytes=gtfs_rt_max_bytes,
         )
 
 
@@ -98,6 +136,27 @@ class SettingsOverrides(TypedDict, total=False):
     rate_limit_per_minute: int
     host: str
     port: int
+    gtfs_rt: tuple[GtfsRtSource, ...]
+    gtfs_rt_interval_s: int
+    gtfs_rt_max_age_s: int
+    gtfs_rt_max_bytes: int
+
+
+def gtfs_rt_sources(text: str) -> tuple[GtfsRtSource, ...]:
+    """`feed_id=url,feed_id=url` (MAAS_GTFS_RT): a feed id may come twice, for trip updates and vehicle positions
+    served apart; a comma inside a URL is written %2C."""
+    sources = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        feed_id, equals, url = item.partition("=")
+        feed_id, url = feed_id.strip(), url.strip()
+        if not equals or not _FEED_ID.match(feed_id) or not url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"MAAS_GTFS_RT: {item!r} is not feed_id=http(s)://... (e.g. caltrain=https://example.org/tu.pb)"
+            )
+        sources.append(GtfsRtSource(feed_id=feed_id, url=url))
+    return tuple(sources)
 
 
 def _stored_secret(data_dir: Path) -> str:

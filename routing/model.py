@@ -13,7 +13,8 @@ import numpy as np
 
 # 2: GTFS shapes (shape_offsets, shape_lat, shape_lon, trip_shape as an index)
 # 3: sharing knows form factors, renting / returning, availability of vehicles and snap distances
-FORMAT_VERSION = 3
+# 4: stop_sequence of every stop time (GTFS-Realtime names a trip's stops by it)
+FORMAT_VERSION = 4
 
 
 class BuildParams(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,6 +95,7 @@ class Timetable(msgspec.Struct, frozen=True, kw_only=True):
 
     arrival: np.ndarray  # int32
     departure: np.ndarray  # int32
+    stop_sequence: np.ndarray  # int32, the GTFS stop_sequence of each stop time (rising along a trip)
 
     shape_id: np.ndarray  # str [H], namespaced
     shape_offsets: np.ndarray  # int32 [H + 1] into shape_lat / shape_lon

@@ -22,8 +22,11 @@ import msgspec
 import numpy as np
 import pytest
 import shapely
+from google.transit import gtfs_realtime_pb2 as pb
 
+from routing.oracles import earliest_arrival_reference, latest_departure_reference
 from routing.plan import BIKE_RENT_S, BIKE_RETURN_S, Itinerary, Plan, Router
+from routing.raptor import Raptor, ServiceDays
 from routing.spatial import haversine_m
 from tests.conftest import HERRENBERG
 
@@ -126,6 +129,23 @@ def answers_in_threads(router: Router, calls: list[Callable[[Router], Plan]], th
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(work, range(threads)))
     return answers
+
+
+def oracle_labels(raptor: Raptor, days: ServiceDays, stop: int, time: int, *, forward: bool) -> np.ndarray:
+    """The pure-Python oracle's labels for a search of `raptor` from `stop` at `time` (forward) or to it by then
+    (backward), with up to 3 transfers, footpaths and 60 s change times, as the tests run the kernel."""
+    reference = earliest_arrival_reference if forward else latest_departure_reference
+    return reference(
+        raptor.timetable,
+        np.array([stop], np.int32),
+        np.array([time], np.int32),
+        4,
+        days.trip_active,
+        days.day_offset,
+        raptor.change_times(60),
+        np.ones(raptor.timetable.n_stops, np.uint8),
+        True,
+    )
 
 
 # -- feeds: edited copies and a local HTTP server -----------------------------------------------
@@ -272,3 +292,43 @@ def vehicle_on_shift(
     )
     assert shift.status_code == 201, shift.text
     return str(vehicle.json()["id"])
+
+
+# -- GTFS-Realtime messages made with the reference bindings, for the S1 of the Herrenberg network ------
+
+S1_TRIP = "67.T0.10-1-j20-1.21.R"  # vvs-s1-only: Herrenberg 07:46, Ehningen 07:55 on 2020-10-06
+
+
+def s1_message() -> pb.FeedMessage:
+    """An empty FeedMessage stamped now."""
+    message = pb.FeedMessage()
+    message.header.gtfs_realtime_version = "2.0"
+    message.header.timestamp = int(time.time())
+    return message
+
+
+def delayed_s1(delay_s: int = 360) -> bytes:
+    """A fresh TripUpdates message: the 07:46 S1 from Herrenberg on 2020-10-06, `delay_s` late from its first stop."""
+    message = s1_message()
+    update = message.entity.add(id="s1-late").trip_update
+    update.trip.trip_id = S1_TRIP
+    update.trip.start_date = "20201006"
+    update.stop_time_update.add(stop_sequence=1).departure.delay = delay_s
+    return message.SerializeToString()
+
+
+def s1_vehicles(vehicle_id: str = "430-117") -> bytes:
+    """A fresh VehiclePositions message: one S1 train at Ehningen, one without a fix, one at (0, 0)."""
+    message = s1_message()
+    train = message.entity.add(id="v1").vehicle
+    train.vehicle.id, train.vehicle.label = vehicle_id, "S1 Kirchheim"
+    train.trip.trip_id, train.trip.route_id = S1_TRIP, "10-1-j20-1"
+    train.position.latitude, train.position.longitude, train.position.bearing = 48.6582, 8.9408, 62.0
+    train.position.speed = 13.5
+    train.stop_id, train.current_status = "de:08115:5773:1:1", pb.VehiclePosition.STOPPED_AT
+    train.timestamp = int(time.time()) - 5
+    message.entity.add(id="v2").vehicle.vehicle.id = "no-fix"
+    lost = message.entity.add(id="v3").vehicle
+    lost.vehicle.id = "null-island"
+    lost.position.latitude, lost.position.longitude = 0.0, 0.0
+    return message.SerializeToString()

@@ -24,6 +24,7 @@ from maas.realtime import Hub
 from maas.served import Serving
 from maas.services import Services
 from maas.settings import Settings
+from maas.transit_rt import TransitRealtime
 from maas.users import UserService
 
 _KEY = "services"
@@ -99,6 +100,10 @@ def _feed_versions(state: State) -> FeedService:
     return _services(state).feed_versions
 
 
+def _transit(state: State) -> TransitRealtime:
+    return _services(state).transit
+
+
 DEPENDENCIES: dict[str, Any] = {
     "settings": Provide(_settings, sync_to_thread=False),
     "db": Provide(_db, sync_to_thread=False),
@@ -113,4 +118,5 @@ DEPENDENCIES: dict[str, Any] = {
     "users": Provide(_users, sync_to_thread=False),
     "definitions": Provide(_definitions, sync_to_thread=False),
     "feed_versions": Provide(_feed_versions, sync_to_thread=False),
+    "transit": Provide(_transit, sync_to_thread=False),
 }

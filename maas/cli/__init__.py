@@ -1,4 +1,4 @@
-"""The `maas` command line: build and inspect networks, validate feeds, run the demo and benchmarks."""
+"""The `maas` command line: build and inspect networks, validate feeds, replay GTFS-Realtime, run the demo and benchmarks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from maas.cli.demo import demo
 from maas.cli.feeds import feeds
 from maas.cli.network import network
 from maas.cli.plan import plan
+from maas.cli.rt import rt
 from maas.cli.serve import serve
 from maas.cli.users import user
 
@@ -20,5 +21,5 @@ def main() -> None:
     """maas: on-demand rural mobility - multimodal networks, journey planning, dispatch, booking."""
 
 
-for command in (network, plan, feeds, demo, darp, bench, user, serve):
+for command in (network, plan, feeds, rt, demo, darp, bench, user, serve):
     main.add_command(command)

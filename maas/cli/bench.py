@@ -59,6 +59,26 @@ def bench_router(directory: str, queries: int, oracle_queries: int, seed: int) -
         fail(str(exc))
 
 
+@bench.command("realtime")
+@click.argument("directory", type=click.Path())
+@click.argument("message", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--feed", "feed_id", required=True, help="The GTFS feed id of the network the message is for.")
+@click.option("--queries", type=int, default=200, show_default=True, help="Plans timed without and with the overlay.")
+@click.option("--seed", type=int, default=1, show_default=True)
+def bench_realtime(directory: str, message: Path, feed_id: str, queries: int, seed: int) -> None:
+    """Time applying a GTFS-Realtime message (trip updates, at its own header time) to DIRECTORY against building
+    a Raptor of the timetable alone, then plans between the stops of its retimed runs without and with it."""
+    from maas.bench.api import BenchError
+    from maas.bench.realtime import bench_realtime as run
+
+    if queries < 0:
+        fail("--queries must not be negative")
+    try:
+        run(Path(directory), message, feed_id, queries, seed, table_console())
+    except (BenchError, FeedError, NetworkError) as exc:
+        fail(str(exc))
+
+
 @bench.command("darp")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--time-limit", "time_limit", type=float, default=10.0, show_default=True, help="Seconds per run.")

@@ -15,13 +15,24 @@ from maas.db import Connection
 MIGRATIONS = 7_301_001  # schema migrations at start-up: one process at a time
 FLEET = 7_301_002  # every change to the fleet's plans, until its transaction ends (maas_book takes it too)
 NETWORKS = 7_301_003  # building or activating a network: one at a time, in every process
+GTFS_RT_POLLER = 7_301_004  # held by the one process that polls the GTFS-Realtime URLs (the others stand by)
 
-KEYS = {"migrations": MIGRATIONS, "fleet": FLEET, "networks": NETWORKS}
+KEYS = {"migrations": MIGRATIONS, "fleet": FLEET, "networks": NETWORKS, "gtfs_rt_poller": GTFS_RT_POLLER}
 
 
 async def lock_fleet(conn: Connection) -> None:
     """Serialise plan changes across processes until the caller's transaction ends."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", FLEET)
+
+
+async def try_hold(conn: Connection, key: int) -> bool:
+    """Take the session lock `key` on `conn` if no session holds it; whether it was taken."""
+    taken: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
+    return taken
+
+
+async def release(conn: Connection, key: int) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
 
 @contextlib.asynccontextmanager
@@ -31,4 +42,4 @@ async def holding(conn: Connection, key: int) -> AsyncIterator[Connection]:
     try:
         yield conn
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", key)
+        await release(conn, key)

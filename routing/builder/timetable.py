@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.gtfs import GtfsFeed
+from routing.fifo import fifo_chains
 
 
 class TimetableParts:
@@ -172,6 +173,7 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
     dep = st["departure_s"].to_numpy(dtype=np.int32)
     pick = st["pickup_type"].to_numpy(dtype=np.int8)
     drop = st["drop_off_type"].to_numpy(dtype=np.int8)
+    sequence = st["stop_sequence"].to_numpy(dtype=np.int32)
     trip_ids = st["trip_id"].to_numpy()
     bounds = np.flatnonzero(np.r_[True, trip_ids[1:] != trip_ids[:-1], True]) if len(st) else np.array([0])
 
@@ -189,25 +191,16 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
     pattern_route, pattern_stops, pattern_pick, pattern_drop = [], [], [], []
     pattern_trips: list[list[tuple[int, int, str]]] = []
     for key, members in candidates.items():
-        members.sort(key=lambda m: (int(dep[m[0]]), int(arr[m[1] - 1]), m[2]))
-        # Trips that overtake one another go to separate patterns so that RAPTOR may assume FIFO.
-        groups: list[list[tuple[int, int, str]]] = []
-        for member in members:
-            lo, hi, _ = member
-            for group in groups:
-                plo, phi, _ = group[-1]
-                if np.all(arr[lo:hi] >= arr[plo:phi]) and np.all(dep[lo:hi] >= dep[plo:phi]):
-                    group.append(member)
-                    break
-            else:
-                groups.append([member])
+        members.sort(key=lambda m: m[2])  # trips leaving and arriving at the same times keep their ids' order
+        rows = np.stack([np.arange(lo, hi) for lo, hi, _ in members])
         lo0, hi0, _ = members[0]
-        for group in groups:
+        # Trips that overtake one another go to separate patterns so that RAPTOR may assume FIFO.
+        for chain in fifo_chains(arr[rows], dep[rows]):
             pattern_route.append(key[0])
             pattern_stops.append(stop_of[lo0:hi0].astype(np.int32))
             pattern_pick.append(pick[lo0:hi0])
             pattern_drop.append(drop[lo0:hi0])
-            pattern_trips.append(group)
+            pattern_trips.append([members[k] for k in chain])
         tick(1)
 
     n_patterns = len(pattern_route)
@@ -225,6 +218,7 @@ def build_timetable(feeds: Sequence[GtfsFeed], tick: Callable[[int], None] | Non
     rows = np.concatenate([np.arange(lo, hi) for lo, hi, _ in ordered]) if ordered else np.zeros(0, dtype=np.int64)
     a["arrival"] = np.ascontiguousarray(arr[rows])
     a["departure"] = np.ascontiguousarray(dep[rows])
+    a["stop_sequence"] = np.ascontiguousarray(sequence[rows])
     tids = [tid for _, _, tid in ordered]
     trip_rows = trips.loc[tids] if tids else trips.iloc[0:0]
     a["trip_id"] = string_array(tids)

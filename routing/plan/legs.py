@@ -15,6 +15,7 @@ from routing.plan.bike_share import BIKE_RENT_S, BIKE_RETURN_S, Rental
 from routing.plan.scratch import RouterScratch
 from routing.plan.wire import Itinerary, Leg, Mode, Place
 from routing.raptor import FootpathLeg, StopJourney, TransitLeg, footpath
+from routing.realtime import RealtimeOverlay
 from routing.spatial import haversine_m
 from routing.streets import path_points, tree_path
 
@@ -38,11 +39,16 @@ def encode_polyline(lat: np.ndarray, lon: np.ndarray) -> str:
 
 
 class Legs:
-    """Builds the legs of itineraries on one network; times are seconds from a service day's origin."""
+    """Builds the legs of itineraries on one network; times are seconds from a service day's origin.
 
-    def __init__(self, network: Network, walking: Walking) -> None:
+    With a realtime overlay, `network`'s timetable is the overlay's, and transit legs on its realtime
+    runs show the timetable's times beside the predicted ones.
+    """
+
+    def __init__(self, network: Network, walking: Walking, realtime: RealtimeOverlay | None = None) -> None:
         self.network = network
         self.walking = walking
+        self.realtime = realtime
         self.timezone = zoneinfo.ZoneInfo(network.manifest.timezone)
         self.walk_speed_mps = network.manifest.params.walk_speed_mps
         self.bike_speed_mps = network.manifest.params.bike_speed_mps
@@ -188,6 +194,8 @@ class Legs:
         stops = np.asarray(tt.pattern_stops[s0 + leg.board_pos : s0 + leg.alight_pos + 1])
         route = int(tt.pattern_route[leg.pattern])
         name = str(tt.route_short_name[route]) or str(tt.route_long_name[route])
+        scheduled_dep, scheduled_arr = self._scheduled(leg)
+        realtime = self.realtime is not None and self.realtime.is_realtime(leg.trip)
         return Leg(
             mode="transit",
             from_=stop_place(tt, leg.from_stop),
@@ -199,6 +207,28 @@ class Legs:
             trip=str(tt.trip_id[leg.trip]),
             distance_m=0.0,
             geometry=encode_polyline(*self._transit_geometry(leg.trip, stops)),
+            scheduled_departure=self._time(origin_epoch, scheduled_dep),
+            scheduled_arrival=self._time(origin_epoch, scheduled_arr),
+            realtime=realtime,
+            delay_s=leg.departure - scheduled_dep if realtime else None,
+        )
+
+    def _scheduled(self, leg: TransitLeg) -> tuple[int, int]:
+        """The timetable's departure and arrival of a transit leg, on the leg's clock."""
+        if self.realtime is None or not self.realtime.is_realtime(leg.trip):
+            return leg.departure, leg.arrival
+        tt, base = self.network.timetable, self.realtime.base
+        n = int(tt.pattern_stop_offsets[leg.pattern + 1]) - int(tt.pattern_stop_offsets[leg.pattern])
+        row = leg.trip - int(tt.pattern_trip_offsets[leg.pattern])
+        at = int(tt.pattern_stop_time_offsets[leg.pattern]) + row * n
+        # The run's pattern has its timetable trip's stops, so positions are the same in both.
+        trip = int(self.realtime.run_of[leg.trip])
+        p = int(self.realtime.raptor.trip_pattern[trip])
+        scheduled_at = int(base.pattern_stop_time_offsets[p]) + (trip - int(base.pattern_trip_offsets[p])) * n
+        day_offset = leg.departure - int(tt.departure[at + leg.board_pos])
+        return (
+            int(base.departure[scheduled_at + leg.board_pos]) + day_offset,
+            int(base.arrival[scheduled_at + leg.alight_pos]) + day_offset,
         )
 
     def _access_legs(

@@ -7,6 +7,7 @@ find the ways (`access`, `bike_share`), draw the legs (`legs`) and plan around a
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 import zoneinfo
@@ -21,9 +22,10 @@ from routing.plan import profiles
 from routing.plan.access import Access, Walking
 from routing.plan.bike_share import BikeShare, with_rentals
 from routing.plan.legs import Legs
-from routing.plan.scratch import PerThread, RouterScratch, StreetGraphs
+from routing.plan.scratch import Once, PerThread, RouterScratch, StreetGraphs
 from routing.plan.wire import Itinerary, Plan, PlanError, PlanRequest
 from routing.raptor import UNREACHED, Raptor, ServiceDays
+from routing.realtime import RealtimeIndex, RealtimeOverlay
 from routing.spatial import haversine_m
 
 
@@ -45,7 +47,11 @@ class Query(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Router:
-    """Plans journeys on one loaded network; create once and reuse, from as many threads as wanted."""
+    """Plans journeys on one loaded network; create once and reuse, from as many threads as wanted.
+
+    A Router never changes: `with_realtime` gives another that plans on realtime times (and shares
+    this one's street searches), so that swapping realtime data is replacing one reference.
+    """
 
     def __init__(self, network: Network, on_demand: ScheduledRideEstimator | None = None) -> None:
         self.network = network
@@ -62,6 +68,25 @@ class Router:
         self._scratch = PerThread(graphs)
         # A RideEstimator promises no thread safety (DriveTimeEstimator's street searches keep scratch).
         self._rides_lock = threading.Lock()
+        self.realtime: RealtimeOverlay | None = None  # the realtime times planned on, None: the timetable's
+        self._timetable = (self.raptor, self.legs)
+        raptor = self.raptor
+        self.realtime_index = Once(lambda: RealtimeIndex(network, raptor))  # applies trip updates to this network
+
+    def with_realtime(self, overlay: RealtimeOverlay | None) -> Router:
+        """A router planning on the overlay's times (None: on the timetable's) with everything else shared."""
+        if overlay is not None and overlay.base is not self.network.timetable:
+            raise ValueError("the realtime overlay was made for another network's timetable")
+        router = copy.copy(self)
+        router.realtime = overlay
+        if overlay is None:
+            router.raptor, router.legs = self._timetable
+        else:
+            router.raptor = overlay.raptor
+            router.legs = Legs(
+                msgspec.structs.replace(self.network, timetable=overlay.timetable), self.walking, overlay
+            )
+        return router
 
     def scratch(self) -> RouterScratch:
         """The calling thread's search state on this router."""

@@ -91,6 +91,11 @@ class Leg(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
     # On-demand legs: an offer of the live fleet, or (no fleet asked) times that are only estimated.
     offer: RideOffer | None = None
     estimated: bool = False
+    # A transit leg's timetable times; `departure` and `arrival` differ from them on a realtime run.
+    scheduled_departure: dt.datetime | None = None
+    scheduled_arrival: dt.datetime | None = None
+    realtime: bool = False  # its times are GTFS-Realtime predictions
+    delay_s: int | None = None  # on a realtime run: seconds it leaves the boarding stop after the timetable
 
 
 class Itinerary(msgspec.Struct, frozen=True, kw_only=True):

@@ -117,3 +117,25 @@ def server(settings: Settings, client: TestClient) -> Iterator[str]:
     }
     with running_server(env, workers=2, timeout_s=60) as url:
         yield url
+
+
+def execute(settings: Settings, sql: str, *args: object) -> None:
+    """Run one SQL statement on the test database."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.execute(sql, *args)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def no_stored_realtime(settings: Settings, client: TestClient) -> Iterator[None]:
+    """The test starts and leaves without stored GTFS-Realtime messages, so that other tests plan on the
+    timetable (`client` first: its start-up applies the migrations)."""
+    execute(settings, "DELETE FROM gtfs_rt_messages")
+    yield
+    execute(settings, "DELETE FROM gtfs_rt_messages")

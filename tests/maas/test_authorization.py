@@ -48,6 +48,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/networks"): {"agency", "operator", "admin"},
     ("POST", "/networks/{network_id:int}/activate"): STAFF,
     ("GET", "/plan"): RIDERS,
+    ("POST", "/realtime/gtfs-rt/{feed_id:str}"): {"agency", "operator", "admin"},
+    ("GET", "/transit/vehicles"): set(ROLES),
     ("POST", "/driver/shifts/{shift_id:uuid}/sign-in"): {"driver"},
     ("GET", "/driver/plan"): {"driver"},
     ("POST", "/driver/positions"): {"driver"},
@@ -72,6 +74,7 @@ def _url(path: str) -> str:
         .replace("{shift_id:uuid}", str(uuid.uuid4()))
         .replace("{journey_id:uuid}", str(uuid.uuid4()))
         .replace("{network_id:int}", "999999")
+        .replace("{feed_id:str}", "no-such-feed")
     )
 
 

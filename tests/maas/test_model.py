@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from litestar.testing import TestClient
 
-from maas.model import BookingStatus, FeedStatus, NetworkStatus, Role
+from maas.model import BookingStatus, FeedStatus, NetworkStatus, RealtimeKind, Role
 from maas.settings import Settings
 
 CHECKS_OF_COLUMN = """
@@ -36,6 +36,7 @@ async def _checks(url: str, table: str, column: str) -> list[str]:
         ("bookings", "status", BookingStatus),
         ("feed_versions", "status", FeedStatus),
         ("networks", "status", NetworkStatus),
+        ("gtfs_rt_messages", "kind", RealtimeKind),
     ],
 )
 def test_literal_types_match_the_check_constraints(
