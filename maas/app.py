@@ -32,6 +32,7 @@ from maas.errors import HANDLERS
 from maas.feed_versions import FeedService
 from maas.fleet_admin import FleetAdmin
 from maas.journeys import JourneyService
+from maas.protection import ConnectionGuard
 from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.served import Serving, seed_service_area
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> Litestar:
         serving = Serving()
         hub = Hub(db.url)
         transit = TransitRealtime(db, serving, settings)
+        protection = ConnectionGuard(db, serving, transit)
         networks = None
         try:
             await seed_service_area(db, settings)
@@ -79,11 +81,14 @@ def create_app(settings: Settings) -> Litestar:
                 definitions=DefinitionService(db),
                 feed_versions=FeedService(db),
                 transit=transit,
+                protection=protection,
             )
             install(app, services)
             transit.start_polling()
+            protection.start(settings.gtfs_rt_interval_s)
             yield
         finally:
+            await protection.stop()
             await transit.stop_polling()
             await hub.close()
             if networks is not None:

@@ -18,6 +18,8 @@ once per change.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -34,8 +36,10 @@ from maas.fleet import FleetService, now_s
 from maas.model import BookingRecord, ConnectionState, JourneyLegRecord, ServiceRules
 from maas.realtime import announce
 from maas.served import Serving
+from maas.transit_rt import TransitRealtime
 from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.model import DispatchError, Passengers, Promise, Request
+from routing.plan import Router
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ log = logging.getLogger(__name__)
 ON_TIME_S = 60
 # Connections looked at: from this long ago (a train still expected) to this far ahead.
 LOOK_BACK = dt.timedelta(hours=3)
-LOOK_AHEAD = dt.timedelta(hours=24)
+LOOK_AHEAD = dt.timedelta(days=2)
 
 
 class TripAtStop(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,16 +68,66 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
 
 
+def overlay_lookup(router: Router) -> Lookup | None:
+    """What the router's realtime overlay says of trips at stops (None when it has none)."""
+    overlay = router.realtime
+    if overlay is None:
+        return None
+    index = router.realtime_index.get()
+
+    def lookup(
+        trip: str, stop: str, scheduled: dt.datetime, which: Literal["arrival", "departure"]
+    ) -> TripAtStop | None:
+        call = index.call(overlay, trip, stop, int(scheduled.timestamp()), which == "arrival")
+        if call is None:
+            return None
+        expected = None if call.expected_s is None else dt.datetime.fromtimestamp(call.expected_s, dt.UTC)
+        return TripAtStop(expected=expected, cancelled=call.cancelled)
+
+    return lookup
+
+
 class ConnectionGuard:
-    def __init__(self, db: Database, serving: Serving, lookup: Callable[[], Lookup | None]) -> None:
+    def __init__(self, db: Database, serving: Serving, transit: TransitRealtime) -> None:
         self.db = db
         self.serving = serving
-        self.lookup = lookup  # the realtime data in force now (None while there are none)
+        self.transit = transit  # the trains' realtime times
+        self._reviewing = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, interval_s: float) -> None:
+        """Review in the background: at once when this process stores trip updates, and every
+        `interval_s` (other processes' updates, and time passing)."""
+        self._task = asyncio.create_task(self._run(interval_s), name="connection protection")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self, interval_s: float) -> None:
+        while True:
+            self.transit.updated.clear()
+            try:
+                await self.review()
+            except Exception:
+                log.exception("connection protection: the review failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.transit.updated.wait(), interval_s)
 
     async def review(self, now: dt.datetime | None = None) -> list[Decision]:
         """Look at every protected connection once; the decisions taken (none when nothing changed)."""
-        lookup, fleet = self.lookup(), self.serving.fleet()
-        if lookup is None or fleet is None:
+        async with self._reviewing:
+            return await self._review(now)
+
+    async def _review(self, now: dt.datetime | None) -> list[Decision]:
+        served, fleet = self.serving.current, self.serving.fleet()
+        if served is None or fleet is None:
+            return []
+        lookup = overlay_lookup(await self.transit.planning(served.router))
+        if lookup is None:
             return []
         now = now or dt.datetime.now(dt.UTC)
         async with self.db.pool.acquire() as conn:

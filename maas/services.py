@@ -12,6 +12,7 @@ from maas.driving import DriverService, Schedules
 from maas.feed_versions import FeedService
 from maas.fleet_admin import FleetAdmin
 from maas.journeys import JourneyService
+from maas.protection import ConnectionGuard
 from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.served import Serving
@@ -35,4 +36,5 @@ class Services:
     users: UserService  # users, tokens, the audit log
     definitions: DefinitionService  # the service definition (area and rules)
     feed_versions: FeedService  # GTFS uploads
+    protection: ConnectionGuard  # rides that wait for late trains, journeys at risk
     transit: TransitRealtime  # GTFS-Realtime: stored messages, the trip updates' overlay, transit vehicles

@@ -77,6 +77,7 @@ class TransitRealtime:
         self._in_force: _InForce | None = None
         self._rebuilding = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
+        self.updated = asyncio.Event()  # set when this process stored trip updates (connection protection waits on it)
 
     # -- storing ----------------------------------------------------------------------------------
 
@@ -129,6 +130,8 @@ class TransitRealtime:
                 ]
             for row in rows:
                 self._decoded[(feed_id, row.kind)] = (row.version, message)
+            if "trip_updates" in kinds:
+                self.updated.set()
             applied = None
             if "trip_updates" in kinds:
                 # This process applies it now, and answers how.

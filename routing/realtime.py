@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -103,6 +104,14 @@ class FeedReport(msgspec.Struct, frozen=True, kw_only=True):
     unsupported: int = 0  # added, duplicated or replacement trips: not in the timetable, left out
 
 
+class StopCall(msgspec.Struct, frozen=True, kw_only=True):
+    """A trip run's call at a stop as the realtime data have it."""
+
+    expected_s: int | None  # POSIX s; None when it does not call
+    cancelled: bool  # the run is cancelled or skips the stop
+    realtime: bool  # the data say something of this run (else: the timetable's time)
+
+
 class RealtimeOverlay(msgspec.Struct, frozen=True, kw_only=True):
     """A network's timetable with realtime runs, and the Raptor over it; `base` is the timetable it overlays."""
 
@@ -113,6 +122,7 @@ class RealtimeOverlay(msgspec.Struct, frozen=True, kw_only=True):
     feeds: list[FeedReport]
     expires_s: int | None  # POSIX s when the first feed used goes stale (rebuild the overlay then)
     seconds: float  # how long applying took
+    runs: dict[tuple[int, int], _Run | None] = {}  # (timetable trip, day) -> its realtime run; None: cancelled
 
     def is_realtime(self, trip: int) -> bool:
         """Whether trip (an index into `timetable`) is a run with realtime times."""
@@ -216,7 +226,40 @@ class RealtimeIndex:
             feeds=reports,
             expires_s=min((c.timestamp + max_age_s for c in applied), default=None),
             seconds=time.perf_counter() - started,
+            runs=runs,
         )
+
+    def call(
+        self, overlay: RealtimeOverlay, trip_id: str, stop_id: str, scheduled_s: int, arrival: bool
+    ) -> StopCall | None:
+        """What the overlay says of the run of trip `trip_id` (namespaced) that calls at `stop_id` at
+        `scheduled_s` (POSIX s, its timetable arrival or departure there): its expected time, or that it
+        is cancelled or skips the stop; None when the timetable has no such call."""
+        trip, stop = self.trip_index.get(trip_id), self.stop_index.get(stop_id)
+        if trip is None or stop is None:
+            return None
+        tt = self.timetable
+        p, base, n = self._stop_times(trip)
+        s0 = int(tt.pattern_stop_offsets[p])
+        positions = np.flatnonzero(np.asarray(tt.pattern_stops[s0 : s0 + n]) == stop).tolist()
+        times = np.asarray((tt.arrival if arrival else tt.departure)[base : base + n])
+        date = dt.datetime.fromtimestamp(scheduled_s, zoneinfo.ZoneInfo(self.timezone)).date()
+        for delta in (0, -1, 1):  # a run past midnight belongs to the service day before
+            day_date = date + dt.timedelta(days=delta)
+            origin = service_origin_epoch(day_date, self.timezone)
+            for i in positions:
+                if origin + int(times[i]) != scheduled_s:
+                    continue
+                day = (day_date - self.first_date).days
+                key = (trip, day)
+                if key not in overlay.runs:
+                    return StopCall(expected_s=scheduled_s, cancelled=False, realtime=False)
+                run = overlay.runs[key]
+                if run is None or bool(run.skipped[i]):
+                    return StopCall(expected_s=None, cancelled=True, realtime=True)
+                expected = int((run.arrival if arrival else run.departure)[i])
+                return StopCall(expected_s=origin + expected, cancelled=False, realtime=True)
+        return None
 
     # Reading the updates ---------------------------------------------------------------------------
 

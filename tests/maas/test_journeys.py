@@ -378,3 +378,89 @@ def test_a_stop_based_service_walks_the_rider_to_the_nearest_stop(
             app.put("/service", headers=operator, json={"name": "Rufbus Gäu", "rules": {"change_s": 180}}).status_code
             == 200
         )
+
+
+def _late(trip: str, day: dt.date, delay_s: int) -> bytes:
+    """A fresh TripUpdates message (made with the reference bindings): the S1 run `trip` (namespaced)
+    of service day `day`, `delay_s` late from its first stop on."""
+    from google.transit import gtfs_realtime_pb2 as pb
+
+    message = pb.FeedMessage()
+    message.header.gtfs_realtime_version = "2.0"
+    message.header.timestamp = int(dt.datetime.now(dt.UTC).timestamp())
+    update = message.entity.add(id=f"late-{delay_s}").trip_update
+    update.trip.trip_id = trip.removeprefix("vvs-s1-only:")
+    update.trip.start_date = day.strftime("%Y%m%d")
+    update.stop_time_update.add(stop_sequence=1).departure.delay = delay_s
+    return bytes(message.SerializeToString())
+
+
+def _events_until(app: TestClient, rider: dict[str, str], journey_id: str, kind: str) -> dict[str, Any]:
+    """The journey once an event of `kind` is on it (connection protection runs in the background)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
+        seen = app.get(f"/journeys/{journey_id}", headers=rider).json()
+        if any(e["kind"] == kind for e in seen["events"]):
+            return dict(seen)
+        assert time.monotonic() < deadline, seen["events"]
+        time.sleep(0.3)
+
+
+def test_a_late_s1_makes_the_rufbus_wait_or_warns_rider_and_operator(
+    app: TestClient, people: dict[str, dict[str, str]], journey_settings: Settings
+) -> None:
+    # Tomorrow evening (the S1 runs every day): within the two days ahead that protection looks at.
+    tomorrow = dt.datetime.now(BERLIN).date() + dt.timedelta(days=1)
+    evening = dt.datetime.combine(tomorrow, dt.time(18, 0), BERLIN)
+    _bus(app, people["operator"], 4, evening - dt.timedelta(hours=1))
+    operator, rider = people["operator"], people["rider"]
+    answer = app.get("/plan", headers=rider, params={"from": STUTTGART, "to": NEBRINGEN, "depart": evening.isoformat()})
+    assert answer.status_code == 200, answer.text
+    home = next(it for it in answer.json()["itineraries"] if it["legs"][-1]["mode"] == "on_demand")
+    journey = app.post("/journeys", headers=rider, json={"itinerary": home["id"]}).json()
+    ride = journey["legs"][-1]["ride"]
+    connection = ride["connection"]
+    # Another rider on the same bus an hour later: that promise must hold whatever happens.
+    other = app.post(
+        "/bookings",
+        headers=rider,
+        json={
+            "origin": KUPPINGEN,
+            "destination": HERRENBERG_BAHNHOF,
+            "earliest_pickup": (_t(connection["at"]) + dt.timedelta(minutes=60)).isoformat(),
+        },
+    ).json()
+    day = _t(connection["at"]).astimezone(BERLIN).date()
+    protobuf = {**operator, "Content-Type": "application/x-protobuf"}
+
+    posted = app.post("/realtime/gtfs-rt/vvs-s1-only", headers=protobuf, content=_late(connection["trip"], day, 360))
+    assert posted.status_code == 201, posted.text
+    waited = _events_until(app, rider, journey["id"], "waiting_for_train")
+    moved = waited["legs"][-1]["ride"]
+    assert waited["status"] == "confirmed"
+    expected = _t(connection["at"]) + dt.timedelta(seconds=360 + connection["change_s"])
+    assert _t(moved["pickup_window"]["earliest"]) >= expected, "the Rufbus waits for the late S1"
+    assert _t(moved["pickup_window"]["earliest"]) > _t(ride["pickup_window"]["earliest"])
+    kept = app.get(f"/bookings/{other['id']}", headers=rider).json()
+    assert kept["pickup_window"] == other["pickup_window"] and kept["status"] == "confirmed"
+    assert "6 min late" in next(e["detail"] for e in waited["events"] if e["kind"] == "waiting_for_train")
+
+    with app.websocket_connect(f"/ws/fleet?token={operator['Authorization'].split()[1]}") as fleet:
+        posted = app.post(
+            "/realtime/gtfs-rt/vvs-s1-only", headers=protobuf, content=_late(connection["trip"], day, 25 * 60)
+        )
+        assert posted.status_code == 201, posted.text
+        warned = _events_until(app, rider, journey["id"], "connection_at_risk")
+        told = None
+        for _ in range(50):
+            message = fleet.receive_json(timeout=10)
+            if message.get("type") == "journey":
+                told = message
+                break
+    assert warned["status"] == "at_risk"
+    alert = next(e["detail"] for e in warned["events"] if e["kind"] == "connection_at_risk")
+    assert "25 min late" in alert and "cannot wait" in alert and ("Next option" in alert or "No vehicle" in alert)
+    assert told is not None and told["journey_id"] == journey["id"] and told["state"] == "missed"
+    assert app.get(f"/bookings/{other['id']}", headers=rider).json()["pickup_window"] == other["pickup_window"]
