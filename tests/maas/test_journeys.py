@@ -464,3 +464,44 @@ def test_a_late_s1_makes_the_rufbus_wait_or_warns_rider_and_operator(
     assert "25 min late" in alert and "cannot wait" in alert and ("Next option" in alert or "No vehicle" in alert)
     assert told is not None and told["journey_id"] == journey["id"] and told["state"] == "missed"
     assert app.get(f"/bookings/{other['id']}", headers=rider).json()["pickup_window"] == other["pickup_window"]
+
+
+def test_a_first_mile_rider_is_told_before_pickup_when_the_train_is_cancelled(
+    app: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    from google.transit import gtfs_realtime_pb2 as pb
+
+    tomorrow = dt.datetime.now(BERLIN).date() + dt.timedelta(days=1)
+    morning = dt.datetime.combine(tomorrow, dt.time(11, 0), BERLIN)
+    _bus(app, people["operator"], 4, morning - dt.timedelta(hours=1))
+    operator, rider = people["operator"], people["rider"]
+    it = min(_feeders(_plan(app, rider, morning)), key=lambda x: x["arrival"])
+    journey = app.post("/journeys", headers=rider, json={"itinerary": it["id"]}).json()
+    connection = journey["legs"][0]["ride"]["connection"]
+    assert connection["kind"] == "first_mile"
+    message = pb.FeedMessage()
+    message.header.gtfs_realtime_version = "2.0"
+    message.header.timestamp = int(dt.datetime.now(dt.UTC).timestamp())
+    update = message.entity.add(id="cancelled").trip_update
+    update.trip.trip_id = connection["trip"].removeprefix("vvs-s1-only:")
+    update.trip.start_date = _t(connection["at"]).astimezone(BERLIN).strftime("%Y%m%d")
+    update.trip.schedule_relationship = pb.TripDescriptor.CANCELED
+    posted = app.post(
+        "/realtime/gtfs-rt/vvs-s1-only",
+        headers={**operator, "Content-Type": "application/x-protobuf"},
+        content=message.SerializeToString(),
+    )
+    assert posted.status_code == 201, posted.text
+    told = _events_until(app, rider, journey["id"], "connection_at_risk")
+    assert told["status"] == "at_risk" and told["legs"][0]["ride"]["status"] == "confirmed"
+    assert "cancelled" in next(e["detail"] for e in told["events"] if e["kind"] == "connection_at_risk")
+    # Clear the cancellation for the other tests of the module.
+    empty = pb.FeedMessage()
+    empty.header.gtfs_realtime_version = "2.0"
+    empty.header.timestamp = int(dt.datetime.now(dt.UTC).timestamp())
+    cleared = app.post(
+        "/realtime/gtfs-rt/vvs-s1-only",
+        headers={**operator, "Content-Type": "application/x-protobuf"},
+        content=empty.SerializeToString(),
+    )
+    assert cleared.status_code == 201
