@@ -355,7 +355,9 @@ class JourneyService:
 
     async def details(self, journey: JourneyRecord) -> JourneyDetails:
         """A journey's legs, the bookings of its rides and its events."""
-        async with self.db.pool.acquire() as conn:
+        # One snapshot: the journey's status, its rides and its events as one commit left them.
+        async with self.db.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            journey = await journey_repo.find_journey(conn, journey.id) or journey
             legs = await journey_repo.list_legs(conn, journey.id)
             bookings = {}
             for leg in legs:
