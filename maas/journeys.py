@@ -190,7 +190,7 @@ class JourneyService:
             raise NotFound(f"no itinerary {itinerary_id}: plan again")
         wish = _wish.decode(stored.request)
         if stored.expires_at < dt.datetime.now(dt.UTC):
-            await self._refuse(user, wish, f"the itinerary expired at {stored.expires_at.isoformat()}")
+            raise await self._refusal(user, wish, f"the itinerary expired at {stored.expires_at.isoformat()}")
         itinerary = _itinerary.decode(stored.itinerary)
         rides = _rides.decode(stored.rides)
         if not rides:
@@ -218,8 +218,7 @@ class JourneyService:
                     refusal = bookings
                 else:
                     return await self._store(locked, user, itinerary_id, itinerary, rides, bookings, idempotency_key)
-        await self._refuse(user, wish, refusal)
-        raise AssertionError("unreachable")  # _refuse raises
+        raise await self._refusal(user, wish, refusal)
 
     async def _book_rides(
         self,
@@ -337,10 +336,10 @@ class JourneyService:
         assert found is not None
         return found, True
 
-    async def _refuse(self, user: User, wish: Wish, reason: str | None) -> None:
-        """Conflict with the reason and the itineraries a new plan finds now."""
+    async def _refusal(self, user: User, wish: Wish, reason: str | None) -> Conflict:
+        """The Conflict with the reason and the itineraries a new plan finds now."""
         planned = await self.plan(user, wish)
-        raise Conflict(
+        return Conflict(
             f"{reason or 'the itinerary can no longer be booked'}: here are the itineraries that fit now",
             itineraries=msgspec.to_builtins(planned.plan.itineraries),
         )

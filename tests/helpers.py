@@ -272,8 +272,10 @@ def vehicle_on_shift(
     wheelchair_places: int = 0,
     depot: dict[str, float] = HERRENBERG_BAHNHOF,
     hours: float = 8,
+    starts: dt.datetime | None = None,
 ) -> str:
-    """A new vehicle with a shift from half an hour ago for `hours`, added over HTTP; its id."""
+    """A new vehicle with a shift from `starts` (default: half an hour ago) for `hours`, added over
+    HTTP; its id."""
     vehicle = client.post(
         "/vehicles",
         headers=operator,
@@ -285,10 +287,15 @@ def vehicle_on_shift(
         },
     )
     assert vehicle.status_code == 201, vehicle.text
+    begin = starts or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
     shift = client.post(
         "/shifts",
         headers=operator,
-        json={"vehicle_id": vehicle.json()["id"], "starts_at": soon(-0.5), "ends_at": soon(hours)},
+        json={
+            "vehicle_id": vehicle.json()["id"],
+            "starts_at": begin.isoformat(),
+            "ends_at": (begin + dt.timedelta(hours=hours)).isoformat(),
+        },
     )
     assert shift.status_code == 201, shift.text
     return str(vehicle.json()["id"])

@@ -271,20 +271,28 @@ class Dispatcher:
         windows = (promise.pickup_earliest_s, promise.pickup_latest_s, drop_lo, promise.dropoff_latest_s, ride)
         p, d = self._place_request(request, windows)
         # The offered vehicle first (the usual case, one route to test), then any other.
-        v = self._vehicle(offer.vehicle_id)
-        added, i, j = self.planner.best_pair_insertion(v, self.routes[v], p, d)
-        if not math.isfinite(added):
-            found = self.planner.pair_options(self.routes, p, d, count=1)
-            if not found:
-                self.visits.release(p)
-                self.visits.release(d)
-                raise DispatchError(f"request {request.id}: the offer no longer fits any vehicle's plan")
-            v, i, j = found[0].vehicle, found[0].i, found[0].j
-        self.routes[v] = insert_pair(self.routes[v], p, d, i, j)
+        placed = self._insert_preferring(self._vehicle(offer.vehicle_id), p, d)
+        if placed is None:
+            self.visits.release(p)
+            self.visits.release(d)
+            raise DispatchError(f"request {request.id}: the offer no longer fits any vehicle's plan")
+        v = placed
         self.rides[request.id] = _Ride(
             request=request, promise=promise, vehicle=v, pickup=p, dropoff=d, status="confirmed"
         )
         return self.booking(request.id)
+
+    def _insert_preferring(self, v: int, p: int, d: int) -> int | None:
+        """Insert the pickup p and drop-off d at their cheapest feasible place on vehicle v, else on
+        any vehicle; the vehicle used, or None (nothing changed) when none can take them."""
+        added, i, j = self.planner.best_pair_insertion(v, self.routes[v], p, d)
+        if not math.isfinite(added):
+            found = self.planner.pair_options(self.routes, p, d, count=1)
+            if not found:
+                return None
+            v, i, j = found[0].vehicle, found[0].i, found[0].j
+        self.routes[v] = insert_pair(self.routes[v], p, d, i, j)
+        return v
 
     def restore(self, request: Request, promise: Promise, vehicle_id: str, status: RideStatus) -> None:
         """Put back a ride read from storage (confirmed or picked up) without planning it; `set_plan`
@@ -467,16 +475,12 @@ class Dispatcher:
         v = ride.vehicle
         self.routes[v] = self.routes[v][(self.routes[v] != p) & (self.routes[v] != d)]
         # Its own vehicle first (the driver knows the rider), then any other.
-        added, i, j = self.planner.best_pair_insertion(v, self.routes[v], p, d)
-        if not math.isfinite(added):
-            found = self.planner.pair_options(self.routes, p, d, count=1)
-            if not found:
-                visits.earliest[p], visits.latest[p], visits.earliest[d], visits.latest[d] = saved_windows
-                self.routes = saved_routes
-                raise DispatchError(f"booking {request_id}: no vehicle can wait so long and keep every other promise")
-            v, i, j = found[0].vehicle, found[0].i, found[0].j
-        self.routes[v] = insert_pair(self.routes[v], p, d, i, j)
-        ride.vehicle, ride.promise = v, promise
+        placed = self._insert_preferring(v, p, d)
+        if placed is None:
+            visits.earliest[p], visits.latest[p], visits.earliest[d], visits.latest[d] = saved_windows
+            self.routes = saved_routes
+            raise DispatchError(f"booking {request_id}: no vehicle can wait so long and keep every other promise")
+        ride.vehicle, ride.promise = placed, promise
         return self.booking(request_id)
 
     def vehicle_at(self, vehicle_id: str, node: int, at_s: float) -> None:

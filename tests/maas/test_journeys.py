@@ -21,7 +21,7 @@ from litestar.testing import TestClient
 from maas.app import create_app
 from maas.demo import demo_region
 from maas.settings import Settings
-from tests.helpers import BERLIN, HERRENBERG_BAHNHOF, KUPPINGEN
+from tests.helpers import BERLIN, HERRENBERG_BAHNHOF, KUPPINGEN, vehicle_on_shift
 from tests.maas.conftest import Users, fresh_database
 
 NEBRINGEN = "48.5627,8.8481"
@@ -71,26 +71,6 @@ def people(app: TestClient, journey_settings: Settings) -> dict[str, dict[str, s
     return people
 
 
-def _bus(app: TestClient, operator: dict[str, str], seats: int, starts: dt.datetime, hours: float = 6) -> str:
-    vehicle = app.post(
-        "/vehicles",
-        headers=operator,
-        json={"name": f"rufbus-{uuid.uuid4().hex[:6]}", "seats": seats, "depot": HERRENBERG_BAHNHOF},
-    )
-    assert vehicle.status_code == 201, vehicle.text
-    shift = app.post(
-        "/shifts",
-        headers=operator,
-        json={
-            "vehicle_id": vehicle.json()["id"],
-            "starts_at": starts.isoformat(),
-            "ends_at": (starts + dt.timedelta(hours=hours)).isoformat(),
-        },
-    )
-    assert shift.status_code == 201, shift.text
-    return str(vehicle.json()["id"])
-
-
 def _plan(app: TestClient, rider: dict[str, str], depart: dt.datetime, **extra: Any) -> list[dict[str, Any]]:
     answer = app.get(
         "/plan", headers=rider, params={"from": NEBRINGEN, "to": STUTTGART, "depart": depart.isoformat(), **extra}
@@ -136,7 +116,7 @@ def test_nebringen_to_stuttgart_by_rufbus_and_s1_is_planned_and_booked_as_one(
     app: TestClient, people: dict[str, dict[str, str]], journey_settings: Settings
 ) -> None:
     depart = _weekday_morning(1, 7, 30)
-    _bus(app, people["operator"], 8, depart - dt.timedelta(hours=1))
+    vehicle_on_shift(app, people["operator"], seats=8, starts=depart - dt.timedelta(hours=1), hours=6)
     rider = people["rider"]
     itineraries = _plan(app, rider, depart)
     assert itineraries and all(it["id"] for it in itineraries), "every itinerary has an id"
@@ -187,14 +167,24 @@ def test_nebringen_to_stuttgart_by_rufbus_and_s1_is_planned_and_booked_as_one(
     assert [e["kind"] for e in cancelled.json()["events"]] == ["confirmed", "cancelled"]
 
 
+async def _expire(url: str, itinerary_id: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "UPDATE itineraries SET expires_at = now() - interval '1 second' WHERE id = $1", uuid.UUID(itinerary_id)
+        )
+    finally:
+        await conn.close()
+
+
 def test_a_full_fleet_offers_a_later_train_or_nothing_and_a_stale_itinerary_is_refused(
-    app: TestClient, people: dict[str, dict[str, str]]
+    app: TestClient, people: dict[str, dict[str, str]], journey_settings: Settings
 ) -> None:
     # Another morning, one bus with one seat.
     depart = _weekday_morning(2, 7, 30)
     if depart.date() == _weekday_morning(1, 7, 30).date():
         depart = _weekday_morning(3, 7, 30)
-    _bus(app, people["operator"], 1, depart - dt.timedelta(hours=1))
+    vehicle_on_shift(app, people["operator"], seats=1, starts=depart - dt.timedelta(hours=1), hours=6)
     rider = people["rider"]
     before = _feeders(_plan(app, rider, depart))
     assert before, "an empty bus takes the rider to the train"
@@ -219,6 +209,13 @@ def test_a_full_fleet_offers_a_later_train_or_nothing_and_a_stale_itinerary_is_r
     assert "no longer fits" in refused.json()["detail"]
     assert "itineraries" in refused.json()
     assert all(it["id"] for it in refused.json()["itineraries"])
+    # Offers expire: booking after that is refused with what fits now.
+    late = _feeders(_plan(app, rider, depart))
+    assert late
+    asyncio.run(_expire(journey_settings.database_url or "", late[0]["id"]))
+    expired = app.post("/journeys", headers=rider, json={"itinerary": late[0]["id"]})
+    assert expired.status_code == 409 and "expired" in expired.json()["detail"], expired.text
+    assert "itineraries" in expired.json()
     assert app.post("/journeys", headers=rider, json={"itinerary": str(uuid.uuid4())}).status_code == 404
     assert app.post("/journeys", headers=rider, json={"itinerary": "not-an-id"}).status_code == 400
     assert (
@@ -238,7 +235,7 @@ def test_200_riders_plan_and_book_journeys_at_once_without_overbooking(
 
     depart = _weekday_morning(4, 8, 0)
     for _ in range(3):
-        _bus(app, people["operator"], 4, depart - dt.timedelta(hours=1), hours=4)
+        vehicle_on_shift(app, people["operator"], seats=4, starts=depart - dt.timedelta(hours=1), hours=4)
     users = Users(journey_settings)
     riders = [users.make("rider")[1] for _ in range(40)]
     env = {
@@ -304,7 +301,7 @@ def test_plans_offer_rides_only_inside_the_service_area_in_force(
     app: TestClient, people: dict[str, dict[str, str]]
 ) -> None:
     depart = _weekday_morning(1, 9, 0)
-    _bus(app, people["operator"], 4, depart - dt.timedelta(hours=1))
+    vehicle_on_shift(app, people["operator"], seats=4, starts=depart - dt.timedelta(hours=1), hours=6)
     rider, operator = people["rider"], people["operator"]
     assert _feeders(_plan(app, rider, depart)), "Nebringen is served"
     town = {
@@ -323,7 +320,7 @@ def test_home_from_the_train_by_rufbus_waits_for_the_s1_and_arrive_by_plans_too(
     app: TestClient, people: dict[str, dict[str, str]]
 ) -> None:
     evening = _weekday_morning(1, 17, 0)
-    _bus(app, people["operator"], 4, evening - dt.timedelta(hours=1))
+    vehicle_on_shift(app, people["operator"], seats=4, starts=evening - dt.timedelta(hours=1), hours=6)
     rider = people["rider"]
     answer = app.get("/plan", headers=rider, params={"from": STUTTGART, "to": NEBRINGEN, "depart": evening.isoformat()})
     assert answer.status_code == 200, answer.text
@@ -340,7 +337,7 @@ def test_home_from_the_train_by_rufbus_waits_for_the_s1_and_arrive_by_plans_too(
     assert _t(ride["pickup_window"]["earliest"]) >= _t(train["arrival"]) + dt.timedelta(seconds=CHANGE_S)
     # Arriving by a time: the Rufbus still brings the rider to a train that gets there in time.
     deadline = _weekday_morning(1, 9, 30)
-    _bus(app, people["operator"], 4, deadline - dt.timedelta(hours=3))
+    vehicle_on_shift(app, people["operator"], seats=4, starts=deadline - dt.timedelta(hours=3), hours=6)
     by = app.get("/plan", headers=rider, params={"from": NEBRINGEN, "to": STUTTGART, "arrive_by": deadline.isoformat()})
     assert by.status_code == 200, by.text
     assert by.json()["itineraries"] and all(_t(x["arrival"]) <= deadline for x in by.json()["itineraries"])
@@ -351,7 +348,7 @@ def test_a_stop_based_service_walks_the_rider_to_the_nearest_stop(
     app: TestClient, people: dict[str, dict[str, str]]
 ) -> None:
     depart = _weekday_morning(1, 10, 0)
-    _bus(app, people["operator"], 4, depart - dt.timedelta(hours=1))
+    vehicle_on_shift(app, people["operator"], seats=4, starts=depart - dt.timedelta(hours=1), hours=6)
     operator, rider = people["operator"], people["rider"]
     rules = {"change_s": 180, "stops": "virtual_stops", "virtual_stop_walk_m": 600}
     assert (
@@ -414,7 +411,7 @@ def test_a_late_s1_makes_the_rufbus_wait_or_warns_rider_and_operator(
     # Tomorrow evening (the S1 runs every day): within the two days ahead that protection looks at.
     tomorrow = dt.datetime.now(BERLIN).date() + dt.timedelta(days=1)
     evening = dt.datetime.combine(tomorrow, dt.time(18, 0), BERLIN)
-    _bus(app, people["operator"], 4, evening - dt.timedelta(hours=1))
+    vehicle_on_shift(app, people["operator"], seats=4, starts=evening - dt.timedelta(hours=1), hours=6)
     operator, rider = people["operator"], people["rider"]
     answer = app.get("/plan", headers=rider, params={"from": STUTTGART, "to": NEBRINGEN, "depart": evening.isoformat()})
     assert answer.status_code == 200, answer.text
@@ -473,7 +470,7 @@ def test_a_first_mile_rider_is_told_before_pickup_when_the_train_is_cancelled(
 
     tomorrow = dt.datetime.now(BERLIN).date() + dt.timedelta(days=1)
     morning = dt.datetime.combine(tomorrow, dt.time(11, 0), BERLIN)
-    _bus(app, people["operator"], 4, morning - dt.timedelta(hours=1))
+    vehicle_on_shift(app, people["operator"], seats=4, starts=morning - dt.timedelta(hours=1), hours=6)
     operator, rider = people["operator"], people["rider"]
     it = min(_feeders(_plan(app, rider, morning)), key=lambda x: x["arrival"])
     journey = app.post("/journeys", headers=rider, json={"itinerary": it["id"]}).json()

@@ -136,3 +136,15 @@ def test_one_pareto_set_over_arrival_changes_walking_and_ride_time(router: Route
                     and a.walk_m <= b.walk_m
                     and a.arrival < b.arrival
                 ), "no kept itinerary is beaten by another on every criterion"
+
+
+def test_a_ride_that_only_replaces_a_short_walk_is_not_offered(router: Router) -> None:
+    request = PlanRequest(origin=NEBRINGEN, destination=STUTTGART, depart=DEPART)
+    plan = router.plan(request)
+    now = DEPART - dt.timedelta(minutes=20)
+    _, usual = FleetRides(router, RULES).candidates(plan, request, None, Passengers(), now)
+    assert usual, "the 3.6 km ride from Nebringen to Herrenberg is a candidate"
+    # With rides under 5 km walked instead, no itinerary of the plan keeps a ride.
+    picky = FleetRides(router, LiveRules(change_s=180, min_ride_m=5000.0))
+    _, none = picky.candidates(plan, request, None, Passengers(), now)
+    assert not none
