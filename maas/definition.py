@@ -26,7 +26,14 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "min_ride_m": (0, 20_000),
     "offer_ttl_s": (30, 3600),
     "virtual_stop_walk_m": (50, 2000),
+    "no_show_wait_s": (0, 1800),
+    "stop_radius_m": (20, 5000),
+    "position_max_age_s": (10, 3600),
+    "delay_alert_s": (60, 3600),
+    "reoptimize_every_s": (0, 86400),
+    "reoptimize_time_limit_s": (0.5, 120),
 }
+_WEIGHT_BOUNDS = (0.0, 100.0)
 
 
 def check_rules(rules: ServiceRules) -> None:
@@ -35,6 +42,15 @@ def check_rules(rules: ServiceRules) -> None:
         value = getattr(rules, name)
         if not (math.isfinite(value) and low <= value <= high):
             raise Invalid(f"rules.{name} must be between {low:g} and {high:g}, got {value}")
+    if 0 < rules.reoptimize_every_s < 60:
+        raise Invalid(f"rules.reoptimize_every_s must be 0 (never) or at least 60, got {rules.reoptimize_every_s}")
+    low, high = _WEIGHT_BOUNDS
+    for name in ("vehicle", "wait", "ride"):
+        value = getattr(rules.objective, name)
+        if not (math.isfinite(value) and low <= value <= high):
+            raise Invalid(f"rules.objective.{name} must be between {low:g} and {high:g}, got {value}")
+    if rules.objective.vehicle == rules.objective.wait == rules.objective.ride == 0:
+        raise Invalid("rules.objective needs a weight above 0")
     if not rules.hours:
         raise Invalid("rules.hours needs at least one entry (when do rides run?)")
     for k, hours in enumerate(rules.hours):

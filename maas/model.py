@@ -127,6 +127,17 @@ class ServiceHours(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     end: dt.time = dt.time(0, 0)
 
 
+class Objective(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the dispatcher weighs a new ride's insertion: seconds of added vehicle driving against the new
+    rider's seconds of waiting past the asked time (or arriving before it, for arrive-by) and seconds
+    on board. The defaults make a 10-minute wait cost as much as half an hour of extra driving, so a
+    rider is not kept waiting while an idle bus could come."""
+
+    vehicle: float = 1.0
+    wait: float = 3.0
+    ride: float = 1.0
+
+
 class ServiceRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The rules of the on-demand service, one version of its definition: the planner, quotes,
     bookings and journeys all follow them (DESIGN.md: service rules are data, never constants)."""
@@ -144,6 +155,13 @@ class ServiceRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     offer_ttl_s: int = 600  # how long a planned itinerary's offers can be booked
     stops: StopPolicy = "door_to_door"  # or virtual_stops: rides start and end at the nearest stop
     virtual_stop_walk_m: float = 400.0  # how far a rider walks to a virtual stop at most
+    no_show_wait_s: int = 300  # how long a driver waits at a pickup before reporting a no-show
+    stop_radius_m: float = 300.0  # a stop event is accepted only this close to the vehicle's latest position
+    position_max_age_s: int = 120  # older GPS positions no longer move ETAs: they fall back to the plan
+    delay_alert_s: int = 300  # an ETA this much later than promised is pushed to the riders and the operator
+    reoptimize_every_s: int = 600  # the live plans are re-optimised this often (and after cancellations); 0 never
+    reoptimize_time_limit_s: float = 5.0  # the search time of one re-optimisation
+    objective: Objective = msgspec.field(default_factory=Objective)
 
 
 class ServiceDefinition(msgspec.Struct, frozen=True, kw_only=True):
