@@ -24,11 +24,27 @@ class RoutePlanner:
     def schedule(self, v: int, route: npt.NDArray[np.int32]) -> npt.NDArray[np.float64] | None: ...
     def cost(self, v: int, route: npt.NDArray[np.int32]) -> float: ...
     def best_insertion(
-        self, v: int, route: npt.NDArray[np.int32], pickup: int, dropoff: int
+        self,
+        v: int,
+        route: npt.NDArray[np.int32],
+        pickup: int,
+        dropoff: int,
+        w_drive: float = 1.0,
+        w_wait: float = 0.0,
+        w_ride: float = 0.0,
     ) -> tuple[float, int, int]: ...
     def best_insertions(
-        self, nodes: npt.NDArray[np.int32], offsets: npt.NDArray[np.int32], pickup: int, dropoff: int
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
+        self,
+        nodes: npt.NDArray[np.int32],
+        offsets: npt.NDArray[np.int32],
+        pickup: int,
+        dropoff: int,
+        w_drive: float = 1.0,
+        w_wait: float = 0.0,
+        w_ride: float = 0.0,
+    ) -> tuple[
+        npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int32], npt.NDArray[np.int32]
+    ]: ...
     def repair(
         self,
         routes: npt.NDArray[np.int32],

@@ -12,7 +12,11 @@ moves (Bellman-Ford on the constraint graph); the route is feasible exactly when
 meets every upper bound, since any feasible schedule lies above it. Capacity and precedence are
 checked along the route.
 
-The cheapest insertion tries positions cheapest first and stops at the first feasible one. Before
+An insertion's cost weighs the driving it adds (`w_drive`) against the new rider's wait past the
+earliest pickup (`w_wait`: least schedule start minus the pickup's earliest start) and time on board
+(`w_ride`). Positions are tried in the order of a lower bound of that cost (the wait and the ride
+without any waiting on the route as it stands), and the search stops once no untried bound beats the
+best feasible cost; with only driving weighed, that is the first feasible position. Before
 that, positions are pruned by necessary conditions only, so the answer is the same as trying all:
 capacity, time windows against the least schedule and the latest starts, and ride times. No
 waiting makes a ride shorter than driving and serving the stops in between, so a position is
@@ -46,7 +50,8 @@ DIMENSIONS = N_LOADS
 
 
 cdef struct Candidate:
-    double cost
+    double cost  # lower bound of the weighted cost
+    double added  # driving added
     int32_t i
     int32_t j
 
@@ -114,6 +119,11 @@ cdef int _by_cost(const void* a, const void* b) noexcept nogil:
     if ca > cb:
         return 1
     return 0
+
+
+def _check_weights(double w_drive, double w_wait, double w_ride):
+    if not (w_drive >= 0.0 and w_wait >= 0.0 and w_ride >= 0.0):
+        raise ValueError("the objective's weights must be zero or more")
 
 
 cdef class RoutePlanner:
@@ -320,30 +330,38 @@ cdef class RoutePlanner:
                 raise IndexError(f"node {route[x]} outside the problem")
         return 0
 
-    def best_insertion(self, int32_t v, const int32_t[::1] route, int32_t pickup, int32_t dropoff):
-        """(added cost, i, j) of the cheapest feasible insertion into vehicle v's route, or (inf, -1, -1).
+    def best_insertion(self, int32_t v, const int32_t[::1] route, int32_t pickup, int32_t dropoff,
+                       double w_drive=1.0, double w_wait=0.0, double w_ride=0.0):
+        """(weighted cost, i, j) of the cheapest feasible insertion into vehicle v's route, or (inf, -1, -1).
 
         The new route is route[:i] + [pickup] + route[i:j] + [dropoff] + route[j:]. The current
-        route must itself be feasible.
+        route must itself be feasible. With the default weights the cost is the driving added.
         """
         if not 0 <= v < self.n_vehicles:
             raise IndexError("vehicle out of range")
         if not (0 <= pickup < self.n_nodes and 0 <= dropoff < self.n_nodes):
             raise IndexError("pickup or drop-off outside the problem")
         self._check_nodes(route)
-        cdef double cost
+        _check_weights(w_drive, w_wait, w_ride)
+        cdef double cost, added
         cdef int32_t i, j
         cdef int rc
+        cdef double w[3]
+        w[0] = w_drive
+        w[1] = w_wait
+        w[2] = w_ride
         with nogil:
             rc = self._best(v, &route[0] if route.shape[0] else NULL, <int32_t> route.shape[0], pickup, dropoff,
-                            &cost, &i, &j)
+                            w, &cost, &added, &i, &j)
         if rc < 0:
             raise MemoryError()
         return cost, i, j
 
-    def best_insertions(self, const int32_t[::1] nodes, const int32_t[::1] offsets, int32_t pickup, int32_t dropoff):
-        """For every vehicle v (route nodes[offsets[v]:offsets[v+1]]): arrays cost, i, j of its cheapest
-        feasible insertion (inf, -1, -1 when there is none)."""
+    def best_insertions(self, const int32_t[::1] nodes, const int32_t[::1] offsets, int32_t pickup, int32_t dropoff,
+                        double w_drive=1.0, double w_wait=0.0, double w_ride=0.0):
+        """For every vehicle v (route nodes[offsets[v]:offsets[v+1]]): arrays weighted cost, driving
+        added, i, j of its cheapest feasible insertion (inf, inf, -1, -1 when there is none)."""
+        _check_weights(w_drive, w_wait, w_ride)
         if offsets.shape[0] != self.n_vehicles + 1:
             raise ValueError("offsets needs one entry per vehicle plus one")
         if not (0 <= pickup < self.n_nodes and 0 <= dropoff < self.n_nodes):
@@ -354,24 +372,30 @@ cdef class RoutePlanner:
             if not 0 <= offsets[v] <= offsets[v + 1] <= nodes.shape[0]:
                 raise ValueError("offsets must be non-decreasing and inside nodes")
         costs = np.full(self.n_vehicles, np.inf)
+        addeds = np.full(self.n_vehicles, np.inf)
         first = np.full(self.n_vehicles, -1, dtype=np.int32)
         second = np.full(self.n_vehicles, -1, dtype=np.int32)
         cdef double[::1] c = costs
+        cdef double[::1] a = addeds
         cdef int32_t[::1] fi = first
         cdef int32_t[::1] se = second
         cdef int rc = 0
+        cdef double w[3]
+        w[0] = w_drive
+        w[1] = w_wait
+        w[2] = w_ride
         with nogil:
             for v in range(self.n_vehicles):
                 rc = self._best(<int32_t> v, &nodes[offsets[v]] if offsets[v + 1] > offsets[v] else NULL,
-                                offsets[v + 1] - offsets[v], pickup, dropoff, &c[v], &fi[v], &se[v])
+                                offsets[v + 1] - offsets[v], pickup, dropoff, w, &c[v], &a[v], &fi[v], &se[v])
                 if rc < 0:
                     break
         if rc < 0:
             raise MemoryError()
-        return costs, first, second
+        return costs, addeds, first, second
 
-    cdef int _best(self, int32_t v, const int32_t* route, int32_t n, int32_t p, int32_t d,
-                   double* out_cost, int32_t* out_i, int32_t* out_j) noexcept nogil:
+    cdef int _best(self, int32_t v, const int32_t* route, int32_t n, int32_t p, int32_t d, const double* w,
+                   double* out_cost, double* out_added, int32_t* out_i, int32_t* out_j) noexcept nogil:
         cdef Prepared prep
         cdef Scratch scratch
         cdef int rc = -1
@@ -379,7 +403,7 @@ cdef class RoutePlanner:
         cdef int b = scratch_alloc(&scratch, n)
         if a == 0 and b == 0:
             self._prepare(v, route, n, &prep)
-            self._best_prepared(v, &prep, p, d, &scratch, out_cost, out_i, out_j)
+            self._best_prepared(v, &prep, p, d, w, &scratch, out_cost, out_added, out_i, out_j)
             rc = 0
         prepared_free(&prep)
         scratch_free(&scratch)
@@ -431,8 +455,8 @@ cdef class RoutePlanner:
                 if spare < P.slack[x]:
                     P.slack[x] = spare
 
-    cdef void _best_prepared(self, int32_t v, Prepared* P, int32_t p, int32_t d, Scratch* S,
-                             double* out_cost, int32_t* out_i, int32_t* out_j) noexcept nogil:
+    cdef void _best_prepared(self, int32_t v, Prepared* P, int32_t p, int32_t d, const double* w, Scratch* S,
+                             double* out_cost, double* out_added, int32_t* out_i, int32_t* out_j) noexcept nogil:
         cdef int32_t k = P.k, kk = P.k + 2, x, i, j, count = 0, c
         cdef const int32_t* seq = P.seq
         cdef const double* B = P.B
@@ -448,8 +472,10 @@ cdef class RoutePlanner:
         cdef double lp = self.latest[p], ld = self.latest[d], ep = self.earliest[p], ed = self.earliest[d]
         cdef int32_t q0 = self.demand[p, 0], q1 = self.demand[p, 1]
         cdef int32_t cap0 = self.capacity[v, 0], cap1 = self.capacity[v, 1]
-        cdef double dpick, ddrop
+        cdef double dpick, ddrop, ride_lb, wait_lb, exact
+        cdef double w_drive = w[0], w_wait = w[1], w_ride = w[2]
         out_cost[0] = INFINITY
+        out_added[0] = INFINITY
         out_i[0] = -1
         out_j[0] = -1
         if not P.ok:
@@ -464,6 +490,7 @@ cdef class RoutePlanner:
                 ap = ep
             if ap > lp + TOL:
                 continue
+            wait_lb = w_wait * (ap - ep)
             dpick = self._t(seq[i], p) + self._t(p, seq[i + 1]) - self._t(seq[i], seq[i + 1])
             # Drop-off straight after the pickup.
             ad = ap + sp + self._t(p, d)
@@ -472,7 +499,8 @@ cdef class RoutePlanner:
             both = self._t(seq[i], p) + self._t(p, d) + self._t(d, seq[i + 1]) - self._t(seq[i], seq[i + 1])
             if (ad <= ld + TOL and ad + sd + self._t(d, seq[i + 1]) <= late[i + 1] + TOL
                     and both + sp + sd <= slack[i] + TOL):
-                cand[count].cost = both
+                cand[count].added = both
+                cand[count].cost = w_drive * both + wait_lb + w_ride * self._t(p, d)
                 cand[count].i = i
                 cand[count].j = i
                 count += 1
@@ -480,7 +508,8 @@ cdef class RoutePlanner:
                 continue
             for j in range(i + 1, k - 1):
                 # The new rider's ride without any waiting, from the pickup past seq[i+1..j] to d.
-                if self._t(p, seq[i + 1]) + path[j] - path[i + 1] + self.service[seq[j]] + self._t(seq[j], d) > ride + TOL:
+                ride_lb = self._t(p, seq[i + 1]) + path[j] - path[i + 1] + self.service[seq[j]] + self._t(seq[j], d)
+                if ride_lb > ride + TOL:
                     break  # only longer further along
                 if load0[j] + q0 > cap0 or load1[j] + q1 > cap1:
                     break  # the riders would still be on board further along
@@ -494,12 +523,15 @@ cdef class RoutePlanner:
                 ddrop = self._t(seq[j], d) + self._t(d, seq[j + 1]) - self._t(seq[j], seq[j + 1])
                 if ddrop + sd > slack[j] + TOL:
                     continue
-                cand[count].cost = dpick + ddrop
+                cand[count].added = dpick + ddrop
+                cand[count].cost = w_drive * (dpick + ddrop) + wait_lb + w_ride * ride_lb
                 cand[count].i = i
                 cand[count].j = j
                 count += 1
         qsort(cand, count, sizeof(Candidate), _by_cost)
         for c in range(count):
+            if cand[c].cost >= out_cost[0] - TOL:
+                return  # no position left can beat the best found
             i = cand[c].i
             j = cand[c].j
             # trial = seq[0..i], p, seq[i+1..j], d, seq[j+1..]
@@ -512,10 +544,13 @@ cdef class RoutePlanner:
             for x in range(j + 1, k):
                 trial[x + 2] = seq[x]
             if self._feasible(v, trial, kk, S.B):
-                out_cost[0] = cand[c].cost
-                out_i[0] = i
-                out_j[0] = j
-                return
+                # The least schedule is the best one for the new rider too: no later start waits less.
+                exact = w_drive * cand[c].added + w_wait * (S.B[i + 1] - ep) + w_ride * (S.B[j + 2] - S.B[i + 1] - sp)
+                if exact < out_cost[0]:
+                    out_cost[0] = exact
+                    out_added[0] = cand[c].added
+                    out_i[0] = i
+                    out_j[0] = j
 
     def repair(self, int32_t[:, ::1] routes, int32_t[::1] lengths, const int32_t[::1] pickups,
                const int32_t[::1] dropoffs, int32_t regret, double noise, uint64_t seed, int32_t[::1] placed):
@@ -551,7 +586,11 @@ cdef class RoutePlanner:
             scratch_free(&scratch)
             raise MemoryError()
         cdef int32_t r, v, best_r, best_v, inserted = 0, m, left, i, j, k, rc = 0
-        cdef double spread = 0.0, big, c, key_regret, key_cost, best_regret, best_cost, loss
+        cdef double spread = 0.0, big, c, key_regret, key_cost, best_regret, best_cost, loss, added
+        cdef double w[3]
+        w[0] = 1.0
+        w[1] = 0.0
+        w[2] = 0.0
         cdef uint64_t state = seed
         cdef uint64_t mult = 2654435761
         state = state * mult + 1
@@ -563,8 +602,8 @@ cdef class RoutePlanner:
             for r in range(q):
                 placed[r] = -1
                 for v in range(n_v):
-                    self._best_prepared(v, &prep[v], pickups[r], dropoffs[r], &scratch,
-                                        &cost[r * n_v + v], &ci[r * n_v + v], &cj[r * n_v + v])
+                    self._best_prepared(v, &prep[v], pickups[r], dropoffs[r], w, &scratch,
+                                        &cost[r * n_v + v], &added, &ci[r * n_v + v], &cj[r * n_v + v])
             left = q
             while rc == 0 and left > 0:
                 best_r = -1
@@ -632,8 +671,8 @@ cdef class RoutePlanner:
                 self._prepare(v, &routes[v, 0], lengths[v], &prep[v])
                 for x in range(q):
                     if placed[x] == -1:
-                        self._best_prepared(v, &prep[v], pickups[x], dropoffs[x], &scratch,
-                                            &cost[x * n_v + v], &ci[x * n_v + v], &cj[x * n_v + v])
+                        self._best_prepared(v, &prep[v], pickups[x], dropoffs[x], w, &scratch,
+                                            &cost[x * n_v + v], &added, &ci[x * n_v + v], &cj[x * n_v + v])
         for x in range(n_v):
             prepared_free(&prep[x])
         free(cost); free(ci); free(cj); free(top); free(prep)

@@ -31,7 +31,7 @@ from maas.errors import REFUSALS
 from maas.model import BookingRecord, ServiceRules
 from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.drive_times import DriveTimes
-from routing.dispatch.model import DispatchError, Passengers, Promise, Request, RideRules, Vehicle
+from routing.dispatch.model import DispatchError, Passengers, Promise, Request, RideRules, Vehicle, Weights
 from routing.model import StreetArrays
 
 
@@ -79,6 +79,7 @@ class FleetService:
             ride_slack_s=float(rules.ride_slack_s),
             pickup_window_s=float(rules.pickup_window_s),
             boarding_s=float(rules.boarding_s),
+            objective=Weights(drive=rules.objective.vehicle, wait=rules.objective.wait, ride=rules.objective.ride),
         )
         if wanted != self.rules:
             self.rules = wanted

@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from feeds.model import ValidationReport
-from routing.dispatch.model import RideStatus
+from routing.dispatch.model import RIDER_FIRST, RideStatus
 
 # The database's CHECK constraints list the same values (migrations 0001, 0002).
 Role = Literal["rider", "driver", "operator", "agency", "admin"]
@@ -133,9 +133,9 @@ class Objective(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     on board. The defaults make a 10-minute wait cost as much as half an hour of extra driving, so a
     rider is not kept waiting while an idle bus could come."""
 
-    vehicle: float = 1.0
-    wait: float = 3.0
-    ride: float = 1.0
+    vehicle: float = RIDER_FIRST.drive
+    wait: float = RIDER_FIRST.wait
+    ride: float = RIDER_FIRST.ride
 
 
 class ServiceRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

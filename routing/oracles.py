@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from routing.dispatch.insertion import fixed_vehicles
-from routing.dispatch.model import Problem
+from routing.dispatch.model import DRIVING, Problem, Weights
 from routing.model import StreetArrays, Timetable
 from routing.raptor import NO_DEPARTURE, UNREACHED
 
@@ -289,16 +289,24 @@ def schedule_reference(
 
 
 def best_insertion_reference(
-    problem: Problem, vehicle: int, route: Sequence[int], request: int
+    problem: Problem, vehicle: int, route: Sequence[int], request: int, weights: Weights = DRIVING
 ) -> tuple[float, int, int]:
     """Pure-Python oracle of `Planner.best_insertion`: every pair of positions, each checked exactly."""
-    return best_pair_reference(problem, vehicle, route, int(problem.pickup[request]), int(problem.dropoff[request]))
+    p, d = int(problem.pickup[request]), int(problem.dropoff[request])
+    return best_pair_reference(problem, vehicle, route, p, d, weights=weights)
 
 
 def best_pair_reference(
-    problem: Problem, vehicle: int, route: Sequence[int], p: int, d: int, fixed: np.ndarray | None = None
+    problem: Problem,
+    vehicle: int,
+    route: Sequence[int],
+    p: int,
+    d: int,
+    fixed: np.ndarray | None = None,
+    weights: Weights = DRIVING,
 ) -> tuple[float, int, int]:
-    """As `best_insertion_reference`, for a pickup node `p` and drop-off node `d`."""
+    """As `best_insertion_reference`, for a pickup node `p` and drop-off node `d`: the weighted cost
+    with the new rider's wait and ride read from the least schedule."""
     route = [int(x) for x in route]
     seq = [int(problem.vehicle_start[vehicle]), *route, int(problem.vehicle_end[vehicle])]
     base = sum(problem.travel_time(a, b) for a, b in itertools.pairwise(seq))
@@ -307,7 +315,15 @@ def best_pair_reference(
         for j in range(i, len(route) + 1):
             trial = [*route[:i], p, *route[i:j], d, *route[j:]]
             full = [seq[0], *trial, seq[-1]]
-            cost = sum(problem.travel_time(a, b) for a, b in itertools.pairwise(full)) - base
-            if cost < best[0] - 1e-9 and schedule_reference(problem, vehicle, trial, fixed) is not None:
+            added = sum(problem.travel_time(a, b) for a, b in itertools.pairwise(full)) - base
+            if weights.drive * added >= best[0] - 1e-9:
+                continue  # the other terms are never negative
+            times = schedule_reference(problem, vehicle, trial, fixed)
+            if times is None:
+                continue
+            wait = times[i + 1] - problem.earliest_s[p]
+            ride = times[j + 2] - times[i + 1] - problem.service_s[p]
+            cost = weights.drive * added + weights.wait * wait + weights.ride * ride
+            if cost < best[0] - 1e-9:
                 best = (cost, i, j)
     return best

@@ -29,6 +29,7 @@ from routing.dispatch.model import (
     Route,
     StopEvent,
     Vehicle,
+    Weights,
 )
 from routing.dispatch.optimize import optimize
 from routing.dispatch.search import Search
@@ -180,13 +181,79 @@ class Dispatcher:
             self.visits.release(d)
 
     def _offers(self, request: Request, windows: _Windows, count: int) -> list[Offer]:
+        """Up to `count` offers (the cheapest by the objective, one per vehicle), the closest to what was
+        asked first: the soonest pickup, or for a ride that should arrive late, the latest drop-off."""
+        if self._late(request):
+            return self._latest_offers(request, windows, count)
+        found = [self._offer(request, option, windows) for option in self._options(request, windows, count)]
+        return sorted(found, key=lambda o: (o.pickup_estimate_s, o.added_drive_s))
+
+    @staticmethod
+    def _late(request: Request) -> bool:
+        return request.latest_arrival_s is not None and (request.earliest_pickup_s is None or request.prefer_late)
+
+    def _options(
+        self, request: Request, windows: _Windows, count: int, weights: Weights | None = None
+    ) -> list[Insertion]:
         p, d = self._place_request(request, windows)
         try:
-            found = self.planner.pair_options(self.routes, p, d, count)
-            return [self._offer(request, option, windows) for option in found]
+            return self.planner.pair_options(self.routes, p, d, count, weights or self.rules.objective)
         finally:
             self.visits.release(p)
             self.visits.release(d)
+
+    def _latest_offers(self, request: Request, windows: _Windows, count: int) -> list[Offer]:
+        """Offers arriving as late as the latest arrival allows: pickups are searched one window at a
+        time backwards from the latest possible one, and each found is moved as late as its plan lets
+        it (at most one window before the latest, so that its promised window fits before it)."""
+        pick_lo, pick_hi, drop_lo, drop_hi, ride = windows
+        width = self.rules.pickup_window_s
+        direct_and_boarding = drop_lo - pick_lo
+        top = max(pick_lo, pick_hi - width)
+        # Waiting is not what an arrive-by rider minds (arriving early is, and the search moves later).
+        weights = msgspec.structs.replace(self.rules.objective, wait=0.0)
+        lo = top
+        while True:
+            sliced = (lo, pick_hi, lo + direct_and_boarding, drop_hi, ride)
+            p, d = self._place_request(request, sliced)
+            try:
+                found = self.planner.pair_options(self.routes, p, d, count, weights)
+                if found:
+                    offers = [self._offer(request, self._as_late_as(option, p, d, top), windows) for option in found]
+                    return sorted(offers, key=lambda o: (-o.dropoff_estimate_s, o.added_drive_s))
+            finally:
+                self.visits.release(p)
+                self.visits.release(d)
+            if lo <= pick_lo:
+                return []
+            lo = max(pick_lo, lo - width)
+
+    def _as_late_as(self, option: Insertion, p: int, d: int, latest_s: float) -> Insertion:
+        """The insertion with its pickup started as late as its route allows, up to `latest_s` (to one
+        second: raising the pickup's earliest start can only make the route infeasible, never again
+        feasible)."""
+        route = insert_pair(self.routes[option.vehicle], p, d, option.i, option.j)
+        earliest = self.visits.earliest
+        saved = float(earliest[p])
+        low, high = option.pickup_s, latest_s
+        try:
+            earliest[p] = high
+            if self.planner.schedule(option.vehicle, route) is None:
+                while high - low > 1.0:
+                    middle = (low + high) / 2
+                    earliest[p] = middle
+                    if self.planner.schedule(option.vehicle, route) is None:
+                        high = middle
+                    else:
+                        low = middle
+                earliest[p] = low
+            times = self.planner.schedule(option.vehicle, route)
+            assert times is not None, "a pickup moved later than its route allows"
+        finally:
+            earliest[p] = saved
+        return msgspec.structs.replace(
+            option, pickup_s=float(times[option.i + 1]), dropoff_s=float(times[option.j + 2])
+        )
 
     def _offer(self, request: Request, option: Insertion, windows: _Windows) -> Offer:
         pick_hi, drop_hi = windows[1], windows[3]
@@ -222,7 +289,8 @@ class Dispatcher:
             self.visits.earliest[starts] = saved
 
     def quote(self, request: Request, now_s: float, count: int = 3) -> Quote:
-        """Feasible offers, cheapest first; when none fits, the nearest feasible earlier and later times."""
+        """Feasible offers, the closest to the asked time first (`_offers`); when none fits, the nearest
+        feasible earlier and later times."""
         with self._leaving_after(now_s):
             return self._quote(request, now_s, count)
 
@@ -285,9 +353,10 @@ class Dispatcher:
     def _insert_preferring(self, v: int, p: int, d: int) -> int | None:
         """Insert the pickup p and drop-off d at their cheapest feasible place on vehicle v, else on
         any vehicle; the vehicle used, or None (nothing changed) when none can take them."""
-        added, i, j = self.planner.best_pair_insertion(v, self.routes[v], p, d)
-        if not math.isfinite(added):
-            found = self.planner.pair_options(self.routes, p, d, count=1)
+        weights = self.rules.objective
+        cost, i, j = self.planner.best_pair_insertion(v, self.routes[v], p, d, weights)
+        if not math.isfinite(cost):
+            found = self.planner.pair_options(self.routes, p, d, 1, weights)
             if not found:
                 return None
             v, i, j = found[0].vehicle, found[0].i, found[0].j

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import msgspec
 import numpy as np
 
-from routing.dispatch.model import DIMENSIONS, Problem
+from routing.dispatch.model import DIMENSIONS, DRIVING, Problem, Weights
 from routing.kernels import require_array
 
 try:
@@ -32,7 +32,8 @@ class Insertion(msgspec.Struct, frozen=True, kw_only=True):
     """Put the pickup before route position `i` and the drop-off before original position `j` (i <= j)."""
 
     vehicle: int
-    added_s: float
+    cost: float  # weighted (Weights)
+    added_s: float  # driving added
     i: int
     j: int
     pickup_s: float  # service start at the pickup in the least schedule of the new route
@@ -93,14 +94,20 @@ class Planner:
     def route_cost(self, vehicle: int, route: np.ndarray) -> float:
         return self._kernel.cost(vehicle, np.ascontiguousarray(route, dtype=np.int32))
 
-    def best_insertion(self, vehicle: int, route: np.ndarray, request: int) -> tuple[float, int, int]:
-        """(added driving time, i, j) of the cheapest feasible insertion; (inf, -1, -1) when none fits."""
+    def best_insertion(
+        self, vehicle: int, route: np.ndarray, request: int, weights: Weights = DRIVING
+    ) -> tuple[float, int, int]:
+        """(weighted cost, i, j) of the cheapest feasible insertion; (inf, -1, -1) when none fits. With
+        the default weights the cost is the driving time added."""
         p, d = int(self.problem.pickup[request]), int(self.problem.dropoff[request])
-        return self._kernel.best_insertion(vehicle, require_array(route, np.int32, "route"), p, d)
+        return self.best_pair_insertion(vehicle, require_array(route, np.int32, "route"), p, d, weights)
 
-    def best_pair_insertion(self, vehicle: int, route: np.ndarray, p: int, d: int) -> tuple[float, int, int]:
+    def best_pair_insertion(
+        self, vehicle: int, route: np.ndarray, p: int, d: int, weights: Weights = DRIVING
+    ) -> tuple[float, int, int]:
         """As `best_insertion`, for a pickup node `p` and drop-off node `d`."""
-        return self._kernel.best_insertion(vehicle, np.ascontiguousarray(route, dtype=np.int32), p, d)
+        route = np.ascontiguousarray(route, dtype=np.int32)
+        return self._kernel.best_insertion(vehicle, route, p, d, weights.drive, weights.wait, weights.ride)
 
     def repair(
         self, routes: Sequence[np.ndarray], requests: Sequence[int], regret: int, noise: float, seed: int
@@ -118,21 +125,27 @@ class Planner:
         self._kernel.repair(rows, lengths, pickups, dropoffs, max(1, regret), noise, seed & (2**64 - 1), placed)
         return [rows[v, : lengths[v]].copy() for v in range(len(routes))], placed
 
-    def options(self, routes: Sequence[np.ndarray], request: int, count: int = 3) -> list[Insertion]:
+    def options(
+        self, routes: Sequence[np.ndarray], request: int, count: int = 3, weights: Weights = DRIVING
+    ) -> list[Insertion]:
         """The cheapest feasible insertion in each vehicle, the `count` cheapest of them, cheapest first."""
         p, d = int(self.problem.pickup[request]), int(self.problem.dropoff[request])
         if p < 0:
             raise ValueError(f"request {request} is already on board")
-        return self.pair_options(routes, p, d, count)
+        return self.pair_options(routes, p, d, count, weights)
 
-    def pair_options(self, routes: Sequence[np.ndarray], p: int, d: int, count: int = 3) -> list[Insertion]:
+    def pair_options(
+        self, routes: Sequence[np.ndarray], p: int, d: int, count: int = 3, weights: Weights = DRIVING
+    ) -> list[Insertion]:
         """As `options`, for a pickup node `p` and drop-off node `d`."""
         if len(routes) != self.problem.n_vehicles:
             raise ValueError("one route per vehicle")
         offsets = np.zeros(len(routes) + 1, dtype=np.int32)
         offsets[1:] = np.cumsum([len(r) for r in routes])
         nodes = np.concatenate([np.asarray(r, dtype=np.int32) for r in routes]) if offsets[-1] else NO_ROUTE
-        costs, first, second = self._kernel.best_insertions(np.ascontiguousarray(nodes, dtype=np.int32), offsets, p, d)
+        costs, added, first, second = self._kernel.best_insertions(
+            np.ascontiguousarray(nodes, dtype=np.int32), offsets, p, d, weights.drive, weights.wait, weights.ride
+        )
         found: list[Insertion] = []
         for v in np.argsort(costs, kind="stable")[:count].tolist():
             if not np.isfinite(costs[v]):
@@ -144,7 +157,8 @@ class Planner:
             found.append(
                 Insertion(
                     vehicle=v,
-                    added_s=float(costs[v]),
+                    cost=float(costs[v]),
+                    added_s=float(added[v]),
                     i=i,
                     j=j,
                     pickup_s=float(times[i + 1]),

@@ -76,6 +76,24 @@ class Vehicle(msgspec.Struct, frozen=True, kw_only=True):
         return (self.seats + 2 * self.wheelchair_places, self.seats)
 
 
+class Weights(msgspec.Struct, frozen=True, kw_only=True):
+    """What an insertion costs: seconds of driving added, of the new rider's wait past the pickup's
+    earliest start, and of the new rider's time on board, each times its weight."""
+
+    drive: float = 1.0
+    wait: float = 0.0
+    ride: float = 0.0
+
+    def __post_init__(self) -> None:
+        if min(self.drive, self.wait, self.ride) < 0:
+            raise DispatchError("the objective's weights must be zero or more")
+
+
+DRIVING = Weights()  # the driving added, alone (re-optimisation's objective)
+# The service's default: a minute of a rider's waiting weighs three of driving, a minute on board one.
+RIDER_FIRST = Weights(drive=1.0, wait=3.0, ride=1.0)
+
+
 class RideRules(msgspec.Struct, frozen=True, kw_only=True):
     """Per-service rules for deriving a request's limits from its direct drive time."""
 
@@ -83,6 +101,7 @@ class RideRules(msgspec.Struct, frozen=True, kw_only=True):
     ride_slack_s: float = DEFAULT_RIDE_SLACK_S
     pickup_window_s: float = DEFAULT_PICKUP_WINDOW_S
     boarding_s: float = 60.0  # service time at a pickup or drop-off
+    objective: Weights = RIDER_FIRST  # how a new ride's insertions are compared
 
     def max_ride_s(self, direct_s: float) -> float:
         return self.ride_factor * direct_s + self.ride_slack_s
@@ -98,6 +117,10 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
     passengers: Passengers = Passengers()
     earliest_pickup_s: float | None = None
     latest_arrival_s: float | None = None
+    # With both bounds: picked up as late as the latest arrival allows (a ride to a train), rather
+    # than as soon after the earliest pickup as possible (a ride from one). Alone, a latest arrival
+    # always means as late as possible.
+    prefer_late: bool = False
 
     def __post_init__(self) -> None:
         if self.earliest_pickup_s is None and self.latest_arrival_s is None:

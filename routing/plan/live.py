@@ -246,6 +246,8 @@ class FleetRides:
                 passengers=passengers,
                 earliest_pickup_s=earliest,
                 latest_arrival_s=latest,
+                # To a train: as late as it allows, so that nobody waits long at the station.
+                prefer_late=connection.kind == "first_mile",
             ),
             connection=connection,
         )

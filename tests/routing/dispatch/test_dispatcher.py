@@ -10,7 +10,17 @@ import pytest
 
 from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.drive_times import DriveTimes
-from routing.dispatch.model import DispatchError, Passengers, Request, RideRules, StopEvent, Vehicle
+from routing.dispatch.model import (
+    DRIVING,
+    RIDER_FIRST,
+    DispatchError,
+    Passengers,
+    Request,
+    RideRules,
+    StopEvent,
+    Vehicle,
+    Weights,
+)
 from routing.oracles import best_insertion_reference, schedule_reference
 
 H = 3600.0
@@ -84,8 +94,12 @@ def test_offers_are_feasible_and_bookings_land_in_the_plan(drive, stops: list[in
         if not quote.offers:
             assert quote.reason
             continue
-        costs = [o.added_drive_s for o in quote.offers]
-        assert costs == sorted(costs) and len({o.vehicle_id for o in quote.offers}) == len(quote.offers)
+        # Closest to what was asked first: the soonest pickup, or for arrive-by the latest drop-off.
+        if request.latest_arrival_s is not None:
+            closeness = [-o.dropoff_estimate_s for o in quote.offers]
+        else:
+            closeness = [o.pickup_estimate_s for o in quote.offers]
+        assert closeness == sorted(closeness) and len({o.vehicle_id for o in quote.offers}) == len(quote.offers)
         offer = quote.offers[0]
         promise = offer.promise
         assert promise.pickup_earliest_s <= offer.pickup_estimate_s <= promise.pickup_latest_s
@@ -103,7 +117,8 @@ def test_offers_are_feasible_and_bookings_land_in_the_plan(drive, stops: list[in
     _assert_promises_kept(disp)
 
 
-def test_kernel_agrees_with_the_python_oracle_on_live_plans(drive, stops: list[int]) -> None:
+@pytest.mark.parametrize("weights", [DRIVING, RIDER_FIRST, Weights(drive=0.2, wait=5.0, ride=0.0)])
+def test_kernel_agrees_with_the_python_oracle_on_live_plans(drive, stops: list[int], weights: Weights) -> None:
     disp = Dispatcher(drive, _fleet(stops, 4, seats=3, wheelchair_places=1))
     rng = random.Random(11)
     _book_some(disp, rng, stops, 40, 7 * H, 11 * H)
@@ -125,8 +140,8 @@ def test_kernel_agrees_with_the_python_oracle_on_live_plans(drive, stops: list[i
         p, d = int(problem.pickup[r]), int(problem.dropoff[r])
         for v in range(problem.n_vehicles):
             base = routes[v][(routes[v] != p) & (routes[v] != d)]
-            kernel = planner.best_insertion(v, base, r)
-            oracle = best_insertion_reference(problem, v, base.tolist(), r)
+            kernel = planner.best_insertion(v, base, r, weights)
+            oracle = best_insertion_reference(problem, v, base.tolist(), r, weights)
             assert kernel[0] == pytest.approx(oracle[0], abs=1e-6) or (np.isinf(kernel[0]) and np.isinf(oracle[0]))
             assert (planner.schedule(v, base) is None) == (schedule_reference(problem, v, base.tolist()) is None)
             checked += 1
@@ -360,3 +375,52 @@ def test_a_ride_waits_for_a_late_train_only_while_every_other_promise_holds(driv
         disp.wait_for("rider", later(150), now_s=6 * H)  # past the end of the only shift
     assert [list(r) for r in disp.routes] == plan_before and disp.booking("rider").promise == later(6)
     _assert_promises_kept(disp)
+
+
+def _idle_bus_and_a_pooled_one(drive) -> tuple[Dispatcher, int, int]:
+    """Bus `idle` waits at Nebringen; bus `pooled` comes from Herrenberg Bahnhof for a rider booked
+    at Nebringen at 09:20. Returns the dispatcher and the Nebringen and Bahnhof nodes."""
+    times = DriveTimes(drive)
+    nebringen, bahnhof = times.snap(48.5627, 8.8481), times.snap(48.5935, 8.8630)
+    fleet = [
+        Vehicle(id="idle", seats=8, wheelchair_places=1, depot_node=nebringen, shift_start_s=6 * H, shift_end_s=20 * H),
+        Vehicle(id="pooled", seats=8, wheelchair_places=1, depot_node=bahnhof, shift_start_s=6 * H, shift_end_s=20 * H),
+    ]
+    disp = Dispatcher(drive, fleet, times=times)
+    booked = Request(id="booked", origin_node=nebringen, destination_node=bahnhof, earliest_pickup_s=9 * H + 1200)
+    quote = disp.quote(booked, now_s=7 * H)
+    (offer,) = [o for o in quote.offers if o.vehicle_id == "pooled"]
+    disp.book(offer, booked)
+    return disp, nebringen, bahnhof
+
+
+def test_a_rider_is_picked_up_at_the_asked_time_when_a_bus_stands_idle_at_the_pickup(drive) -> None:
+    disp, nebringen, bahnhof = _idle_bus_and_a_pooled_one(drive)
+    wish = Request(id="new", origin_node=nebringen, destination_node=bahnhof, earliest_pickup_s=9 * H)
+    first = disp.quote(wish, now_s=8 * H).offers[0]
+    assert first.vehicle_id == "idle"
+    assert first.pickup_estimate_s - 9 * H <= 120
+    # Weighing driving alone, the ride joins the pooled bus, which cannot come before about 09:08 (the
+    # other rider's ride-time limit holds it back).
+    driving_only = Dispatcher(drive, disp.vehicles, RideRules(objective=DRIVING), times=disp.times)
+    pooled = Request(id="booked", origin_node=nebringen, destination_node=bahnhof, earliest_pickup_s=9 * H + 1200)
+    driving_only.book(next(o for o in driving_only.quote(pooled, 7 * H).offers if o.vehicle_id == "pooled"), pooled)
+    cheapest = min(driving_only.quote(wish, now_s=8 * H).offers, key=lambda o: o.added_drive_s)
+    assert cheapest.vehicle_id == "pooled" and cheapest.pickup_estimate_s - 9 * H >= 5 * 60
+
+
+def test_an_arrive_by_rider_arrives_within_one_window_of_the_asked_time(drive) -> None:
+    disp, nebringen, bahnhof = _idle_bus_and_a_pooled_one(drive)
+    deadline = 11 * H
+    wish = Request(id="new", origin_node=nebringen, destination_node=bahnhof, latest_arrival_s=deadline)
+    quote = disp.quote(wish, now_s=8 * H)
+    first = quote.offers[0]
+    window = disp.rules.pickup_window_s
+    assert deadline - window - 60 <= first.dropoff_estimate_s <= deadline
+    assert first.promise.dropoff_latest_s <= deadline
+    assert first.promise.pickup_latest_s - first.promise.pickup_earliest_s == pytest.approx(window)
+    drops = [o.dropoff_estimate_s for o in quote.offers]
+    assert drops == sorted(drops, reverse=True)
+    booking = disp.book(first, wish)
+    _assert_promises_kept(disp)
+    assert booking.promise == first.promise
