@@ -42,9 +42,7 @@ class RoutePlanner:
         w_drive: float = 1.0,
         w_wait: float = 0.0,
         w_ride: float = 0.0,
-    ) -> tuple[
-        npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int32], npt.NDArray[np.int32]
-    ]: ...
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
     def repair(
         self,
         routes: npt.NDArray[np.int32],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -12,11 +13,12 @@ from maas.area import covers, polygon_of
 from maas.db import Connection, audit
 from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
+from maas.db import offers as offer_repo
 from maas.db.database import Database
 from maas.definition import check_ride_time
 from maas.errors import Conflict, Invalid, NotFound
 from maas.fleet import FleetService, now_s
-from maas.model import BookingRecord, ServiceDefinition, User
+from maas.model import BookingRecord, ServiceDefinition, ServiceRules, User
 from maas.served import ServedNetwork, Serving
 from maas.wire import Timestamp, iso
 from routing.dispatch.dispatcher import Offer, Quote
@@ -46,6 +48,52 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     phone: str
 
 
+class Quoted(msgspec.Struct, frozen=True, kw_only=True):
+    """A quote with the ids its offers and alternatives are kept under until `expires`."""
+
+    quote: Quote
+    offer_ids: list[uuid.UUID]
+    alternative_ids: list[uuid.UUID]
+    expires: dt.datetime
+
+
+class NoRoom(Conflict):
+    """No vehicle can take the ride: a refusal that carries the nearest feasible earlier and later
+    offers, given ids before it reaches the rider."""
+
+    def __init__(self, reason: str, offers: list[Offer]) -> None:
+        super().__init__(reason, alternatives=[msgspec.to_builtins(offer_out(o)) for o in offers])
+        self.offers = offers
+
+
+_encode = msgspec.json.Encoder().encode
+_wish = msgspec.json.Decoder(RideWish)
+_offer = msgspec.json.Decoder(Offer)
+
+
+def request_hash(wish: RideWish | None, offer_id: uuid.UUID | None, caller: Caller | None) -> str:
+    """What a booking was asked with, as a digest: the same ride (times compared as instants) or the
+    same offer, for the same caller."""
+    if wish is not None:
+        wish = msgspec.structs.replace(
+            wish,
+            earliest_pickup=wish.earliest_pickup.astimezone(dt.UTC) if wish.earliest_pickup else None,
+            latest_arrival=wish.latest_arrival.astimezone(dt.UTC) if wish.latest_arrival else None,
+        )
+    return hashlib.sha256(_encode([wish, offer_id, caller])).hexdigest()
+
+
+def _replayed(known: BookingRecord, digest: str, key: str) -> BookingRecord:
+    """The booking an Idempotency-Key made, if this request is its retry; Invalid (422, as the IETF
+    Idempotency-Key draft asks) when the key comes with another request."""
+    if known.request_hash is not None and known.request_hash != digest:
+        raise Invalid(
+            f"Idempotency-Key {key!r} was used for another request (booking {known.id}); use a new key for a"
+            " new booking"
+        )
+    return known
+
+
 def _check(wish: RideWish) -> None:
     for place in (wish.origin, wish.destination):
         if not (-90 <= place.lat <= 90 and -180 <= place.lon <= 180):
@@ -62,6 +110,17 @@ def _check(wish: RideWish) -> None:
         or wish.seated + wish.wheelchairs > 20
     ):
         raise Invalid("a ride carries 1 to 20 passengers")
+
+
+class _Attempt(msgspec.Struct, frozen=True, kw_only=True):
+    """One booking being made: the ride, its request, and what identifies it for a retry."""
+
+    wish: RideWish
+    request: Request
+    key: str | None
+    digest: str
+    offer_id: uuid.UUID | None
+    chosen: Offer | None
 
 
 # Plan-and-store rounds a booking tries on the process's copy before it queues for the fleet lock.
@@ -121,7 +180,9 @@ class BookingService:
             latest_arrival_s=wish.latest_arrival.timestamp() if wish.latest_arrival else None,
         )
 
-    async def quote(self, wish: RideWish) -> Quote:
+    async def quote(self, user: User, wish: RideWish) -> Quoted:
+        """Offers for the ride, closest to the asked time first, each kept under an id until the
+        service's `offer_ttl_s` has passed."""
         fleet = self._fleet()
         request = self._request(fleet, f"quote-{uuid.uuid4()}", wish)
         async with fleet.mutex, self.db.pool.acquire() as conn:
@@ -132,29 +193,103 @@ class BookingService:
                 request = self._request(fleet, request.id, driven)
             dispatcher = await fleet.current(conn, fleet_version)
             if dispatcher is None:
-                return Quote(request_id=request.id, offers=[], alternatives=[], reason="no vehicle is on shift")
-            return dispatcher.quote(request, now_s())
+                quote = Quote(request_id=request.id, offers=[], alternatives=[], reason="no vehicle is on shift")
+            else:
+                quote = dispatcher.quote(request, now_s())
+            definition = await self.serving.definition(conn, area_version)
+        rules = definition.rules if definition is not None else ServiceRules()
+        offer_ids, expires = await self._keep(user, wish, quote.offers + quote.alternatives, rules)
+        return Quoted(
+            quote=quote,
+            offer_ids=offer_ids[: len(quote.offers)],
+            alternative_ids=offer_ids[len(quote.offers) :],
+            expires=expires,
+        )
+
+    async def _keep(
+        self, user: User, wish: RideWish, offers: list[Offer], rules: ServiceRules | None = None
+    ) -> tuple[list[uuid.UUID], dt.datetime]:
+        """Keep offers for booking by id: their ids and when they expire."""
+        now = dt.datetime.now(dt.UTC)
+        if rules is None:
+            async with self.db.pool.acquire() as conn:
+                definition = await self.serving.definition(conn)
+            rules = definition.rules if definition is not None else ServiceRules()
+        expires = now + dt.timedelta(seconds=rules.offer_ttl_s)
+        ids = [uuid.uuid4() for _ in offers]
+        if offers:
+            async with self.db.pool.acquire() as conn:
+                await offer_repo.forget_offers(conn, now - offer_repo.EXPIRED_KEPT)
+                await offer_repo.save_offers(
+                    conn, user.id, _encode(wish), expires, [(i, _encode(o)) for i, o in zip(ids, offers, strict=True)]
+                )
+        return ids, expires
+
+    async def chosen(self, user: User, offer_id: uuid.UUID) -> tuple[RideWish, Offer]:
+        """The ride and the offer kept under `offer_id`: NotFound unless the user asked for it (or is
+        staff), Conflict once it expired."""
+        async with self.db.pool.acquire() as conn:
+            stored = await offer_repo.find_offer(conn, offer_id)
+            booked = await booking_repo.find_by_offer(conn, offer_id)
+        if stored is None or (stored.created_by != user.id and user.role not in ("operator", "admin")):
+            raise NotFound(f"no offer {offer_id}: ask for a quote (POST /quotes)")
+        if booked is not None:
+            raise Conflict(f"offer {offer_id} is booked already (booking {booked.id}): ask for a new quote")
+        if stored.expires_at < dt.datetime.now(dt.UTC):
+            raise Conflict(f"the offer expired at {stored.expires_at.isoformat()}: ask for a new quote (POST /quotes)")
+        return _wish.decode(stored.wish), _offer.decode(stored.offer)
 
     async def book(
-        self, user: User, wish: RideWish, idempotency_key: str | None, caller: Caller | None = None
+        self,
+        user: User,
+        wish: RideWish | None,
+        idempotency_key: str | None,
+        caller: Caller | None = None,
+        offer_id: uuid.UUID | None = None,
     ) -> tuple[BookingRecord, bool]:
-        """(booking, created): a repeated Idempotency-Key returns the first booking unchanged."""
+        """(booking, created) of the ride `wish` (its first offer) or of the quote's offer `offer_id`. A
+        repeated Idempotency-Key returns the first booking unchanged; with another request, Invalid."""
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
             raise Invalid("Idempotency-Key must have 1 to 200 characters")
+        if (wish is None) == (offer_id is None):
+            raise Invalid("give either the ride (origin, destination, a time) or the id of a quote's offer")
+        digest = request_hash(wish, offer_id, caller)
+        if idempotency_key is not None:  # a retry books nothing, even once its offer expired
+            async with self.db.pool.acquire() as conn:
+                known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
+            if known is not None:
+                return _replayed(known, digest, idempotency_key), False
+        chosen: Offer | None = None
+        if offer_id is not None:
+            wish, chosen = await self.chosen(user, offer_id)
+        assert wish is not None
         booking_id = uuid.uuid4()
         fleet = self._fleet()
         request = self._request(fleet, str(booking_id), wish)
-        if caller is None:  # a phone booking is audited, in the same transaction: it takes the lock
-            found = await self._book_on_copy(fleet, user, wish, request, idempotency_key)
-            if found is not None:
-                return found
-        return await self._book_locked(fleet, user, wish, request, idempotency_key, caller)
+        attempt = _Attempt(
+            wish=wish, request=request, key=idempotency_key, digest=digest, offer_id=offer_id, chosen=chosen
+        )
+        try:
+            if caller is None:  # a phone booking is audited, in the same transaction: it takes the lock
+                found = await self._book_on_copy(fleet, user, attempt)
+                if found is not None:
+                    return found
+            return await self._book_locked(fleet, user, attempt, caller)
+        except NoRoom as refused:
+            ids, expires = await self._keep(user, wish, refused.offers)
+            raise Conflict(
+                str(refused),
+                alternatives=[
+                    msgspec.to_builtins(offer_out(o, i, expires)) for o, i in zip(refused.offers, ids, strict=True)
+                ],
+            ) from None
 
     async def _book_on_copy(
-        self, fleet: FleetService, user: User, wish: RideWish, request: Request, idempotency_key: str | None
+        self, fleet: FleetService, user: User, attempt: _Attempt
     ) -> tuple[BookingRecord, bool] | None:
         """Book on this process's copy and store in one call (`maas_book`); None when other processes
         kept changing the chosen shift for BOOK_ATTEMPTS rounds."""
+        wish, request, key = attempt.wish, attempt.request, attempt.key
         async with fleet.mutex, self.db.pool.acquire() as conn:
             # When the copy turned out stale it has been re-read: plan again.
             with fleet.guard():
@@ -169,45 +304,59 @@ class BookingService:
                     try:
                         driven = await self._check_service(conn, fleet, wish, area_version)
                         moved = request if driven is wish else self._request(fleet, request.id, driven)
-                        record = self._plan(fleet, user, driven, moved, None)
+                        record = self._plan(fleet, user, driven, moved, None, attempt)
                     except (Conflict, Invalid):
                         if fresh:
                             known = (
-                                await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
-                                if idempotency_key is not None
+                                await booking_repo.find_by_idempotency_key(conn, user.id, key)
+                                if key is not None
                                 else None
                             )
-                            if known is not None:
-                                return known, False  # booked before, when there was room
+                            if known is not None and key is not None:
+                                return _replayed(known, attempt.digest, key), False  # booked when there was room
                             raise
                         fresh = True  # refuse only on a copy as current as the last commit
                         continue
-                    outcome = await fleet.book_ride(conn, record, area_version, idempotency_key)
+                    outcome = await fleet.book_ride(conn, record, area_version, key)
                     if outcome.outcome == "booked":
                         return record, True
                     if outcome.outcome == "replay":
                         known = await booking_repo.find_booking(conn, outcome.known) if outcome.known else None
-                        if known is not None:
-                            return known, False
+                        if known is not None and key is not None:
+                            return _replayed(known, attempt.digest, key), False
                     if outcome.outcome == "area":
                         self._area = (_UNREAD, None)
         return None  # other processes kept changing the same shift: wait for the lock like every other change
 
     def _plan(
-        self, fleet: FleetService, user: User, wish: RideWish, request: Request, caller: Caller | None
+        self,
+        fleet: FleetService,
+        user: User,
+        wish: RideWish,
+        request: Request,
+        caller: Caller | None,
+        attempt: _Attempt,
     ) -> BookingRecord:
-        """Quote and book on the copy: the record to store, or Conflict with the nearest alternatives."""
+        """Book the chosen offer, or the first of a new quote, on the copy: the record to store, or
+        NoRoom with the nearest alternatives."""
         dispatcher = fleet.dispatcher
         if dispatcher is None:
-            raise Conflict("no vehicle is on shift", alternatives=[])
+            raise NoRoom("no vehicle is on shift", [])
         now = now_s()
-        quote = dispatcher.quote(request, now)
-        if not quote.offers:
-            raise Conflict(
-                quote.reason or "no vehicle can serve this ride",
-                alternatives=[msgspec.to_builtins(offer_out(o)) for o in quote.alternatives],
-            )
-        placed = dispatcher.book(quote.offers[0], request, now)
+        if attempt.chosen is not None:
+            try:
+                placed = dispatcher.book(msgspec.structs.replace(attempt.chosen, request_id=request.id), request, now)
+            except DispatchError:
+                quote = dispatcher.quote(request, now)
+                raise NoRoom(
+                    "the chosen offer no longer fits the vehicles' plans: here are the ones that do",
+                    quote.offers or quote.alternatives,
+                ) from None
+        else:
+            quote = dispatcher.quote(request, now)
+            if not quote.offers:
+                raise NoRoom(quote.reason or "no vehicle can serve this ride", quote.alternatives)
+            placed = dispatcher.book(quote.offers[0], request, now)
         shift = placed.vehicle_id
         return BookingRecord(
             id=uuid.UUID(request.id),
@@ -230,32 +379,29 @@ class BookingService:
             pickup_latest=booking_repo.utc(placed.promise.pickup_latest_s),
             dropoff_latest=booking_repo.utc(placed.promise.dropoff_latest_s),
             created_at=dt.datetime.now(dt.UTC),
+            offer_id=attempt.offer_id,
+            request_hash=attempt.digest,
         )
 
     async def _book_locked(
-        self,
-        fleet: FleetService,
-        user: User,
-        wish: RideWish,
-        request: Request,
-        idempotency_key: str | None,
-        caller: Caller | None,
+        self, fleet: FleetService, user: User, attempt: _Attempt, caller: Caller | None
     ) -> tuple[BookingRecord, bool]:
         """Book inside one transaction that holds the fleet lock throughout."""
+        wish, request, key = attempt.wish, attempt.request, attempt.key
         async with fleet.changing(self.db.pool) as conn:
             fleet_version, area_version = await fleet_repo.read_versions(conn)
-            if idempotency_key is not None:  # a replay, or a concurrent twin that committed first
-                known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
+            if key is not None:  # a replay, or a concurrent twin that committed first
+                known = await booking_repo.find_by_idempotency_key(conn, user.id, key)
                 if known is not None:
-                    return known, False
+                    return _replayed(known, attempt.digest, key), False
             driven = await self._check_service(conn, fleet, wish, area_version)
             if driven is not wish:
                 request = self._request(fleet, request.id, driven)
             await fleet.current(conn, fleet_version)
-            record = self._plan(fleet, user, driven, request, caller)
+            record = self._plan(fleet, user, driven, request, caller, attempt)
             # The one way a booking is written (as on the copy): maas_book, here under the lock already held,
             # so the copy it checks is the one just read.
-            outcome = await fleet.book_ride(conn, record, area_version, idempotency_key)
+            outcome = await fleet.book_ride(conn, record, area_version, key)
             if outcome.outcome != "booked":
                 raise RuntimeError(f"maas_book answered {outcome.outcome!r} under the fleet lock")
             if caller is not None:
@@ -359,18 +505,23 @@ class WindowOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OfferOut(msgspec.Struct, frozen=True, kw_only=True):
-    """An offer as riders see it: what is promised and what is expected (the wire of /quotes and of a
-    refused booking's alternatives, so declared here where the refusal is raised)."""
+    """An offer as riders see it: what is promised and what is expected, and the id to book it by until
+    it expires (the wire of /quotes and of a refused booking's alternatives, so declared here where the
+    refusal is raised)."""
 
+    id: uuid.UUID | None  # None only inside a refusal not yet answered
+    expires: Timestamp | None
     pickup_window: WindowOut
     dropoff_latest: Timestamp
     pickup_estimate: Timestamp
     dropoff_estimate: Timestamp
 
 
-def offer_out(offer: Offer) -> OfferOut:
+def offer_out(offer: Offer, offer_id: uuid.UUID | None = None, expires: dt.datetime | None = None) -> OfferOut:
     utc = booking_repo.utc
     return OfferOut(
+        id=offer_id,
+        expires=iso(expires) if expires is not None else None,
         pickup_window=WindowOut(
             earliest=iso(utc(offer.promise.pickup_earliest_s)), latest=iso(utc(offer.promise.pickup_latest_s))
         ),

@@ -24,6 +24,7 @@ from maas.db import journeys as journey_repo
 from maas.db.bookings import find_booking, utc
 from maas.db.bookings import set_status as set_booking_status
 from maas.db.database import Database
+from maas.db.offers import EXPIRED_KEPT
 from maas.definition import check_ride_time
 from maas.errors import Conflict, Invalid, NotFound
 from maas.fleet import FleetService, now_s
@@ -76,6 +77,17 @@ def _without_rides(plan: Plan) -> Plan:
     return Plan(itineraries=[it for it in plan.itineraries if not any(leg.mode == "on_demand" for leg in it.legs)])
 
 
+def _replayed(known: JourneyRecord, itinerary_id: uuid.UUID, key: str) -> JourneyRecord:
+    """The journey an Idempotency-Key booked, if this request is its retry (same itinerary); Invalid
+    when the key is reused for another one."""
+    if known.itinerary_id != itinerary_id:
+        raise Invalid(
+            f"Idempotency-Key {key!r} was used for booking itinerary {known.itinerary_id}; use a new key for"
+            " another itinerary"
+        )
+    return known
+
+
 class JourneyService:
     def __init__(self, db: Database, serving: Serving, transit: TransitRealtime) -> None:
         self.db = db
@@ -104,6 +116,7 @@ class JourneyService:
             answered.append(shown)
         if kept:
             async with self.db.pool.acquire() as conn:
+                await journey_repo.forget_itineraries(conn, dt.datetime.now(dt.UTC) - EXPIRED_KEPT)
                 await journey_repo.save_itineraries(
                     conn,
                     user.id,
@@ -184,7 +197,7 @@ class JourneyService:
             if idempotency_key is not None:
                 known = await journey_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
                 if known is not None:
-                    return known, False
+                    return _replayed(known, itinerary_id, idempotency_key), False
             stored = await journey_repo.find_itinerary(conn, itinerary_id)
         if stored is None or (stored.owner_id != user.id and user.role not in STAFF):
             raise NotFound(f"no itinerary {itinerary_id}: plan again")
@@ -204,7 +217,7 @@ class JourneyService:
             if idempotency_key is not None:
                 known = await journey_repo.find_by_idempotency_key(locked, user.id, idempotency_key)
                 if known is not None:
-                    return known, False
+                    return _replayed(known, itinerary_id, idempotency_key), False
             if await journey_repo.find_by_itinerary(locked, itinerary_id) is not None:
                 raise Conflict("this itinerary is booked already: see GET /journeys")
             fleet_version, area_version = await fleet_repo.read_versions(locked)

@@ -76,6 +76,8 @@ class BookingRecord(msgspec.Struct, frozen=True, kw_only=True):
     pickup_latest: dt.datetime
     dropoff_latest: dt.datetime
     created_at: dt.datetime
+    offer_id: uuid.UUID | None = None  # the quote's offer it was booked from, if one was chosen
+    request_hash: str | None = None  # of the request as sent, to tell a retry from a reused Idempotency-Key
 
 
 class FeedVersion(msgspec.Struct, frozen=True, kw_only=True):

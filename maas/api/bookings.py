@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from maas.auth import roles
 from maas.booking import BookingService, Caller, OfferOut, Place, RideWish, offer_out
+from maas.errors import Invalid
 from maas.model import BookingRecord, BookingStatus, User
 from maas.served import network_header
 from maas.wire import Timestamp, iso, iso_or_none
@@ -26,9 +28,42 @@ class Reassignment(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
+class BookingBody(msgspec.Struct, frozen=True, kw_only=True):
+    """Either the id of a quote's offer, or the ride itself (origin, destination, passengers, and
+    earliest_pickup or latest_arrival), whose first offer is booked."""
+
+    offer: uuid.UUID | None = None
+    origin: Place | None = None
+    destination: Place | None = None
+    seated: int = 1
+    wheelchairs: int = 0
+    earliest_pickup: dt.datetime | None = None
+    latest_arrival: dt.datetime | None = None
+
+    def ride(self) -> RideWish | None:
+        """The ride asked for, None when an offer is chosen; Invalid when the body is neither or both."""
+        if self.offer is not None:
+            if self.origin is not None or self.destination is not None:
+                raise Invalid("give the id of a quote's offer or the ride, not both")
+            return None
+        if self.origin is None or self.destination is None:
+            raise Invalid("give the id of a quote's offer (offer), or the ride's origin and destination")
+        return RideWish(
+            origin=self.origin,
+            destination=self.destination,
+            seated=self.seated,
+            wheelchairs=self.wheelchairs,
+            earliest_pickup=self.earliest_pickup,
+            latest_arrival=self.latest_arrival,
+        )
+
+
 class PhoneBooking(msgspec.Struct, frozen=True, kw_only=True):
-    ride: RideWish
+    """A phone caller's ride, or the id of an offer the operator quoted for them."""
+
     caller: Caller
+    ride: RideWish | None = None
+    offer: uuid.UUID | None = None
 
 
 class CallerOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,7 +98,7 @@ class BookingOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class QuoteOut(msgspec.Struct, frozen=True, kw_only=True):
-    offers: list[OfferOut]  # cheapest first
+    offers: list[OfferOut]  # closest to the asked time first: the soonest pickup, or the latest drop-off for arrive-by
     alternatives: list[OfferOut]  # the nearest feasible earlier and later times when there is no offer
     reason: str | None
 
@@ -97,12 +132,16 @@ class QuoteController(Controller):
     async def quote(
         self, request: Request[User, Any, Any], bookings: NamedDependency[BookingService], data: JSONBody[RideWish]
     ) -> Response[QuoteOut]:
-        """Offers for an on-demand ride (cheapest first), or the nearest feasible earlier and later times.
-        The `X-Maas-Network` header names the network that answered."""
-        quote = await bookings.quote(data)
+        """Offers for an on-demand ride, closest to the asked time first (leave after: the soonest pickup;
+        arrive by: the latest drop-off), each with an id to book it by until it expires; or the nearest
+        feasible earlier and later times. The `X-Maas-Network` header names the network that answered."""
+        quoted = await bookings.quote(request.user, data)
+        quote, expires = quoted.quote, quoted.expires
         body = QuoteOut(
-            offers=[offer_out(o) for o in quote.offers],
-            alternatives=[offer_out(o) for o in quote.alternatives],
+            offers=[offer_out(o, i, expires) for o, i in zip(quote.offers, quoted.offer_ids, strict=True)],
+            alternatives=[
+                offer_out(o, i, expires) for o, i in zip(quote.alternatives, quoted.alternative_ids, strict=True)
+            ],
             reason=quote.reason,
         )
         return Response(body, headers=network_header(bookings.serving.current))
@@ -116,11 +155,12 @@ class BookingController(Controller):
         self,
         request: Request[User, Any, Any],
         bookings: NamedDependency[BookingService],
-        data: JSONBody[RideWish],
+        data: JSONBody[BookingBody],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BookingOut]:
-        """Book the best offer; repeating the Idempotency-Key returns the same booking (200, not 201)."""
-        booking, created = await bookings.book(request.user, data, idempotency_key)
+        """Book a quote's offer by its id (`{"offer": id}`), or the first offer for the ride given;
+        repeating the Idempotency-Key returns the same booking (200, not 201), with another request 422."""
+        booking, created = await bookings.book(request.user, data.ride(), idempotency_key, offer_id=data.offer)
         return Response(booking_out(booking), status_code=201 if created else 200)
 
     @get("/", guards=[roles("rider", "operator", "admin")])
@@ -164,8 +204,10 @@ class OperatorBookingController(Controller):
         data: JSONBody[PhoneBooking],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BookingOut]:
-        """Book for a phone caller (name and number, no app account)."""
-        booking, created = await bookings.book(request.user, data.ride, idempotency_key, caller=data.caller)
+        """Book for a phone caller (name and number, no app account): the ride, or an offer quoted for it."""
+        booking, created = await bookings.book(
+            request.user, data.ride, idempotency_key, caller=data.caller, offer_id=data.offer
+        )
         return Response(booking_out(booking), status_code=201 if created else 200)
 
     @post("/{booking_id:uuid}/reassign", status_code=200)

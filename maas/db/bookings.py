@@ -14,12 +14,13 @@ from maas.model import BookingRecord
 COLUMNS = (
     "id, rider_id, caller_name, caller_phone, created_by, origin_lat, origin_lon, destination_lat,"
     " destination_lon, seated, wheelchairs, earliest_pickup, latest_arrival, status, vehicle_id, shift_id,"
-    " pickup_earliest, pickup_latest, dropoff_latest, created_at"
+    " pickup_earliest, pickup_latest, dropoff_latest, created_at, offer_id, request_hash"
 )
-# A booking is written only by maas_book (migrations 0012, 0015), together with its shift's plan.
+# A booking is written only by maas_book (migrations 0012, 0015, 0023), together with its shift's plan.
 BOOK = "SELECT outcome, version, changed, known FROM maas_book($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)"
 GET = f"SELECT {COLUMNS} FROM bookings WHERE id = $1"
 BY_KEY = f"SELECT {COLUMNS} FROM bookings WHERE created_by = $1 AND idempotency_key = $2"
+BY_OFFER = f"SELECT {COLUMNS} FROM bookings WHERE offer_id = $1"
 FOR_RIDER = f"SELECT {COLUMNS} FROM bookings WHERE rider_id = $1 ORDER BY created_at DESC LIMIT $2"
 ALL = f"SELECT {COLUMNS} FROM bookings ORDER BY created_at DESC LIMIT $1"
 ACTIVE = f"SELECT {COLUMNS} FROM bookings WHERE status IN ('confirmed', 'picked_up')"
@@ -80,6 +81,11 @@ async def find_booking(conn: Connection, booking_id: uuid.UUID) -> BookingRecord
 
 async def find_by_idempotency_key(conn: Connection, user_id: uuid.UUID, key: str) -> BookingRecord | None:
     row = await conn.fetchrow(BY_KEY, user_id, key)
+    return None if row is None else _booking(row)
+
+
+async def find_by_offer(conn: Connection, offer_id: uuid.UUID) -> BookingRecord | None:
+    row = await conn.fetchrow(BY_OFFER, offer_id)
     return None if row is None else _booking(row)
 
 

@@ -130,6 +130,9 @@ def test_nebringen_to_stuttgart_by_rufbus_and_s1_is_planned_and_booked_as_one(
     assert set(offer) >= {"pickup_window", "dropoff_latest", "pickup_estimate", "dropoff_estimate"}
     assert _t(offer["pickup_window"]["earliest"]) >= depart
     assert _t(offer["dropoff_latest"]) <= _t(train["departure"]) - dt.timedelta(seconds=CHANGE_S)
+    # Brought to the train as late as it allows: at most one pickup window (10 min) before the change.
+    latest_drop = _t(train["departure"]) - dt.timedelta(seconds=CHANGE_S)
+    assert _t(offer["dropoff_estimate"]) >= latest_drop - dt.timedelta(minutes=11)
     assert not ride["estimated"]
 
     key = {"Idempotency-Key": f"journey-{uuid.uuid4()}"}
@@ -146,6 +149,9 @@ def test_nebringen_to_stuttgart_by_rufbus_and_s1_is_planned_and_booked_as_one(
     assert again.status_code == 200 and again.json()["id"] == journey["id"]
     twice = app.post("/journeys", headers=rider, json={"itinerary": it["id"]})
     assert twice.status_code == 409 and "booked already" in twice.json()["detail"]
+    other = _plan(app, rider, depart + dt.timedelta(minutes=30))[0]
+    reused = app.post("/journeys", headers={**rider, **key}, json={"itinerary": other["id"]})
+    assert reused.status_code == 422 and "Idempotency-Key" in reused.json()["detail"]
     # The drop-off at Herrenberg is in a vehicle's stored plan, promised by the S1's departure less the change.
     plans, bookings, _ = asyncio.run(_stored(journey_settings.database_url or ""))
     assert any([leg["booking_id"], "dropoff"] in stops for stops in plans.values())
