@@ -146,18 +146,19 @@ class DriverService:
         self.hub = hub
         self.schedules = schedules
 
-    def _local(self, at: dt.datetime) -> str:
-        """`at` as a driver reads it: the network's local time of day."""
+    def _zone(self) -> dt.tzinfo:
+        """The network's time zone, in which drivers read times and days."""
         served = self.serving.current
-        zone = served.router.timezone if served is not None else dt.UTC
-        return f"{at.astimezone(zone):%H:%M}"
+        return served.router.timezone if served is not None else dt.UTC
+
+    def _local(self, at: dt.datetime) -> str:
+        return f"{at.astimezone(self._zone()):%H:%M}"
 
     async def list_shifts(self, user: User) -> list[fleet_repo.DriverShift]:
         """The shifts the driver may take today (in the network's time zone) or is on: assigned to
         them or to nobody, not ended, starting before tomorrow."""
         now = dt.datetime.now(dt.UTC)
-        served = self.serving.current
-        zone = served.router.timezone if served is not None else dt.UTC
+        zone = self._zone()
         today = now.astimezone(zone).date()
         tomorrow = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
         async with self.db.pool.acquire() as conn:
@@ -188,10 +189,13 @@ class DriverService:
                     f" sign out of it first: POST /driver/shifts/{other.id}/sign-out",
                     signed_in_shift=str(other.id),
                 )
+            # The lock makes both refusals below unreachable; the database backs them for any other writer.
             try:
-                await fleet_repo.sign_in(conn, shift_id, user.id)
-            except asyncpg.UniqueViolationError:  # a sign-in that did not take the fleet lock
+                taken = await fleet_repo.sign_in(conn, shift_id, user.id)
+            except asyncpg.UniqueViolationError:
                 raise Conflict("you are signed in to another shift; sign out of it first") from None
+            if not taken:
+                raise Conflict(f"another driver is signed in to shift {shift_id}")
             await audit.record(conn, user.id, "sign_in", str(shift_id), {"vehicle": str(shift.vehicle_id)})
             signed = await fleet_repo.find_shift(conn, shift_id)
         assert signed is not None

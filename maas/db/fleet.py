@@ -21,7 +21,10 @@ INSERT_SHIFT = "INSERT INTO shifts (id, vehicle_id, driver_id, starts_at, ends_a
 SHIFT_COLUMNS = "id, vehicle_id, driver_id, starts_at, ends_at, signed_in_at, signed_in_by"
 CURRENT_SHIFTS = f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE ends_at > $1 ORDER BY starts_at"
 GET_SHIFT = f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE id = $1"
-SIGN_IN = "UPDATE shifts SET signed_in_by = $2, signed_in_at = now() WHERE id = $1"
+# Only into a shift nobody is signed in to: two drivers racing for one cannot both win, lock or not.
+SIGN_IN = (
+    "UPDATE shifts SET signed_in_by = $2, signed_in_at = now() WHERE id = $1 AND signed_in_by IS NULL RETURNING id"
+)
 SIGN_OUT = "UPDATE shifts SET signed_in_by = NULL, signed_in_at = NULL WHERE id = $1"
 # A shift that has ended no longer holds its driver: the next sign-in ends that one.
 END_PAST_SIGN_INS = (
@@ -148,9 +151,10 @@ async def find_shift(conn: Connection, shift_id: uuid.UUID) -> ShiftRecord | Non
     return None if row is None else _shift(row)
 
 
-async def sign_in(conn: Connection, shift_id: uuid.UUID, driver_id: uuid.UUID) -> None:
-    """Sign the driver in; asyncpg.UniqueViolationError when they are signed in to another shift."""
-    await conn.execute(SIGN_IN, shift_id, driver_id)
+async def sign_in(conn: Connection, shift_id: uuid.UUID, driver_id: uuid.UUID) -> bool:
+    """Sign the driver in; False when someone is signed in to the shift already,
+    asyncpg.UniqueViolationError when the driver is signed in to another shift."""
+    return await conn.fetchval(SIGN_IN, shift_id, driver_id) is not None
 
 
 async def sign_out(conn: Connection, shift_id: uuid.UUID) -> None:

@@ -394,33 +394,40 @@ def test_a_driver_is_signed_in_to_one_shift_at_a_time(lone: World) -> None:
 
 
 def test_two_sign_ins_racing_past_the_service_cannot_both_hold(lone: World) -> None:
-    """The database itself keeps a driver on one shift: two transactions signing the same driver in
-    to two shifts at once (neither taking the fleet lock) do not both commit."""
+    """The database itself keeps a driver on one shift and a shift with one driver: two transactions
+    signing in at once (neither taking the fleet lock) do not both commit."""
     dana, _ = lone.users.make("driver")
+    olaf, _ = lone.users.make("driver")
     now = dt.datetime.now(dt.UTC)
-    shifts = [uuid.UUID(_shift(lone, None, now, 4)) for _ in range(2)]
+    shifts = [uuid.UUID(_shift(lone, None, now, 4)) for _ in range(3)]
 
-    async def race() -> list[BaseException | None]:
-        conns = [await asyncpg.connect(lone.settings.database_url) for _ in shifts]
+    async def race(pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> list[bool | BaseException]:
+        conns = [await asyncpg.connect(lone.settings.database_url) for _ in pairs]
         try:
 
-            async def sign_in(conn: asyncpg.Connection, shift_id: uuid.UUID) -> None:
+            async def sign_in(conn: asyncpg.Connection, shift_id: uuid.UUID, driver_id: uuid.UUID) -> bool:
                 async with conn.transaction():
-                    await conn.execute(fleet_repo.SIGN_IN, shift_id, dana.id)
+                    taken = await fleet_repo.sign_in(conn, shift_id, driver_id)
                     await asyncio.sleep(0.2)  # both are inside their transactions now
+                return taken
 
             return await asyncio.gather(
-                *(sign_in(c, s) for c, s in zip(conns, shifts, strict=True)), return_exceptions=True
+                *(sign_in(c, *pair) for c, pair in zip(conns, pairs, strict=True)), return_exceptions=True
             )
         finally:
             for conn in conns:
                 await conn.close()
 
-    outcomes = asyncio.run(race())
-    assert sum(o is None for o in outcomes) == 1, outcomes
-    assert any(isinstance(o, asyncpg.UniqueViolationError) for o in outcomes), outcomes
-    held = lone.sql("SELECT id FROM shifts WHERE signed_in_by = $1", dana.id)
-    assert len(held) == 1
+    # One driver, two shifts: the second sign-in breaks the unique index once the first commits.
+    outcomes = asyncio.run(race([(shifts[0], dana.id), (shifts[1], dana.id)]))
+    assert sum(o is True for o in outcomes) == 1, outcomes
+    assert sum(isinstance(o, asyncpg.UniqueViolationError) for o in outcomes) == 1, outcomes
+    assert len(lone.sql("SELECT id FROM shifts WHERE signed_in_by = $1", dana.id)) == 1
+    # Two drivers, one open shift: the second finds it taken.
+    kim, _ = lone.users.make("driver")
+    outcomes = asyncio.run(race([(shifts[2], olaf.id), (shifts[2], kim.id)]))
+    assert sorted(outcomes, key=repr) == [False, True], outcomes
+    assert len(lone.sql("SELECT signed_in_by FROM shifts WHERE id = $1 AND signed_in_by IS NOT NULL", shifts[2])) == 1
 
 
 def _report(world: World, bus: Bus, booking: dict, event: str, at: dt.datetime | None = None) -> Any:
