@@ -28,6 +28,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "virtual_stop_walk_m": (50, 2000),
     "no_show_wait_s": (0, 1800),
     "stop_radius_m": (20, 5000),
+    "early_pickup_s": (0, 3600),
     "position_max_age_s": (10, 3600),
     "delay_alert_s": (60, 3600),
     "reoptimize_every_s": (0, 86400),

@@ -8,11 +8,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal, get_args
 
+import asyncpg
 import msgspec
 
+from maas.db import Connection, audit, locks
 from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
-from maas.db import locks
 from maas.db import positions as position_repo
 from maas.db import stops as stop_repo
 from maas.db.database import Database
@@ -20,13 +21,13 @@ from maas.db.positions import Position
 from maas.db.users import find_user
 from maas.errors import Conflict, Invalid, NotFound
 from maas.fleet import FleetService
-from maas.model import BookingRecord, ShiftRecord, User
+from maas.model import BookingRecord, ServiceRules, ShiftRecord, User
 from maas.realtime import Hub, announce_positions
 from maas.served import Serving
 from routing.dispatch.model import DispatchError, StopEvent
+from routing.spatial import haversine_m
 
 MAX_POSITIONS = 1000  # per request; a phone that was offline for longer sends several batches
-NO_SHOW_WAIT = dt.timedelta(minutes=5)
 FUTURE_SLACK = dt.timedelta(seconds=60)  # phone clocks run a little ahead
 OLDEST = dt.timedelta(hours=24)
 # What a stop event makes of the booking's status (arrived changes none).
@@ -127,6 +128,17 @@ def _check_fix(fix: PositionFix, now: dt.datetime, n: int) -> None:
         raise Invalid(f"{what}: heading_deg must be between 0 and 360")
 
 
+class EventOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """A stop event taken: the booking as it is now, and what could not be checked."""
+
+    booking: BookingRecord
+    notes: list[str]
+
+
+def _distance(metres: float) -> str:
+    return f"{metres:.0f} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+
+
 class DriverService:
     def __init__(self, db: Database, serving: Serving, hub: Hub, schedules: Schedules) -> None:
         self.db = db
@@ -134,31 +146,90 @@ class DriverService:
         self.hub = hub
         self.schedules = schedules
 
+    def _zone(self) -> dt.tzinfo:
+        """The network's time zone, in which drivers read times and days."""
+        served = self.serving.current
+        return served.router.timezone if served is not None else dt.UTC
+
+    def _local(self, at: dt.datetime) -> str:
+        return f"{at.astimezone(self._zone()):%H:%M}"
+
+    async def list_shifts(self, user: User) -> list[fleet_repo.DriverShift]:
+        """The shifts the driver may take today (in the network's time zone) or is on: assigned to
+        them or to nobody, not ended, starting before tomorrow."""
+        now = dt.datetime.now(dt.UTC)
+        zone = self._zone()
+        today = now.astimezone(zone).date()
+        tomorrow = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+        async with self.db.pool.acquire() as conn:
+            return await fleet_repo.list_driver_shifts(conn, user.id, now, tomorrow)
+
     async def sign_in(self, user: User, shift_id: uuid.UUID) -> ShiftRecord:
-        """Take a shift assigned to `user` or to nobody; Conflict when another driver holds it."""
+        """Take a shift assigned to `user` or to nobody; Conflict when another driver holds it or
+        `user` is signed in to another shift (one at a time)."""
+        now = dt.datetime.now(dt.UTC)
         async with self.db.pool.acquire() as conn, conn.transaction():
             await locks.lock_fleet(conn)  # two drivers racing for an unassigned shift: one wins
             shift = await fleet_repo.find_shift(conn, shift_id)
-            if shift is None or shift.ends_at <= dt.datetime.now(dt.UTC):
+            if shift is None or shift.ends_at <= now:
                 raise NotFound(f"no current shift {shift_id}")
             if shift.driver_id is not None and shift.driver_id != user.id:
-                raise Conflict("another driver holds this shift")
-            await fleet_repo.sign_in(conn, shift_id, user.id)
+                raise Conflict(f"shift {shift_id} is assigned to another driver")
+            if shift.signed_in_by == user.id:
+                return shift
+            if shift.signed_in_by is not None:
+                raise Conflict(f"another driver is signed in to shift {shift_id}")
+            await fleet_repo.end_past_sign_ins(conn, user.id, now)
+            other = await fleet_repo.find_signed_in_shift(conn, user.id, now)
+            if other is not None:
+                vehicle = await fleet_repo.find_vehicle(conn, other.vehicle_id)
+                name = vehicle.name if vehicle is not None else str(other.vehicle_id)
+                raise Conflict(
+                    f"you are signed in to shift {other.id} ({name}, until {self._local(other.ends_at)});"
+                    f" sign out of it first: POST /driver/shifts/{other.id}/sign-out",
+                    signed_in_shift=str(other.id),
+                )
+            # The lock makes both refusals below unreachable; the database backs them for any other writer.
+            try:
+                taken = await fleet_repo.sign_in(conn, shift_id, user.id)
+            except asyncpg.UniqueViolationError:
+                raise Conflict("you are signed in to another shift; sign out of it first") from None
+            if not taken:
+                raise Conflict(f"another driver is signed in to shift {shift_id}")
+            await audit.record(conn, user.id, "sign_in", str(shift_id), {"vehicle": str(shift.vehicle_id)})
             signed = await fleet_repo.find_shift(conn, shift_id)
         assert signed is not None
         return signed
 
+    async def sign_out(self, user: User, shift_id: uuid.UUID) -> ShiftRecord:
+        """End `user`'s sign-in to the shift (it can be taken again if it is not assigned to them);
+        Conflict when they are not signed in to it or riders are still on board."""
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            await locks.lock_fleet(conn)
+            shift = await fleet_repo.find_shift(conn, shift_id)
+            if shift is None:
+                raise NotFound(f"no shift {shift_id}")
+            if shift.signed_in_by != user.id:
+                raise Conflict(f"you are not signed in to shift {shift_id}")
+            aboard = await fleet_repo.count_on_board(conn, shift_id)
+            if aboard:
+                rides = "1 ride is" if aboard == 1 else f"{aboard} rides are"
+                raise Conflict(f"{rides} on board: report the drop-offs before signing out")
+            await fleet_repo.sign_out(conn, shift_id)
+            await audit.record(conn, user.id, "sign_out", str(shift_id), {"vehicle": str(shift.vehicle_id)})
+            signed_out = await fleet_repo.find_shift(conn, shift_id)
+        assert signed_out is not None
+        return signed_out
+
     async def find_shift(self, user: User) -> ShiftRecord | None:
-        """The driver's current shift: the one signed in to last among those not ended."""
+        """The driver's current shift: the one, not ended, they are signed in to."""
         async with self.db.pool.acquire() as conn:
-            shifts = await fleet_repo.list_current_shifts(conn, dt.datetime.now(dt.UTC))
-        mine = [s for s in shifts if s.driver_id == user.id and s.signed_in_at is not None]
-        return max(mine, key=lambda s: s.signed_in_at or s.starts_at, default=None)
+            return await fleet_repo.find_signed_in_shift(conn, user.id, dt.datetime.now(dt.UTC))
 
     async def get_shift(self, user: User) -> ShiftRecord:
         shift = await self.find_shift(user)
         if shift is None:
-            raise Conflict("sign in to a shift first")
+            raise Conflict("sign in to a shift first: GET /driver/shifts lists yours")
         return shift
 
     async def plan(self, shift: ShiftRecord) -> list[PlannedStop]:
@@ -209,10 +280,76 @@ class DriverService:
             self.hub.note(p)
         return len(positions)
 
+    async def _check_place(
+        self,
+        conn: Connection,
+        rules: ServiceRules,
+        shift: ShiftRecord,
+        at: dt.datetime,
+        lat: float,
+        lon: float,
+        stop: str,
+    ) -> str | None:
+        """Invalid when the vehicle's GPS fix of the event's time lies beyond the stop radius; a note
+        when there is no recent fix to check against."""
+        fix = await position_repo.find_position_before(conn, shift.vehicle_id, at + FUTURE_SLACK)
+        max_age = dt.timedelta(seconds=rules.position_max_age_s)
+        if fix is None or fix.at < at - max_age:
+            return (
+                f"no GPS position of the vehicle in the {rules.position_max_age_s} s before {self._local(at)}:"
+                f" the {stop} was not checked against where the vehicle was"
+            )
+        metres = float(haversine_m(fix.lat, fix.lon, lat, lon))
+        if metres > rules.stop_radius_m:
+            raise Invalid(
+                f"the vehicle was {_distance(metres)} from the {stop} at {self._local(fix.at)}"
+                f" (a stop event needs it within {rules.stop_radius_m:.0f} m)"
+            )
+        return None
+
+    async def _check_order(
+        self, conn: Connection, rules: ServiceRules, booking: BookingRecord, event: StopEvent, at: dt.datetime
+    ) -> tuple[float, float, str]:
+        """Conflict when an earlier stop event is missing or the rider's wait is not over, Invalid when
+        the event's time cannot be (before the one it follows, or before the rider may board); the
+        stop's place and what it is called."""
+        if event is StopEvent.DROPPED_OFF:
+            picked_up = await stop_repo.find_last(conn, booking.id, "picked_up")
+            if picked_up is not None and at < picked_up:
+                raise Invalid(f"dropped_off at {self._local(at)} before the pickup at {self._local(picked_up)}")
+            return booking.destination_lat, booking.destination_lon, "drop-off"
+        pickup = (booking.origin_lat, booking.origin_lon, "pickup")
+        if event is StopEvent.ARRIVED:
+            return pickup
+        arrived = await stop_repo.find_arrival(conn, booking.id)
+        if arrived is None:
+            why = "a no-show counts from the arrival" if event is StopEvent.NO_SHOW else "report arrived first"
+            raise Conflict(f"{event.value} before arrived at the pickup: {why}")
+        if at < arrived:
+            raise Invalid(f"{event.value} at {self._local(at)} before the arrival at {self._local(arrived)}")
+        if event is StopEvent.PICKED_UP:
+            if at < booking.pickup_earliest - dt.timedelta(seconds=rules.early_pickup_s):
+                early = math.ceil((booking.pickup_earliest - at).total_seconds() / 60)
+                raise Invalid(
+                    f"picked_up at {self._local(at)} is {early} min before the pickup window opens at"
+                    f" {self._local(booking.pickup_earliest)}; riders board at most"
+                    f" {rules.early_pickup_s // 60} min early"
+                )
+        else:
+            allowed = max(arrived, booking.pickup_earliest) + dt.timedelta(seconds=rules.no_show_wait_s)
+            if at < allowed:
+                raise Conflict(
+                    f"wait for the rider until {self._local(allowed)}: a no-show counts"
+                    f" {rules.no_show_wait_s // 60} min after the arrival or the window's start, whichever is later",
+                    allowed_at=allowed.isoformat(),
+                )
+        return pickup
+
     async def record_event(
         self, user: User, shift: ShiftRecord, booking_id: uuid.UUID, event: StopEvent, at: dt.datetime | None
-    ) -> BookingRecord:
-        """Apply a stop event to the plans and the booking, committed together; the booking as it is now."""
+    ) -> EventOutcome:
+        """Check a stop event against the booking's earlier events, its promise and the vehicle's
+        position, then apply it to the plans and the booking, committed together."""
         now = dt.datetime.now(dt.UTC)
         at = at or now
         _check_time(at, now, "at")
@@ -225,16 +362,14 @@ class DriverService:
                 raise NotFound(f"no booking {booking_id} on your shift")
             if booking.status != STATUS_BEFORE[event]:
                 raise Conflict(f"the booking is {booking.status}; {event.value} needs it {STATUS_BEFORE[event]}")
+            definition = await self.serving.definition(conn)
+            rules = definition.rules if definition is not None else ServiceRules()
+            place = await self._check_order(conn, rules, booking, event, at)
+            note = await self._check_place(conn, rules, shift, at, *place)
+            notes = [] if note is None else [note]
             if event is StopEvent.ARRIVED:
-                await stop_repo.record_arrival(conn, booking_id, user.id, at)
-                return booking
-            if event is StopEvent.NO_SHOW:
-                arrived = await stop_repo.find_arrival(conn, booking_id)
-                if arrived is None:
-                    raise Conflict("report arrived first: a no-show counts from the arrival")
-                allowed = max(arrived, booking.pickup_earliest) + NO_SHOW_WAIT
-                if at < allowed:
-                    raise Conflict(f"wait for the rider until {allowed.isoformat()}", allowed_at=allowed.isoformat())
+                await stop_repo.record_arrival(conn, booking_id, user.id, at, note)
+                return EventOutcome(booking=booking, notes=notes)
             dispatcher = await fleet.current(conn)
             if dispatcher is None or str(booking_id) not in dispatcher.rides:
                 raise Conflict(f"booking {booking_id} is not in the current plans")
@@ -246,9 +381,9 @@ class DriverService:
                 at_s = max(at_s, booking.pickup_earliest.timestamp())
             dispatcher.record(str(booking_id), event, at_s)
             status = STATUS_AFTER[event]
-            await booking_repo.set_status(conn, booking_id, status, user.id, None)
+            await booking_repo.set_status(conn, booking_id, status, user.id, note, at)
             await fleet.commit(conn, {str(shift.id)})
-        return msgspec.structs.replace(booking, status=status)
+        return EventOutcome(booking=msgspec.structs.replace(booking, status=status), notes=notes)
 
 
-__all__ = ["DriverService", "PlannedStop", "PositionFix", "Schedules"]
+__all__ = ["DriverService", "EventOutcome", "PlannedStop", "PositionFix", "Schedules"]

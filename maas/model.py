@@ -49,10 +49,11 @@ class VehicleRecord(msgspec.Struct, frozen=True, kw_only=True):
 class ShiftRecord(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     vehicle_id: uuid.UUID
-    driver_id: uuid.UUID | None
+    driver_id: uuid.UUID | None  # the driver it is assigned to; None: any driver may take it
     starts_at: dt.datetime
     ends_at: dt.datetime
     signed_in_at: dt.datetime | None = None
+    signed_in_by: uuid.UUID | None = None  # the driver signed in to it now
 
 
 class BookingRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -159,6 +160,7 @@ class ServiceRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     virtual_stop_walk_m: float = 400.0  # how far a rider walks to a virtual stop at most
     no_show_wait_s: int = 300  # how long a driver waits at a pickup before reporting a no-show
     stop_radius_m: float = 300.0  # a stop event is accepted only this close to the vehicle's latest position
+    early_pickup_s: int = 300  # how long before the promised pickup window opens a rider may board
     position_max_age_s: int = 120  # older GPS positions no longer move ETAs: they fall back to the plan
     delay_alert_s: int = 300  # an ETA this much later than promised is pushed to the riders and the operator
     reoptimize_every_s: int = 600  # the live plans are re-optimised this often (and after cancellations); 0 never

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, Request, WebSocket, get, post, websocket
@@ -13,10 +13,11 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath, JSONBody
 
 from maas.api.bookings import BookingOut, PassengersOut, booking_out
-from maas.api.fleet import ShiftOut, shift_out
+from maas.api.fleet import ShiftOut, VehicleOut, shift_out, vehicle_out
 from maas.api.sockets import CONFLICT, FORBIDDEN, UNAUTHORIZED, push, refuse, socket_user
 from maas.auth import roles
 from maas.booking import Place
+from maas.db.fleet import DriverShift
 from maas.driving import MAX_POSITIONS, DriverService, PlannedStop, PositionFix, StopKind
 from maas.errors import Invalid
 from maas.model import ShiftRecord, User
@@ -86,6 +87,47 @@ class PositionsAccepted(msgspec.Struct, frozen=True, kw_only=True):
 class EventOut(msgspec.Struct, frozen=True, kw_only=True):
     booking: BookingOut
     plan: DriverPlanOut
+    notes: list[str]  # what could not be checked (no recent GPS position, say); the event was taken
+
+
+SignInState = Literal["available", "yours", "taken"]
+
+
+class SignedInOut(msgspec.Struct, frozen=True, kw_only=True):
+    driver_id: uuid.UUID
+    name: str
+    since: Timestamp
+
+
+class DriverShiftOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A shift a driver may take (or is on): its vehicle, its times, and who is signed in."""
+
+    id: uuid.UUID
+    vehicle: VehicleOut
+    starts_at: Timestamp
+    ends_at: Timestamp
+    running: bool  # started and not ended
+    assigned_to_you: bool  # False: an open shift, any driver may take it
+    sign_in: SignInState  # available to you, yours (you are signed in), or taken by another driver
+    signed_in: SignedInOut | None
+
+
+def driver_shift_out(user: User, found: DriverShift, now: dt.datetime) -> DriverShiftOut:
+    s = found.shift
+    signed_in = None
+    if s.signed_in_by is not None and s.signed_in_at is not None:
+        signed_in = SignedInOut(driver_id=s.signed_in_by, name=found.signed_in_name or "", since=iso(s.signed_in_at))
+    state: SignInState = "available" if s.signed_in_by is None else "yours" if s.signed_in_by == user.id else "taken"
+    return DriverShiftOut(
+        id=s.id,
+        vehicle=vehicle_out(found.vehicle),
+        starts_at=iso(s.starts_at),
+        ends_at=iso(s.ends_at),
+        running=s.starts_at <= now < s.ends_at,
+        assigned_to_you=s.driver_id == user.id,
+        sign_in=state,
+        signed_in=signed_in,
+    )
 
 
 def stop_out(stop: PlannedStop) -> StopOut:
@@ -124,12 +166,28 @@ class DriverController(Controller):
     path = "/driver"
     guards = [roles("driver")]
 
+    @get("/shifts")
+    async def shifts(
+        self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService]
+    ) -> list[DriverShiftOut]:
+        """The shifts you may take today, or are on: assigned to you or to nobody, with their vehicle."""
+        now = dt.datetime.now(dt.UTC)
+        return [driver_shift_out(request.user, s, now) for s in await drivers.list_shifts(request.user)]
+
     @post("/shifts/{shift_id:uuid}/sign-in", status_code=200)
     async def sign_in(
         self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService], shift_id: FromPath[uuid.UUID]
     ) -> ShiftOut:
-        """Take a shift assigned to you or to nobody (409 when another driver holds it)."""
+        """Take a shift assigned to you or to nobody (409 when another driver holds it, or while you
+        are signed in to another shift)."""
         return shift_out(await drivers.sign_in(request.user, shift_id))
+
+    @post("/shifts/{shift_id:uuid}/sign-out", status_code=200)
+    async def sign_out(
+        self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService], shift_id: FromPath[uuid.UUID]
+    ) -> ShiftOut:
+        """Leave a shift you are signed in to (409 while riders are on board); an open one can be taken again."""
+        return shift_out(await drivers.sign_out(request.user, shift_id))
 
     @get("/plan")
     async def plan(self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService]) -> DriverPlanOut:
@@ -154,10 +212,11 @@ class DriverController(Controller):
     async def events(
         self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService], data: JSONBody[StopReport]
     ) -> EventOut:
-        """Arrived, picked up, no-show (only after waiting) or dropped off; the booking and your new plan."""
+        """Arrived, picked up (after arriving), no-show (after waiting) or dropped off (after the pickup),
+        checked against the promise and the vehicle's GPS position; the booking and your new plan."""
         shift = await drivers.get_shift(request.user)
-        booking = await drivers.record_event(request.user, shift, data.booking_id, data.event, data.at)
-        return EventOut(booking=booking_out(booking), plan=await plan_out(drivers, shift))
+        taken = await drivers.record_event(request.user, shift, data.booking_id, data.event, data.at)
+        return EventOut(booking=booking_out(taken.booking), plan=await plan_out(drivers, shift), notes=taken.notes)
 
 
 @websocket("/ws/driver", exclude_from_auth=True)

@@ -44,10 +44,11 @@ class VehicleOut(msgspec.Struct, frozen=True, kw_only=True):
 class ShiftOut(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     vehicle_id: uuid.UUID
-    driver_id: uuid.UUID | None
+    driver_id: uuid.UUID | None  # the driver it is assigned to; None: any driver may take it
     starts_at: Timestamp
     ends_at: Timestamp
     signed_in_at: Timestamp | None
+    signed_in_by: uuid.UUID | None  # the driver signed in to it now
 
 
 def vehicle_out(v: VehicleRecord) -> VehicleOut:
@@ -69,6 +70,7 @@ def shift_out(s: ShiftRecord) -> ShiftOut:
         starts_at=iso(s.starts_at),
         ends_at=iso(s.ends_at),
         signed_in_at=iso_or_none(s.signed_in_at),
+        signed_in_by=s.signed_in_by,
     )
 
 

@@ -30,7 +30,10 @@ SET_PROMISE = (
     "UPDATE bookings SET pickup_earliest = $2, pickup_latest = $3, dropoff_latest = $4, vehicle_id = $5, shift_id = $6"
     " WHERE id = $1"
 )
-EVENT = "INSERT INTO booking_events (booking_id, status, actor, reason) VALUES ($1, $2, $3, $4)"
+# An event happened now unless its time is given (a driver's phone reports when it stopped).
+EVENT = (
+    "INSERT INTO booking_events (booking_id, status, actor, reason, at) VALUES ($1, $2, $3, $4, coalesce($5, now()))"
+)
 
 _encode = msgspec.json.Encoder().encode
 
@@ -102,10 +105,16 @@ async def list_active(conn: Connection) -> list[BookingRecord]:
 
 
 async def set_status(
-    conn: Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None, reason: str | None
+    conn: Connection,
+    booking_id: uuid.UUID,
+    status: str,
+    actor: uuid.UUID | None,
+    reason: str | None,
+    at: dt.datetime | None = None,
 ) -> None:
+    """The booking's new status and its event (at `at`, default now)."""
     await conn.execute(SET_STATUS, booking_id, status)
-    await conn.execute(EVENT, booking_id, status, actor, reason)
+    await conn.execute(EVENT, booking_id, status, actor, reason, at)
 
 
 async def set_vehicle(conn: Connection, booking_id: uuid.UUID, vehicle_id: uuid.UUID, shift_id: uuid.UUID) -> None:
@@ -123,13 +132,13 @@ async def set_promise(conn: Connection, booking: BookingRecord, reason: str, act
         booking.vehicle_id,
         booking.shift_id,
     )
-    await conn.execute(EVENT, booking.id, booking.status, actor, reason)
+    await conn.execute(EVENT, booking.id, booking.status, actor, reason, None)
 
 
 async def add_event(
     conn: Connection, booking_id: uuid.UUID, status: str, actor: uuid.UUID | None, reason: str | None
 ) -> None:
-    await conn.execute(EVENT, booking_id, status, actor, reason)
+    await conn.execute(EVENT, booking_id, status, actor, reason, None)
 
 
 def utc(epoch_s: float) -> dt.datetime:

@@ -18,10 +18,28 @@ VEHICLE_COLUMNS = "id, name, seats, wheelchair_places, depot_lat, depot_lon, act
 LIST_VEHICLES = f"SELECT {VEHICLE_COLUMNS} FROM vehicles ORDER BY name"
 GET_VEHICLE = f"SELECT {VEHICLE_COLUMNS} FROM vehicles WHERE id = $1"
 INSERT_SHIFT = "INSERT INTO shifts (id, vehicle_id, driver_id, starts_at, ends_at) VALUES ($1, $2, $3, $4, $5)"
-SHIFT_COLUMNS = "id, vehicle_id, driver_id, starts_at, ends_at, signed_in_at"
+SHIFT_COLUMNS = "id, vehicle_id, driver_id, starts_at, ends_at, signed_in_at, signed_in_by"
 CURRENT_SHIFTS = f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE ends_at > $1 ORDER BY starts_at"
 GET_SHIFT = f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE id = $1"
-SIGN_IN = "UPDATE shifts SET driver_id = $2, signed_in_at = now() WHERE id = $1"
+# Only into a shift nobody is signed in to: two drivers racing for one cannot both win, lock or not.
+SIGN_IN = (
+    "UPDATE shifts SET signed_in_by = $2, signed_in_at = now() WHERE id = $1 AND signed_in_by IS NULL RETURNING id"
+)
+SIGN_OUT = "UPDATE shifts SET signed_in_by = NULL, signed_in_at = NULL WHERE id = $1"
+# A shift that has ended no longer holds its driver: the next sign-in ends that one.
+END_PAST_SIGN_INS = (
+    "UPDATE shifts SET signed_in_by = NULL, signed_in_at = NULL WHERE signed_in_by = $1 AND ends_at <= $2"
+)
+SIGNED_IN = f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE signed_in_by = $1 AND ends_at > $2"
+# The shifts a driver may take or is on between $2 and $3: assigned to them, or to nobody.
+DRIVER_SHIFTS = (
+    "SELECT s.id, s.vehicle_id, s.driver_id, s.starts_at, s.ends_at, s.signed_in_at, s.signed_in_by,"
+    " v.name, v.seats, v.wheelchair_places, v.depot_lat, v.depot_lon, v.active, u.name AS signed_in_name"
+    " FROM shifts s JOIN vehicles v ON v.id = s.vehicle_id LEFT JOIN users u ON u.id = s.signed_in_by"
+    " WHERE s.ends_at > $2 AND s.starts_at < $3 AND (s.driver_id = $1 OR s.driver_id IS NULL OR s.signed_in_by = $1)"
+    " ORDER BY s.starts_at, v.name"
+)
+ON_BOARD = "SELECT count(*) FROM bookings WHERE shift_id = $1 AND status = 'picked_up'"
 OVERLAPPING = "SELECT count(*) FROM shifts WHERE vehicle_id = $1 AND starts_at < $3 AND ends_at > $2"
 VERSION = "SELECT version FROM fleet_state WHERE id = 1"
 BUMP = "UPDATE fleet_state SET version = version + 1 WHERE id = 1 RETURNING version"
@@ -76,6 +94,7 @@ def _shift(r: asyncpg.Record) -> ShiftRecord:
         starts_at=r["starts_at"],
         ends_at=r["ends_at"],
         signed_in_at=r["signed_in_at"],
+        signed_in_by=r["signed_in_by"],
     )
 
 
@@ -132,8 +151,61 @@ async def find_shift(conn: Connection, shift_id: uuid.UUID) -> ShiftRecord | Non
     return None if row is None else _shift(row)
 
 
-async def sign_in(conn: Connection, shift_id: uuid.UUID, driver_id: uuid.UUID) -> None:
-    await conn.execute(SIGN_IN, shift_id, driver_id)
+async def sign_in(conn: Connection, shift_id: uuid.UUID, driver_id: uuid.UUID) -> bool:
+    """Sign the driver in; False when someone is signed in to the shift already,
+    asyncpg.UniqueViolationError when the driver is signed in to another shift."""
+    return await conn.fetchval(SIGN_IN, shift_id, driver_id) is not None
+
+
+async def sign_out(conn: Connection, shift_id: uuid.UUID) -> None:
+    await conn.execute(SIGN_OUT, shift_id)
+
+
+async def end_past_sign_ins(conn: Connection, driver_id: uuid.UUID, now: dt.datetime) -> None:
+    await conn.execute(END_PAST_SIGN_INS, driver_id, now)
+
+
+async def find_signed_in_shift(conn: Connection, driver_id: uuid.UUID, now: dt.datetime) -> ShiftRecord | None:
+    """The shift, not ended, that the driver is signed in to (one at most: a unique index)."""
+    row = await conn.fetchrow(SIGNED_IN, driver_id, now)
+    return None if row is None else _shift(row)
+
+
+class DriverShift(msgspec.Struct, frozen=True, kw_only=True):
+    """A shift as a driver sees it: its vehicle and, when someone is signed in, their name."""
+
+    shift: ShiftRecord
+    vehicle: VehicleRecord
+    signed_in_name: str | None
+
+
+async def list_driver_shifts(
+    conn: Connection, driver_id: uuid.UUID, after: dt.datetime, before: dt.datetime
+) -> list[DriverShift]:
+    """Shifts assigned to the driver or to nobody (or that the driver is signed in to) that run
+    some time between `after` and `before`, by start."""
+    rows = await conn.fetch(DRIVER_SHIFTS, driver_id, after, before)
+    return [
+        DriverShift(
+            shift=_shift(r),
+            vehicle=VehicleRecord(
+                id=r["vehicle_id"],
+                name=r["name"],
+                seats=r["seats"],
+                wheelchair_places=r["wheelchair_places"],
+                depot_lat=r["depot_lat"],
+                depot_lon=r["depot_lon"],
+                active=r["active"],
+            ),
+            signed_in_name=r["signed_in_name"],
+        )
+        for r in rows
+    ]
+
+
+async def count_on_board(conn: Connection, shift_id: uuid.UUID) -> int:
+    """How many of the shift's rides have been picked up and not yet dropped off."""
+    return int(await conn.fetchval(ON_BOARD, shift_id))
 
 
 async def read_versions(conn: Connection) -> tuple[int, int | None]:

@@ -21,6 +21,11 @@ UPSERT_LATEST = (
     " WHERE latest_positions.at <= excluded.at"
 )
 LATEST = "SELECT vehicle_id, at, lat, lon, speed_mps, heading_deg FROM latest_positions"
+# The trail, not the latest row: a stop event reported late is checked against where the vehicle was then.
+AT_OR_BEFORE = (
+    "SELECT vehicle_id, at, lat, lon, speed_mps, heading_deg FROM positions"
+    " WHERE vehicle_id = $1 AND at <= $2 ORDER BY at DESC LIMIT 1"
+)
 
 
 class Position(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,3 +67,9 @@ async def insert_positions(conn: Connection, positions: Sequence[Position]) -> N
 
 async def list_latest(conn: Connection) -> list[Position]:
     return [_position(r) for r in await conn.fetch(LATEST)]
+
+
+async def find_position_before(conn: Connection, vehicle_id: uuid.UUID, at: dt.datetime) -> Position | None:
+    """The vehicle's last GPS fix at or before `at`, if any."""
+    row = await conn.fetchrow(AT_OR_BEFORE, vehicle_id, at)
+    return None if row is None else _position(row)

@@ -1,4 +1,5 @@
-"""Drivers' arrivals at pickups, kept in the booking's event history (they change no status)."""
+"""Drivers' stop events in the booking's event history: arrivals at pickups (they change no status)
+and when the driver said a ride's status changed."""
 
 from __future__ import annotations
 
@@ -7,15 +8,23 @@ import uuid
 
 from maas.db import Connection
 
-ARRIVED = "INSERT INTO booking_events (booking_id, status, actor, reason, at) VALUES ($1, 'arrived', $2, NULL, $3)"
-LAST_ARRIVAL = "SELECT max(at) FROM booking_events WHERE booking_id = $1 AND status = 'arrived'"
+ARRIVED = "INSERT INTO booking_events (booking_id, status, actor, reason, at) VALUES ($1, 'arrived', $2, $3, $4)"
+LAST_EVENT = "SELECT max(at) FROM booking_events WHERE booking_id = $1 AND status = $2"
 
 
-async def record_arrival(conn: Connection, booking_id: uuid.UUID, driver_id: uuid.UUID, at: dt.datetime) -> None:
-    await conn.execute(ARRIVED, booking_id, driver_id, at)
+async def record_arrival(
+    conn: Connection, booking_id: uuid.UUID, driver_id: uuid.UUID, at: dt.datetime, note: str | None = None
+) -> None:
+    """An arrival at the booking's pickup; `note` says what could not be checked."""
+    await conn.execute(ARRIVED, booking_id, driver_id, note, at)
 
 
 async def find_arrival(conn: Connection, booking_id: uuid.UUID) -> dt.datetime | None:
     """When the driver last reported arriving for this booking's pickup."""
-    at: dt.datetime | None = await conn.fetchval(LAST_ARRIVAL, booking_id)
+    return await find_last(conn, booking_id, "arrived")
+
+
+async def find_last(conn: Connection, booking_id: uuid.UUID, status: str) -> dt.datetime | None:
+    """When the booking's last event of `status` happened."""
+    at: dt.datetime | None = await conn.fetchval(LAST_EVENT, booking_id, status)
     return at

@@ -28,6 +28,7 @@ from tests.maas.live_world import (
     World,
     avl_fixes,
     own_settings,
+    soon,
     world,
 )
 
@@ -60,7 +61,8 @@ def wait_for(
 def test_a_rider_polls_the_vehicle_and_its_arrival(world: World) -> None:
     bus = world.bus(NEBRINGEN, seats=4)  # the only bus that takes four
     _, rider = world.users.make("rider")
-    booking = world.book(rider, NEBRINGEN, HERRENBERG_BAHNHOF, seated=4)
+    # From the bus's depot in two minutes, so that the driver may report the pickup in this test.
+    booking = world.book(rider, NEBRINGEN, HERRENBERG_BAHNHOF, seated=4, earliest_pickup=soon(0.03))
     assert world.bus_of(booking) == bus
     client = world.client
     url = f"/bookings/{booking['id']}/vehicle"
@@ -78,6 +80,8 @@ def test_a_rider_polls_the_vehicle_and_its_arrival(world: World) -> None:
     _, stranger = world.users.make("rider")
     assert client.get(url, headers=stranger).status_code == 404
     assert client.get(url, headers=world.operator).status_code == 200
+    at_pickup = {**NEBRINGEN, "at": dt.datetime.now(dt.UTC).isoformat()}  # stop events are checked against it
+    assert client.post("/driver/positions", headers=bus.headers, json=at_pickup).status_code == 202
     for event in ("arrived", "picked_up"):
         assert (
             client.post(
@@ -88,6 +92,8 @@ def test_a_rider_polls_the_vehicle_and_its_arrival(world: World) -> None:
     aboard = client.get(url, headers=rider).json()
     assert aboard["status"] == "picked_up" and aboard["eta_stop"] == "dropoff"
     assert aboard["eta"] <= booking["dropoff_latest"]
+    at_dropoff = {**HERRENBERG_BAHNHOF, "at": dt.datetime.now(dt.UTC).isoformat()}
+    assert client.post("/driver/positions", headers=bus.headers, json=at_dropoff).status_code == 202
     assert (
         client.post(
             "/driver/events", headers=bus.headers, json={"booking_id": booking["id"], "event": "dropped_off"}
@@ -99,10 +105,10 @@ def test_a_rider_polls_the_vehicle_and_its_arrival(world: World) -> None:
 
 
 def test_a_rider_socket_follows_the_vehicle(world: World) -> None:
-    world.bus(KUPPINGEN)
+    bus = world.bus(KUPPINGEN, seats=5)  # the only bus that takes five
     _rider_user, rider = world.users.make("rider")
-    booking = world.book(rider, KUPPINGEN, HERRENBERG_VERENAWEG)
-    bus = world.bus_of(booking)
+    booking = world.book(rider, KUPPINGEN, HERRENBERG_VERENAWEG, seated=5, earliest_pickup=soon(0.03))
+    assert world.bus_of(booking) == bus
     client = world.client
     # Browsers pass the token as a query parameter.
     with client.websocket_connect(f"/ws/bookings/{booking['id']}?token={token(rider)}") as socket:
@@ -113,7 +119,13 @@ def test_a_rider_socket_follows_the_vehicle(world: World) -> None:
         update = wait_for(socket, lambda m: m["type"] == "positions")
         assert (update["position"]["lat"], update["position"]["lon"]) == (fixes[-1]["lat"], fixes[-1]["lon"])
         assert update["eta"] == first["eta"] and update["vehicle_id"] == bus.vehicle_id
-        client.post("/driver/events", headers=bus.headers, json={"booking_id": booking["id"], "event": "picked_up"})
+        at_pickup = {**KUPPINGEN, "at": dt.datetime.now(dt.UTC).isoformat()}
+        assert client.post("/driver/positions", headers=bus.headers, json=at_pickup).status_code == 202
+        for event in ("arrived", "picked_up"):
+            reported = client.post(
+                "/driver/events", headers=bus.headers, json={"booking_id": booking["id"], "event": event}
+            )
+            assert reported.status_code == 200, reported.text
         aboard = wait_for(socket, lambda m: m["status"] == "picked_up")
         assert aboard["eta_stop"] == "dropoff"
     _, stranger = world.users.make("rider")
