@@ -124,7 +124,7 @@ def test_bad_input_gets_a_problem_with_a_reason(client: TestClient, users: Users
             422,
             "offset",
         ),
-        ({"origin": NEBRINGEN}, 400, ""),
+        ({"origin": NEBRINGEN}, 422, "origin and destination"),
     ]
     for body, status, words in cases:
         response = client.post("/bookings", headers=rider, json=body)
