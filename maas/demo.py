@@ -278,13 +278,16 @@ async def prepare_service(settings: Settings) -> DemoAccess:
             ("Herrenberg Verenaweg", "Nebringen", 0, 1, 1.0),
         ]
         booked = []
+        # From the next full hour, so that a second run in the same hour asks for the same rides and
+        # its Idempotency-Keys find them (a key with another request would be refused).
+        base = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
         for k, (a, b, seated, wheelchairs, hours) in enumerate(rides):
             wish = RideWish(
                 origin=Place(lat=DEMO_PLACES[a][0], lon=DEMO_PLACES[a][1]),
                 destination=Place(lat=DEMO_PLACES[b][0], lon=DEMO_PLACES[b][1]),
                 seated=seated,
                 wheelchairs=wheelchairs,
-                earliest_pickup=dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours),
+                earliest_pickup=base + dt.timedelta(hours=hours),
             )
             try:
                 booking, _ = await service.book(people["rider"], wish, f"demo-{now:%Y%m%d%H}-{k}")
