@@ -145,11 +145,7 @@ class BookingService:
         if definition is None:
             self._area = (None, None)
             return wish
-        if self._area[0] != definition.version:
-            self._area = (definition.version, polygon_of(definition.geometry))
-        for what, place in (("start", wish.origin), ("end", wish.destination)):
-            if not covers(self._area[1], place.lat, place.lon):
-                raise Invalid(f"the ride's {what} {place.lat},{place.lon} lies outside the service area")
+        self._check_area(definition, wish)
         fleet.follow(definition.rules)
         when = wish.earliest_pickup or wish.latest_arrival
         served = self.serving.current
@@ -159,6 +155,28 @@ class BookingService:
         if definition.rules.stops == "virtual_stops" and served is not None:
             return _at_virtual_stops(served, definition, wish)
         return wish
+
+    def _check_area(self, definition: ServiceDefinition, wish: RideWish) -> None:
+        """Refuse a ride that starts or ends outside the definition's area, naming the area."""
+        if self._area[0] != definition.version:
+            self._area = (definition.version, polygon_of(definition.geometry))
+        for what, place in (("start", wish.origin), ("end", wish.destination)):
+            if not covers(self._area[1], place.lat, place.lon):
+                raise Invalid(
+                    f"the ride's {what} {place.lat},{place.lon} lies outside the service area {definition.name}"
+                )
+
+    async def _snapped(self, fleet: FleetService, request_id: str, wish: RideWish) -> Request:
+        """`_request`; a place too far from a road is refused for lying outside the service area when
+        it does: that is the cause (a place outside the network is far from every road too)."""
+        try:
+            return self._request(fleet, request_id, wish)
+        except DispatchError:
+            async with self.db.pool.acquire() as conn:
+                definition = await self.serving.definition(conn)
+            if definition is not None:
+                self._check_area(definition, wish)
+            raise
 
     def _fleet(self) -> FleetService:
         fleet = self.serving.fleet()
@@ -184,7 +202,7 @@ class BookingService:
         """Offers for the ride, closest to the asked time first, each kept under an id until the
         service's `offer_ttl_s` has passed."""
         fleet = self._fleet()
-        request = self._request(fleet, f"quote-{uuid.uuid4()}", wish)
+        request = await self._snapped(fleet, f"quote-{uuid.uuid4()}", wish)
         async with fleet.mutex, self.db.pool.acquire() as conn:
             # Nothing is written, so the copy need not be locked: it is as current as the last commit.
             fleet_version, area_version = await fleet_repo.read_versions(conn)
@@ -265,7 +283,7 @@ class BookingService:
         assert wish is not None
         booking_id = uuid.uuid4()
         fleet = self._fleet()
-        request = self._request(fleet, str(booking_id), wish)
+        request = await self._snapped(fleet, str(booking_id), wish)
         attempt = _Attempt(
             wish=wish, request=request, key=idempotency_key, digest=digest, offer_id=offer_id, chosen=chosen
         )

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import signal
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HERRENBERG = SHARED_DATA / "region-herrenberg"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A run ended by SIGTERM (a timeout, kill) tears its fixtures down as after Ctrl-C, so that the
+    # embedded PostgreSQL of the session stops with it.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def shared(*parts: str) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from maas.cli.bench import bench
+from maas.cli.common import exit_on_termination
 from maas.cli.darp import darp
 from maas.cli.demo import demo
 from maas.cli.feeds import feeds
@@ -19,6 +20,7 @@ from maas.cli.users import user
 @click.version_option(package_name="maas")
 def main() -> None:
     """maas: on-demand rural mobility - multimodal networks, journey planning, dispatch, booking."""
+    exit_on_termination()
 
 
 for command in (network, plan, feeds, rt, demo, darp, bench, user, serve):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import signal
 import sys
+import threading
 import zoneinfo
 from collections.abc import Awaitable, Callable
+from types import FrameType
 from typing import TYPE_CHECKING, NoReturn, TypeVar, Unpack
 
 import msgspec
@@ -29,6 +32,20 @@ def fail(message: str) -> NoReturn:
     """Print `error: message` and exit with status 2 (a usage or input error, never a traceback)."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(2)
+
+
+def exit_on_termination() -> None:
+    """SIGTERM and SIGHUP end the command as Ctrl-C does, through its cleanup (finally blocks and exit
+    handlers, which let go of the embedded PostgreSQL), instead of killing it; other handlers stay."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _exit_by_signal)
+
+
+def _exit_by_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def table_console() -> Console:

@@ -56,6 +56,15 @@ def serve_in_workers(settings: Settings, workers: int) -> None:
     # variables the workers already see; host and port are the parent's socket, not the workers'.
     if settings.network_dir is not None:
         os.environ["MAAS_NETWORK_DIR"] = str(settings.network_dir)
+    if settings.database_url is None:
+        # The supervisor is a user of the embedded server too, so that it runs until the supervisor
+        # ends, whichever workers restart meanwhile (each worker joins it as well).
+        from maas.db.database import DatabaseError, embedded_url
+
+        try:
+            embedded_url(settings.data_dir)
+        except DatabaseError as exc:
+            fail(str(exc))
     uvicorn.run(
         "maas.app:app_from_env",
         factory=True,

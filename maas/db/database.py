@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -56,21 +57,26 @@ async def migrate(conn: Connection) -> list[str]:
     return applied
 
 
-def embedded_url(data_dir: Path, *, stop_at_exit: bool = False) -> str:
-    """Start (or reuse) the embedded PostgreSQL of `data_dir` and return its URL; with `stop_at_exit`
-    the server stops when the last process using it exits."""
+def embedded_url(data_dir: Path) -> str:
+    """Start the embedded PostgreSQL of `data_dir`, or use the one another `maas` process runs there,
+    and return its URL; it stops when the last process using it exits (maas/db/embedded.py)."""
+    from maas.db import embedded
+
     try:
         with warnings.catch_warnings():
             # pgserver asks platformdirs for a runtime folder at import; without XDG_RUNTIME_DIR
             # (containers, CI) that warns although the fallback works.
             warnings.simplefilter("ignore")
-            import pgserver
+            import pgserver  # noqa: F401  (imported here so that the warning is silenced once)
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise DatabaseError("MAAS_DATABASE_URL is unset and pgserver is not installed") from exc
-    folder = data_dir / "postgres"
-    folder.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(folder, cleanup_mode="stop" if stop_at_exit else None)
-    return server.get_uri()
+    try:
+        return embedded.join(data_dir)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise DatabaseError(
+            f"cannot start the embedded PostgreSQL in {embedded.server_folder(data_dir)} "
+            f"(its log is {embedded.server_folder(data_dir) / 'log'}): {exc}"
+        ) from exc
 
 
 class Database:

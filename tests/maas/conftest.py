@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 
 from maas.app import create_app
 from maas.auth import issue_token
+from maas.db import embedded
 from maas.db.database import embedded_url
 from maas.db.users import create_user
 from maas.model import User
@@ -51,10 +52,19 @@ def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # The embedded server stops when the test session ends: no process a test run starts outlives it.
-    server_url = os.environ.get("MAAS_DATABASE_URL") or embedded_url(tmp_path_factory.mktemp("pg"), stop_at_exit=True)
-    with fresh_database(server_url, "maas_test") as url:
-        yield url
+    given = os.environ.get("MAAS_DATABASE_URL")
+    if given:
+        with fresh_database(given, "maas_test") as url:
+            yield url
+        return
+    # The embedded server stops when the session's fixtures are torn down (also after Ctrl-C or
+    # SIGTERM, see tests/conftest.py), not at interpreter exit: no process a test run starts outlives it.
+    data_dir = tmp_path_factory.mktemp("pg")
+    try:
+        with fresh_database(embedded_url(data_dir), "maas_test") as url:
+            yield url
+    finally:
+        embedded.leave(data_dir)
 
 
 @pytest.fixture(scope="session")

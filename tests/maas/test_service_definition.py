@@ -174,3 +174,39 @@ def test_a_stop_based_service_picks_riders_up_at_the_nearest_stop(
     from routing.spatial import haversine_m
 
     assert float(haversine_m(door["lat"], door["lon"], origin["lat"], origin["lon"])) <= 400
+
+
+# Inside the area below: woods north of Herrenberg, over a kilometre from any drivable road.
+FOREST = {"lat": 48.6448, "lon": 8.8576}
+# Outside it, and far from every road of the network too: Stuttgart (beyond the region's streets), the sea.
+STUTTGART = {"lat": 48.7784, "lon": 9.18}
+NORTH_SEA = {"lat": 54.0, "lon": 7.5}
+HERRENBERG_NORTH = {
+    "type": "Polygon",
+    "coordinates": [[[8.84, 48.58], [8.90, 48.58], [8.90, 48.66], [8.84, 48.66], [8.84, 48.58]]],
+}
+
+
+def test_a_refused_ride_names_its_cause(client: TestClient, users: Users, operator: dict[str, str]) -> None:
+    vehicle_on_shift(client, operator)
+    _, rider = users.make("rider")
+    area = client.put("/service-area", headers=operator, json={"name": "Herrenberg Nord", "geometry": HERRENBERG_NORTH})
+    assert area.status_code == 200, area.text
+    outside = "lies outside the service area Herrenberg Nord"
+    cases = [
+        (NEBRINGEN, HERRENBERG_BAHNHOF, f"the ride's start {NEBRINGEN['lat']},{NEBRINGEN['lon']} {outside}"),
+        (STUTTGART, HERRENBERG_BAHNHOF, f"the ride's start {STUTTGART['lat']},{STUTTGART['lon']} {outside}"),
+        (HERRENBERG_BAHNHOF, NORTH_SEA, f"the ride's end {NORTH_SEA['lat']},{NORTH_SEA['lon']} {outside}"),
+        (FOREST, HERRENBERG_BAHNHOF, "is more than 500 m from any road"),
+    ]
+    for origin, destination, words in cases:
+        ride = {"origin": origin, "destination": destination, "earliest_pickup": soon(1)}
+        for path, body, headers in (
+            ("/quotes", ride, rider),
+            ("/bookings", ride, rider),
+            ("/operator/bookings", {"ride": ride, "caller": {"name": "Erika Muster", "phone": "+49 7032 0"}}, operator),
+        ):
+            refused = client.post(path, headers=headers, json=body)
+            assert refused.status_code == 422, (path, origin, refused.text)
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert words in refused.json()["detail"], (path, origin, refused.json()["detail"])
