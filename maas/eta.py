@@ -165,6 +165,10 @@ class RideDelay(msgspec.Struct, frozen=True, kw_only=True):
     level: int  # whole steps of rules.delay_alert_s late; 0 below the threshold
 
     @property
+    def minutes_late(self) -> int:
+        return max(round(self.late_s / 60), 0)
+
+    @property
     def promise_broken(self) -> bool:
         return self.eta > self.promised_latest
 
@@ -201,7 +205,7 @@ def delay_message(kind: Literal["delay", "on_time"], delay: RideDelay, shift: Sh
         "shift_id": str(shift.id),
         "stop": delay.stop,
         "late_s": delay.late_s,
-        "minutes_late": max(round(delay.late_s / 60), 0),
+        "minutes_late": delay.minutes_late,
         "eta": iso(delay.eta),
         "planned_at": iso(delay.planned_at),
         "promised_latest": iso(delay.promised_latest),
@@ -214,7 +218,7 @@ def _reason(kind: Literal["delay", "on_time"], delay: RideDelay) -> str:
     if kind == "on_time":
         return f"on time again: {delay.stop} expected at {iso(delay.eta)}, planned {iso(delay.planned_at)}"
     broken = ", after the promised latest time" if delay.promise_broken else ""
-    return f"delay: {delay.stop} {delay.late_s // 60} min late, expected at {iso(delay.eta)}{broken}"
+    return f"delay: {delay.stop} {delay.minutes_late} min late, expected at {iso(delay.eta)}{broken}"
 
 
 class Etas:
