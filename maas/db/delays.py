@@ -19,7 +19,6 @@ CLEAR = (
     "UPDATE ride_delays SET level = 0, late_s = $3, eta = $4, planned_at = $5, updated_at = now()"
     " WHERE booking_id = $1 AND stop = $2 AND level > 0 RETURNING level"
 )
-LEVEL = "SELECT level FROM ride_delays WHERE booking_id = $1 AND stop = $2"
 
 
 async def raise_level(
@@ -40,8 +39,3 @@ async def clear(
 ) -> bool:
     """Back on time: level 0 if an alert was out; whether one was."""
     return await conn.fetchval(CLEAR, booking_id, stop, late_s, eta, planned_at) is not None
-
-
-async def find_level(conn: Connection, booking_id: uuid.UUID, stop: str) -> int | None:
-    level: int | None = await conn.fetchval(LEVEL, booking_id, stop)
-    return level
