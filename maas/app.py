@@ -29,6 +29,7 @@ from maas.db.database import Database
 from maas.definition import DefinitionService
 from maas.driving import DriverService, Schedules
 from maas.errors import HANDLERS
+from maas.eta import Etas
 from maas.feed_versions import FeedService
 from maas.fleet_admin import FleetAdmin
 from maas.journeys import JourneyService
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> Litestar:
             networks = await NetworkService.open(settings, db, serving)
             await hub.start()
             schedules = Schedules(db, serving)
+            etas = Etas(db, serving, hub)
             services = Services(
                 settings=settings,
                 db=db,
@@ -73,7 +75,8 @@ def create_app(settings: Settings) -> Litestar:
                 networks=networks,
                 bookings=BookingService(db, serving),
                 journeys=JourneyService(db, serving, transit),
-                drivers=DriverService(db, serving, hub, schedules),
+                drivers=DriverService(db, serving, hub, schedules, etas),
+                etas=etas,
                 schedules=schedules,
                 hub=hub,
                 fleet_admin=FleetAdmin(db, serving),

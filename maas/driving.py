@@ -20,10 +20,12 @@ from maas.db.database import Database
 from maas.db.positions import Position
 from maas.db.users import find_user
 from maas.errors import Conflict, Invalid, NotFound
+from maas.eta import Etas, EtaSource, ScheduledStop
 from maas.fleet import FleetService
 from maas.model import BookingRecord, ServiceRules, ShiftRecord, User
 from maas.realtime import Hub, announce_positions
 from maas.served import Serving
+from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.model import DispatchError, StopEvent
 from routing.spatial import haversine_m
 
@@ -59,6 +61,8 @@ class PlannedStop(msgspec.Struct, frozen=True, kw_only=True):
     planned_at: dt.datetime | None  # None when the plan fell behind
     booking: BookingRecord | None
     name: str | None  # the rider's name, or the phone caller's
+    eta: dt.datetime | None = None  # from the vehicle's latest position, else the plan's time
+    eta_source: EtaSource = "plan"
 
 
 class PositionFix(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,10 +83,15 @@ class Schedules:
         self.serving = serving
         self._fleet: FleetService | None = None  # the copy the cached stops were computed on
         self._version = -1
-        self._stops: dict[uuid.UUID, list[Stop]] = {}
+        self._stops: dict[uuid.UUID, list[ScheduledStop]] = {}
 
     async def of(self, shift_id: uuid.UUID) -> list[Stop]:
         """The shift's next stops with planned times (times None when the plan fell behind); [] if unplanned."""
+        return [(s.id, s.kind, s.planned_s) for s in await self.stops(shift_id)]
+
+    async def stops(self, shift_id: uuid.UUID) -> list[ScheduledStop]:
+        """The shift's next stops with planned times, places, earliest starts, service and drive times
+        (what an estimate from the vehicle's position needs); [] if unplanned."""
         fleet = self.serving.fleet()
         if fleet is None:
             return []
@@ -96,16 +105,42 @@ class Schedules:
                 dispatcher = await fleet.current(conn)
                 version = fleet.version
                 if dispatcher is None or all(v.id != str(shift_id) for v in dispatcher.vehicles):
-                    stops: list[Stop] = []
+                    stops: list[ScheduledStop] = []
                 else:
-                    try:
-                        stops = list(dispatcher.schedule(str(shift_id)))
-                    except DispatchError:
-                        stops = [(rid, kind, None) for rid, kind in dispatcher.plan_of(str(shift_id))]
+                    stops = _scheduled(dispatcher, str(shift_id))
         if version != self._version or fleet is not self._fleet:
             self._fleet, self._version, self._stops = fleet, version, {}
         self._stops[shift_id] = stops
         return stops
+
+
+def _scheduled(dispatcher: Dispatcher, vehicle_id: str) -> list[ScheduledStop]:
+    """The vehicle's stops as planned, with the drive between each and the next."""
+    visits = dispatcher.visits_of(vehicle_id)
+    try:
+        planned: list[float | None] = [at_s for _, _, at_s in dispatcher.schedule(vehicle_id)]
+    except DispatchError:
+        planned = [None] * len(visits)
+    out = []
+    before: int | None = None
+    for (rid, kind, node, earliest_s, service_s), at_s in zip(visits, planned, strict=True):
+        out.append(
+            ScheduledStop(
+                id=rid,
+                kind=kind,
+                planned_s=at_s,
+                node=node,
+                earliest_s=earliest_s,
+                service_s=service_s,
+                drive_s=None if before is None else dispatcher.times.seconds(before, node),
+            )
+        )
+        before = node
+    return out
+
+
+def _at(epoch_s: float | None) -> dt.datetime | None:
+    return None if epoch_s is None else booking_repo.utc(epoch_s)
 
 
 def _check_time(at: dt.datetime, now: dt.datetime, what: str) -> None:
@@ -140,11 +175,12 @@ def _distance(metres: float) -> str:
 
 
 class DriverService:
-    def __init__(self, db: Database, serving: Serving, hub: Hub, schedules: Schedules) -> None:
+    def __init__(self, db: Database, serving: Serving, hub: Hub, schedules: Schedules, etas: Etas) -> None:
         self.db = db
         self.serving = serving
         self.hub = hub
         self.schedules = schedules
+        self.etas = etas
 
     def _zone(self) -> dt.tzinfo:
         """The network's time zone, in which drivers read times and days."""
@@ -234,7 +270,8 @@ class DriverService:
 
     async def plan(self, shift: ShiftRecord) -> list[PlannedStop]:
         """The shift's next stops, with where, whom and what was promised."""
-        stops = await self.schedules.of(shift.id)
+        stops = await self.schedules.stops(shift.id)
+        eta = await self.etas.vehicle(shift.vehicle_id, stops)
         async with self.db.pool.acquire() as conn:
             bookings = {str(b.id): b for b in await booking_repo.list_active(conn) if b.shift_id == shift.id}
             names: dict[uuid.UUID, str] = {}
@@ -243,14 +280,23 @@ class DriverService:
                     rider = await find_user(conn, b.rider_id)
                     names[b.rider_id] = rider.name if rider else ""
         out = []
-        for rid, kind, at_s in stops:
-            booking = bookings.get(rid)
+        for stop, estimate in zip(stops, eta.stops, strict=True):
+            booking = bookings.get(stop.id)
             if booking is None:
                 name = None
             else:
                 name = booking.caller_name if booking.rider_id is None else names.get(booking.rider_id, "")
-            at = None if at_s is None else booking_repo.utc(at_s)
-            out.append(PlannedStop(id=rid, kind=_kind(kind), planned_at=at, booking=booking, name=name))
+            out.append(
+                PlannedStop(
+                    id=stop.id,
+                    kind=_kind(stop.kind),
+                    planned_at=_at(stop.planned_s),
+                    booking=booking,
+                    name=name,
+                    eta=_at(estimate.eta_s),
+                    eta_source=eta.source,
+                )
+            )
         return out
 
     async def record_positions(self, shift: ShiftRecord, fixes: Sequence[PositionFix]) -> int:
@@ -278,6 +324,7 @@ class DriverService:
             await announce_positions(conn, positions)
         for p in positions:  # this process reads its own writes before the notification comes back
             self.hub.note(p)
+        await self.etas.check_delays(shift, await self.schedules.stops(shift.id))
         return len(positions)
 
     async def _check_place(

@@ -9,6 +9,7 @@ from maas.booking import BookingService
 from maas.db.database import Database
 from maas.definition import DefinitionService
 from maas.driving import DriverService, Schedules
+from maas.eta import Etas
 from maas.feed_versions import FeedService
 from maas.fleet_admin import FleetAdmin
 from maas.journeys import JourneyService
@@ -31,6 +32,7 @@ class Services:
     journeys: JourneyService  # plans with live offers, and journeys booked from them
     drivers: DriverService
     schedules: Schedules
+    etas: Etas  # arrival times from the vehicles' GPS, delay alerts
     hub: Hub
     fleet_admin: FleetAdmin  # vehicles and shifts
     users: UserService  # users, tokens, the audit log

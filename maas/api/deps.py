@@ -16,6 +16,7 @@ from maas.booking import BookingService
 from maas.db.database import Database
 from maas.definition import DefinitionService
 from maas.driving import DriverService, Schedules
+from maas.eta import Etas
 from maas.feed_versions import FeedService
 from maas.fleet_admin import FleetAdmin
 from maas.journeys import JourneyService
@@ -80,6 +81,10 @@ def _schedules(state: State) -> Schedules:
     return _services(state).schedules
 
 
+def _etas(state: State) -> Etas:
+    return _services(state).etas
+
+
 def _hub(state: State) -> Hub:
     return _services(state).hub
 
@@ -113,6 +118,7 @@ DEPENDENCIES: dict[str, Any] = {
     "journeys": Provide(_journeys, sync_to_thread=False),
     "drivers": Provide(_drivers, sync_to_thread=False),
     "schedules": Provide(_schedules, sync_to_thread=False),
+    "etas": Provide(_etas, sync_to_thread=False),
     "hub": Provide(_hub, sync_to_thread=False),
     "fleet_admin": Provide(_fleet_admin, sync_to_thread=False),
     "users": Provide(_users, sync_to_thread=False),

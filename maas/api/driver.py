@@ -20,6 +20,7 @@ from maas.booking import Place
 from maas.db.fleet import DriverShift
 from maas.driving import MAX_POSITIONS, DriverService, PlannedStop, PositionFix, StopKind
 from maas.errors import Invalid
+from maas.eta import EtaSource
 from maas.model import ShiftRecord, User
 from maas.realtime import shift_topic
 from maas.wire import Timestamp, iso, iso_or_none
@@ -72,6 +73,8 @@ class StopOut(msgspec.Struct, frozen=True, kw_only=True):
     name: str | msgspec.UnsetType | None = msgspec.UNSET
     phone: str | msgspec.UnsetType | None = msgspec.UNSET
     window: StopWindowOut | msgspec.UnsetType = msgspec.UNSET
+    eta: Timestamp | None = None  # from the vehicle's latest GPS position when fresh, else the plan's time
+    eta_source: EtaSource = "plan"
 
 
 class DriverPlanOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,9 +136,12 @@ def driver_shift_out(user: User, found: DriverShift, now: dt.datetime) -> Driver
 def stop_out(stop: PlannedStop) -> StopOut:
     booking_id = stop.id if stop.kind != "break" else None
     planned_at = iso_or_none(stop.planned_at)
+    eta = iso_or_none(stop.eta)
     b = stop.booking
     if b is None:
-        return StopOut(booking_id=booking_id, kind=stop.kind, planned_at=planned_at)
+        return StopOut(
+            booking_id=booking_id, kind=stop.kind, planned_at=planned_at, eta=eta, eta_source=stop.eta_source
+        )
     pickup = stop.kind == "pickup"
     return StopOut(
         booking_id=booking_id,
@@ -150,6 +156,8 @@ def stop_out(stop: PlannedStop) -> StopOut:
         window=StopWindowOut(earliest=iso(b.pickup_earliest), latest=iso(b.pickup_latest))
         if pickup
         else StopWindowOut(earliest=None, latest=iso(b.dropoff_latest)),
+        eta=eta,
+        eta_source=stop.eta_source,
     )
 
 

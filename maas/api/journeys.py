@@ -15,9 +15,9 @@ from maas.api.live import ride_view
 from maas.auth import roles
 from maas.driving import Schedules
 from maas.errors import Invalid
+from maas.eta import Etas, EtaSource
 from maas.journeys import JourneyDetails, JourneyService
 from maas.model import BookingStatus, JourneyStatus, User
-from maas.realtime import Hub
 from maas.wire import Timestamp, iso, iso_or_none
 from routing.plan import Place
 
@@ -48,9 +48,11 @@ class RideOut(msgspec.Struct, frozen=True, kw_only=True):
     vehicle_id: uuid.UUID | None
     pickup_window: BookingWindowOut
     dropoff_latest: Timestamp
-    eta: Timestamp | None  # the vehicle's planned arrival at the rider's next stop
+    eta: Timestamp | None  # the vehicle's expected arrival at the rider's next stop (GPS when fresh, else plan)
     eta_stop: Literal["pickup", "dropoff"] | None
     connection: ConnectionOut
+    eta_source: EtaSource | None = None
+    planned_at: Timestamp | None = None  # the plan's time at that stop
 
 
 class JourneyLegOut(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
@@ -81,14 +83,14 @@ class JourneyOut(msgspec.Struct, frozen=True, kw_only=True):
     created_at: Timestamp
 
 
-async def journey_out(details: JourneyDetails, hub: Hub, schedules: Schedules) -> JourneyOut:
+async def journey_out(details: JourneyDetails, etas: Etas, schedules: Schedules) -> JourneyOut:
     journey, itinerary = details.journey, details.itinerary
     legs = []
     for record, leg in zip(details.legs, itinerary.legs, strict=False):
         ride = None
         booking = details.bookings.get(record.booking_id) if record.booking_id is not None else None
         if booking is not None:
-            view = await ride_view(hub, schedules, booking)
+            view = await ride_view(etas, schedules, booking)
             ride = RideOut(
                 booking_id=booking.id,
                 status=booking.status,
@@ -99,6 +101,8 @@ async def journey_out(details: JourneyDetails, hub: Hub, schedules: Schedules) -
                 dropoff_latest=iso(booking.dropoff_latest),
                 eta=view.eta,
                 eta_stop=view.eta_stop,
+                eta_source=view.eta_source,
+                planned_at=view.planned_at,
                 connection=ConnectionOut(
                     kind=record.connection_kind or "direct",  # type: ignore[arg-type]  # the CHECK of 0019
                     stop=record.connection_stop,
@@ -139,7 +143,7 @@ class JourneyController(Controller):
         self,
         request: Request[User, Any, Any],
         journeys: NamedDependency[JourneyService],
-        hub: NamedDependency[Hub],
+        etas: NamedDependency[Etas],
         schedules: NamedDependency[Schedules],
         data: JSONBody[JourneyBody],
         idempotency_key: IdempotencyKey = None,
@@ -148,7 +152,7 @@ class JourneyController(Controller):
         none (409 with the itineraries that fit now). A repeated Idempotency-Key returns the same
         journey (200, not 201)."""
         journey, created = await journeys.book(request.user, data.itinerary, idempotency_key)
-        body = await journey_out(await journeys.details(journey), hub, schedules)
+        body = await journey_out(await journeys.details(journey), etas, schedules)
         return Response(body, status_code=201 if created else 200)
 
     @get("/", guards=[roles("rider", "operator", "admin")])
@@ -156,32 +160,32 @@ class JourneyController(Controller):
         self,
         request: Request[User, Any, Any],
         journeys: NamedDependency[JourneyService],
-        hub: NamedDependency[Hub],
+        etas: NamedDependency[Etas],
         schedules: NamedDependency[Schedules],
     ) -> list[JourneyOut]:
         """A rider's own journeys, newest first; every journey for operators."""
         found = await journeys.list_journeys(request.user)
-        return [await journey_out(await journeys.details(j), hub, schedules) for j in found]
+        return [await journey_out(await journeys.details(j), etas, schedules) for j in found]
 
     @get("/{journey_id:uuid}", guards=[roles("rider", "operator", "admin")])
     async def get_journey(
         self,
         request: Request[User, Any, Any],
         journeys: NamedDependency[JourneyService],
-        hub: NamedDependency[Hub],
+        etas: NamedDependency[Etas],
         schedules: NamedDependency[Schedules],
         journey_id: FromPath[uuid.UUID],
     ) -> JourneyOut:
         """The journey with each ride's live status and its vehicle's ETA, and every decision taken."""
         journey = await journeys.get(request.user, journey_id)
-        return await journey_out(await journeys.details(journey), hub, schedules)
+        return await journey_out(await journeys.details(journey), etas, schedules)
 
     @post("/{journey_id:uuid}/cancel", status_code=200, guards=[roles("rider", "operator", "admin")])
     async def cancel(
         self,
         request: Request[User, Any, Any],
         journeys: NamedDependency[JourneyService],
-        hub: NamedDependency[Hub],
+        etas: NamedDependency[Etas],
         schedules: NamedDependency[Schedules],
         journey_id: FromPath[uuid.UUID],
         data: JSONBody[CancelJourney | None] = None,
@@ -191,4 +195,4 @@ class JourneyController(Controller):
         if reason is not None and len(reason) > 500:
             raise Invalid("a reason has at most 500 characters")
         journey = await journeys.cancel(request.user, journey_id, reason)
-        return await journey_out(await journeys.details(journey), hub, schedules)
+        return await journey_out(await journeys.details(journey), etas, schedules)

@@ -619,13 +619,34 @@ class Dispatcher:
         times = self.planner.schedule(v, self.routes[v])
         if times is None:
             raise DispatchError(f"vehicle {vehicle_id}: its plan can no longer be kept")
+        owner = self._owners()
+        return [(*owner[int(slot)], float(t)) for slot, t in zip(self.routes[v].tolist(), times[1:-1], strict=True)]
+
+    def visits_of(self, vehicle_id: str) -> list[tuple[str, str, int, float, float]]:
+        """The vehicle's next stops in plan order as (request or break id, 'pickup' | 'dropoff' | 'break',
+        drive-graph node, earliest start, service seconds): what a new estimate of their times needs."""
+        v = self._vehicle(vehicle_id)
+        owner = self._owners()
+        visits = self.visits
+        return [
+            (
+                *owner[slot],
+                self.times.nodes[int(visits.location[slot])],
+                float(visits.earliest[slot]),
+                float(visits.service[slot]),
+            )
+            for slot in self.routes[v].tolist()
+        ]
+
+    def _owners(self) -> dict[int, tuple[str, str]]:
+        """Per slot in use, its (request or break id, kind)."""
         owner = {slot: (bid, "break") for bid, (_, slot) in self.breaks.items()}
         for rid, ride in self.rides.items():
             if ride.pickup >= 0:
                 owner[ride.pickup] = (rid, "pickup")
             if ride.dropoff >= 0:
                 owner[ride.dropoff] = (rid, "dropoff")
-        return [(*owner[int(slot)], float(t)) for slot, t in zip(self.routes[v].tolist(), times[1:-1], strict=True)]
+        return owner
 
     def snapshot(self) -> tuple[Problem, list[Route], Route]:
         """A compact Problem of the visits in use (for the optimiser), its routes, and each compact
