@@ -97,6 +97,20 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class RunStart:
+    """Why and when a run began, and who asked (None: the service itself)."""
+
+    trigger: ReoptimizationTrigger
+    actor: uuid.UUID | None
+    started_at: dt.datetime
+    began: float  # time.perf_counter()
+
+    @classmethod
+    def now(cls, trigger: ReoptimizationTrigger, actor: uuid.UUID | None = None) -> RunStart:
+        return cls(trigger=trigger, actor=actor, started_at=dt.datetime.now(dt.UTC), began=time.perf_counter())
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What a run's result comes to: adopt it or not, and why."""
 
@@ -365,15 +379,13 @@ class FleetReoptimizer:
             return await run_repo.list_recent(conn, limit)
 
     async def _run(self, trigger: ReoptimizationTrigger, actor: uuid.UUID | None) -> ReoptimizationRecord:
-        started = dt.datetime.now(dt.UTC)
-        began = time.perf_counter()
+        start = RunStart.now(trigger, actor)
         fleet = self.serving.fleet()
         snapshot = None if fleet is None else await self.snapshot(fleet)
-        base = {"started_at": started, "trigger": trigger, "actor": actor}
         if fleet is None or snapshot is None or not snapshot.rides:
             version = snapshot.version if snapshot is not None else await self._version()
             idle = Verdict(outcome="idle", detail="no ride is planned", drive_before_s=0.0, drive_after_s=None)
-            return await self._store(base, idle, snapshot, version, None, 0.0, began)
+            return await self._store(start, idle, snapshot, version, None, 0.0)
         rules = await self.rules()
         try:
             routes = await self.search(snapshot, rules.reoptimize_time_limit_s)
@@ -385,9 +397,8 @@ class FleetReoptimizer:
                 drive_before_s=driving_s(snapshot.problem, snapshot.routes),
                 drive_after_s=None,
             )
-            return await self._store(base, failed, snapshot, snapshot.version, None, time.perf_counter() - began, began)
-        search_s = time.perf_counter() - began
-        return await self.adopt(fleet, snapshot, routes, base, search_s, began)
+            return await self._store(start, failed, snapshot, snapshot.version, None, time.perf_counter() - start.began)
+        return await self.adopt(fleet, snapshot, routes, start, time.perf_counter() - start.began)
 
     async def _version(self) -> int:
         async with self.db.pool.acquire() as conn:
@@ -463,9 +474,8 @@ class FleetReoptimizer:
         fleet: FleetService,
         snapshot: Snapshot,
         routes: Sequence[Route],
-        base: dict[str, Any],
-        search_s: float,
-        began: float,
+        start: RunStart,
+        search_s: float = 0.0,
     ) -> ReoptimizationRecord:
         """Under the fleet lock: judge the search's routes against the plans in force and adopt them if
         they pass; the run as recorded (in the same transaction)."""
@@ -476,13 +486,13 @@ class FleetReoptimizer:
                 stale = Verdict(
                     outcome="stale", detail="no vehicle is on shift any more", drive_before_s=0.0, drive_after_s=None
                 )
-                return await self._store(base, stale, snapshot, version, None, search_s, began, conn)
+                return await self._store(start, stale, snapshot, version, None, search_s, conn)
             stored, _ = await fleet_repo.read_shifts(conn, [uuid.UUID(v.id) for v in dispatcher.vehicles])
             verdict = judge(dispatcher, snapshot, routes, version, stored, now_s())
             adopted_version = None
             if verdict.outcome == "adopted":
                 adopted_version = await self._write(conn, fleet, dispatcher, snapshot, routes, verdict)
-            return await self._store(base, verdict, snapshot, version, adopted_version, search_s, began, conn)
+            return await self._store(start, verdict, snapshot, version, adopted_version, search_s, conn)
 
     async def _write(
         self,
@@ -515,27 +525,26 @@ class FleetReoptimizer:
 
     async def _store(
         self,
-        base: dict[str, Any],
+        start: RunStart,
         verdict: Verdict,
         snapshot: Snapshot | None,
         version: int,
         adopted_version: int | None,
         search_s: float,
-        began: float,
         conn: Connection | None = None,
     ) -> ReoptimizationRecord:
         """Record the run (with an audit entry and a message to operators), in `conn`'s transaction if given."""
         if conn is None:
             async with self.db.pool.acquire() as own, own.transaction():
-                return await self._store(base, verdict, snapshot, version, adopted_version, search_s, began, own)
+                return await self._store(start, verdict, snapshot, version, adopted_version, search_s, own)
         problem = snapshot.problem if snapshot is not None else None
         run = await run_repo.add(
             conn,
             ReoptimizationRecord(
                 id=0,
-                started_at=base["started_at"],
+                started_at=start.started_at,
                 finished_at=dt.datetime.now(dt.UTC),
-                trigger=base["trigger"],
+                trigger=start.trigger,
                 outcome=verdict.outcome,
                 detail=verdict.detail,
                 fleet_version=snapshot.version if snapshot is not None else version,
@@ -546,7 +555,7 @@ class FleetReoptimizer:
                 drive_after_s=verdict.drive_after_s,
                 moved_rides=len(verdict.moved),
                 search_s=search_s,
-                duration_s=time.perf_counter() - began,
+                duration_s=time.perf_counter() - start.began,
             ),
         )
         summary: dict[str, object] = {
@@ -556,9 +565,9 @@ class FleetReoptimizer:
             "drive_after_s": None if run.drive_after_s is None else round(run.drive_after_s),
             "moved_rides": run.moved_rides,
         }
-        await audit.record(conn, base["actor"], "reoptimize", str(run.id), summary)
+        await audit.record(conn, start.actor, "reoptimize", str(run.id), summary)
         await announce(conn, {"type": "reoptimization", "id": run.id, **summary, "detail": run.detail[:500]})
         return run
 
 
-__all__ = ["FleetReoptimizer", "Snapshot", "Verdict", "driving_s", "judge", "leaving_after"]
+__all__ = ["FleetReoptimizer", "RunStart", "Snapshot", "Verdict", "driving_s", "judge", "leaving_after"]
