@@ -27,7 +27,6 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
-import math
 import multiprocessing
 import multiprocessing.pool
 import time
@@ -297,19 +296,18 @@ class FleetReoptimizer:
     async def _loop(self) -> None:
         every = 0
         due: float | None = None  # the next scheduled run (wall clock)
-        rules_read = -math.inf
         while True:
+            # The loop wakes rarely (room freed, a run due, RULES_RECHECK_S): read the rules each time, so
+            # that a new definition counts at once (one small query; the definition is cached by version).
+            try:
+                every = (await self.rules()).reoptimize_every_s
+            except Exception:
+                log.exception("re-optimisation: the service definition could not be read")
             now = time.time()
-            if now >= rules_read + RULES_RECHECK_S:
-                try:
-                    every = (await self.rules()).reoptimize_every_s
-                except Exception:
-                    log.exception("re-optimisation: the service definition could not be read")
-                rules_read = now
-                if every <= 0:
-                    due = None
-                elif due is None or due > now + every:
-                    due = now + every
+            if every <= 0:
+                due = None
+            elif due is None or due > now + every:
+                due = now + every
             if every <= 0:
                 self._freed_at = None
             after_freed = None if self._freed_at is None else self._freed_at + self.after_cancellation_s
@@ -321,7 +319,7 @@ class FleetReoptimizer:
                 since, self._freed_at = self._freed_at, None
                 await self._run_logged("cancellation", since=since)
                 continue
-            wake = min(t for t in (due, after_freed, rules_read + RULES_RECHECK_S) if t is not None)
+            wake = min(t for t in (due, after_freed, now + RULES_RECHECK_S) if t is not None)
             self._poked.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poked.wait(), max(0.05, wake - now))

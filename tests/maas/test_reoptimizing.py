@@ -10,6 +10,7 @@ import json
 import math
 import random
 import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -364,3 +365,30 @@ def test_the_day_is_reoptimised_and_every_promise_holds(app: TestClient, day: Da
     again = app.post("/fleet/reoptimizations", headers=day.operator).json()
     assert again["outcome"] in ("no_gain", "adopted")
     _check_plans(_stored(url), drive)
+
+
+def test_a_cancellation_is_followed_by_a_run(app: TestClient, day: Day, reopt_settings: Settings) -> None:
+    """With re-optimisation on, a cancellation (heard over LISTEN/NOTIFY, as from any process) brings a run
+    shortly after; the plans it leaves keep every promise."""
+    rules = {"reoptimize_every_s": 86400, "reoptimize_time_limit_s": 1.0}
+    defined = app.put("/service", headers=day.operator, json={"name": "Rufbus Gäu", "area": REGION, "rules": rules})
+    assert defined.status_code == 200, defined.text
+    services_of(app.app).reoptimizer.after_cancellation_s = 0.5  # not half a minute, in a test
+    known = {r["id"] for r in app.get("/fleet/reoptimizations", headers=day.operator).json()}
+    rid = day.confirmed.pop()
+    cancelled = app.post(f"/bookings/{rid}/cancel", headers=day.rider, json={"reason": "not needed"})
+    assert cancelled.status_code == 200, cancelled.text
+    deadline = time.monotonic() + 30
+    while True:
+        runs = [r for r in app.get("/fleet/reoptimizations", headers=day.operator).json() if r["id"] not in known]
+        if runs:
+            break
+        assert time.monotonic() < deadline, "no run followed the cancellation"
+        time.sleep(0.25)
+    assert [r["trigger"] for r in runs] == ["cancellation"]
+    assert runs[0]["outcome"] in ("adopted", "no_gain"), runs[0]
+    url = reopt_settings.database_url
+    assert url is not None
+    stored = _stored(url)
+    assert rid not in stored.bookings
+    _check_plans(stored, _drive_times(app))
