@@ -21,6 +21,7 @@ from maas.api.health import health, ready
 from maas.api.journeys import JourneyController
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.plan import PlanController
+from maas.api.reoptimizations import ReoptimizationController
 from maas.api.service import ServiceAreaController, ServiceController
 from maas.api.transit import GtfsRtController, TransitController
 from maas.auth import jwt_auth
@@ -36,6 +37,7 @@ from maas.journeys import JourneyService
 from maas.protection import ConnectionGuard
 from maas.publish import NetworkService
 from maas.realtime import Hub
+from maas.reoptimizing import FleetReoptimizer
 from maas.served import Serving, seed_service_area
 from maas.services import Services
 from maas.settings import Settings
@@ -61,6 +63,7 @@ def create_app(settings: Settings) -> Litestar:
         hub = Hub(db.url)
         transit = TransitRealtime(db, serving, settings)
         protection = ConnectionGuard(db, serving, transit)
+        reoptimizer = FleetReoptimizer(db, serving, hub)
         networks = None
         try:
             await seed_service_area(db, settings)
@@ -85,12 +88,15 @@ def create_app(settings: Settings) -> Litestar:
                 feed_versions=FeedService(db),
                 transit=transit,
                 protection=protection,
+                reoptimizer=reoptimizer,
             )
             install(app, services)
             transit.start_polling()
             protection.start(settings.gtfs_rt_interval_s)
+            reoptimizer.start()
             yield
         finally:
+            await reoptimizer.stop()  # ends its worker process too
             await protection.stop()
             await transit.stop_polling()
             await hub.close()
@@ -109,6 +115,7 @@ def create_app(settings: Settings) -> Litestar:
             BookingController,
             OperatorBookingController,
             FleetController,
+            ReoptimizationController,
             AdminController,
             AuditController,
             ServiceController,

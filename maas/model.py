@@ -228,3 +228,30 @@ class StoredRealtime(msgspec.Struct, frozen=True, kw_only=True):
     source: str  # the URL polled, or "POST"
     received_by: uuid.UUID | None
     received_at: dt.datetime
+
+
+ReoptimizationTrigger = Literal["schedule", "cancellation", "manual"]
+# adopted: the plans changed; no_gain: the search saved too little; stale: the plans changed meanwhile;
+# rejected: the result failed a check (a promise, a rider on board); idle: nothing to plan; failed: an error.
+ReoptimizationOutcome = Literal["adopted", "no_gain", "stale", "rejected", "idle", "failed"]
+
+
+class ReoptimizationRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One re-optimisation run of the live plans (migration 0021): driving seconds of the plans before
+    and of the search's result, and whether it was adopted."""
+
+    id: int
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    trigger: ReoptimizationTrigger
+    outcome: ReoptimizationOutcome
+    detail: str
+    fleet_version: int
+    adopted_version: int | None
+    rides: int
+    vehicles: int
+    drive_before_s: float
+    drive_after_s: float | None
+    moved_rides: int
+    search_s: float
+    duration_s: float

@@ -16,6 +16,7 @@ from maas.journeys import JourneyService
 from maas.protection import ConnectionGuard
 from maas.publish import NetworkService
 from maas.realtime import Hub
+from maas.reoptimizing import FleetReoptimizer
 from maas.served import Serving
 from maas.settings import Settings
 from maas.transit_rt import TransitRealtime
@@ -40,3 +41,4 @@ class Services:
     feed_versions: FeedService  # GTFS uploads
     protection: ConnectionGuard  # rides that wait for late trains, journeys at risk
     transit: TransitRealtime  # GTFS-Realtime: stored messages, the trip updates' overlay, transit vehicles
+    reoptimizer: FleetReoptimizer  # re-optimises the live plans now and then, in a worker process

@@ -22,6 +22,7 @@ from maas.fleet_admin import FleetAdmin
 from maas.journeys import JourneyService
 from maas.publish import NetworkService
 from maas.realtime import Hub
+from maas.reoptimizing import FleetReoptimizer
 from maas.served import Serving
 from maas.services import Services
 from maas.settings import Settings
@@ -109,6 +110,10 @@ def _transit(state: State) -> TransitRealtime:
     return _services(state).transit
 
 
+def _reoptimizer(state: State) -> FleetReoptimizer:
+    return _services(state).reoptimizer
+
+
 DEPENDENCIES: dict[str, Any] = {
     "settings": Provide(_settings, sync_to_thread=False),
     "db": Provide(_db, sync_to_thread=False),
@@ -125,4 +130,5 @@ DEPENDENCIES: dict[str, Any] = {
     "definitions": Provide(_definitions, sync_to_thread=False),
     "feed_versions": Provide(_feed_versions, sync_to_thread=False),
     "transit": Provide(_transit, sync_to_thread=False),
+    "reoptimizer": Provide(_reoptimizer, sync_to_thread=False),
 }

@@ -16,7 +16,7 @@ _encode = msgspec.json.Encoder().encode
 
 async def record(
     conn: Connection,
-    actor: uuid.UUID,
+    actor: uuid.UUID | None,  # None: the service itself (a scheduled re-optimisation)
     action: str,
     subject: str | None,
     details: dict[str, object] | None = None,

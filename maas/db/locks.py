@@ -16,8 +16,15 @@ MIGRATIONS = 7_301_001  # schema migrations at start-up: one process at a time
 FLEET = 7_301_002  # every change to the fleet's plans, until its transaction ends (maas_book takes it too)
 NETWORKS = 7_301_003  # building or activating a network: one at a time, in every process
 GTFS_RT_POLLER = 7_301_004  # held by the one process that polls the GTFS-Realtime URLs (the others stand by)
+REOPTIMIZER = 7_301_021  # held while one process re-optimises the live plans (the others skip that run)
 
-KEYS = {"migrations": MIGRATIONS, "fleet": FLEET, "networks": NETWORKS, "gtfs_rt_poller": GTFS_RT_POLLER}
+KEYS = {
+    "migrations": MIGRATIONS,
+    "fleet": FLEET,
+    "networks": NETWORKS,
+    "gtfs_rt_poller": GTFS_RT_POLLER,
+    "reoptimizer": REOPTIMIZER,
+}
 
 
 async def lock_fleet(conn: Connection) -> None:

@@ -26,7 +26,7 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from routing.dispatch.insertion import Planner
 from routing.dispatch.model import DIMENSIONS, DispatchError, Problem, Route
-from routing.dispatch.search import UNSERVED_WEIGHT
+from routing.dispatch.search import UNSERVED_WEIGHT, Search
 
 # Integer units per unit of time: a millisecond for seconds, 1/1000 for Cordeau's distances.
 SCALE = 1000.0
@@ -207,6 +207,17 @@ def optimize(problem: Problem, routes: list[Route], time_limit_s: float) -> list
     if find_plan_error(planner, routes, found) is not None:
         return routes
     return found if plan_cost(planner, found) < plan_cost(planner, routes) - 1e-9 else routes
+
+
+def improve_plans(
+    problem: Problem, routes: list[Route], time_limit_s: float, search_share: float, seed: int = 0
+) -> list[Route]:
+    """The large neighbourhood search for `search_share` of the time, then `optimize` from its plan for the
+    rest: routes at most as costly as `routes`, with the guarantees of `optimize`. A module-level function,
+    so that a worker process can run it (the service does)."""
+    improved = Search(problem, seed=seed).improve(routes, search_share * time_limit_s)
+    start = routes if improved.unserved else [np.array(r, dtype=np.int32) for r in improved.routes]
+    return optimize(problem, start, (1.0 - search_share) * time_limit_s)
 
 
 class Reoptimizer:

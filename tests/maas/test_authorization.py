@@ -33,6 +33,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/shifts"): STAFF,
     ("GET", "/shifts"): STAFF,
     ("GET", "/fleet/live"): STAFF,
+    ("GET", "/fleet/reoptimizations"): STAFF,
+    ("POST", "/fleet/reoptimizations"): STAFF,
     ("GET", "/audit"): STAFF,
     ("PUT", "/service-area"): STAFF,
     ("GET", "/service-area"): set(ROLES),
