@@ -118,7 +118,9 @@ def test_a_rider_socket_follows_the_vehicle(world: World) -> None:
         assert client.post("/driver/positions", headers=bus.headers, json={"positions": fixes}).status_code == 202
         update = wait_for(socket, lambda m: m["type"] == "positions")
         assert (update["position"]["lat"], update["position"]["lon"]) == (fixes[-1]["lat"], fixes[-1]["lon"])
-        assert update["eta"] == first["eta"] and update["vehicle_id"] == bus.vehicle_id
+        # The ETA now comes from where the bus is (or says it is the plan's); the plan's time stays.
+        assert update["planned_at"] == first["planned_at"] and update["vehicle_id"] == bus.vehicle_id
+        assert update["eta_source"] in ("gps", "plan") and update["eta"]
         at_pickup = {**KUPPINGEN, "at": dt.datetime.now(dt.UTC).isoformat()}
         assert client.post("/driver/positions", headers=bus.headers, json=at_pickup).status_code == 202
         for event in ("arrived", "picked_up"):

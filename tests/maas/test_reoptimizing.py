@@ -106,7 +106,8 @@ def day(app: TestClient, reopt_settings: Settings) -> Day:
     users = Users(reopt_settings)
     operator = users.make("operator")[1]
     rider = users.make("rider")[1]
-    rules = {"reoptimize_every_s": 0, "reoptimize_time_limit_s": TIME_LIMIT_S}  # runs on demand only
+    # Runs on demand only; riders of the next hour may board now (the test picks some up at once).
+    rules = {"reoptimize_every_s": 0, "reoptimize_time_limit_s": TIME_LIMIT_S, "early_pickup_s": 3600}
     defined = app.put("/service", headers=operator, json={"name": "Rufbus Gäu", "area": REGION, "rules": rules})
     assert defined.status_code == 200, defined.text
     for k in range(10):
@@ -146,7 +147,8 @@ def day(app: TestClient, reopt_settings: Settings) -> Day:
     assert url is not None
     rows = _sql(
         url,
-        "SELECT id, shift_id FROM bookings WHERE status = 'confirmed' ORDER BY pickup_earliest",
+        "SELECT id, shift_id FROM bookings WHERE status = 'confirmed' AND pickup_earliest < now() + interval '55 minutes'"
+        " ORDER BY pickup_earliest",
     )
     on_board: list[str] = []
     shifts_used: set[uuid.UUID] = set()
@@ -156,8 +158,9 @@ def day(app: TestClient, reopt_settings: Settings) -> Day:
         driver = users.make("driver")[1]
         signed = app.post(f"/driver/shifts/{row['shift_id']}/sign-in", headers=driver)
         assert signed.status_code == 200, signed.text
-        event = app.post("/driver/events", headers=driver, json={"booking_id": str(row["id"]), "event": "picked_up"})
-        assert event.status_code == 200, event.text
+        for kind in ("arrived", "picked_up"):
+            event = app.post("/driver/events", headers=driver, json={"booking_id": str(row["id"]), "event": kind})
+            assert event.status_code == 200, event.text
         on_board.append(str(row["id"]))
         shifts_used.add(row["shift_id"])
         if len(on_board) == ON_BOARD:
