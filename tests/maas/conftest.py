@@ -50,6 +50,17 @@ def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@contextlib.contextmanager
+def own_database(settings: Settings, prefix: str, network_dir: Path, data_dir: Path) -> Iterator[Settings]:
+    """Settings of a service on a fresh database of its own (on the session's server), serving
+    `network_dir`: for a module whose tests need to know every bus and booking."""
+    assert settings.database_url is not None
+    with fresh_database(settings.database_url, prefix) as url:
+        yield Settings.from_env(
+            {}, database_url=url, network_dir=network_dir, data_dir=data_dir, jwt_secret=secrets.token_urlsafe(32)
+        )
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     given = os.environ.get("MAAS_DATABASE_URL")

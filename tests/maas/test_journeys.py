@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from maas.app import create_app
 from maas.demo import demo_region
 from maas.settings import Settings
 from tests.helpers import BERLIN, HERRENBERG_BAHNHOF, KUPPINGEN, vehicle_on_shift
-from tests.maas.conftest import Users, fresh_database
+from tests.maas.conftest import Users, own_database
 
 NEBRINGEN = "48.5627,8.8481"
 STUTTGART = "stop:vvs-s1-only:de:08111:6118:1:102"
@@ -43,15 +42,8 @@ def _weekday_morning(days_ahead: int, hour: int, minute: int = 0) -> dt.datetime
 def journey_settings(
     settings: Settings, today_network_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
-    assert settings.database_url is not None
-    with fresh_database(settings.database_url, "maas_journeys") as url:
-        yield Settings.from_env(
-            {},
-            database_url=url,
-            network_dir=today_network_dir,
-            data_dir=tmp_path_factory.mktemp("journeys-data"),
-            jwt_secret=secrets.token_urlsafe(32),
-        )
+    with own_database(settings, "maas_journeys", today_network_dir, tmp_path_factory.mktemp("journeys-data")) as own:
+        yield own
 
 
 @pytest.fixture(scope="module")

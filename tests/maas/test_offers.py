@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,20 +16,13 @@ from litestar.testing import TestClient
 from maas.app import create_app
 from maas.settings import Settings
 from tests.helpers import HERRENBERG_BAHNHOF, KUPPINGEN, NEBRINGEN, vehicle_on_shift
-from tests.maas.conftest import Users, fresh_database
+from tests.maas.conftest import Users, own_database
 
 
 @pytest.fixture(scope="module")
 def offer_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    assert settings.database_url is not None
-    with fresh_database(settings.database_url, "maas_offers") as url:
-        yield Settings.from_env(
-            {},
-            database_url=url,
-            network_dir=settings.network_dir,
-            data_dir=tmp_path_factory.mktemp("offers-data"),
-            jwt_secret=secrets.token_urlsafe(32),
-        )
+    with own_database(settings, "maas_offers", settings.network_dir, tmp_path_factory.mktemp("offers-data")) as own:
+        yield own
 
 
 @pytest.fixture(scope="module")

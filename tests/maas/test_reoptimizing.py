@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import math
 import random
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from maas.settings import Settings
 from routing.dispatch.drive_times import DriveTimes
 from routing.spatial import haversine_m
 from tests.helpers import HERRENBERG_BAHNHOF, KUPPINGEN, NEBRINGEN, places_in_region, vehicle_on_shift
-from tests.maas.conftest import Users, fresh_database
+from tests.maas.conftest import Users, own_database
 
 REGION = json.loads((demo_region() / "herrenberg-and-around.geojson").read_text())
 RIDES = 200
@@ -47,15 +46,8 @@ TOLERANCE_S = 1e-3
 def reopt_settings(
     settings: Settings, today_network_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
-    assert settings.database_url is not None
-    with fresh_database(settings.database_url, "maas_reopt") as url:
-        yield Settings.from_env(
-            {},
-            database_url=url,
-            network_dir=today_network_dir,
-            data_dir=tmp_path_factory.mktemp("reopt-data"),
-            jwt_secret=secrets.token_urlsafe(32),
-        )
+    with own_database(settings, "maas_reopt", today_network_dir, tmp_path_factory.mktemp("reopt-data")) as own:
+        yield own
 
 
 @pytest.fixture(scope="module")
