@@ -92,7 +92,10 @@ async def apply_retention(
 ) -> RetentionReport:
     """Apply `retention` as of `now` on `conn` (outside a transaction: each batch commits)."""
     now = now or dt.datetime.now(dt.UTC)
-    positions_before = now - dt.timedelta(days=retention.positions_days)
+    # Whole hours only, so that each hour's aggregate is made of all its fixes at once.
+    positions_before = (now.astimezone(dt.UTC) - dt.timedelta(days=retention.positions_days)).replace(
+        minute=0, second=0, microsecond=0
+    )
     personal_before = now - dt.timedelta(days=retention.personal_days)
     expired_before = now - EXPIRED_KEPT
     report = RetentionReport(dry_run=dry_run, positions_before=positions_before, personal_before=personal_before)

@@ -27,15 +27,19 @@ ROUND_DIGITS = 3  # an erased ride's places are kept to about 100 m: enough for 
 _HOUR = "date_trunc('hour', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 # Metres between a fix and the one before it (haversine; the Earth's mean radius as in feeds.geo).
 _STEP_M = (
-    "2 * 6371008.8 * asin(least(1, sqrt(power(sin(radians(lat - prev_lat) / 2), 2)"
-    " + cos(radians(prev_lat)) * cos(radians(lat)) * power(sin(radians(lon - prev_lon) / 2), 2))))"
+    "2 * 6371008.8 * asin(sqrt(power(sin(radians(lat - prev_lat) / 2), 2)"
+    " + cos(radians(prev_lat)) * cos(radians(lat)) * power(sin(radians(lon - prev_lon) / 2), 2)))"
 )
-# A batch of fixes older than $1 leaves the trail and is added to its hours' aggregates (an hour that
-# spans two batches is merged: counts and distances add up, the mean position is weighted).
+# A batch of whole hours of one vehicle's fixes older than $1 (an hour boundary): the hours of $2 of
+# them, each hour's fixes, leave the trail and become that hour's aggregate. A fix that arrives for an
+# hour already aggregated (a phone catching up after a month) is merged into it.
 AGGREGATE_POSITIONS = f"""
-WITH gone AS (
-    DELETE FROM positions WHERE ctid = ANY (ARRAY(SELECT ctid FROM positions WHERE at < $1 LIMIT $2))
-    RETURNING vehicle_id, at, lat, lon
+WITH seeds AS (
+    SELECT DISTINCT vehicle_id, {_HOUR} AS hour FROM (SELECT vehicle_id, at FROM positions WHERE at < $1 LIMIT $2) s
+), gone AS (
+    DELETE FROM positions p USING seeds
+    WHERE p.vehicle_id = seeds.vehicle_id AND p.at >= seeds.hour AND p.at < seeds.hour + interval '1 hour'
+    RETURNING p.vehicle_id, p.at, p.lat, p.lon
 ), steps AS (
     SELECT vehicle_id, {_HOUR} AS hour, at, lat, lon,
            lag(lat) OVER w AS prev_lat, lag(lon) OVER w AS prev_lon
