@@ -30,16 +30,21 @@ _STEP_M = (
     "2 * 6371008.8 * asin(sqrt(power(sin(radians(lat - prev_lat) / 2), 2)"
     " + cos(radians(prev_lat)) * cos(radians(lat)) * power(sin(radians(lon - prev_lon) / 2), 2)))"
 )
-# A batch of whole hours of one vehicle's fixes older than $1 (an hour boundary): the hours of $2 of
-# them, each hour's fixes, leave the trail and become that hour's aggregate. A fix that arrives for an
-# hour already aggregated (a phone catching up after a month) is merged into it.
+# A batch is whole hours of one vehicle's fixes older than $1 (an hour boundary): the hours of the first
+# $2 fixes found. Each hour's fixes leave the trail together and become that hour's aggregate; a fix that
+# arrives for an hour already aggregated (a phone catching up after a month) is merged into it.
+SEED_HOURS = f"""
+SELECT DISTINCT vehicle_id, {_HOUR} AS hour FROM (SELECT vehicle_id, at FROM positions WHERE at < $1 LIMIT $2) s
+"""
 AGGREGATE_POSITIONS = f"""
-WITH seeds AS (
-    SELECT DISTINCT vehicle_id, {_HOUR} AS hour FROM (SELECT vehicle_id, at FROM positions WHERE at < $1 LIMIT $2) s
-), gone AS (
-    DELETE FROM positions p USING seeds
-    WHERE p.vehicle_id = seeds.vehicle_id AND p.at >= seeds.hour AND p.at < seeds.hour + interval '1 hour'
-    RETURNING p.vehicle_id, p.at, p.lat, p.lon
+WITH gone AS (
+    -- One index range per hour: OFFSET 0 keeps the planner from joining the hours with the whole trail.
+    DELETE FROM positions WHERE ctid = ANY (ARRAY(
+        SELECT q.ctid FROM unnest($1::uuid[], $2::timestamptz[]) AS seeds (vehicle_id, hour), LATERAL (
+            SELECT ctid FROM positions
+            WHERE vehicle_id = seeds.vehicle_id AND at >= seeds.hour AND at < seeds.hour + interval '1 hour'
+            OFFSET 0) q))
+    RETURNING vehicle_id, at, lat, lon
 ), steps AS (
     SELECT vehicle_id, {_HOUR} AS hour, at, lat, lon,
            lag(lat) OVER w AS prev_lat, lag(lon) OVER w AS prev_lon
@@ -193,8 +198,14 @@ def changed(status: str) -> int:
 
 
 async def aggregate_positions(conn: Connection, before: dt.datetime, limit: int) -> tuple[int, int]:
-    """(fixes removed, hourly aggregates written) of one batch."""
-    row = returned(await conn.fetchrow(AGGREGATE_POSITIONS, before, limit))
+    """(fixes removed, hourly aggregates written) of one batch (in the caller's transaction)."""
+    seeds = await conn.fetch(SEED_HOURS, before, limit)
+    if not seeds:
+        return 0, 0
+    await conn.execute("SET LOCAL jit = off")  # compiling a batch's plan would take longer than running it
+    row = returned(
+        await conn.fetchrow(AGGREGATE_POSITIONS, [r["vehicle_id"] for r in seeds], [r["hour"] for r in seeds])
+    )
     return row["positions"], row["hours"]
 
 
