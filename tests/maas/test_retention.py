@@ -10,13 +10,16 @@ import datetime as dt
 import itertools
 import json
 import re
+import time
 import uuid
 from typing import Any
 
 import asyncpg
 import pytest
 from click.testing import CliRunner
+from litestar.testing import TestClient
 
+from maas.app import create_app
 from maas.cli import main
 from maas.db import audit
 from maas.db.positions import Position, insert_positions
@@ -223,6 +226,20 @@ def test_maas_retention_run_prints_what_it_did(world: World, filled: dict[str, A
     assert ran.exit_code == 0, ran.output
     assert re.search(r"riders past personal_days since their last ride\s+│\s+1\s+│ pseudonymised", ran.output)
     assert not world.sql("SELECT name FROM users WHERE name = 'Nora Neu'")
+
+
+def test_the_service_runs_the_job_by_itself(world: World, filled: dict[str, Any]) -> None:
+    """A process starting with no run in the last period runs one (then every rules.retention.every_s)."""
+    hour = _day_hour(50, 12)
+    _run(world, lambda conn: insert_positions(conn, _trail(filled["buses"][0], hour)))
+    world.sql("DELETE FROM retention_runs")
+    with TestClient(create_app(world.settings)):
+        for _ in range(300):
+            if world.sql("SELECT 1 FROM retention_runs"):
+                break
+            time.sleep(0.1)
+    assert world.sql("SELECT count(*) FROM positions WHERE at < $1", hour + dt.timedelta(hours=1))[0]["count"] == 0
+    assert _hours(world)[(filled["buses"][0], hour)]["positions"] == len(_trail(filled["buses"][0], hour))
 
 
 def test_retention_rules_are_part_of_the_service_definition(world: World) -> None:
