@@ -18,7 +18,7 @@ import msgspec
 from maas.db import Connection, returned
 from maas.db import bookings as booking_repo
 from maas.db import journeys as journey_repo
-from maas.model import BookingRecord, JourneyEvent, JourneyLegRecord, User
+from maas.model import BookingRecord, JourneyEvent, JourneyLegRecord, Role, User
 
 # Who the bookings of erased riders name from then on: one account nobody signs in to.
 ERASED_RIDERS = uuid.UUID(int=0)
@@ -265,7 +265,7 @@ async def record_run(conn: Connection, started_at: dt.datetime, report: msgspec.
 class Profile(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     name: str
-    role: str
+    role: Role
     phone: str | None
     agency: str | None
     created_at: dt.datetime
