@@ -178,6 +178,15 @@ def test_old_fixes_become_hourly_aggregates_and_recent_ones_stay(world: World, f
     assert again.total() == 0 and again.position_hours == 0
     assert _hours(world) == hours
     assert world.sql("SELECT count(*) FROM positions")[0]["count"] == recent_fixes
+    # A phone catching up after a month: its late fix joins the hour's aggregate.
+    key, trail = next(iter(old.items()))
+    late = Position(vehicle_id=trail[0].vehicle_id, at=trail[-1].at + dt.timedelta(minutes=20), lat=48.6, lon=8.87)
+    _run(world, lambda conn: insert_positions(conn, [late]))
+    assert _retention(world).positions == 1
+    merged = _hours(world)[key]
+    assert (merged["positions"], merged["first_at"], merged["last_at"]) == (len(trail) + 1, trail[0].at, late.at)
+    assert merged["lat"] == pytest.approx((sum(p.lat for p in trail) + late.lat) / (len(trail) + 1))
+    assert merged["distance_m"] == hours[key]["distance_m"]  # a lone fix adds no distance driven
 
 
 def test_names_and_numbers_are_pseudonymised_90_days_after_the_last_ride(world: World, filled: dict[str, Any]) -> None:
