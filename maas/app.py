@@ -20,7 +20,9 @@ from maas.api.fleet import FleetController
 from maas.api.health import health, ready
 from maas.api.journeys import JourneyController
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
+from maas.api.me import MeController
 from maas.api.plan import PlanController
+from maas.api.privacy import CallerController
 from maas.api.reoptimizations import ReoptimizationController
 from maas.api.service import ServiceAreaController, ServiceController
 from maas.api.transit import GtfsRtController, TransitController
@@ -38,6 +40,7 @@ from maas.protection import ConnectionGuard
 from maas.publish import NetworkService
 from maas.realtime import Hub
 from maas.reoptimizing import FleetReoptimizer
+from maas.retention import RetentionJob
 from maas.served import Serving, seed_service_area
 from maas.services import Services
 from maas.settings import Settings
@@ -64,6 +67,7 @@ def create_app(settings: Settings) -> Litestar:
         transit = TransitRealtime(db, serving, settings)
         protection = ConnectionGuard(db, serving, transit)
         reoptimizer = FleetReoptimizer(db, serving, hub)
+        retention = RetentionJob(db)
         networks = None
         try:
             await seed_service_area(db, settings)
@@ -94,8 +98,10 @@ def create_app(settings: Settings) -> Litestar:
             transit.start_polling()
             protection.start(settings.gtfs_rt_interval_s)
             reoptimizer.start()
+            retention.start()
             yield
         finally:
+            await retention.stop()
             await reoptimizer.stop()  # ends its worker process too
             await protection.stop()
             await transit.stop_polling()
@@ -132,6 +138,8 @@ def create_app(settings: Settings) -> Litestar:
             FleetLiveController,
             ride_socket,
             fleet_socket,
+            MeController,
+            CallerController,
         ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,

@@ -35,6 +35,11 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "reoptimize_time_limit_s": (0.5, 120),
 }
 _WEIGHT_BOUNDS = (0.0, 100.0)
+_RETENTION_BOUNDS: dict[str, tuple[int, int]] = {
+    "positions_days": (1, 3650),
+    "personal_days": (1, 3650),
+    "every_s": (0, 7 * 86400),
+}
 
 
 def check_rules(rules: ServiceRules) -> None:
@@ -50,6 +55,12 @@ def check_rules(rules: ServiceRules) -> None:
         value = getattr(rules.objective, name)
         if not (math.isfinite(value) and low <= value <= high):
             raise Invalid(f"rules.objective.{name} must be between {low:g} and {high:g}, got {value}")
+    for name, (low, high) in _RETENTION_BOUNDS.items():
+        value = getattr(rules.retention, name)
+        if not low <= value <= high:
+            raise Invalid(f"rules.retention.{name} must be between {low} and {high}, got {value}")
+    if 0 < rules.retention.every_s < 60:
+        raise Invalid(f"rules.retention.every_s must be 0 (never) or at least 60, got {rules.retention.every_s}")
     if rules.objective.vehicle == rules.objective.wait == rules.objective.ride == 0:
         raise Invalid("rules.objective needs a weight above 0")
     if not rules.hours:

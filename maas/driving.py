@@ -61,6 +61,7 @@ class PlannedStop(msgspec.Struct, frozen=True, kw_only=True):
     planned_at: dt.datetime | None  # None when the plan fell behind
     booking: BookingRecord | None
     name: str | None  # the rider's name, or the phone caller's
+    phone: str | None = None  # their number, only when rules.drivers_see_phones allows it
     eta: dt.datetime | None = None  # from the vehicle's latest position, else the plan's time
     eta_source: EtaSource = "plan"
 
@@ -73,6 +74,10 @@ class PositionFix(msgspec.Struct, frozen=True, kw_only=True):
     at: dt.datetime
     speed_mps: float | None = None
     heading_deg: float | None = None
+
+
+def _for_driver(booking: BookingRecord, phones: bool) -> BookingRecord:
+    return booking if phones else msgspec.structs.replace(booking, caller_phone=None)
 
 
 class Schedules:
@@ -274,30 +279,42 @@ class DriverService:
         eta = await self.etas.vehicle(shift.vehicle_id, stops)
         async with self.db.pool.acquire() as conn:
             bookings = {str(b.id): b for b in await booking_repo.list_active(conn) if b.shift_id == shift.id}
-            names: dict[uuid.UUID, str] = {}
+            riders: dict[uuid.UUID, tuple[str, str | None]] = {}
             for b in bookings.values():
-                if b.rider_id is not None and b.rider_id not in names:
+                if b.rider_id is not None and b.rider_id not in riders:
                     rider = await find_user(conn, b.rider_id)
-                    names[b.rider_id] = rider.name if rider else ""
+                    riders[b.rider_id] = (rider.name, rider.phone) if rider else ("", None)
+            phones = await self._drivers_see_phones(conn)
         out = []
         for stop, estimate in zip(stops, eta.stops, strict=True):
             booking = bookings.get(stop.id)
-            if booking is None:
-                name = None
-            else:
-                name = booking.caller_name if booking.rider_id is None else names.get(booking.rider_id, "")
+            name, phone = None, None
+            if booking is not None and booking.rider_id is None:
+                name, phone = booking.caller_name, booking.caller_phone
+            elif booking is not None and booking.rider_id is not None:
+                name, phone = riders.get(booking.rider_id, ("", None))
             out.append(
                 PlannedStop(
                     id=stop.id,
                     kind=_kind(stop.kind),
                     planned_at=_at(stop.planned_s),
-                    booking=booking,
+                    booking=None if booking is None else _for_driver(booking, phones),
                     name=name,
+                    phone=phone if phones else None,
                     eta=_at(estimate.eta_s),
                     eta_source=eta.source,
                 )
             )
         return out
+
+    async def _drivers_see_phones(self, conn: Connection) -> bool:
+        definition = await self.serving.definition(conn)
+        return definition is not None and definition.rules.drivers_see_phones
+
+    async def seen_by_driver(self, booking: BookingRecord) -> BookingRecord:
+        """The booking as its driver sees it: a phone caller's number only when the rules allow it."""
+        async with self.db.pool.acquire() as conn:
+            return _for_driver(booking, await self._drivers_see_phones(conn))
 
     async def record_positions(self, shift: ShiftRecord, fixes: Sequence[PositionFix]) -> int:
         """Store a batch of the shift's vehicle's positions and tell every process; returns how many."""

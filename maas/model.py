@@ -141,6 +141,16 @@ class Objective(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     ride: float = RIDER_FIRST.ride
 
 
+class Retention(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How long personal data is kept: the retention job (maas/retention.py) applies it every `every_s`."""
+
+    positions_days: int = 30  # vehicles' GPS fixes kept this long, then only hourly aggregates per vehicle
+    personal_days: int = (
+        90  # riders' and phone callers' names and numbers pseudonymised this long after their last ride
+    )
+    every_s: int = 3600  # the job runs this often (in one process of the database); 0 never
+
+
 class ServiceRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The rules of the on-demand service, one version of its definition: the planner, quotes,
     bookings and journeys all follow them (DESIGN.md: service rules are data, never constants)."""
@@ -166,6 +176,8 @@ class ServiceRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     reoptimize_every_s: int = 600  # the live plans are re-optimised this often (and after cancellations); 0 never
     reoptimize_time_limit_s: float = 5.0  # the search time of one re-optimisation
     objective: Objective = msgspec.field(default_factory=Objective)
+    retention: Retention = msgspec.field(default_factory=Retention)
+    drivers_see_phones: bool = False  # drivers see riders' and callers' names; their numbers only if this is set
 
 
 class ServiceDefinition(msgspec.Struct, frozen=True, kw_only=True):

@@ -152,7 +152,7 @@ def stop_out(stop: PlannedStop) -> StopOut:
         else Place(lat=b.destination_lat, lon=b.destination_lon),
         passengers=PassengersOut(seated=b.seated, wheelchairs=b.wheelchairs),
         name=stop.name,
-        phone=b.caller_phone,
+        phone=stop.phone,
         window=StopWindowOut(earliest=iso(b.pickup_earliest), latest=iso(b.pickup_latest))
         if pickup
         else StopWindowOut(earliest=None, latest=iso(b.dropoff_latest)),
@@ -224,7 +224,8 @@ class DriverController(Controller):
         checked against the promise and the vehicle's GPS position; the booking and your new plan."""
         shift = await drivers.get_shift(request.user)
         taken = await drivers.record_event(request.user, shift, data.booking_id, data.event, data.at)
-        return EventOut(booking=booking_out(taken.booking), plan=await plan_out(drivers, shift), notes=taken.notes)
+        seen = await drivers.seen_by_driver(taken.booking)
+        return EventOut(booking=booking_out(seen), plan=await plan_out(drivers, shift), notes=taken.notes)
 
 
 @websocket("/ws/driver", exclude_from_auth=True)

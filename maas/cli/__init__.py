@@ -11,6 +11,7 @@ from maas.cli.demo import demo
 from maas.cli.feeds import feeds
 from maas.cli.network import network
 from maas.cli.plan import plan
+from maas.cli.retention import retention
 from maas.cli.rt import rt
 from maas.cli.serve import serve
 from maas.cli.users import user
@@ -23,5 +24,5 @@ def main() -> None:
     exit_on_termination()
 
 
-for command in (network, plan, feeds, rt, demo, darp, bench, user, serve):
+for command in (network, plan, feeds, rt, demo, darp, bench, user, serve, retention):
     main.add_command(command)
