@@ -186,8 +186,8 @@ class Sessions:
         async with self.db.pool.acquire() as conn:
             return await repo.list_active_sessions(conn, user_id)
 
-    async def end(self, user: User, session_id: uuid.UUID) -> bool:
-        """Log out one of the user's own sessions; False when it is not theirs or already over."""
+    async def end(self, user: User, session_id: uuid.UUID) -> Session | None:
+        """Log out one of the user's own sessions: as it is now; None when it is not theirs or already over."""
         async with self.db.pool.acquire() as conn:
             ended = await repo.revoke_session(conn, session_id, "logout", user.id)
         self.forget()

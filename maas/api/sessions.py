@@ -14,12 +14,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from maas.errors import PROBLEM
-from maas.model import Issuer, Role, Session, User
+from maas.model import Issuer, RevokeReason, Role, Session, User
 from maas.passwords import MAX_LENGTH
 from maas.sessions import Sessions, TooManyAttempts, WrongCredentials
 from maas.settings import Settings
 from maas.users import UserService
-from maas.wire import Timestamp, iso
+from maas.wire import Timestamp, iso, iso_or_none
 
 Login = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_LENGTH)]
@@ -37,6 +37,8 @@ class SessionOut(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: Timestamp
     issued_by: Issuer
     current: bool = False  # the session of the request's own token
+    revoked_at: Timestamp | None = None
+    revoked_reason: RevokeReason | None = None
 
 
 class SignedIn(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +59,8 @@ def session_out(session: Session, current: uuid.UUID | None = None) -> SessionOu
         expires_at=iso(session.expires_at),
         issued_by=session.issued_by,
         current=session.id == current,
+        revoked_at=iso_or_none(session.revoked_at),
+        revoked_reason=session.revoked_reason,
     )
 
 
@@ -67,6 +71,13 @@ def current_session(request: Request[User, Any, Any]) -> uuid.UUID:
 
 def _sessions(users: NamedDependency[UserService]) -> Sessions:
     return users.sessions
+
+
+async def _end(user: User, sessions: Sessions, session_id: uuid.UUID) -> SessionOut:
+    ended = await sessions.end(user, session_id)
+    if ended is None:
+        raise NotFoundException(f"you have no live session {session_id}")
+    return session_out(ended)
 
 
 _PROBLEM = {
@@ -104,18 +115,18 @@ class SessionController(Controller):
         current = current_session(request)
         return [session_out(s, current) for s in await sessions.list_active(request.user.id)]
 
-    @delete("/current")
-    async def log_out(self, request: Request[User, Any, Any], sessions: NamedDependency[Sessions]) -> None:
-        """Log out: this request's token stops working (in every worker process within seconds)."""
-        await sessions.end(request.user, current_session(request))
+    @delete("/current", status_code=200)
+    async def log_out(self, request: Request[User, Any, Any], sessions: NamedDependency[Sessions]) -> SessionOut:
+        """Log out: this request's token stops working (in every worker process within seconds); the
+        session as it ended."""
+        return await _end(request.user, sessions, current_session(request))
 
-    @delete("/{session_id:uuid}")
+    @delete("/{session_id:uuid}", status_code=200)
     async def end(
         self, request: Request[User, Any, Any], sessions: NamedDependency[Sessions], session_id: FromPath[uuid.UUID]
-    ) -> None:
+    ) -> SessionOut:
         """End one of your sessions (another device's); 404 for one that is not yours or is over."""
-        if not await sessions.end(request.user, session_id):
-            raise NotFoundException(f"you have no live session {session_id}")
+        return await _end(request.user, sessions, session_id)
 
     @post("/socket-ticket", status_code=201)
     async def socket_ticket(self, request: Request[User, Any, Any], sessions: NamedDependency[Sessions]) -> TicketOut:

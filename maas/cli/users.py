@@ -4,22 +4,36 @@ passwords (the first admin is made here)."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from maas.cli.common import fail, json_encoder, load_settings, with_connection
 from maas.model import ROLES, Role, User
+from maas.settings import Settings
 
 if TYPE_CHECKING:
     import uuid
 
     from maas.db import Connection
 
+T = TypeVar("T")
+
 
 @click.group()
 def user() -> None:
     """Users, API tokens and staff passwords (the first admin is created here)."""
+
+
+def _run(settings: Settings, work: Callable[[Connection], Awaitable[T]]) -> T:
+    """`work` on a connection; what the service refuses (a short password, a login taken) fails with its reason."""
+    from maas.errors import MaasError
+
+    try:
+        return with_connection(settings, work)
+    except MaasError as exc:
+        fail(str(exc))
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -54,7 +68,6 @@ def user_create(
     """Create a user in the database of MAAS_DATABASE_URL (or the embedded one) and print a bearer token;
     with --login, also a password to sign in with (POST /sessions)."""
     from maas.db.users import create_user
-    from maas.errors import MaasError
     from maas.sessions import issue_token, set_credentials
 
     if role == "agency" and not agency:
@@ -71,10 +84,7 @@ def user_create(
                 await set_credentials(conn, created, login, password)
             return created, await issue_token(conn, settings, created)
 
-    try:
-        created, token = with_connection(settings, work)
-    except MaasError as exc:
-        fail(str(exc))
+    created, token = _run(settings, work)
     if as_json:
         click.echo(
             json_encoder.encode(
@@ -100,7 +110,6 @@ def _user_id(text: str) -> uuid.UUID:
 def user_token(user_id: str, ttl_s: int | None) -> None:
     """Print a new bearer token for an existing user."""
     from maas.db.users import find_user
-    from maas.errors import MaasError
     from maas.sessions import issue_token
 
     wanted = _user_id(user_id)
@@ -110,10 +119,7 @@ def user_token(user_id: str, ttl_s: int | None) -> None:
         found = await find_user(conn, wanted)
         return None if found is None else await issue_token(conn, settings, found, ttl_s)
 
-    try:
-        token = with_connection(settings, work)
-    except MaasError as exc:
-        fail(str(exc))
+    token = _run(settings, work)
     if token is None:
         fail(f"no user {user_id}")
     click.echo(token)
@@ -126,7 +132,6 @@ def user_token(user_id: str, ttl_s: int | None) -> None:
 def user_password(user_id: str, login: str | None, password_stdin: bool) -> None:
     """Set the password (and login) an operator, agency or admin signs in with; ends their sessions."""
     from maas.db.users import find_user
-    from maas.errors import MaasError
     from maas.sessions import set_credentials
 
     wanted = _user_id(user_id)
@@ -138,10 +143,7 @@ def user_password(user_id: str, login: str | None, password_stdin: bool) -> None
             found = await find_user(conn, wanted)
             return None if found is None else await set_credentials(conn, found, login, password)
 
-    try:
-        stored = with_connection(settings, work)
-    except MaasError as exc:
-        fail(str(exc))
+    stored = _run(settings, work)
     if stored is None:
         fail(f"no user {user_id}")
     click.echo(f"login {stored} can sign in (POST /sessions); their earlier sessions have ended", err=True)

@@ -32,7 +32,8 @@ LIST_ACTIVE = (
 )
 REVOKE = (
     "UPDATE sessions SET revoked_at = now(), revoked_reason = $2"
-    " WHERE id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR user_id = $3)"
+    " WHERE id = $1 AND revoked_at IS NULL AND expires_at > now() AND ($3::uuid IS NULL OR user_id = $3)"
+    f" RETURNING {_COLUMNS.replace('s.', '')}"
 )
 REVOKE_ALL = (
     "UPDATE sessions SET revoked_at = now(), revoked_reason = $2"
@@ -116,9 +117,10 @@ async def list_active_sessions(conn: Connection, user_id: uuid.UUID) -> list[Ses
 
 async def revoke_session(
     conn: Connection, session_id: uuid.UUID, reason: RevokeReason, user_id: uuid.UUID | None = None
-) -> bool:
-    """End one session (of `user_id`, when given); False when there was no such live session."""
-    return bool(await conn.execute(REVOKE, session_id, reason, user_id) != "UPDATE 0")
+) -> Session | None:
+    """End one live session (of `user_id`, when given): as it is now; None when there was no such session."""
+    row = await conn.fetchrow(REVOKE, session_id, reason, user_id)
+    return None if row is None else _session(row)
 
 
 async def revoke_sessions(

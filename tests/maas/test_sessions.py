@@ -88,11 +88,12 @@ def test_an_operator_signs_in_lists_sessions_and_logs_out(client: TestClient, us
     assert {s["issued_by"] for s in mine} == {"sign_in"} and {s["role"] for s in mine} == {"operator"}
     # Ending the phone's session from the laptop, then logging out on the laptop.
     phone_session = mine[0]["id"]
-    assert client.delete(f"/sessions/{phone_session}", headers=laptop).status_code == 204
+    ended = client.delete(f"/sessions/{phone_session}", headers=laptop)
+    assert ended.status_code == 200 and ended.json()["revoked_reason"] == "logout"
     refused = client.get("/vehicles", headers=phone)
     assert refused.status_code == 401 and "ended" in refused.json()["detail"]
     assert client.delete(f"/sessions/{phone_session}", headers=laptop).status_code == 404
-    assert client.delete("/sessions/current", headers=laptop).status_code == 204
+    assert client.delete("/sessions/current", headers=laptop).json()["revoked_reason"] == "logout"
     assert client.get("/vehicles", headers=laptop).status_code == 401
     assert client.delete("/sessions/current", headers=laptop).status_code == 401
 
@@ -273,7 +274,7 @@ def test_a_socket_closes_on_logout_and_on_revocation(client: TestClient, users: 
     headers = sign_in(client, login)
     with client.websocket_connect("/ws/fleet", headers=headers) as socket:
         assert socket.receive_json(timeout=10)["type"] == "snapshot"
-        assert client.delete("/sessions/current", headers=headers).status_code == 204
+        assert client.delete("/sessions/current", headers=headers).status_code == 200
         assert closed_with(socket) == 4401
     operator, headers = users.make("operator")
     with client.websocket_connect(f"/ws/fleet?ticket={ticket(client, headers)}") as socket:
