@@ -27,7 +27,7 @@ from maas.db.database import Database
 from maas.db.users import find_user
 from maas.errors import Conflict, Invalid, MaasError
 from maas.model import Issuer, Role, Session, User
-from maas.passwords import PasswordRefused, check_password, hash_password, needs_rehash, verify_password
+from maas.passwords import PasswordRefused, hash_password, needs_rehash, verify_password
 from maas.settings import Settings
 
 SESSION_CACHE_S = 3.0
@@ -204,11 +204,3 @@ class Sessions:
         """The session of an unused, unexpired ticket; the ticket is used up."""
         async with self.db.pool.acquire() as conn:
             return await repo.take_ticket(conn, ticket)
-
-
-def check_password_text(password: str) -> str:
-    """`password` if it is acceptable, else Invalid with the reason (for the CLI's prompt)."""
-    try:
-        return check_password(password)
-    except PasswordRefused as exc:
-        raise Invalid(str(exc)) from exc
