@@ -16,7 +16,7 @@ from typing import Any
 
 REDACTED = "[redacted]"
 _QUERY = re.compile(r"(?i)\b(token|ticket|password|access_token)=[^&\s\"']+")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}")  # credentials, not "basic checks"
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
