@@ -1,5 +1,5 @@
-"""A real `maas serve` with two worker processes: a logout holds in every worker within seconds, and
-no token or ticket reaches its log (defect 6)."""
+"""A real `maas serve` with two worker processes: a logout holds in every worker within seconds,
+failed sign-ins are counted across workers, and no token or ticket reaches its log (defect 6)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -19,7 +21,7 @@ from websockets.sync.client import connect
 
 from maas.sessions import SESSION_CACHE_S
 from maas.settings import Settings
-from tests.maas.conftest import Users
+from tests.maas.conftest import Users, execute
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +95,31 @@ def test_a_logout_holds_in_every_worker_within_seconds(served: tuple[str, Path],
         assert http.delete("/sessions/current").status_code == 200
     time.sleep(SESSION_CACHE_S + 0.5)
     assert {httpx.get(f"{url}/vehicles", headers=headers).status_code for _ in range(20)} == {401}
+
+
+def test_a_burst_of_wrong_passwords_over_both_workers_gets_the_limit_and_no_more(
+    served: tuple[str, Path], users: Users, settings: Settings
+) -> None:
+    url, _ = served
+    user, _ = users.make("operator")
+    _, admin = users.make("admin")
+    login = f"burst-{uuid.uuid4().hex[:6]}"
+    body = {"login": login, "password": "the right passphrase"}
+    assert httpx.put(f"{url}/admin/users/{user.id}/password", headers=admin, json=body).status_code == 200
+    tries = 2 * settings.sign_in_max_failures
+    try:
+        with ThreadPoolExecutor(tries) as pool:
+            statuses = list(
+                pool.map(
+                    lambda _: httpx.post(f"{url}/sessions", json={**body, "password": "wrong"}, timeout=60).status_code,
+                    range(tries),
+                )
+            )
+        assert (
+            statuses.count(401) <= settings.sign_in_max_failures
+            and statuses.count(429) >= tries - settings.sign_in_max_failures
+        )
+        assert set(statuses) == {401, 429}
+        assert httpx.post(f"{url}/sessions", json=body).status_code == 429  # even the right password, for now
+    finally:
+        execute(settings, "DELETE FROM sign_in_attempts WHERE login = $1", login)
