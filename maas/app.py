@@ -25,6 +25,7 @@ from maas.api.plan import PlanController
 from maas.api.privacy import CallerController
 from maas.api.reoptimizations import ReoptimizationController
 from maas.api.service import ServiceAreaController, ServiceController
+from maas.api.sessions import SessionController
 from maas.api.transit import GtfsRtController, TransitController
 from maas.auth import jwt_auth
 from maas.booking import BookingService
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> Litestar:
             FleetController,
             ReoptimizationController,
             AdminController,
+            SessionController,
             AuditController,
             ServiceController,
             ServiceAreaController,

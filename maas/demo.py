@@ -223,7 +223,6 @@ class DemoAccess:
 async def prepare_service(settings: Settings) -> DemoAccess:
     """Demo users (one per role), a fleet on shift for the next hours and a few bookings; run twice,
     it reuses the users and vehicles and only adds shifts when none covers now."""
-    from maas.auth import issue_token
     from maas.booking import BookingService, Place, RideWish
     from maas.db import areas, locks
     from maas.db import fleet as fleet_repo
@@ -232,6 +231,7 @@ async def prepare_service(settings: Settings) -> DemoAccess:
     from maas.errors import Conflict
     from maas.model import ServiceRules
     from maas.served import ServedNetwork, Serving
+    from maas.sessions import issue_token
     from routing.ondemand import OnDemandService
 
     if settings.network_dir is None:
@@ -297,7 +297,8 @@ async def prepare_service(settings: Settings) -> DemoAccess:
                 f"{a} -> {b} ({seated} seated, {wheelchairs} wheelchair): pickup "
                 f"{booking.pickup_earliest:%H:%M}-{booking.pickup_latest:%H:%M} UTC"
             )
-        tokens = {role: issue_token(settings, user) for role, user in people.items()}
+        async with db.pool.acquire() as conn:
+            tokens = {role: await issue_token(conn, settings, user, issued_by="demo") for role, user in people.items()}
         return DemoAccess(tokens, booked)
     finally:
         await db.close()

@@ -36,6 +36,25 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     agency: str | None = None
 
 
+# Migration 0026 lists the same values: who issued a session, and why one ended early.
+Issuer = Literal["sign_in", "admin", "cli", "demo"]
+RevokeReason = Literal["logout", "revoked", "role_changed", "password_set"]
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True):
+    """What one bearer token stands for: its user, the role it was issued for, until when."""
+
+    id: uuid.UUID  # the token's jti
+    user_id: uuid.UUID
+    role: Role
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    issued_by: Issuer
+    issuer_id: uuid.UUID | None = None
+    revoked_at: dt.datetime | None = None
+    revoked_reason: RevokeReason | None = None
+
+
 class VehicleRecord(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     name: str

@@ -43,6 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     keep_networks: int = 5  # the newest networks built here keep their directories (and the serving one)
     jwt_secret: str
     token_ttl_s: int = 12 * 3600
+    token_max_ttl_s: int = 30 * 24 * 3600  # no token an admin issues lives longer
+    sign_in_max_failures: int = 5  # per login in sign_in_window_s (four times as many per client address)
+    sign_in_window_s: int = 15 * 60
     max_body_bytes: int = 50 * 1024 * 1024  # a GTFS upload fits; larger requests get 413
     rate_limit_per_minute: int = 6000
     host: str = "127.0.0.1"
@@ -80,6 +83,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         keep_networks = o.get("keep_networks", number("MAAS_KEEP_NETWORKS", 5))
         jwt_secret = o.get("jwt_secret", env.get("MAAS_JWT_SECRET") or "")
         token_ttl_s = o.get("token_ttl_s", number("MAAS_TOKEN_TTL_S", 12 * 3600))
+        token_max_ttl_s = o.get("token_max_ttl_s", number("MAAS_TOKEN_MAX_TTL_S", 30 * 24 * 3600))
+        sign_in_max_failures = o.get("sign_in_max_failures", number("MAAS_SIGN_IN_MAX_FAILURES", 5))
+        sign_in_window_s = o.get("sign_in_window_s", number("MAAS_SIGN_IN_WINDOW_S", 15 * 60))
         max_body_bytes = o.get("max_body_bytes", number("MAAS_MAX_BODY_BYTES", 50 * 1024 * 1024))
         rate_limit_per_minute = o.get("rate_limit_per_minute", number("MAAS_RATE_LIMIT_PER_MINUTE", 6000))
         host = o.get("host", env.get("MAAS_HOST") or "127.0.0.1")
@@ -99,6 +105,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 f"MAAS_GTFS_RT_MAX_BYTES must be between 1 and {GTFS_RT_MAX_BYTES_LIMIT} (what the database stores),"
                 f" got {gtfs_rt_max_bytes}"
             )
+        if not 1 <= token_ttl_s <= token_max_ttl_s:
+            raise SettingsError(
+                f"MAAS_TOKEN_TTL_S must be between 1 and MAAS_TOKEN_MAX_TTL_S ({token_max_ttl_s}), got {token_ttl_s}"
+            )
+        if sign_in_max_failures < 1 or sign_in_window_s < 1:
+            raise SettingsError("MAAS_SIGN_IN_MAX_FAILURES and MAAS_SIGN_IN_WINDOW_S must be at least 1")
         if keep_networks < 1:
             raise SettingsError(f"MAAS_KEEP_NETWORKS must be at least 1 (the network just built), got {keep_networks}")
         return cls(
@@ -110,6 +122,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             keep_networks=keep_networks,
             jwt_secret=jwt_secret or _stored_secret(data_dir),
             token_ttl_s=token_ttl_s,
+            token_max_ttl_s=token_max_ttl_s,
+            sign_in_max_failures=sign_in_max_failures,
+            sign_in_window_s=sign_in_window_s,
             max_body_bytes=max_body_bytes,
             rate_limit_per_minute=rate_limit_per_minute,
             host=host,
@@ -132,6 +147,9 @@ class SettingsOverrides(TypedDict, total=False):
     keep_networks: int
     jwt_secret: str
     token_ttl_s: int
+    token_max_ttl_s: int
+    sign_in_max_failures: int
+    sign_in_window_s: int
     max_body_bytes: int
     rate_limit_per_minute: int
     host: str

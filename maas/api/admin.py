@@ -1,16 +1,17 @@
-"""Admins: users and their tokens; operators and admins: the audit log."""
+"""Admins: users, their tokens, passwords and sessions; operators and admins: the audit log."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
-from maas.auth import issue_token, roles
+from maas.api.sessions import Login, Password, SessionOut, current_session, session_out
+from maas.auth import roles
 from maas.model import Role, User
 from maas.settings import Settings
 from maas.users import AuditEntry, UserService
@@ -26,7 +27,26 @@ class NewUser(msgspec.Struct, frozen=True, kw_only=True):
 
 class TokenRequest(msgspec.Struct, frozen=True, kw_only=True):
     user_id: uuid.UUID
-    ttl_s: int | None = None
+    ttl_s: Annotated[int, msgspec.Meta(ge=1)] | None = None  # at most MAAS_TOKEN_MAX_TTL_S (default 30 days)
+
+
+class RoleChange(msgspec.Struct, frozen=True, kw_only=True):
+    role: Role
+    agency: str | None = None
+
+
+class NewPassword(msgspec.Struct, frozen=True, kw_only=True):
+    login: Login | None = None  # needed the first time; kept when left out
+    password: Password
+
+
+class CredentialsOut(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: uuid.UUID
+    login: str
+
+
+class RevokedOut(msgspec.Struct, frozen=True, kw_only=True):
+    revoked: int  # how many sessions were still live
 
 
 class UserOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,7 +97,7 @@ class AdminController(Controller):
     ) -> NewUserOut:
         """Create a user of any role and return a bearer token for it."""
         user = await users.create(request.user, data.name, data.role, data.phone, data.agency)
-        return NewUserOut(user=user_out(user), token=issue_token(settings, user))
+        return NewUserOut(user=user_out(user), token=await users.issue_token(settings, request.user, user.id, None))
 
     @get("/users")
     async def users(self, users: NamedDependency[UserService]) -> list[UserOut]:
@@ -91,9 +111,45 @@ class AdminController(Controller):
         users: NamedDependency[UserService],
         data: JSONBody[TokenRequest],
     ) -> TokenOut:
-        """A new bearer token for an existing user."""
-        user = await users.get_for_token(request.user, data.user_id)
-        return TokenOut(token=issue_token(settings, user, data.ttl_s))
+        """A new bearer token for an existing user, living `ttl_s` (1 s to MAAS_TOKEN_MAX_TTL_S, default
+        MAAS_TOKEN_TTL_S); 422 beyond."""
+        return TokenOut(token=await users.issue_token(settings, request.user, data.user_id, data.ttl_s))
+
+    @put("/users/{user_id:uuid}/role")
+    async def role(
+        self,
+        request: Request[User, Any, Any],
+        users: NamedDependency[UserService],
+        user_id: FromPath[uuid.UUID],
+        data: JSONBody[RoleChange],
+    ) -> UserOut:
+        """Give a user another role: every session of theirs ends and their sockets close (4403)."""
+        return user_out(await users.set_role(request.user, user_id, data.role, data.agency))
+
+    @put("/users/{user_id:uuid}/password")
+    async def password(
+        self,
+        request: Request[User, Any, Any],
+        users: NamedDependency[UserService],
+        user_id: FromPath[uuid.UUID],
+        data: JSONBody[NewPassword],
+    ) -> CredentialsOut:
+        """Set an operator's, agency's or admin's login and password (argon2id, at least 12 characters);
+        their other sessions end."""
+        login = await users.set_password(request.user, user_id, data.login, data.password, current_session(request))
+        return CredentialsOut(user_id=user_id, login=login)
+
+    @get("/users/{user_id:uuid}/sessions")
+    async def sessions(self, users: NamedDependency[UserService], user_id: FromPath[uuid.UUID]) -> list[SessionOut]:
+        """A user's live sessions, newest first."""
+        return [session_out(s) for s in await users.list_sessions(user_id)]
+
+    @delete("/users/{user_id:uuid}/sessions", status_code=200)
+    async def revoke(
+        self, request: Request[User, Any, Any], users: NamedDependency[UserService], user_id: FromPath[uuid.UUID]
+    ) -> RevokedOut:
+        """End every session of a user: their tokens stop working in every worker process within seconds."""
+        return RevokedOut(revoked=await users.revoke_sessions(request.user, user_id))
 
 
 class AuditController(Controller):

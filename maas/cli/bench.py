@@ -14,7 +14,6 @@ from routing.network import NetworkError
 
 if TYPE_CHECKING:
     from maas.db import Connection
-    from maas.model import User
 
 
 @click.group()
@@ -219,11 +218,11 @@ def bench_api(
     try:
         with contextlib.ExitStack() as stack:
             if url is None:
-                from maas.auth import issue_token
                 from maas.db.users import create_user
+                from maas.sessions import issue_token
 
-                async def admin(conn: Connection) -> User:
-                    return await create_user(conn, "bench admin", "admin")
+                async def admin(conn: Connection) -> str:
+                    return await issue_token(conn, settings, await create_user(conn, "bench admin", "admin"))
 
                 # The server is a child process configured by its environment; this process reads
                 # its settings (database, signing secret) from the same mapping, so both agree.
@@ -233,7 +232,7 @@ def bench_api(
                     "MAAS_RATE_LIMIT_PER_MINUTE": os.environ.get("MAAS_RATE_LIMIT_PER_MINUTE", "100000000"),
                 }
                 settings = Settings.from_env(env)
-                admin_token = issue_token(settings, with_connection(settings, admin))
+                admin_token = with_connection(settings, admin)
                 url = stack.enter_context(running_server(env, workers))
             assert admin_token is not None  # given with --url, or issued above
             asyncio.run(

@@ -41,13 +41,17 @@ def run_app(settings: Settings) -> None:
     import uvicorn
 
     from maas.app import create_app
+    from maas.logs import install, log_config
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    install()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", log_config=log_config())
 
 
 def serve_in_workers(settings: Settings, workers: int) -> None:
     """The API in `workers` uvicorn worker processes, until it is stopped."""
     import uvicorn
+
+    from maas.logs import log_config
 
     # The one place settings travel through the environment: uvicorn starts each worker as a fresh
     # process that imports the app factory by name (maas.app:app_from_env, which reads
@@ -72,4 +76,5 @@ def serve_in_workers(settings: Settings, workers: int) -> None:
         port=settings.port,
         workers=workers,
         log_level="info",
+        log_config=log_config(),  # redacts secrets (tokens in socket URLs) in every worker process
     )

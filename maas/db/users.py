@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import asyncpg
 
@@ -20,7 +22,8 @@ def _role(text: str) -> Role:
     return text
 
 
-def _user(row: asyncpg.Record) -> User:
+def user_of(row: asyncpg.Record | Mapping[str, Any]) -> User:
+    """The user of a row with the users table's columns."""
     return User(id=row["id"], name=row["name"], role=_role(row["role"]), phone=row["phone"], agency=row["agency"])
 
 
@@ -34,8 +37,17 @@ async def create_user(
 
 async def find_user(conn: Connection, user_id: uuid.UUID) -> User | None:
     row = await conn.fetchrow(GET, user_id)
-    return None if row is None else _user(row)
+    return None if row is None else user_of(row)
 
 
 async def list_users(conn: Connection) -> list[User]:
-    return [_user(r) for r in await conn.fetch(LIST)]
+    return [user_of(r) for r in await conn.fetch(LIST)]
+
+
+SET_ROLE = "UPDATE users SET role = $2, agency = $3 WHERE id = $1 RETURNING id, name, role, phone, agency"
+
+
+async def set_role(conn: Connection, user_id: uuid.UUID, role: Role, agency: str | None) -> User | None:
+    """The user with a new role (which ends their sessions: migration 0026's trigger); None if unknown."""
+    row = await conn.fetchrow(SET_ROLE, user_id, role, agency)
+    return None if row is None else user_of(row)

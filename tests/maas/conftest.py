@@ -17,11 +17,11 @@ import pytest
 from litestar.testing import TestClient
 
 from maas.app import create_app
-from maas.auth import issue_token
 from maas.db import embedded
 from maas.db.database import embedded_url
 from maas.db.users import create_user
 from maas.model import User
+from maas.sessions import issue_token
 from maas.settings import Settings
 
 
@@ -102,20 +102,21 @@ class Users:
         self.settings = settings
 
     def make(self, role: str, name: str | None = None, agency: str | None = None) -> tuple[User, dict[str, str]]:
-        async def work() -> User:
+        async def work() -> tuple[User, str]:
             conn = await asyncpg.connect(self.settings.database_url)
             try:
-                return await create_user(
+                user = await create_user(
                     conn,
                     name or f"{role}-{uuid.uuid4().hex[:6]}",
                     role,
                     agency=agency or ("vvs" if role == "agency" else None),
                 )
+                return user, await issue_token(conn, self.settings, user)
             finally:
                 await conn.close()
 
-        user = asyncio.run(work())
-        return user, {"Authorization": f"Bearer {issue_token(self.settings, user)}"}
+        user, token = asyncio.run(work())
+        return user, {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")

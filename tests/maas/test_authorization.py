@@ -1,5 +1,5 @@
 """Every endpoint × every role: what a role may not do answers 403 or 404, never data; nothing
-but the probes and the API description answers without a token."""
+but the probes, the API description and signing in answers without a token; only `Bearer` tokens count."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from maas.model import ROLES
 from tests.maas.conftest import Users
 
 PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")}
+SIGN_IN = ("POST", "/sessions")  # no token needed: a login and a password
+LOG_OUT = ("DELETE", "/sessions/current")  # ends the token it is sent with: tried last
 STAFF = {"operator", "admin"}
 RIDERS = {"rider", "operator", "admin"}
 ALLOWED: dict[tuple[str, str], set[str]] = {
@@ -43,6 +45,14 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/admin/users"): {"admin"},
     ("GET", "/admin/users"): {"admin"},
     ("POST", "/admin/tokens"): {"admin"},
+    ("PUT", "/admin/users/{user_id:uuid}/role"): {"admin"},
+    ("PUT", "/admin/users/{user_id:uuid}/password"): {"admin"},
+    ("GET", "/admin/users/{user_id:uuid}/sessions"): {"admin"},
+    ("DELETE", "/admin/users/{user_id:uuid}/sessions"): {"admin"},
+    ("GET", "/sessions"): set(ROLES),
+    ("DELETE", "/sessions/{session_id:uuid}"): set(ROLES),
+    ("POST", "/sessions/socket-ticket"): set(ROLES),
+    LOG_OUT: set(ROLES),
     ("POST", "/feeds"): {"agency", "admin"},
     ("GET", "/feeds"): {"agency", "admin"},
     ("GET", "/feeds/{version_id:uuid}"): {"agency", "admin"},
@@ -77,13 +87,15 @@ def _url(path: str) -> str:
         .replace("{version_id:uuid}", str(uuid.uuid4()))
         .replace("{shift_id:uuid}", str(uuid.uuid4()))
         .replace("{journey_id:uuid}", str(uuid.uuid4()))
+        .replace("{user_id:uuid}", str(uuid.uuid4()))
+        .replace("{session_id:uuid}", str(uuid.uuid4()))
         .replace("{network_id:int}", "999999")
         .replace("{feed_id:str}", "no-such-feed")
     )
 
 
 def test_every_endpoint_is_in_the_matrix(client: TestClient) -> None:
-    assert _endpoints(client) == set(ALLOWED) | PUBLIC
+    assert _endpoints(client) == set(ALLOWED) | PUBLIC | {SIGN_IN}
     sockets = {r.path for r in client.app.routes if isinstance(r, WebSocketRoute)}
     assert sockets == set(SOCKETS)
 
@@ -91,7 +103,7 @@ def test_every_endpoint_is_in_the_matrix(client: TestClient) -> None:
 @pytest.mark.parametrize("role", [*ROLES, None], ids=lambda r: r or "anonymous")
 def test_every_role_on_every_endpoint(client: TestClient, users: Users, role: str | None) -> None:
     headers = users.make(role)[1] if role else {}
-    for (method, path), allowed in sorted(ALLOWED.items()):
+    for (method, path), allowed in sorted(ALLOWED.items(), key=lambda item: item[0] == LOG_OUT):
         body = {} if method in ("POST", "PUT") else None
         response = client.request(method, _url(path), headers=headers, json=body)
         if role is None:
@@ -103,6 +115,32 @@ def test_every_role_on_every_endpoint(client: TestClient, users: Users, role: st
             assert response.headers["content-type"].startswith("application/problem+json")
     for method, path in PUBLIC:
         assert client.request(method, path, headers=headers).status_code == 200
+    signing_in = client.post("/sessions", headers=headers, json={})
+    assert signing_in.status_code == 400 and signing_in.headers["content-type"].startswith("application/problem+json")
+    if role is not None:  # logged out above
+        assert client.get("/sessions", headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_bearer_scheme_in_any_case(client: TestClient, users: Users, scheme: str) -> None:
+    token = users.make("operator")[1]["Authorization"].split()[1]
+    assert client.get("/vehicles", headers={"Authorization": f"{scheme} {token}"}).status_code == 200
+
+
+@pytest.mark.parametrize("header", ["Basic {token}", "Token {token}", "{token}", "Bearer", "Bearer  "])
+def test_another_scheme_is_refused_with_a_reason(client: TestClient, users: Users, header: str) -> None:
+    """Defect 10: `Basic <jwt>` was taken as a bearer token."""
+    from litestar.exceptions import WebSocketDisconnect
+
+    token = users.make("operator")[1]["Authorization"].split()[1]
+    sent = {"Authorization": header.format(token=token)}
+    refused = client.get("/vehicles", headers=sent)
+    assert refused.status_code == 401, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "Bearer" in refused.json()["detail"]
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/ws/fleet", headers=sent) as socket:
+        socket.receive_json(timeout=5)
+    assert closed.value.code == 4401
 
 
 @pytest.mark.parametrize("role", [*ROLES, None], ids=lambda r: r or "anonymous")
