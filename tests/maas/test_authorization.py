@@ -15,6 +15,7 @@ from tests.maas.conftest import Users
 PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")}
 SIGN_IN = ("POST", "/sessions")  # no token needed: a login and a password
 LOG_OUT = ("DELETE", "/sessions/current")  # ends the token it is sent with: tried last
+ERASE = ("DELETE", "/me")  # erases the user it is sent by: tried with a user of its own
 STAFF = {"operator", "admin"}
 RIDERS = {"rider", "operator", "admin"}
 ALLOWED: dict[tuple[str, str], set[str]] = {
@@ -52,6 +53,9 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/sessions"): set(ROLES),
     ("DELETE", "/sessions/{session_id:uuid}"): set(ROLES),
     ("POST", "/sessions/socket-ticket"): set(ROLES),
+    ("GET", "/me/export"): set(ROLES),
+    ERASE: {"rider"},
+    ("POST", "/operator/callers/erase"): STAFF,
     LOG_OUT: set(ROLES),
     ("POST", "/feeds"): {"agency", "admin"},
     ("GET", "/feeds"): {"agency", "admin"},
@@ -105,7 +109,8 @@ def test_every_role_on_every_endpoint(client: TestClient, users: Users, role: st
     headers = users.make(role)[1] if role else {}
     for (method, path), allowed in sorted(ALLOWED.items(), key=lambda item: item[0] == LOG_OUT):
         body = {} if method in ("POST", "PUT") else None
-        response = client.request(method, _url(path), headers=headers, json=body)
+        sent = users.make(role)[1] if role and (method, path) == ERASE else headers
+        response = client.request(method, _url(path), headers=sent, json=body)
         if role is None:
             assert response.status_code == 401, (method, path, response.status_code)
         elif role in allowed:
