@@ -42,7 +42,7 @@ def run_app(settings: Settings) -> None:
 
     from maas.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", server_header=False)
 
 
 def serve_in_workers(settings: Settings, workers: int) -> None:
@@ -72,4 +72,5 @@ def serve_in_workers(settings: Settings, workers: int) -> None:
         port=settings.port,
         workers=workers,
         log_level="info",
+        server_header=False,  # no `server: uvicorn` banner
     )
