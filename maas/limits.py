@@ -31,6 +31,7 @@ BUDGETS: dict[tuple[str, str], Budget] = {
     ("POST", "/sessions"): "sign-in",
     ("POST", "/feeds"): "upload",
 }
+UNLIMITED = frozenset({"/health", "/ready", "/metrics"})
 _log = logging.getLogger("maas.limits")
 
 
@@ -38,14 +39,19 @@ def budget_of(method: str, path: str) -> Budget:
     return BUDGETS.get((method, path.rstrip("/") or "/"), "default")
 
 
+def _unlimited(scope: Scope) -> bool:
+    """Probes and metrics: an orchestrator or a scraper must always get through."""
+    return scope["path"].rstrip("/") in UNLIMITED
+
+
 class RateLimits(ASGIMiddleware):
     """Counts each request against its budget for its caller in the current minute; over the budget it answers
     429 with Retry-After (the seconds until the minute ends). Probes and metrics are never limited."""
 
     scopes = (ScopeType.HTTP,)
-    exclude_path_pattern = ("^/health$", "^/ready$", "^/metrics")
 
     def __init__(self, settings: Settings) -> None:
+        self.should_bypass_for_scope = _unlimited
         self.secret = settings.jwt_secret
         self.trusted = trusted_networks(settings)
         self.limits: dict[Budget, int] = {
