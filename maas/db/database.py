@@ -16,6 +16,8 @@ from maas.db import Connection, locks
 from maas.errors import DatabaseUnavailable, MaasError
 from maas.settings import Settings
 
+CONNECT_TIMEOUT_S = 10
+
 
 class DatabaseError(MaasError):
     """The database cannot be reached or prepared; the message says what to do."""
@@ -107,6 +109,9 @@ class Database:
 async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
     """asyncpg.connect for the pool, where any failure to connect (refused, unknown or closed database, too many
     connections, a server starting or stopping) means the database is unavailable, not that a request is wrong."""
+    # A server that does not answer at all (a host gone, packets dropped) is unavailable after seconds, not after
+    # asyncpg's default minute with the request waiting.
+    kwargs.setdefault("timeout", CONNECT_TIMEOUT_S)
     try:
         return await asyncpg.connect(*args, **kwargs)
     except (OSError, asyncpg.PostgresError) as exc:
