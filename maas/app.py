@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from litestar import Litestar
-from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.config.app import AppConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
@@ -36,7 +36,9 @@ from maas.errors import HANDLERS
 from maas.eta import Etas
 from maas.feed_versions import FeedService
 from maas.fleet_admin import FleetAdmin
+from maas.hardening import cors, hardening_headers
 from maas.journeys import JourneyService
+from maas.limits import RateLimits
 from maas.protection import ConnectionGuard
 from maas.publish import NetworkService
 from maas.realtime import Hub
@@ -113,6 +115,13 @@ def create_app(settings: Settings) -> Litestar:
 
     auth = jwt_auth(settings)
     prometheus = PrometheusConfig(app_name="maas", group_path=True, exclude=["/metrics"])
+
+    def outermost(app_config: AppConfig) -> AppConfig:
+        """Metrics see every answer, and rate limits come before authentication, so that requests with bad
+        tokens spend their address's budget too (authentication inserts itself first; this runs after it)."""
+        app_config.middleware[0:0] = [prometheus.middleware, RateLimits(settings)]
+        return app_config
+
     return Litestar(
         route_handlers=[
             health,
@@ -145,14 +154,10 @@ def create_app(settings: Settings) -> Litestar:
         ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,
-        on_app_init=[auth.on_app_init],
+        on_app_init=[auth.on_app_init, outermost],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        middleware=[
-            prometheus.middleware,
-            RateLimitConfig(
-                rate_limit=("minute", settings.rate_limit_per_minute), exclude=["/health", "/ready", "/metrics"]
-            ).middleware,
-        ],
+        before_send=[hardening_headers(settings)],
+        cors_config=cors(settings),
         openapi_config=OpenAPIConfig(title="maas", version=version("maas"), path="/schema"),
         request_max_body_size=settings.max_body_bytes,
     )

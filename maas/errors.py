@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import uuid
 from typing import Any
 
 import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.types import Scope
 
 from feeds.model import FeedError
 from routing.errors import RoutingError
 
 PROBLEM = "application/problem+json"
+REQUEST_ID = "x-request-id"
+RETRY_AFTER_DATABASE_S = 5  # a restarting PostgreSQL or a failover takes seconds, not minutes
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # what a proxy's id looks like; anything else is replaced
+_log = logging.getLogger("maas.errors")
 
 
 class MaasError(Exception):
@@ -38,6 +46,36 @@ class Forbidden(MaasError):
     """The caller may see this, but not change it (403): an agency writing for another agency's feed."""
 
 
+class DatabaseUnavailable(MaasError):
+    """The database cannot be reached at the moment (503 with Retry-After); nothing was changed."""
+
+
+class RateLimited(MaasError):
+    """The caller spent a budget of requests (429 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after_s: int, budget: str) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.budget = budget
+
+
+# What a database outage looks like to the service: a connection that failed, was lost or refused (too many
+# connections, a server starting or shutting down). A connection that cannot be made at all is
+# DatabaseUnavailable (maas/db/database.py).
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    DatabaseUnavailable,
+    asyncpg.PostgresConnectionError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    # asyncpg's protocol caught between a server's goodbye (the FATAL of a terminated backend) and the socket's
+    # close, when the next query starts on that connection ("cannot switch to state ...").
+    asyncpg.InternalClientError,
+    ConnectionError,
+    TimeoutError,  # also asyncio's: a pool acquire that timed out
+)
+
 # What a request is refused with: nothing has changed when one of these is raised.
 REFUSALS = (NotFound, Conflict, Invalid, Forbidden)
 
@@ -50,7 +88,48 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict
     )
 
 
+def request_id(scope: Scope) -> str:
+    """The id of this request: a sane `X-Request-ID` it came with, else a new one (the same for the whole request)."""
+    state = scope.setdefault("state", {})
+    known = state.get("maas_request_id")
+    if isinstance(known, str):
+        return known
+    given = next((value for name, value in scope.get("headers", ()) if name == REQUEST_ID.encode()), b"")
+    text = given.decode("latin-1")
+    rid = text if _SANE_REQUEST_ID.fullmatch(text) else uuid.uuid4().hex
+    state["maas_request_id"] = rid
+    return rid
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A bug: its traceback goes to the log under the request id, the caller gets only the id."""
+    rid = request_id(request.scope)
+    _log.error("request %s: %s %s failed", rid, request.method, request.url.path, exc_info=exc)
+    return problem(500, "Internal Server Error", f"an unexpected error (request id {rid})", request_id=rid)
+
+
+def _database_down(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    rid = request_id(request.scope)
+    _log.warning("request %s: %s %s: the database is unavailable: %r", rid, request.method, request.url.path, exc)
+    response = problem(
+        503,
+        "Service Unavailable",
+        f"the database cannot be reached at the moment; try again in {RETRY_AFTER_DATABASE_S} s",
+        request_id=rid,
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_DATABASE_S)
+    return response
+
+
+def _rate_limited(request: Request[Any, Any, Any], exc: RateLimited) -> Response[dict[str, Any]]:
+    response = problem(429, "Too Many Requests", str(exc), budget=exc.budget)
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if exc.status_code >= 500 and exc.status_code != 503:
+        return _unexpected(request, exc)
     extra = {"errors": exc.extra} if isinstance(getattr(exc, "extra", None), (list, dict)) and exc.extra else {}
     title = {
         400: "Bad Request",
@@ -70,6 +149,9 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
 
 
 HANDLERS = {
+    Exception: _unexpected,
+    **dict.fromkeys(DATABASE_DOWN, _database_down),
+    RateLimited: _rate_limited,
     HTTPException: _http,
     NotFound: lambda request, exc: problem(404, "Not Found", str(exc)),
     Conflict: lambda request, exc: problem(409, "Conflict", str(exc), **exc.extra),

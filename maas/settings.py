@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -20,6 +21,7 @@ DEFAULT_GTFS_RT_INTERVAL_S = 30
 DEFAULT_GTFS_RT_MAX_AGE_S = 300
 DEFAULT_GTFS_RT_MAX_BYTES = 16 * 1024 * 1024  # the largest city feeds are a few MB; the database allows 64 MB
 GTFS_RT_MAX_BYTES_LIMIT = 64 * 1024 * 1024  # migration 0018's CHECK on gtfs_rt_messages.body
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 _FEED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -47,7 +49,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sign_in_max_failures: int = 5  # per login in sign_in_window_s (four times as many per client address)
     sign_in_window_s: int = 15 * 60
     max_body_bytes: int = 50 * 1024 * 1024  # a GTFS upload fits; larger requests get 413
-    rate_limit_per_minute: int = 6000
+    rate_limit_per_minute: int = 6000  # the default budget of a user (or of an address, when anonymous)
+    rate_limit_booking_per_minute: int = 120  # quotes, bookings, journeys and phone bookings
+    rate_limit_sign_in_per_minute: int = 20
+    rate_limit_upload_per_minute: int = 10  # feed uploads
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose X-Forwarded-For/-Proto are believed
+    hsts: bool = False  # Strict-Transport-Security on every response (also sent on requests that came over https)
+    cors_origins: tuple[str, ...] = ()  # web app origins allowed to call the API from a browser; none by default
     host: str = "127.0.0.1"
     port: int = 8000
     gtfs_rt: tuple[GtfsRtSource, ...] = ()  # polled by one process of the database
@@ -69,6 +77,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             except ValueError as exc:
                 raise SettingsError(f"{name} must be a whole number, got {text!r}") from exc
 
+        def flag(name: str) -> bool:
+            text = (env.get(name) or "").lower()
+            if text not in ("", "0", "1", "false", "true"):
+                raise SettingsError(f"{name} must be 1/true or 0/false, got {text!r}")
+            return text in ("1", "true")
+
         def path(name: str) -> Path | None:
             text = env.get(name)
             return Path(text) if text else None
@@ -88,6 +102,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         sign_in_window_s = o.get("sign_in_window_s", number("MAAS_SIGN_IN_WINDOW_S", 15 * 60))
         max_body_bytes = o.get("max_body_bytes", number("MAAS_MAX_BODY_BYTES", 50 * 1024 * 1024))
         rate_limit_per_minute = o.get("rate_limit_per_minute", number("MAAS_RATE_LIMIT_PER_MINUTE", 6000))
+        rate_limit_booking_per_minute = o.get(
+            "rate_limit_booking_per_minute", number("MAAS_RATE_LIMIT_BOOKING_PER_MINUTE", 120)
+        )
+        rate_limit_sign_in_per_minute = o.get(
+            "rate_limit_sign_in_per_minute", number("MAAS_RATE_LIMIT_SIGN_IN_PER_MINUTE", 20)
+        )
+        rate_limit_upload_per_minute = o.get(
+            "rate_limit_upload_per_minute", number("MAAS_RATE_LIMIT_UPLOAD_PER_MINUTE", 10)
+        )
+        trusted_proxies = o.get("trusted_proxies", proxy_networks(env.get("MAAS_TRUSTED_PROXIES") or ""))
+        hsts = o.get("hsts", flag("MAAS_HSTS"))
+        cors_origins = o.get("cors_origins", cors_origins_of(env.get("MAAS_CORS_ORIGINS") or ""))
         host = o.get("host", env.get("MAAS_HOST") or "127.0.0.1")
         port = o.get("port", number("MAAS_PORT", 8000))
         gtfs_rt = o.get("gtfs_rt", gtfs_rt_sources(env.get("MAAS_GTFS_RT") or ""))
@@ -111,6 +137,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             )
         if sign_in_max_failures < 1 or sign_in_window_s < 1:
             raise SettingsError("MAAS_SIGN_IN_MAX_FAILURES and MAAS_SIGN_IN_WINDOW_S must be at least 1")
+        for name, value in (
+            ("MAAS_RATE_LIMIT_PER_MINUTE", rate_limit_per_minute),
+            ("MAAS_RATE_LIMIT_BOOKING_PER_MINUTE", rate_limit_booking_per_minute),
+            ("MAAS_RATE_LIMIT_SIGN_IN_PER_MINUTE", rate_limit_sign_in_per_minute),
+            ("MAAS_RATE_LIMIT_UPLOAD_PER_MINUTE", rate_limit_upload_per_minute),
+        ):
+            if value < 1:
+                raise SettingsError(f"{name} must be at least 1 (requests a minute), got {value}")
         if keep_networks < 1:
             raise SettingsError(f"MAAS_KEEP_NETWORKS must be at least 1 (the network just built), got {keep_networks}")
         return cls(
@@ -127,6 +161,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             sign_in_window_s=sign_in_window_s,
             max_body_bytes=max_body_bytes,
             rate_limit_per_minute=rate_limit_per_minute,
+            rate_limit_booking_per_minute=rate_limit_booking_per_minute,
+            rate_limit_sign_in_per_minute=rate_limit_sign_in_per_minute,
+            rate_limit_upload_per_minute=rate_limit_upload_per_minute,
+            trusted_proxies=trusted_proxies,
+            hsts=hsts,
+            cors_origins=cors_origins,
             host=host,
             port=port,
             gtfs_rt=gtfs_rt,
@@ -152,6 +192,12 @@ class SettingsOverrides(TypedDict, total=False):
     sign_in_window_s: int
     max_body_bytes: int
     rate_limit_per_minute: int
+    rate_limit_booking_per_minute: int
+    rate_limit_sign_in_per_minute: int
+    rate_limit_upload_per_minute: int
+    trusted_proxies: tuple[str, ...]
+    hsts: bool
+    cors_origins: tuple[str, ...]
     host: str
     port: int
     gtfs_rt: tuple[GtfsRtSource, ...]
@@ -175,6 +221,28 @@ def gtfs_rt_sources(text: str) -> tuple[GtfsRtSource, ...]:
             )
         sources.append(GtfsRtSource(feed_id=feed_id, url=url))
     return tuple(sources)
+
+
+def proxy_networks(text: str) -> tuple[str, ...]:
+    """`10.0.0.1,192.168.0.0/16` (MAAS_TRUSTED_PROXIES): the proxies in front of the service, as networks."""
+    networks = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError as exc:
+            raise SettingsError(f"MAAS_TRUSTED_PROXIES: {item!r} is not an address or network (10.0.0.0/8)") from exc
+    return tuple(networks)
+
+
+def cors_origins_of(text: str) -> tuple[str, ...]:
+    """`https://app.example.org,https://console.example.org` (MAAS_CORS_ORIGINS): scheme, host and port only."""
+    origins = tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise SettingsError(f"MAAS_CORS_ORIGINS: {origin!r} is not an origin like https://app.example.org")
+    return origins
 
 
 def _stored_secret(data_dir: Path) -> str:

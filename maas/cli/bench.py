@@ -230,6 +230,9 @@ def bench_api(
                     **os.environ,
                     "MAAS_NETWORK_DIR": str(Path(network_dir).resolve()),
                     "MAAS_RATE_LIMIT_PER_MINUTE": os.environ.get("MAAS_RATE_LIMIT_PER_MINUTE", "100000000"),
+                    "MAAS_RATE_LIMIT_BOOKING_PER_MINUTE": os.environ.get(
+                        "MAAS_RATE_LIMIT_BOOKING_PER_MINUTE", "100000000"
+                    ),
                 }
                 settings = Settings.from_env(env)
                 admin_token = with_connection(settings, admin)

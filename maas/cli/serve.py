@@ -44,7 +44,14 @@ def run_app(settings: Settings) -> None:
     from maas.logs import install, log_config
 
     install()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", log_config=log_config())
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=log_config(),
+        server_header=False,
+    )
 
 
 def serve_in_workers(settings: Settings, workers: int) -> None:
@@ -77,4 +84,5 @@ def serve_in_workers(settings: Settings, workers: int) -> None:
         workers=workers,
         log_level="info",
         log_config=log_config(),  # redacts secrets (tokens in socket URLs) in every worker process
+        server_header=False,  # no `server: uvicorn` banner
     )

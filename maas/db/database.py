@@ -8,12 +8,15 @@ import subprocess
 import warnings
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 from maas.db import Connection, locks
-from maas.errors import MaasError
+from maas.errors import DatabaseUnavailable, MaasError
 from maas.settings import Settings
+
+CONNECT_TIMEOUT_S = 10
 
 
 class DatabaseError(MaasError):
@@ -92,8 +95,8 @@ class Database:
         if url is None:
             url = await asyncio.to_thread(embedded_url, settings.data_dir)
         try:
-            pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
-        except (OSError, asyncpg.PostgresError) as exc:
+            pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, connect=_connect)
+        except (OSError, asyncpg.PostgresError, DatabaseUnavailable) as exc:
             raise DatabaseError(f"cannot connect to PostgreSQL at {_redacted(url)}: {exc}") from exc
         async with pool.acquire() as conn:
             await migrate(conn)
@@ -101,6 +104,18 @@ class Database:
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """asyncpg.connect for the pool, where any failure to connect (refused, unknown or closed database, too many
+    connections, a server starting or stopping) means the database is unavailable, not that a request is wrong."""
+    # A server that does not answer at all (a host gone, packets dropped) is unavailable after seconds, not after
+    # asyncpg's default minute with the request waiting.
+    kwargs.setdefault("timeout", CONNECT_TIMEOUT_S)
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
 
 
 def _redacted(url: str) -> str:

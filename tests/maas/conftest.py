@@ -22,7 +22,16 @@ from maas.db.database import embedded_url
 from maas.db.users import create_user
 from maas.model import User
 from maas.sessions import issue_token
-from maas.settings import Settings
+from maas.settings import Settings, SettingsOverrides
+
+# Tests send many requests a minute from one user and one address; tests of the limits set their own.
+RAISED_LIMITS: SettingsOverrides = {
+    "rate_limit_per_minute": 1_000_000,
+    "rate_limit_booking_per_minute": 1_000_000,
+    "rate_limit_sign_in_per_minute": 1_000_000,
+    "rate_limit_upload_per_minute": 1_000_000,
+}
+RAISED_LIMITS_ENV = {f"MAAS_{name.upper()}": str(value) for name, value in RAISED_LIMITS.items()}
 
 
 def _with_database(url: str, name: str) -> str:
@@ -86,6 +95,7 @@ def settings(database_url: str, network_dir: Path, tmp_path_factory: pytest.Temp
         network_dir=network_dir,
         data_dir=tmp_path_factory.mktemp("maas-data"),
         jwt_secret=secrets.token_urlsafe(32),
+        **RAISED_LIMITS,
     )
 
 
@@ -135,7 +145,7 @@ def server(settings: Settings, client: TestClient) -> Iterator[str]:
         "MAAS_JWT_SECRET": settings.jwt_secret,
         "MAAS_NETWORK_DIR": str(settings.network_dir),
         "MAAS_DATA_DIR": str(settings.data_dir),
-        "MAAS_RATE_LIMIT_PER_MINUTE": "1000000",
+        **RAISED_LIMITS_ENV,
     }
     with running_server(env, workers=2, timeout_s=60) as url:
         yield url
