@@ -299,29 +299,33 @@ class _Archive:
         if self._zip is None:
             return _MemberText(self, f"{table}.txt", (self.path / member).open("rb"), None)
         info = self._infos[member]
+        # zipfile never inflates past the declared size, so a declared ratio within the limit bounds the real one.
+        self.count(f"{table}.txt", 0, info.compress_size, 0, declared=info.file_size)
         try:
             raw = self._zip.open(info)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
             raise GtfsError(f"{self.path}: {member}: cannot be read from the archive: {exc}") from exc
         return _MemberText(self, f"{table}.txt", raw, info.compress_size)
 
-    def count(self, file: str, member_bytes: int, compressed: int | None, new: int) -> None:
-        """Account `new` inflated bytes of `file`; _Unreadable (with an error finding) past a limit."""
+    def count(self, file: str, member_bytes: int, compressed: int | None, new: int, declared: int = 0) -> None:
+        """Account `new` inflated bytes of `file` (`member_bytes` so far, `declared` by the archive);
+        _Unreadable (with an error finding) past a limit."""
         self.inflated += new
         mib = 1024**2
         limits = self.limits
+        expands = max(member_bytes, declared)
         problem = None
-        if member_bytes > limits.member_bytes:
+        if compressed is not None and expands > _RATIO_GRACE_BYTES and expands > limits.ratio * compressed:
+            problem = (
+                f"expands more than {limits.ratio:g} times ({compressed} bytes compressed to {expands} bytes),"
+                f" past the limit on the compression ratio (a zip bomb?)"
+            )
+        elif member_bytes > limits.member_bytes:
             problem = f"expands to more than {limits.member_bytes // mib} MiB, the limit for one file"
         elif self.inflated > limits.total_bytes:
             problem = f"brings the archive past {limits.total_bytes // mib} MiB uncompressed, the limit for a feed"
-        elif compressed is not None and member_bytes > _RATIO_GRACE_BYTES and member_bytes > limits.ratio * compressed:
-            problem = (
-                f"expands more than {limits.ratio:g} times (compressed {compressed} bytes, {member_bytes} bytes"
-                f" read so far), the limit on the compression ratio; a zip bomb?"
-            )
         if problem:
-            self.report.add("error", "archive_limit", file, f"{file} {problem}; reading stopped")
+            self.report.add("error", "archive_limit", file, f"{file} {problem}; not read further")
             raise _Unreadable(file)
 
     def sha256(self) -> str:

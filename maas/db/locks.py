@@ -17,6 +17,7 @@ FLEET = 7_301_002  # every change to the fleet's plans, until its transaction en
 NETWORKS = 7_301_003  # building or activating a network: one at a time, in every process
 GTFS_RT_POLLER = 7_301_004  # held by the one process that polls the GTFS-Realtime URLs (the others stand by)
 REOPTIMIZER = 7_301_021  # held while one process re-optimises the live plans (the others skip that run)
+FEED_STORAGE = 7_301_025  # with an agency's hash: its uploads are stored one at a time, within its quota
 
 KEYS = {
     "migrations": MIGRATIONS,
@@ -24,6 +25,7 @@ KEYS = {
     "networks": NETWORKS,
     "gtfs_rt_poller": GTFS_RT_POLLER,
     "reoptimizer": REOPTIMIZER,
+    "feed_storage": FEED_STORAGE,
 }
 
 
