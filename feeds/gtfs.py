@@ -16,9 +16,8 @@ import zlib
 import zoneinfo
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
-import gtfs_kit
 import msgspec
 import numpy as np
 import pandas as pd
@@ -26,6 +25,9 @@ from pandas.api.types import union_categoricals
 
 from feeds.geo import haversine_m
 from feeds.model import FeedError, Severity, ValidationReport
+
+if TYPE_CHECKING:  # imported where tables are built: validating (a child process per upload) never needs it
+    import gtfs_kit
 
 # An archive declaring more than this uncompressed is refused before anything is inflated.
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
@@ -272,8 +274,8 @@ class _Archive:
         declared = sum(info.file_size for info in infos)
         if declared > self.limits.total_bytes:
             raise GtfsError(
-                f"{self.path}: archive declares {declared / 1024**3:.1f} GiB uncompressed, more than"
-                f" the limit of {self.limits.total_bytes / 1024**3:.0f} GiB; refused unread"
+                f"{self.path}: archive declares {declared / 1024**2:.1f} MiB uncompressed, more than"
+                f" the limit of {self.limits.total_bytes // 1024**2} MiB; refused unread"
             )
         self._zip = zf
         txt = [i for i in infos if not i.is_dir() and i.filename.endswith((".txt", ".geojson"))]
@@ -476,6 +478,16 @@ def _whole_table(archive: _Archive, table: str, required: Sequence[str], *, opti
     """A small file (agency, stops, routes, trips, calendars...) as one frame of strings."""
     chunks = list(_csv_chunks(archive, table, required, optional=optional))
     return chunks[0] if len(chunks) == 1 else pd.concat(chunks)
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One frame of the numeric frames of a file's chunks (emptying `parts`), built a column at a time so
+    that the chunks' memory is given back as the whole is made."""
+    arrays = [{"": p.index.to_numpy(), **{c: p[c].to_numpy() for c in p.columns}} for p in parts]
+    parts.clear()
+    columns = {c: np.concatenate([a.pop(c) for a in arrays]) for c in list(arrays[0])}
+    index = columns.pop("")
+    return pd.DataFrame(columns, index=index, copy=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1085,16 +1097,29 @@ class _FeedReader:
                 file,
                 f"{flex_rows} rows describe demand-responsive (GTFS-Flex) service and are not part of the fixed timetable",
             )
-        st = parts[0] if len(parts) == 1 else pd.concat(parts)
+        st = _stack(parts) if self.validating else pd.concat(parts)
         del parts
-        dup = st.duplicated(["_trip", "stop_sequence"], keep="first").to_numpy()
-        if dup.any():
-            named = pd.DataFrame({"trip_id": trip_index[st["_trip"].to_numpy()[dup]]}, index=st.index[dup])
-            self._duplicates(file, named, np.ones(len(named), dtype=bool), _PRIMARY_KEYS["stop_times"])
-        st = st[~dup & ~broken[st["_trip"].to_numpy()]]
-        st = st.sort_values(["trip_id" if "trip_id" in st.columns else "_trip", "stop_sequence"], kind="stable")
+        st = self._along_trips(st, trip_index, broken)
         st = self._interpolate(st)
         return self._check_monotone(st)
+
+    def _along_trips(self, st: pd.DataFrame, trip_index: pd.Index, broken: np.ndarray) -> pd.DataFrame:
+        """Stop times sorted by trip and sequence, without duplicates (the first in the file is kept) and
+        without the broken trips: one sort and one copy, not one per step."""
+        trip = st["_trip"].to_numpy()
+        seq = st["stop_sequence"].to_numpy()
+        order = np.lexsort((seq, trip))  # stable: of equal keys, the first in the file comes first
+        t, q = trip[order], seq[order]
+        dup = np.r_[False, (t[1:] == t[:-1]) & (q[1:] == q[:-1])]
+        if dup.any():
+            rows = np.sort(order[dup])
+            named = pd.DataFrame({"trip_id": trip_index[trip[rows]]}, index=st.index[rows])
+            self._duplicates("stop_times.txt", named, np.ones(len(named), dtype=bool), _PRIMARY_KEYS["stop_times"])
+        order = order[~dup & ~broken[t]]
+        if not self.validating:  # the network builder's order: by trip id
+            kept = st.take(order)
+            return kept.sort_values(["trip_id", "stop_sequence"], kind="stable")
+        return st.take(order)
 
     def _stop_time_rows(
         self,
@@ -1141,8 +1166,9 @@ class _FeedReader:
         # One known time stands for both; both blank are interpolated between timepoints below.
         part["_trip"] = trip[keep].astype(np.int32)
         part["stop_sequence"] = np.nan_to_num(seq[keep]).astype(np.int64)
-        part["arrival_s"] = np.where(arrival < 0, departure, arrival)
-        part["departure_s"] = np.where(departure < 0, arrival, departure)
+        times = np.int32 if self.validating else np.int64  # GTFS times fit 32 bits (a year of seconds does)
+        part["arrival_s"] = np.where(arrival < 0, departure, arrival).astype(times)
+        part["departure_s"] = np.where(departure < 0, arrival, departure).astype(times)
         part["_line"] = _lines(kept.index)
         for col in ("pickup_type", "drop_off_type"):
             values = _parse_ints(kept, col, 0, (0, 1, 2, 3), file, f, "warning")
@@ -1375,6 +1401,8 @@ class _FeedReader:
     # -- namespacing ---------------------------------------------------------------------------
 
     def _namespaced_feed(self, **tables: pd.DataFrame | None) -> gtfs_kit.Feed:
+        import gtfs_kit
+
         prefix = self.feed_id + ":"
         out: dict[str, pd.DataFrame | None] = {}
         for name, df in tables.items():
