@@ -140,7 +140,7 @@ class FeedService:
             raise NotFound(f"no feed version {version_id}")
         return version
 
-    async def delete(self, user: User, version_id: uuid.UUID) -> None:
+    async def delete(self, user: User, version_id: uuid.UUID) -> FeedVersion:
         """Delete a version no network contains (uploaded, rejected or failed), freeing its agency's storage."""
         async with self.db.pool.acquire() as conn, conn.transaction():
             version = await find_version(conn, version_id, for_update=True)
@@ -156,3 +156,4 @@ class FeedService:
             await audit.record(
                 conn, user.id, "delete_feed", str(version_id), {"agency": version.agency, "feed_id": version.feed_id}
             )
+        return version

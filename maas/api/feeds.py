@@ -173,16 +173,16 @@ class FeedController(Controller):
         """One feed version with its status, publishing error and validation report."""
         return version_out(await feed_versions.get(request.user, version_id))
 
-    @delete("/{version_id:uuid}", status_code=204)
+    @delete("/{version_id:uuid}", status_code=200)
     async def delete_feed(
         self,
         request: Request[User, Any, Any],
         feed_versions: NamedDependency[FeedService],
         version_id: FromPath[uuid.UUID],
-    ) -> None:
+    ) -> FeedVersionOut:
         """Delete a feed version that no network contains (uploaded, rejected or failed) to free the agency's
-        storage quota; published and retired versions stay (409), for rollback."""
-        await feed_versions.delete(request.user, version_id)
+        storage quota; the answer is the version deleted. Published and retired versions stay (409), for rollback."""
+        return version_out(await feed_versions.delete(request.user, version_id))
 
     @post("/{version_id:uuid}/publish", status_code=202)
     async def publish(
