@@ -7,22 +7,27 @@ network builder sees is usable; the counts of the feed are taken from the files 
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
-import io
 import re
 import zipfile
+import zlib
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, NamedTuple
 
-import gtfs_kit
 import msgspec
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from feeds.geo import haversine_m
 from feeds.model import FeedError, Severity, ValidationReport
+
+if TYPE_CHECKING:  # imported where tables are built: validating (a child process per upload) never needs it
+    import gtfs_kit
 
 # An archive declaring more than this uncompressed is refused before anything is inflated.
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
@@ -156,17 +161,21 @@ def feed_id_from_path(path: str | Path) -> str:
     return name
 
 
-def read_gtfs(path: str | Path, feed_id: str | None = None) -> GtfsFeed:
+def read_gtfs(path: str | Path, feed_id: str | None = None, limits: ArchiveLimits | None = None) -> GtfsFeed:
     """Read and validate one feed; raises GtfsError when the report has errors that leave nothing usable."""
-    reader = _FeedReader(Path(path), feed_id or feed_id_from_path(path))
+    reader = _FeedReader(Path(path), feed_id or feed_id_from_path(path), limits or DEFAULT_LIMITS)
     return reader.read()
 
 
-def validate_gtfs(path: str | Path, feed_id: str | None = None) -> ValidationReport:
-    """The validation report of one feed; never raises for bad content, the findings say what is wrong."""
-    reader = _FeedReader(Path(path), feed_id or feed_id_from_path(path))
+def validate_gtfs(
+    path: str | Path, feed_id: str | None = None, limits: ArchiveLimits | None = None
+) -> ValidationReport:
+    """The validation report of one feed; never raises for bad content, the findings say what is wrong.
+    Memory follows what the checks keep (integer columns), not the size of the files; frequencies are
+    checked, not expanded."""
+    reader = _FeedReader(Path(path), feed_id or feed_id_from_path(path), limits or DEFAULT_LIMITS, validating=True)
     try:
-        reader.read()
+        reader.check()
     except GtfsError as exc:
         reader.report.add("error", "unusable_feed", Path(path).name, str(exc))
     return reader.report
@@ -194,11 +203,14 @@ def read_stop_positions(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Latitudes and longitudes of a feed's stops (rows without a valid position left out), read from
     stops.txt alone: where a feed lies, without reading its timetable."""
     report = ValidationReport(feed_id=feed_id_from_path(path), source=str(path))
-    archive = _Archive(Path(path), report)
+    archive = _Archive(Path(path), report, DEFAULT_LIMITS)
     if "stops" not in archive.members:
         raise GtfsError(f"{path}: no stops.txt")
-    stops = _parse_csv(_decode(archive.read_bytes("stops"), "stops.txt", report), "stops.txt", report)
-    if stops is None or "stop_lat" not in stops or "stop_lon" not in stops:
+    try:
+        stops = _whole_table(archive, "stops", ())
+    except _Unreadable:
+        return np.zeros(0), np.zeros(0)
+    if "stop_lat" not in stops or "stop_lon" not in stops:
         return np.zeros(0), np.zeros(0)
     lat, _ = _parse_numbers(stops["stop_lat"])
     lon, _ = _parse_numbers(stops["stop_lon"])
@@ -206,13 +218,37 @@ def read_stop_positions(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return lat[ok], lon[ok]
 
 
-class _Archive:
-    """The text files of a feed in a zip archive or a directory."""
+class ArchiveLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """How much reading one feed may inflate, counted on the bytes really produced (a zip's declared
+    sizes can lie): reading stops at the first limit passed, which the report then names."""
 
-    def __init__(self, path: Path, report: ValidationReport) -> None:
+    member_bytes: int = 1024**3  # one file, uncompressed
+    total_bytes: int = MAX_UNCOMPRESSED_BYTES  # all files read, uncompressed
+    ratio: float = 200.0  # uncompressed / compressed of one file (real feeds: 5-30); checked past its first MiB
+    members: int = 1000  # entries in the archive
+
+
+DEFAULT_LIMITS = ArchiveLimits()
+# Rows parsed at a time: a file is never held whole, only what the checks keep of it.
+CHUNK_ROWS = 100_000
+_BLOCK_BYTES = 1 << 20
+_RATIO_GRACE_BYTES = 1 << 20  # a small file may compress extremely well (a header and a few equal lines)
+
+
+class _Unreadable(Exception):
+    """A file that cannot be read (further); its finding is already in the report."""
+
+
+class _Archive:
+    """The text files of a feed in a zip archive or a directory, read as limited streams."""
+
+    def __init__(self, path: Path, report: ValidationReport, limits: ArchiveLimits) -> None:
         self.path = path
         self.report = report
+        self.limits = limits
+        self.inflated = 0  # bytes produced by every member read so far
         self._zip: zipfile.ZipFile | None = None
+        self._infos: dict[str, zipfile.ZipInfo] = {}
         self.members: dict[str, str] = {}
         if not path.exists():
             raise GtfsError(f"{path}: no such file or directory")
@@ -231,11 +267,15 @@ class _Archive:
             infos = zf.infolist()
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise GtfsError(f"{self.path}: damaged zip archive: {exc}") from exc
-        declared = sum(info.file_size for info in infos)
-        if declared > MAX_UNCOMPRESSED_BYTES:
+        if len(infos) > self.limits.members:
             raise GtfsError(
-                f"{self.path}: archive declares {declared / 1024**3:.1f} GiB uncompressed, more than"
-                f" the limit of {MAX_UNCOMPRESSED_BYTES / 1024**3:.0f} GiB; refused unread"
+                f"{self.path}: archive has {len(infos)} entries, more than the limit of {self.limits.members}; refused unread"
+            )
+        declared = sum(info.file_size for info in infos)
+        if declared > self.limits.total_bytes:
+            raise GtfsError(
+                f"{self.path}: archive declares {declared / 1024**2:.1f} MiB uncompressed, more than"
+                f" the limit of {self.limits.total_bytes // 1024**2} MiB; refused unread"
             )
         self._zip = zf
         txt = [i for i in infos if not i.is_dir() and i.filename.endswith((".txt", ".geojson"))]
@@ -253,85 +293,201 @@ class _Archive:
             if "." in folders and str(Path(info.filename).parent) != ".":
                 continue
             self.members[Path(info.filename).stem] = info.filename
+            self._infos[info.filename] = info
 
-    def read_bytes(self, table: str) -> bytes:
+    def open_text(self, table: str) -> _MemberText:
+        """The decoded text of one file as a stream that stops (with a finding) at the first limit passed."""
         member = self.members[table]
         if self._zip is None:
-            return (self.path / member).read_bytes()
+            return _MemberText(self, f"{table}.txt", (self.path / member).open("rb"), None)
+        info = self._infos[member]
+        # zipfile never inflates past the declared size, so a declared ratio within the limit bounds the real one.
+        self.count(f"{table}.txt", 0, info.compress_size, 0, declared=info.file_size)
         try:
-            return self._zip.read(member)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raw = self._zip.open(info)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
             raise GtfsError(f"{self.path}: {member}: cannot be read from the archive: {exc}") from exc
+        return _MemberText(self, f"{table}.txt", raw, info.compress_size)
+
+    def count(self, file: str, member_bytes: int, compressed: int | None, new: int, declared: int = 0) -> None:
+        """Account `new` inflated bytes of `file` (`member_bytes` so far, `declared` by the archive);
+        _Unreadable (with an error finding) past a limit."""
+        self.inflated += new
+        mib = 1024**2
+        limits = self.limits
+        expands = max(member_bytes, declared)
+        problem = None
+        if compressed is not None and expands > _RATIO_GRACE_BYTES and expands > limits.ratio * compressed:
+            problem = (
+                f"expands more than {limits.ratio:g} times ({compressed} bytes compressed to {expands} bytes),"
+                f" past the limit on the compression ratio (a zip bomb?)"
+            )
+        elif member_bytes > limits.member_bytes:
+            problem = f"expands to more than {limits.member_bytes // mib} MiB, the limit for one file"
+        elif self.inflated > limits.total_bytes:
+            problem = f"brings the archive past {limits.total_bytes // mib} MiB uncompressed, the limit for a feed"
+        if problem:
+            self.report.add("error", "archive_limit", file, f"{file} {problem}; not read further")
+            raise _Unreadable(file)
 
     def sha256(self) -> str:
         digest = hashlib.sha256()
         if self._zip is None:
             for member in sorted(self.members.values()):
                 digest.update(member.encode())
-                digest.update((self.path / member).read_bytes())
+                with (self.path / member).open("rb") as fh:
+                    for block in iter(lambda: fh.read(_BLOCK_BYTES), b""):
+                        digest.update(block)
         else:
             with self.path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
+                for block in iter(lambda: fh.read(_BLOCK_BYTES), b""):
                     digest.update(block)
         return digest.hexdigest()
 
 
-def _decode(data: bytes, file: str, report: ValidationReport) -> str:
-    """Text of a file: UTF-8 (with or without BOM); UTF-16 and Latin-1 are read with a warning."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        report.add("warning", "encoding_utf16", file, "file is UTF-16 encoded; GTFS requires UTF-8")
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        report.add(
-            "warning",
-            "encoding_not_utf8",
-            file,
-            f"not valid UTF-8 (first invalid byte 0x{data[exc.start]:02x}); read as Latin-1",
-            line=line,
-        )
-        return data.decode("latin-1")
+class _MemberText:
+    """A file's text as pandas reads a file: UTF-8 (with or without BOM); UTF-16 and Latin-1 are read
+    with a warning; NUL bytes end it with an error. Limits are checked on every block inflated."""
+
+    def __init__(self, archive: _Archive, file: str, raw: IO[bytes], compressed: int | None) -> None:
+        self.archive = archive
+        self.file = file
+        self.raw = raw
+        self.compressed = compressed
+        self.size = 0
+        self.newlines = 0
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self._latin1 = False
+
+    def read(self, size: int = -1) -> str:
+        try:
+            data = self.raw.read(_BLOCK_BYTES if size < 0 else max(size, 1))
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+            self.archive.report.add("error", "archive_damaged", self.file, f"cannot be read from the archive: {exc}")
+            raise _Unreadable(self.file) from exc
+        self.size += len(data)
+        self.archive.count(self.file, self.size, self.compressed, len(data))
+        text = self._decode(data)
+        if "\x00" in text:
+            self.archive.report.add(
+                "error", "binary_content", self.file, "file contains NUL bytes; not a CSV text file"
+            )
+            raise _Unreadable(self.file)
+        self.newlines += data.count(b"\n")
+        return text
+
+    def _decode(self, data: bytes) -> str:
+        report = self.archive.report
+        if self._decoder is None:
+            if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                report.add("warning", "encoding_utf16", self.file, "file is UTF-16 encoded; GTFS requires UTF-8")
+                self._decoder = codecs.getincrementaldecoder("utf-16")("replace")
+            else:
+                self._decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
+        pending = self._decoder.getstate()[0]
+        try:
+            return self._decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            if self._latin1:
+                raise
+            # The bytes before are plain ASCII in a Latin-1 file: reading on as Latin-1 is what it means.
+            self._latin1 = True
+            line = self.newlines + (pending + data)[: exc.start].count(b"\n") + 1
+            report.add(
+                "warning",
+                "encoding_not_utf8",
+                self.file,
+                f"not valid UTF-8 (first invalid byte 0x{exc.object[exc.start]:02x}); read as Latin-1",
+                line=line,
+            )
+            self._decoder = codecs.getincrementaldecoder("latin-1")()
+            return self._decoder.decode(pending + data, final=not data)
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 _TOKENIZE_LINE = re.compile(r"line (\d+)")
 
 
-def _parse_csv(text: str, file: str, report: ValidationReport) -> pd.DataFrame | None:
-    """All cells as stripped strings ('' when blank); row i of the result is line i + 2 of the file."""
-    if "\x00" in text:
-        report.add("error", "binary_content", file, "file contains NUL bytes; not a CSV text file")
-        return None
+def _csv_chunks(
+    archive: _Archive, table: str, required: Sequence[str], *, optional: bool = False
+) -> Iterator[pd.DataFrame]:
+    """The rows of one file, CHUNK_ROWS at a time, as stripped strings ('' when blank); row i of the file is
+    index i - 2 (blank rows left out). Problems are findings, and _Unreadable ends the file."""
+    file = f"{table}.txt"
+    report = archive.report
+    stream = archive.open_text(table)
     try:
-        df = pd.read_csv(
-            io.StringIO(text),
+        reader = pd.read_csv(
+            stream,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
             skip_blank_lines=False,
             skipinitialspace=True,
+            chunksize=CHUNK_ROWS,
         )
-    except pd.errors.EmptyDataError:
-        report.add("error", "empty_file", file, "file is empty (not even a header line)")
-        return None
+        with reader:
+            columns: list[str] | None = None
+            for chunk in reader:
+                if columns is None:
+                    columns = _header(chunk, file, required, report)
+                chunk.columns = columns
+                chunk = chunk.fillna("")
+                for col in columns:
+                    chunk[col] = chunk[col].str.strip()
+                if len(chunk):
+                    blank = (chunk == "").all(axis=1)
+                    if blank.any():
+                        chunk = chunk[~blank]
+                yield chunk
+    except pd.errors.EmptyDataError as exc:
+        severity: Severity = "warning" if optional else "error"
+        report.add(severity, "empty_file", file, "file is empty")
+        raise _Unreadable(file) from exc
     except pd.errors.ParserError as exc:
         match = _TOKENIZE_LINE.search(str(exc))
         line = int(match.group(1)) if match else None
         report.add("error", "csv_malformed", file, f"not a valid CSV file: {exc}".strip(), line=line)
-        return None
-    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
-    if len(set(df.columns)) != len(df.columns):
+        raise _Unreadable(file) from exc
+    finally:
+        stream.close()
+
+
+def _header(chunk: pd.DataFrame, file: str, required: Sequence[str], report: ValidationReport) -> list[str]:
+    columns = [str(c).strip().lstrip("\ufeff") for c in chunk.columns]
+    if len(set(columns)) != len(columns):
         report.add("error", "duplicate_column", file, "the header repeats a column name", line=1)
-        return None
-    df = df.fillna("")
-    for col in df.columns:
-        df[col] = df[col].str.strip()
-    if len(df):
-        blank = (df == "").all(axis=1)
-        if blank.any():
-            df = df[~blank]
-    return df
+        raise _Unreadable(file)
+    missing = [c for c in required if c not in columns]
+    if missing:
+        report.add(
+            "error",
+            "missing_column",
+            file,
+            f"required column(s) missing: {', '.join(missing)}",
+            line=1,
+            field=missing[0],
+        )
+        raise _Unreadable(file)
+    return columns
+
+
+def _whole_table(archive: _Archive, table: str, required: Sequence[str], *, optional: bool = False) -> pd.DataFrame:
+    """A small file (agency, stops, routes, trips, calendars...) as one frame of strings."""
+    chunks = list(_csv_chunks(archive, table, required, optional=optional))
+    return chunks[0] if len(chunks) == 1 else pd.concat(chunks)
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One frame of the numeric frames of a file's chunks (emptying `parts`), built a column at a time so
+    that the chunks' memory is given back as the whole is made."""
+    arrays = [{"": p.index.to_numpy(), **{c: p[c].to_numpy() for c in p.columns}} for p in parts]
+    parts.clear()
+    columns = {c: np.concatenate([a.pop(c) for a in arrays]) for c in list(arrays[0])}
+    index = columns.pop("")
+    return pd.DataFrame(columns, index=index, copy=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,10 +499,13 @@ def _lines(index: pd.Index) -> np.ndarray:
 
 
 class _Findings:
-    """Adds row findings to a report, summarising a kind past MAX_FINDINGS_PER_KIND."""
+    """Adds row findings to a report, summarising a kind past MAX_FINDINGS_PER_KIND (counted over every
+    chunk of a file; `close` adds the summaries)."""
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
+        self._shown: dict[tuple[Severity, str, str, str | None, str], int] = {}
+        self._more: dict[tuple[Severity, str, str, str | None, str], int] = {}
 
     def rows(
         self,
@@ -361,22 +520,24 @@ class _Findings:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
+        key = (severity, code, file, field, message)
+        room = MAX_FINDINGS_PER_KIND - self._shown.get(key, 0)
         bad = df.index[mask]
         values = df[field].to_numpy()[mask] if field and field in df.columns else None
-        for k, line in enumerate(_lines(bad)[:MAX_FINDINGS_PER_KIND]):
+        for k, line in enumerate(_lines(bad)[: max(room, 0)]):
             text = message
             if values is not None:
                 text = f"{message} (value {values[k]!r})"
             self.report.add(severity, code, file, text, line=int(line), field=field)
-        extra = int(mask.sum()) - MAX_FINDINGS_PER_KIND
-        if extra > 0:
-            self.report.add(
-                severity,
-                code,
-                file,
-                f"{message}: {extra} more rows like this",
-                field=field,
-            )
+        shown = min(max(room, 0), len(bad))
+        self._shown[key] = self._shown.get(key, 0) + shown
+        if len(bad) > shown:
+            self._more[key] = self._more.get(key, 0) + len(bad) - shown
+
+    def close(self) -> None:
+        for (severity, code, file, field, message), extra in self._more.items():
+            self.report.add(severity, code, file, f"{message}: {extra} more rows like this", field=field)
+        self._more.clear()
 
 
 def _parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -450,12 +611,35 @@ def _parse_ints(
 # The reader
 
 
+# Files parsed in chunks, never as one frame of strings: the ones that reach millions of rows.
+_STREAMED = ("stop_times", "shapes")
+
+
+class _Checked(NamedTuple):
+    """The tables of a feed after its checks, before frequency expansion and namespacing."""
+
+    timezone: str
+    stops: pd.DataFrame
+    routes: pd.DataFrame
+    calendar: pd.DataFrame | None
+    calendar_dates: pd.DataFrame | None
+    services: ServiceCalendar
+    trips: pd.DataFrame
+    stop_times: pd.DataFrame
+    frequencies: pd.DataFrame | None
+    transfers: pd.DataFrame | None
+    shapes: pd.DataFrame | None
+
+
 class _FeedReader:
-    def __init__(self, path: Path, feed_id: str) -> None:
+    def __init__(self, path: Path, feed_id: str, limits: ArchiveLimits, *, validating: bool = False) -> None:
         if not feed_id or ":" in feed_id or any(c.isspace() for c in feed_id):
             raise GtfsError(f"{path}: feed id {feed_id!r} must be non-empty, without ':' or spaces")
         self.path = path
         self.feed_id = feed_id
+        self.limits = limits
+        # Validating keeps only the compact columns the checks need and never expands frequencies.
+        self.validating = validating
         self.report = ValidationReport(feed_id=feed_id, source=str(path))
         self.findings = _Findings(self.report)
         self.raw: dict[str, pd.DataFrame] = {}
@@ -463,74 +647,38 @@ class _FeedReader:
 
     # -- the whole pipeline --------------------------------------------------------------------
 
+    def check(self) -> tuple[_Archive, _Checked]:
+        """Every check of the feed; GtfsError when nothing usable is left."""
+        archive = _Archive(self.path, self.report, self.limits)
+        try:
+            return archive, self._check(archive)
+        finally:
+            self.findings.close()
+
     def read(self) -> GtfsFeed:
-        archive = _Archive(self.path, self.report)
-        # A GTFS-Flex feed may describe only zones: its empty stops.txt or lack of fixed trips is fine.
-        self.is_flex = any(name in archive.members for name in _FLEX_FILES)
-        for table in _REQUIRED_COLUMNS:
-            if table in archive.members:
-                self._load_table(archive, table)
-        missing = [t for t in _REQUIRED_FILES if t not in archive.members]
-        for table in missing:
-            self.report.add("error", "missing_file", f"{table}.txt", "required file is missing")
-        if "calendar" not in archive.members and "calendar_dates" not in archive.members:
-            self.report.add(
-                "error",
-                "missing_file",
-                "calendar.txt",
-                "neither calendar.txt nor calendar_dates.txt is present; no trip has service days",
-            )
-        unusable = [t for t in _REQUIRED_FILES if t not in self.raw]
-        if unusable:
-            raise GtfsError(
-                f"{self.path}: unusable, {', '.join(t + '.txt' for t in unusable)} missing or unreadable;"
-                f" first problems: " + "; ".join(str(f) for f in self.report.errors[:3])
-            )
-        counts_raw = {t: self.raw_rows[t] for t in ("stops", "routes", "trips", "stop_times")}
-
-        timezone = self._check_agency()
-        stops = self._check_stops()
-        routes = self._check_routes()
-        calendar, calendar_dates = self._check_calendars()
-        services = self._service_calendar(calendar, calendar_dates)
-        trips = self._check_trips(routes, set(services.service_ids))
-        stop_times = self._check_stop_times(trips, stops)
-        frequencies = self._check_frequencies(stop_times)
-        stop_times, added_rows = self._expand_frequencies(stop_times, trips, frequencies)
-        trips = self._trips_with_expansion(trips, stop_times)
-        transfers = self._check_transfers(stops)
-        shapes = self._check_shapes()
-
-        if trips.empty:
-            if self.is_flex:
-                self.report.add(
-                    "warning",
-                    "no_fixed_trips",
-                    "trips.txt",
-                    "the feed has only demand-responsive (GTFS-Flex) trips, no fixed-route timetable",
-                )
-            else:
-                self.report.add("error", "no_usable_trips", "trips.txt", "no trip with valid stop times remains")
-
+        archive, checked = self.check()
+        stop_times, added_rows = self._expand_frequencies(checked.stop_times, checked.trips, checked.frequencies)
+        trips = self._trips_with_expansion(checked.trips, stop_times)
+        services = checked.services
         first, last = _service_span(services)
         counts = GtfsCounts(
-            stops=counts_raw["stops"],
-            routes=counts_raw["routes"],
-            trips=counts_raw["trips"],
-            stop_times=counts_raw["stop_times"] + added_rows,
+            stops=self.raw_rows["stops"],
+            routes=self.raw_rows["routes"],
+            trips=self.raw_rows["trips"],
+            stop_times=self.raw_rows["stop_times"] + added_rows,
             service_start=first,
             service_end=last,
         )
         tables = self._namespaced_feed(
             agency=self.raw["agency"],
-            stops=stops,
-            routes=routes,
+            stops=checked.stops,
+            routes=checked.routes,
             trips=trips,
             stop_times=stop_times,
-            calendar=calendar,
-            calendar_dates=calendar_dates,
-            transfers=transfers,
-            shapes=shapes,
+            calendar=checked.calendar,
+            calendar_dates=checked.calendar_dates,
+            transfers=checked.transfers,
+            shapes=checked.shapes,
             frequencies=None,
             feed_info=self.raw.get("feed_info"),
         )
@@ -544,39 +692,82 @@ class _FeedReader:
             feed_id=self.feed_id,
             source=str(self.path),
             sha256=archive.sha256(),
-            timezone=timezone,
+            timezone=checked.timezone,
             counts=counts,
             report=self.report,
             tables=tables,
             services=services,
         )
 
-    def _load_table(self, archive: _Archive, table: str) -> None:
-        file = f"{table}.txt"
-        data = archive.read_bytes(table)
-        if not data.strip():
-            severity: Severity = (
-                "error" if table in _REQUIRED_FILES and not (self.is_flex and table == "stops") else "warning"
-            )
-            self.report.add(severity, "empty_file", file, "file is empty")
-            return
-        df = _parse_csv(_decode(data, file, self.report), file, self.report)
-        if df is None:
-            return
-        required = _REQUIRED_COLUMNS[table]
-        missing = [c for c in required if c not in df.columns]
-        if missing:
+    def _check(self, archive: _Archive) -> _Checked:
+        # A GTFS-Flex feed may describe only zones: its empty stops.txt or lack of fixed trips is fine.
+        self.is_flex = any(name in archive.members for name in _FLEX_FILES)
+        for table in _REQUIRED_COLUMNS:
+            if table in archive.members and table not in _STREAMED:
+                self._load_table(archive, table)
+        missing = [t for t in _REQUIRED_FILES if t not in archive.members]
+        for table in missing:
+            self.report.add("error", "missing_file", f"{table}.txt", "required file is missing")
+        if "calendar" not in archive.members and "calendar_dates" not in archive.members:
             self.report.add(
                 "error",
-                "missing_column",
-                file,
-                f"required column(s) missing: {', '.join(missing)}",
-                line=1,
-                field=missing[0],
+                "missing_file",
+                "calendar.txt",
+                "neither calendar.txt nor calendar_dates.txt is present; no trip has service days",
             )
+        self._refuse_unusable(
+            [t for t in _REQUIRED_FILES if t not in self.raw and (t not in _STREAMED or t not in archive.members)]
+        )
+        timezone = self._check_agency()
+        stops = self._check_stops()
+        routes = self._check_routes()
+        calendar, calendar_dates = self._check_calendars()
+        services = self._service_calendar(calendar, calendar_dates)
+        trips = self._check_trips(routes, set(services.service_ids))
+        stop_times = self._check_stop_times(archive, trips, stops)
+        frequencies = self._check_frequencies(stop_times)
+        transfers = self._check_transfers(stops)
+        shapes = self._check_shapes(archive)
+        if stop_times.empty:  # no trip with valid stop times
+            if self.is_flex:
+                self.report.add(
+                    "warning",
+                    "no_fixed_trips",
+                    "trips.txt",
+                    "the feed has only demand-responsive (GTFS-Flex) trips, no fixed-route timetable",
+                )
+            else:
+                self.report.add("error", "no_usable_trips", "trips.txt", "no trip with valid stop times remains")
+        return _Checked(
+            timezone=timezone,
+            stops=stops,
+            routes=routes,
+            calendar=calendar,
+            calendar_dates=calendar_dates,
+            services=services,
+            trips=trips,
+            stop_times=stop_times,
+            frequencies=frequencies,
+            transfers=transfers,
+            shapes=shapes,
+        )
+
+    def _refuse_unusable(self, tables: list[str]) -> None:
+        if tables:
+            raise GtfsError(
+                f"{self.path}: unusable, {', '.join(t + '.txt' for t in tables)} missing or unreadable;"
+                f" first problems: " + "; ".join(str(f) for f in self.report.errors[:3])
+            )
+
+    def _load_table(self, archive: _Archive, table: str) -> None:
+        file = f"{table}.txt"
+        optional = table not in _REQUIRED_FILES or (self.is_flex and table == "stops")
+        try:
+            df = _whole_table(archive, table, _REQUIRED_COLUMNS[table], optional=optional)
+        except _Unreadable:
             return
         if df.empty and table in _REQUIRED_FILES:
-            severity = "warning" if self.is_flex and table == "stops" else "error"
+            severity: Severity = "warning" if self.is_flex and table == "stops" else "error"
             self.report.add(severity, "empty_file", file, "file has a header but no rows")
         self.raw_rows[table] = len(df)
         key = _PRIMARY_KEYS.get(table)
@@ -584,17 +775,14 @@ class _FeedReader:
             dup = np.array(df.duplicated(list(key), keep="first"), dtype=bool)
             if table == "agency" and len(df) == 1:
                 dup[:] = False
-            self.findings.rows(
-                "error",
-                "duplicate_id",
-                file,
-                df,
-                dup,
-                key[0],
-                f"duplicate {'/'.join(key)}; the first row is kept",
-            )
+            self._duplicates(file, df, dup, key)
             df = df[~dup]
         self.raw[table] = df
+
+    def _duplicates(self, file: str, df: pd.DataFrame, dup: np.ndarray, key: Sequence[str]) -> None:
+        self.findings.rows(
+            "error", "duplicate_id", file, df, dup, key[0], f"duplicate {'/'.join(key)}; the first row is kept"
+        )
 
     # -- tables ----------------------------------------------------------------------------------
 
@@ -881,35 +1069,83 @@ class _FeedReader:
                 trips[col] = ""
         return trips[~(bad_route | bad_service | empty)]
 
-    def _check_stop_times(self, trips: pd.DataFrame, stops: pd.DataFrame) -> pd.DataFrame:
-        st = self.raw["stop_times"]
+    def _check_stop_times(self, archive: _Archive, trips: pd.DataFrame, stops: pd.DataFrame) -> pd.DataFrame:
+        """Usable stop times, sorted along their trips; chunk by chunk, keeping (when validating) only
+        integer columns: a trip code (`_trip`, the row of trips.txt), sequence, times, line."""
+        file = "stop_times.txt"
+        trip_index = pd.Index(self.raw["trips"]["trip_id"])
+        usable_trip = np.asarray(trip_index.isin(set(trips["trip_id"])), dtype=bool)
+        stop_index = pd.Index(stops["stop_id"])
+        broken = np.zeros(len(trip_index), dtype=bool)  # trips with an unusable row: a trip with a hole is wrong
+        parts: list[pd.DataFrame] = []
+        rows = flex_rows = 0
+        try:
+            for chunk in _csv_chunks(archive, "stop_times", _REQUIRED_COLUMNS["stop_times"]):
+                rows += len(chunk)
+                part, flex = self._stop_time_rows(chunk, trip_index, usable_trip, stop_index, broken)
+                parts.append(part)
+                flex_rows += flex
+        except _Unreadable:
+            self._refuse_unusable(["stop_times"])
+        self.raw_rows["stop_times"] = rows
+        if not rows:
+            self.report.add("error", "empty_file", file, "file has a header but no rows")
+        if flex_rows:
+            self.report.add(
+                "warning",
+                "flex_stop_times",
+                file,
+                f"{flex_rows} rows describe demand-responsive (GTFS-Flex) service and are not part of the fixed timetable",
+            )
+        st = _stack(parts) if self.validating else pd.concat(parts)
+        del parts
+        st = self._along_trips(st, trip_index, broken)
+        st = self._interpolate(st)
+        return self._check_monotone(st)
+
+    def _along_trips(self, st: pd.DataFrame, trip_index: pd.Index, broken: np.ndarray) -> pd.DataFrame:
+        """Stop times sorted by trip and sequence, without duplicates (the first in the file is kept) and
+        without the broken trips: one sort and one copy, not one per step."""
+        trip = st["_trip"].to_numpy()
+        seq = st["stop_sequence"].to_numpy()
+        order = np.lexsort((seq, trip))  # stable: of equal keys, the first in the file comes first
+        t, q = trip[order], seq[order]
+        dup = np.r_[False, (t[1:] == t[:-1]) & (q[1:] == q[:-1])]
+        if dup.any():
+            rows = np.sort(order[dup])
+            named = pd.DataFrame({"trip_id": trip_index[trip[rows]]}, index=st.index[rows])
+            self._duplicates("stop_times.txt", named, np.ones(len(named), dtype=bool), _PRIMARY_KEYS["stop_times"])
+        order = order[~dup & ~broken[t]]
+        if not self.validating:  # the network builder's order: by trip id
+            kept = st.take(order)
+            return kept.sort_values(["trip_id", "stop_sequence"], kind="stable")
+        return st.take(order)
+
+    def _stop_time_rows(
+        self,
+        st: pd.DataFrame,
+        trip_index: pd.Index,
+        usable_trip: np.ndarray,
+        stop_index: pd.Index,
+        broken: np.ndarray,
+    ) -> tuple[pd.DataFrame, int]:
+        """The checks of single rows of one chunk: its usable rows with times parsed, and its flex rows' count."""
         file = "stop_times.txt"
         f = self.findings
-        st = st.copy()
         for col in ("stop_id", "arrival_time", "departure_time"):
             if col not in st.columns:
                 st[col] = ""
         # GTFS-Flex rows serve zones or windows instead of a stop at a time: not fixed-route timetable.
         flex = np.zeros(len(st), dtype=bool)
-        for col in _FLEX_COLUMNS:
+        for col in (*_FLEX_COLUMNS, *_FLEX_WINDOW_COLUMNS):
             if col in st.columns:
                 flex |= (st[col] != "").to_numpy()
-        for col in _FLEX_WINDOW_COLUMNS:
-            if col in st.columns:
-                flex |= (st[col] != "").to_numpy()
-        if flex.any():
-            self.report.add(
-                "warning",
-                "flex_stop_times",
-                file,
-                f"{int(flex.sum())} rows describe demand-responsive (GTFS-Flex) service and are not part of"
-                " the fixed timetable",
-            )
         no_stop = (st["stop_id"] == "").to_numpy() & ~flex
         f.rows("error", "missing_value", file, st, no_stop, "stop_id", "stop_id is empty; row skipped")
-        bad_trip = (~st["trip_id"].isin(set(self.raw["trips"]["trip_id"]))).to_numpy()
+        trip = trip_index.get_indexer(st["trip_id"])
+        bad_trip = trip < 0
         f.rows("error", "dangling_reference", file, st, bad_trip, "trip_id", "trip_id names no trip in trips.txt")
-        bad_stop = (~st["stop_id"].isin(set(stops["stop_id"]))).to_numpy() & ~no_stop & ~flex
+        bad_stop = (stop_index.get_indexer(st["stop_id"]) < 0) & ~no_stop & ~flex
         f.rows("error", "dangling_reference", file, st, bad_stop, "stop_id", "stop_id names no stop in stops.txt")
         seq, bad_seq = _parse_numbers(st["stop_sequence"])
         bad_seq |= np.isnan(seq) | (seq < 0) | (seq != np.floor(seq))
@@ -920,34 +1156,35 @@ class _FeedReader:
         departure, bad_dep = _parse_times(st["departure_time"])
         f.rows("error", "invalid_time", file, st, bad_arr, "arrival_time", "arrival_time is not a HH:MM:SS time")
         f.rows("error", "invalid_time", file, st, bad_dep, "departure_time", "departure_time is not a HH:MM:SS time")
-        # A stop time row that is unusable makes its whole trip unusable: a trip with a hole is wrong.
-        broken_trip_ids = set(st["trip_id"][no_stop | bad_stop | bad_seq | bad_arr | bad_dep])
-        in_valid_trip = st["trip_id"].isin(set(trips["trip_id"])).to_numpy()
-        keep = ~(flex | bad_trip | no_stop) & in_valid_trip
-        keep &= ~st["trip_id"].isin(broken_trip_ids).to_numpy()
-        st = st[keep].copy()
-        arrival, departure, seq = arrival[keep], departure[keep], seq[keep]
+        bad_row = (no_stop | bad_stop | bad_seq | bad_arr | bad_dep) & ~bad_trip
+        broken[trip[bad_row]] = True
+        keep = ~(flex | bad_trip | no_stop)
+        keep[keep] = usable_trip[trip[keep]]
+        kept = st[keep]
+        part = pd.DataFrame(index=kept.index) if self.validating else kept.copy()
+        arrival, departure = arrival[keep], departure[keep]
         # One known time stands for both; both blank are interpolated between timepoints below.
-        arrival = np.where(arrival < 0, departure, arrival)
-        departure = np.where(departure < 0, arrival, departure)
-        st["stop_sequence"] = seq.astype(np.int64)
-        st["arrival_s"] = arrival
-        st["departure_s"] = departure
-        st["_line"] = _lines(st.index)
-        st = st.sort_values(["trip_id", "stop_sequence"], kind="stable")
-        st = self._interpolate(st)
-        st = self._check_monotone(st)
+        part["_trip"] = trip[keep].astype(np.int32)
+        part["stop_sequence"] = np.nan_to_num(seq[keep]).astype(np.int64)
+        times = np.int32 if self.validating else np.int64  # GTFS times fit 32 bits (a year of seconds does)
+        part["arrival_s"] = np.where(arrival < 0, departure, arrival).astype(times)
+        part["departure_s"] = np.where(departure < 0, arrival, departure).astype(times)
+        part["_line"] = _lines(kept.index)
         for col in ("pickup_type", "drop_off_type"):
-            st[col] = _parse_ints(st, col, 0, (0, 1, 2, 3), file, f, "warning")
-        if "shape_dist_traveled" in st.columns:
-            st["shape_dist_traveled"] = pd.to_numeric(st["shape_dist_traveled"], errors="coerce")
-        return st.drop(columns=[c for c in (*_FLEX_COLUMNS, *_FLEX_WINDOW_COLUMNS) if c in st.columns])
+            values = _parse_ints(kept, col, 0, (0, 1, 2, 3), file, f, "warning")
+            if not self.validating:
+                part[col] = values
+        if "shape_dist_traveled" in kept.columns:
+            part["shape_dist_traveled"] = pd.to_numeric(kept["shape_dist_traveled"], errors="coerce")
+        if not self.validating:
+            part = part.drop(columns=[c for c in (*_FLEX_COLUMNS, *_FLEX_WINDOW_COLUMNS) if c in part.columns])
+        return part, int(flex.sum())
 
     def _interpolate(self, st: pd.DataFrame) -> pd.DataFrame:
         """Fill times between timepoints linearly (by shape distance when every row has one)."""
         times = st["arrival_s"].to_numpy().astype(np.float64)
         known = times >= 0
-        trip = st["trip_id"].to_numpy()
+        trip = st["_trip"].to_numpy()
         starts = np.r_[True, trip[1:] != trip[:-1]]
         ends = np.r_[trip[1:] != trip[:-1], True]
         open_ends = (starts | ends) & ~known
@@ -992,7 +1229,7 @@ class _FeedReader:
             return st
         arr = st["arrival_s"].to_numpy()
         dep = st["departure_s"].to_numpy()
-        trip = st["trip_id"].to_numpy()
+        trip = st["_trip"].to_numpy()
         same = np.r_[False, trip[1:] == trip[:-1]]
         back = dep < arr
         back[1:] |= same[1:] & (arr[1:] < dep[:-1])
@@ -1032,6 +1269,8 @@ class _FeedReader:
         freq["start_s"], freq["end_s"] = start, end
         freq["headway_s"] = np.nan_to_num(headway).astype(np.int64)
         ok = ~(bad_start | bad_end | bad_head | order | dangling)
+        if self.validating:  # only expanding needs the templates' stop times
+            return freq[ok]
         return freq[ok & freq["trip_id"].isin(set(stop_times["trip_id"])).to_numpy()]
 
     def _expand_frequencies(
@@ -1104,11 +1343,31 @@ class _FeedReader:
             transfers["min_transfer_time"] = np.nan
         return transfers[~bad]
 
-    def _check_shapes(self) -> pd.DataFrame | None:
-        shapes = self.raw.get("shapes")
-        if shapes is None:
+    def _check_shapes(self, archive: _Archive) -> pd.DataFrame | None:
+        """Usable shape points, sorted along their shapes (when validating: shape ids as categories and sequences)."""
+        if "shapes" not in archive.members:
             return None
-        shapes = shapes.copy()
+        parts: list[pd.DataFrame] = []
+        try:
+            for chunk in _csv_chunks(archive, "shapes", _REQUIRED_COLUMNS["shapes"], optional=True):
+                parts.append(self._shape_rows(chunk))
+        except _Unreadable:
+            return None
+        if self.validating:
+            ids = union_categoricals([p["shape_id"].array for p in parts])
+            index = pd.Index(np.concatenate([p.index.to_numpy() for p in parts]))
+            seq = np.concatenate([p["shape_pt_sequence"].to_numpy() for p in parts])
+            shapes = pd.DataFrame({"shape_id": ids, "shape_pt_sequence": seq}, index=index)
+        else:
+            shapes = parts[0] if len(parts) == 1 else pd.concat(parts)
+        del parts
+        dup = shapes.duplicated(["shape_id", "shape_pt_sequence"], keep="first").to_numpy()
+        self._duplicates("shapes.txt", shapes, dup, _PRIMARY_KEYS["shapes"])
+        shapes = shapes[~dup]
+        return shapes if self.validating else shapes.sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
+
+    def _shape_rows(self, shapes: pd.DataFrame) -> pd.DataFrame:
+        """The checks of single rows of one chunk of shapes.txt: its usable rows, coordinates parsed."""
         file = "shapes.txt"
         f = self.findings
         bad = np.zeros(len(shapes), dtype=bool)
@@ -1130,14 +1389,20 @@ class _FeedReader:
             "shape_pt_sequence must be a non-negative integer",
         )
         shapes["shape_pt_sequence"] = np.nan_to_num(seq).astype(np.int64)
+        shapes = shapes[~(bad | invalid)]
+        if self.validating:
+            return pd.DataFrame(
+                {"shape_id": shapes["shape_id"].astype("category"), "shape_pt_sequence": shapes["shape_pt_sequence"]}
+            )
         if "shape_dist_traveled" in shapes.columns:
             shapes["shape_dist_traveled"] = pd.to_numeric(shapes["shape_dist_traveled"], errors="coerce")
-        shapes = shapes[~(bad | invalid)]
-        return shapes.sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
+        return shapes
 
     # -- namespacing ---------------------------------------------------------------------------
 
     def _namespaced_feed(self, **tables: pd.DataFrame | None) -> gtfs_kit.Feed:
+        import gtfs_kit
+
         prefix = self.feed_id + ":"
         out: dict[str, pd.DataFrame | None] = {}
         for name, df in tables.items():

@@ -92,7 +92,7 @@ def create_app(settings: Settings) -> Litestar:
                 fleet_admin=FleetAdmin(db, serving),
                 users=UserService(db),
                 definitions=DefinitionService(db),
-                feed_versions=FeedService(db),
+                feed_versions=FeedService(db, settings),
                 transit=transit,
                 protection=protection,
                 reoptimizer=reoptimizer,

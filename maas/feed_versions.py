@@ -2,42 +2,38 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
-import tempfile
 import uuid
 from pathlib import Path
 
 import asyncpg
-import msgspec
 
-from feeds.gtfs import feed_id_from_path, validate_gtfs
-from feeds.model import ValidationReport
+from feeds.gtfs import feed_id_from_path
 from maas.db import Connection, audit
 from maas.db.database import Database
-from maas.db.feeds import claim_feed, create_version, find_owner, find_version, list_versions
+from maas.db.feeds import (
+    REJECTED_KEPT_BYTES,
+    claim_feed,
+    create_version,
+    delete_version,
+    find_owner,
+    find_version,
+    list_versions,
+    lock_storage,
+    stored_bytes,
+)
 from maas.errors import Conflict, Invalid, NotFound
-from maas.model import FeedVersion, User
+from maas.feed_check import CheckLimits, validate_upload
+from maas.model import FeedStatus, FeedVersion, User
 from maas.publish import can_see
+from maas.settings import Settings
 
 FEED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
-
-
-def _validate(content: bytes, feed_id: str, name: str) -> ValidationReport:
-    """The validation report of an uploaded zip; whatever the bytes are, a report and never an exception."""
-    with tempfile.TemporaryDirectory(prefix="maas-upload-") as tmp:
-        path = Path(tmp) / name
-        path.write_bytes(content)
-        try:
-            report = validate_gtfs(path, feed_id)
-        except Exception as exc:  # noqa: BLE001 - hostile input must give a report, not a 500
-            report = ValidationReport(feed_id=feed_id, source=name)
-            report.add("error", "unusable_feed", name, f"the feed cannot be read: {exc}")
-    # Messages name the temporary copy; the agency knows the file by its own name.
-    findings = [msgspec.structs.replace(f, message=f.message.replace(str(path), name)) for f in report.findings]
-    return ValidationReport(feed_id=feed_id, source=name, findings=findings)
+# Versions that no network contains, and that no rollback can need: their agency may delete them.
+DELETABLE: tuple[FeedStatus, ...] = ("uploaded", "rejected", "failed")
+_MB = 1024 * 1024
 
 
 async def _claim(conn: Connection, feed_id: str, agency: str) -> None:
@@ -54,14 +50,30 @@ async def _claim(conn: Connection, feed_id: str, agency: str) -> None:
         raise Conflict(f"feed id {feed_id!r} is taken by agency {owner}; choose another (?feed_id=)")
 
 
+async def _within_quota(conn: Connection, agency: str, adding: int, quota: int) -> None:
+    """Conflict (409) when `adding` bytes would take `agency` past its storage quota."""
+    used = await stored_bytes(conn, agency)
+    if used + adding > quota:
+        raise Conflict(
+            f"agency {agency} stores {used / _MB:.1f} MB of feed versions of its quota of {quota / _MB:.0f} MB;"
+            f" this upload of {adding / _MB:.1f} MB does not fit. Free space by deleting versions you no longer"
+            f" need (DELETE /feeds/{{id}}: uploaded, rejected or failed ones)",
+            used_bytes=used,
+            quota_bytes=quota,
+        )
+
+
 class FeedService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
+        self.quota_bytes = settings.agency_quota_bytes
+        self.limits = CheckLimits(memory_mb=settings.feed_check_memory_mb, cpu_s=settings.feed_check_cpu_s)
 
     async def upload(
         self, user: User, agency: str | None, content: bytes, filename: str | None, feed_id: str | None
     ) -> FeedVersion:
-        """Validate and store a GTFS zip as 'uploaded', or 'rejected' when its report has errors. The feed
+        """Validate (in a child process, within limits) and store a GTFS zip as 'uploaded', or 'rejected' with
+        its report and first bytes only when the report has errors; within the agency's storage quota. The feed
         id defaults to the file name without extensions; admins upload for `agency`, agencies for their own."""
         owner = user.agency if user.role == "agency" else agency
         if not owner:
@@ -82,8 +94,13 @@ class FeedService:
             )
         # The report names the file as the agency called it, when that name is a plain file name.
         shown = name if FILE_NAME.match(name) else f"{feed_id}.gtfs.zip"
-        report = await asyncio.to_thread(_validate, content, feed_id, shown)
+        async with self.db.pool.acquire() as conn:  # refused before any work when it cannot fit
+            await _within_quota(conn, owner, len(content), self.quota_bytes)
+        report = await validate_upload(content, feed_id, shown, self.limits)
         async with self.db.pool.acquire() as conn, conn.transaction():
+            await lock_storage(conn, owner)
+            kept = len(content) if report.ok else min(len(content), REJECTED_KEPT_BYTES)
+            await _within_quota(conn, owner, kept, self.quota_bytes)
             await _claim(conn, feed_id, owner)
             version = await create_version(
                 conn,
@@ -121,4 +138,22 @@ class FeedService:
             version = await find_version(conn, version_id)
         if version is None or not can_see(user, version):
             raise NotFound(f"no feed version {version_id}")
+        return version
+
+    async def delete(self, user: User, version_id: uuid.UUID) -> FeedVersion:
+        """Delete a version no network contains (uploaded, rejected or failed), freeing its agency's storage."""
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            version = await find_version(conn, version_id, for_update=True)
+            if version is None or not can_see(user, version):
+                raise NotFound(f"no feed version {version_id}")
+            if version.status not in DELETABLE:
+                raise Conflict(
+                    f"feed version {version_id} is {version.status}: networks contain it (publishing, published or"
+                    f" kept for rollback); only {', '.join(DELETABLE)} versions can be deleted",
+                    state=version.status,
+                )
+            await delete_version(conn, version_id)
+            await audit.record(
+                conn, user.id, "delete_feed", str(version_id), {"agency": version.agency, "feed_id": version.feed_id}
+            )
         return version

@@ -62,6 +62,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     gtfs_rt_interval_s: int = DEFAULT_GTFS_RT_INTERVAL_S
     gtfs_rt_max_age_s: int = DEFAULT_GTFS_RT_MAX_AGE_S  # older messages are ignored by the router
     gtfs_rt_max_bytes: int = DEFAULT_GTFS_RT_MAX_BYTES  # larger messages are refused (413) or not fetched
+    feed_check_memory_mb: int = 1024  # address space of the child process validating one GTFS upload
+    feed_check_cpu_s: int = 300  # its CPU seconds; past either the upload is rejected with a report saying so
+    agency_quota_bytes: int = 1024**3  # feed versions an agency may store (rejected ones count their first 64 KiB)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Unpack[SettingsOverrides]) -> Settings:
@@ -120,9 +123,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         gtfs_rt_interval_s = o.get("gtfs_rt_interval_s", number("MAAS_GTFS_RT_INTERVAL_S", DEFAULT_GTFS_RT_INTERVAL_S))
         gtfs_rt_max_age_s = o.get("gtfs_rt_max_age_s", number("MAAS_GTFS_RT_MAX_AGE_S", DEFAULT_GTFS_RT_MAX_AGE_S))
         gtfs_rt_max_bytes = o.get("gtfs_rt_max_bytes", number("MAAS_GTFS_RT_MAX_BYTES", DEFAULT_GTFS_RT_MAX_BYTES))
+        feed_check_memory_mb = o.get("feed_check_memory_mb", number("MAAS_FEED_CHECK_MEMORY_MB", 1024))
+        feed_check_cpu_s = o.get("feed_check_cpu_s", number("MAAS_FEED_CHECK_CPU_S", 300))
+        agency_quota_bytes = o.get("agency_quota_bytes", number("MAAS_AGENCY_QUOTA_BYTES", 1024**3))
         for name, value in (
             ("MAAS_GTFS_RT_INTERVAL_S", gtfs_rt_interval_s),
             ("MAAS_GTFS_RT_MAX_AGE_S", gtfs_rt_max_age_s),
+            ("MAAS_FEED_CHECK_CPU_S", feed_check_cpu_s),
         ):
             if value < 1:
                 raise SettingsError(f"{name} must be at least 1 (seconds), got {value}")
@@ -145,6 +152,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ):
             if value < 1:
                 raise SettingsError(f"{name} must be at least 1 (requests a minute), got {value}")
+        if feed_check_memory_mb < 256:
+            raise SettingsError(
+                f"MAAS_FEED_CHECK_MEMORY_MB must be at least 256 (Python and pandas), got {feed_check_memory_mb}"
+            )
+        if agency_quota_bytes < 0:
+            raise SettingsError(f"MAAS_AGENCY_QUOTA_BYTES must not be negative, got {agency_quota_bytes}")
         if keep_networks < 1:
             raise SettingsError(f"MAAS_KEEP_NETWORKS must be at least 1 (the network just built), got {keep_networks}")
         return cls(
@@ -173,6 +186,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             gtfs_rt_interval_s=gtfs_rt_interval_s,
             gtfs_rt_max_age_s=gtfs_rt_max_age_s,
             gtfs_rt_max_bytes=gtfs_rt_max_bytes,
+            feed_check_memory_mb=feed_check_memory_mb,
+            feed_check_cpu_s=feed_check_cpu_s,
+            agency_quota_bytes=agency_quota_bytes,
         )
 
 
@@ -204,6 +220,9 @@ class SettingsOverrides(TypedDict, total=False):
     gtfs_rt_interval_s: int
     gtfs_rt_max_age_s: int
     gtfs_rt_max_bytes: int
+    feed_check_memory_mb: int
+    feed_check_cpu_s: int
+    agency_quota_bytes: int
 
 
 def gtfs_rt_sources(text: str) -> tuple[GtfsRtSource, ...]:

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
@@ -172,6 +172,17 @@ class FeedController(Controller):
     ) -> FeedVersionOut:
         """One feed version with its status, publishing error and validation report."""
         return version_out(await feed_versions.get(request.user, version_id))
+
+    @delete("/{version_id:uuid}", status_code=200)
+    async def delete_feed(
+        self,
+        request: Request[User, Any, Any],
+        feed_versions: NamedDependency[FeedService],
+        version_id: FromPath[uuid.UUID],
+    ) -> FeedVersionOut:
+        """Delete a feed version that no network contains (uploaded, rejected or failed) to free the agency's
+        storage quota; the answer is the version deleted. Published and retired versions stay (409), for rollback."""
+        return version_out(await feed_versions.delete(request.user, version_id))
 
     @post("/{version_id:uuid}/publish", status_code=202)
     async def publish(

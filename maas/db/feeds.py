@@ -8,7 +8,7 @@ import asyncpg
 import msgspec
 
 from feeds.model import ValidationReport
-from maas.db import Connection, returned
+from maas.db import Connection, locks, returned
 from maas.model import FeedStatus, FeedVersion
 
 _COLUMNS = "id, agency, feed_id, uploaded_by, sha256, size_bytes, report, status, error, created_at, published_at"
@@ -31,6 +31,13 @@ PUBLISH = (
     "UPDATE feed_versions SET status = 'published', error = NULL, published_at = now()"
     " WHERE id = ANY($1::uuid[]) AND status <> 'published'"
 )
+
+DELETE = "DELETE FROM feed_versions WHERE id = $1"
+# What an agency's versions take in the database (octet_length reads the stored size, not the content).
+STORED_BYTES = "SELECT coalesce(sum(octet_length(content)), 0) FROM feed_versions WHERE agency = $1"
+LOCK_STORAGE = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
+# What a rejected upload keeps of its content, for diagnosis (migration 0025's CHECK).
+REJECTED_KEPT_BYTES = 64 * 1024
 
 _encode = msgspec.json.Encoder().encode
 _decode_report = msgspec.json.Decoder(ValidationReport).decode
@@ -63,6 +70,8 @@ async def create_version(
     report: ValidationReport,
     status: FeedStatus,
 ) -> FeedVersion:
+    """Store one upload; of a rejected one only its first REJECTED_KEPT_BYTES (size_bytes is the upload's)."""
+    stored = content[:REJECTED_KEPT_BYTES] if status == "rejected" else content
     row = await conn.fetchrow(
         INSERT,
         uuid.uuid4(),
@@ -71,7 +80,7 @@ async def create_version(
         uploaded_by,
         sha256,
         len(content),
-        content,
+        stored,
         _encode(report).decode(),
         status,
     )
@@ -121,3 +130,18 @@ async def mark_published(conn: Connection, version_ids: list[uuid.UUID]) -> None
     """Make exactly `version_ids` the published versions (the contents of the network just activated)."""
     await conn.execute(RETIRE_OTHERS, version_ids)
     await conn.execute(PUBLISH, version_ids)
+
+
+async def lock_storage(conn: Connection, agency: str) -> None:
+    """Serialise uploads of `agency` until the transaction ends, so that two cannot both fit its quota."""
+    await conn.execute(LOCK_STORAGE, locks.FEED_STORAGE, agency)
+
+
+async def stored_bytes(conn: Connection, agency: str) -> int:
+    """Bytes the feed versions of `agency` take."""
+    used: int = await conn.fetchval(STORED_BYTES, agency)
+    return used
+
+
+async def delete_version(conn: Connection, version_id: uuid.UUID) -> None:
+    await conn.execute(DELETE, version_id)

@@ -18,6 +18,7 @@ NETWORKS = 7_301_003  # building or activating a network: one at a time, in ever
 GTFS_RT_POLLER = 7_301_004  # held by the one process that polls the GTFS-Realtime URLs (the others stand by)
 REOPTIMIZER = 7_301_021  # held while one process re-optimises the live plans (the others skip that run)
 RETENTION = 7_301_029  # held while one process runs the retention job (maas/retention.py)
+FEED_STORAGE = 7_301_025  # with an agency's hash: its uploads are stored one at a time, within its quota
 
 KEYS = {
     "migrations": MIGRATIONS,
@@ -26,6 +27,7 @@ KEYS = {
     "gtfs_rt_poller": GTFS_RT_POLLER,
     "reoptimizer": REOPTIMIZER,
     "retention": RETENTION,
+    "feed_storage": FEED_STORAGE,
 }
 
 

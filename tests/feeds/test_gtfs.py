@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from feeds.gtfs import GtfsError, format_time, read_gtfs, read_gtfs_feeds, validate_gtfs
+from feeds.gtfs import ArchiveLimits, GtfsError, format_time, read_gtfs, read_gtfs_feeds, validate_gtfs
 from tests.conftest import SHARED_DATA, derive_feed, shared
+from tests.feeds.hostile_feeds import zip_bomb
 from tests.helpers import edit_line
 
 ALL_GTFS = [
@@ -315,3 +316,51 @@ def test_feed_inside_a_folder_is_read_with_a_warning(small_feed: Path, tmp_path:
     feed = read_gtfs(path)
     assert feed.counts.trips == 26
     assert any(f.code == "nested_folder" for f in feed.report.warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile archives: limits on what is really inflated, findings instead of a dead worker.
+
+
+def test_zip_bomb_is_refused_unread_with_the_limit_named(small_feed: Path, tmp_path: Path) -> None:
+    # 1.86 GiB of NUL bytes from 2 MB, declared truly and under the 2 GiB archive limit: the old reader
+    # inflated it whole (3.9 GB, 80 s) to find NUL bytes.
+    bomb = zip_bomb(small_feed, tmp_path / "bomb.zip")
+    assert bomb.stat().st_size < 2_500_000
+    report = validate_gtfs(bomb)
+    limit = [f for f in report.errors if f.code == "archive_limit"]
+    assert limit and limit[0].file == "stop_times.txt", [str(f) for f in report.findings]
+    assert "compression ratio" in limit[0].message and "200" in limit[0].message
+    with pytest.raises(GtfsError, match=r"stop_times\.txt"):
+        read_gtfs(bomb)
+
+
+def test_real_uncompressed_bytes_are_limited_per_file_in_total_and_members_counted() -> None:
+    milano = shared("gtfs", "milano-small-2014.gtfs.zip")  # stop_times.txt: 19.8 MiB
+    per_file = validate_gtfs(milano, limits=ArchiveLimits(member_bytes=8 * 1024**2))
+    assert any(
+        f.code == "archive_limit" and f.file == "stop_times.txt" and "8 MiB, the limit for one file" in f.message
+        for f in per_file.errors
+    ), [str(f) for f in per_file.errors]
+    in_total = validate_gtfs(milano, limits=ArchiveLimits(total_bytes=16 * 1024**2))
+    assert any("declares 21.3 MiB uncompressed, more than the limit of 16 MiB" in f.message for f in in_total.errors)
+    members = validate_gtfs(milano, limits=ArchiveLimits(members=5))
+    assert any("8 entries, more than the limit of 5" in f.message for f in members.errors)
+
+
+def test_findings_past_the_first_chunk_keep_their_lines_and_one_summary(tmp_path: Path) -> None:
+    # Milano's 248,555 stop times are read in three chunks; bad times in the second and third keep
+    # their file lines, and the 25 of them are 20 findings and one summary, as in a file read whole.
+    milano = shared("gtfs", "milano-small-2014.gtfs.zip")
+    bad_lines = [150_000 + 4_000 * k for k in range(25)]
+
+    def break_times(text: str) -> str:
+        for line in bad_lines:
+            text = edit_line(line, "arrival_time", "7h30")(text)
+        return text
+
+    path = derive_feed(milano, tmp_path / "late-errors.zip", {"stop_times.txt": break_times})
+    report = validate_gtfs(path)
+    bad = [f for f in report.errors if f.code == "invalid_time" and f.field == "arrival_time"]
+    assert [f.line for f in bad if f.line is not None] == bad_lines[:20]
+    assert [f.message for f in bad if f.line is None] == ["arrival_time is not a HH:MM:SS time: 5 more rows like this"]
