@@ -23,7 +23,7 @@ from maas.errors import Invalid
 from maas.eta import EtaSource
 from maas.model import ShiftRecord, User
 from maas.realtime import shift_topic
-from maas.wire import Timestamp, iso, iso_or_none
+from maas.wire import Heading, Latitude, Longitude, Speed, Timestamp, iso, iso_or_none
 from routing.dispatch.model import StopEvent
 
 
@@ -31,11 +31,11 @@ class Positions(msgspec.Struct, frozen=True, kw_only=True):
     """One fix (lat, lon, at, ...) or a batch of them under `positions`."""
 
     positions: list[PositionFix] | None = None
-    lat: float | None = None
-    lon: float | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
     at: dt.datetime | None = None
-    speed_mps: float | None = None
-    heading_deg: float | None = None
+    speed_mps: Speed | None = None
+    heading_deg: Heading | None = None
 
     def fixes(self) -> list[PositionFix]:
         single = (self.lat, self.lon, self.at)

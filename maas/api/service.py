@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, put
@@ -12,12 +12,49 @@ from litestar.params import JSONBody
 from maas.auth import roles
 from maas.definition import DefinitionService
 from maas.model import ServiceDefinition, ServiceRules, User
-from maas.wire import Timestamp, iso
+from maas.wire import MAX_NAME, PRINTABLE, GeoNumber, Name, Timestamp, iso
+
+MAX_RING = 20_000  # points of one ring
+MAX_RINGS = 100  # rings of a polygon, polygons of a multipolygon
+
+
+# GeoJSON as an area is given (RFC 7946, longitude first): a Polygon or MultiPolygon, bare, in a
+# Feature or in a FeatureCollection of one Feature. Sizes are bounded so that no area can stall the
+# point-in-area check of every booking; coordinates are checked by the area check, which says what is wrong.
+Position = Annotated[list[GeoNumber], msgspec.Meta(min_length=2, max_length=3)]
+Ring = Annotated[list[Position], msgspec.Meta(min_length=4, max_length=MAX_RING)]
+Rings = Annotated[list[Ring], msgspec.Meta(min_length=1, max_length=MAX_RINGS)]
+Property = Annotated[str, msgspec.Meta(max_length=MAX_NAME, pattern=PRINTABLE)]
+
+
+class Polygon(msgspec.Struct, frozen=True, kw_only=True, tag="Polygon", tag_field="type"):
+    coordinates: Rings
+
+
+class MultiPolygon(msgspec.Struct, frozen=True, kw_only=True, tag="MultiPolygon", tag_field="type"):
+    coordinates: Annotated[list[Rings], msgspec.Meta(min_length=1, max_length=MAX_RINGS)]
+
+
+class Feature(msgspec.Struct, frozen=True, kw_only=True, tag="Feature", tag_field="type"):
+    geometry: Polygon | MultiPolygon
+    properties: dict[Property, Property | float | bool | None] | None = None
+
+
+class FeatureCollection(msgspec.Struct, frozen=True, kw_only=True, tag="FeatureCollection", tag_field="type"):
+    features: Annotated[list[Feature], msgspec.Meta(min_length=1, max_length=1)]
+
+
+Area = Polygon | MultiPolygon | Feature | FeatureCollection
+
+
+def geojson(area: Area | None) -> dict[str, Any] | None:
+    """The area as the JSON object it was sent as (what the service definition stores)."""
+    return None if area is None else msgspec.to_builtins(area)
 
 
 class AreaBody(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    geometry: dict[str, Any]  # GeoJSON Polygon, MultiPolygon, Feature or one-feature FeatureCollection
+    name: Name
+    geometry: Area
 
 
 class AreaOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,8 +67,8 @@ class AreaOut(msgspec.Struct, frozen=True, kw_only=True):
 class ServiceBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A new version of the service definition; an area or rules left out are kept as they are."""
 
-    name: str
-    area: dict[str, Any] | None = None  # GeoJSON Polygon, MultiPolygon, Feature or one-feature FeatureCollection
+    name: Name
+    area: Area | None = None
     rules: ServiceRules | None = None
 
 
@@ -82,7 +119,7 @@ class ServiceController(Controller):
     ) -> ServiceOut:
         """A new version of the definition; plans, quotes, bookings and journeys follow it at once, and
         rides already booked keep their promises."""
-        return service_out(await definitions.replace(request.user, data.name, data.area, data.rules))
+        return service_out(await definitions.replace(request.user, data.name, geojson(data.area), data.rules))
 
 
 class ServiceAreaController(Controller):
@@ -102,4 +139,4 @@ class ServiceAreaController(Controller):
     ) -> AreaOut:
         """A new version of the service definition with this area (GeoJSON, longitude first) and the
         rules in force; booked rides keep their promises."""
-        return area_out(await definitions.replace(request.user, data.name, data.geometry, None))
+        return area_out(await definitions.replace(request.user, data.name, geojson(data.geometry), None))
