@@ -56,7 +56,7 @@ class PlanController(Controller):
         destination: Annotated[str, QueryParameter(name="to", min_length=1, max_length=MAX_ID, pattern=PRINTABLE)],
         depart: Time = None,
         arrive_by: Time = None,
-        max_walk_m: Annotated[float, QueryParameter(ge=0, le=MAX_WALK_M)] = 1000.0,
+        max_walk_m: FromQuery[float] = 1000.0,
         wheelchair: FromQuery[bool] = False,
         seated: Annotated[int, QueryParameter(ge=0, le=1000)] = 1,
         wheelchairs: Annotated[int, QueryParameter(ge=0, le=1000)] = 0,
@@ -71,6 +71,8 @@ class PlanController(Controller):
             raise ServiceUnavailableException("no network is served: set MAAS_NETWORK_DIR or publish a feed")
         if (depart is None) == (arrive_by is None):
             raise Invalid("give exactly one of depart and arrive_by")
+        if not 0 <= max_walk_m <= MAX_WALK_M:
+            raise Invalid(f"max_walk_m must be between 0 and {MAX_WALK_M:.0f}")
         when = _time(depart or arrive_by or "", "depart" if depart else "arrive_by", served.router)
         plan_request = PlanRequest(
             origin=Endpoint.parse(origin),
