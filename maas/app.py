@@ -21,7 +21,7 @@ from maas.api.health import health, ready
 from maas.api.journeys import JourneyController
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.plan import PlanController
-from maas.api.problems import JsonRequest, ProblemResponses
+from maas.api.problems import ClosedStructs, JsonRequest, ProblemResponses
 from maas.api.reoptimizations import ReoptimizationController
 from maas.api.service import ServiceAreaController, ServiceController
 from maas.api.transit import GtfsRtController, TransitController
@@ -147,7 +147,7 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=OpenAPIConfig(title="maas", version=version("maas"), path="/schema"),
         request_max_body_size=settings.max_body_bytes,
         request_class=JsonRequest,  # JSON bodies only, refused with a problem when not JSON or too deep
-        plugins=[ProblemResponses()],  # every operation's problem answers in the OpenAPI document
+        plugins=[ProblemResponses(), ClosedStructs()],  # every operation's problem answers in the OpenAPI document
     )
 
 

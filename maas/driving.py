@@ -25,7 +25,7 @@ from maas.fleet import FleetService
 from maas.model import BookingRecord, ServiceRules, ShiftRecord, User
 from maas.realtime import Hub, announce_positions
 from maas.served import Serving
-from maas.wire import Heading, Latitude, Longitude, Speed
+from maas.wire import Latitude, Longitude
 from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.model import DispatchError, StopEvent
 from routing.spatial import haversine_m
@@ -72,8 +72,8 @@ class PositionFix(msgspec.Struct, frozen=True, kw_only=True):
     lat: Latitude
     lon: Longitude
     at: dt.datetime
-    speed_mps: Speed | None = None
-    heading_deg: Heading | None = None
+    speed_mps: float | None = None  # checked by _check_fix, as the heading
+    heading_deg: float | None = None
 
 
 class Schedules:

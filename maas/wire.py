@@ -48,9 +48,5 @@ Phone = Annotated[
 ]
 Latitude = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0, description="WGS84 degrees")]
 Longitude = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0, description="WGS84 degrees")]
-# A GeoJSON position, longitude first; loose enough that the area check can say what is wrong.
-GeoNumber = Annotated[float, msgspec.Meta(ge=-1000.0, le=1000.0)]
-Speed = Annotated[float, msgspec.Meta(ge=0.0, le=100.0, description="metres per second")]
-Heading = Annotated[float, msgspec.Meta(ge=0.0, le=360.0, description="degrees clockwise from north")]
 Count = Annotated[int, msgspec.Meta(ge=0, le=1000)]  # passengers, seats, places: checked further by the service
 SeatCount = Annotated[int, msgspec.Meta(ge=0, le=100)]  # a vehicle's seats or wheelchair places

@@ -7,11 +7,16 @@ from typing import Any
 
 import msgspec
 from litestar import Request
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin  # how Litestar types Structs
+from litestar.connection import ASGIConnection
 from litestar.exceptions import ClientException, HTTPException
-from litestar.handlers import HTTPRouteHandler
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.plugins import ReceiveRoutePlugin
+from litestar.openapi.spec import Schema
+from litestar.plugins import OpenAPISchemaPlugin, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
+from litestar.typing import FieldDefinition
 
 from maas.auth import PUBLIC
 from maas.errors import PROBLEM
@@ -49,10 +54,14 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
+def _public(route: HTTPRoute, handler: HTTPRouteHandler) -> bool:
+    return bool(handler.opt.get("exclude_from_auth")) or any(route.path.startswith(p) for p in PUBLIC)
+
+
 def _statuses(route: HTTPRoute, handler: HTTPRouteHandler) -> set[int]:
     """The statuses that apply to every operation of this kind: authentication, roles, input, limits."""
     found: set[int] = set()
-    public = handler.opt.get("exclude_from_auth") or any(route.path.startswith(p) for p in PUBLIC)
+    public = _public(route, handler)
     if not public:
         found |= {401, 503}
     if handler.resolve_guards():
@@ -71,6 +80,22 @@ def _statuses(route: HTTPRoute, handler: HTTPRouteHandler) -> set[int]:
     return found
 
 
+class ClosedStructs(OpenAPISchemaPlugin):
+    """Structs that refuse unknown fields (forbid_unknown_fields) say so: additionalProperties false."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return (
+            not field_definition.is_union
+            and field_definition.is_subclass_of(msgspec.Struct)
+            and bool(field_definition.type_.__struct_config__.forbid_unknown_fields)
+        )
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = StructSchemaPlugin().to_openapi_schema(field_definition, schema_creator)
+        schema.additional_properties = False
+        return schema
+
+
 class ProblemResponses(ReceiveRoutePlugin):
     """Documents on each operation the problem answers it can give; a handler's own responses= win."""
 
@@ -81,6 +106,16 @@ class ProblemResponses(ReceiveRoutePlugin):
             if handler.include_in_schema is False:
                 continue
             handler.responses = {**problems(*sorted(_statuses(route, handler))), **(handler.responses or {})}
+            if _public(route, handler):
+                handler.security = [{}]  # no token needed: overrides the bearer requirement of the document
+
+
+def single_query_values(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard: a query parameter given twice is refused (400), not read as one of its values."""
+    params = connection.query_params
+    repeated = sorted(k for k in set(params) if len(params.getall(k)) > 1)
+    if repeated:
+        raise ClientException(f"give each query parameter once: {', '.join(repeated)} came more than once")
 
 
 JSON_TYPES = ("application/json",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import msgspec
@@ -11,20 +12,19 @@ from litestar.params import JSONBody
 
 from maas.auth import roles
 from maas.definition import DefinitionService
+from maas.errors import Invalid
 from maas.model import ServiceDefinition, ServiceRules, User
-from maas.wire import MAX_NAME, PRINTABLE, GeoNumber, Name, Timestamp, iso
+from maas.wire import MAX_NAME, PRINTABLE, Name, Timestamp, iso
 
-MAX_RING = 20_000  # points of one ring
 MAX_RINGS = 100  # rings of a polygon, polygons of a multipolygon
 
 
 # GeoJSON as an area is given (RFC 7946, longitude first): a Polygon or MultiPolygon, bare, in a
 # Feature or in a FeatureCollection of one Feature. Sizes are bounded so that no area can stall the
 # point-in-area check of every booking; coordinates are checked by the area check, which says what is wrong.
-Position = Annotated[list[GeoNumber], msgspec.Meta(min_length=2, max_length=3)]
-Ring = Annotated[list[Position], msgspec.Meta(min_length=4, max_length=MAX_RING)]
-Rings = Annotated[list[Ring], msgspec.Meta(min_length=1, max_length=MAX_RINGS)]
-Property = Annotated[str, msgspec.Meta(max_length=MAX_NAME, pattern=PRINTABLE)]
+# (The OpenAPI document can show bounds only at a field, not inside nested lists: the area check
+# refuses rings of fewer than four positions and coordinates off the earth with a 422.)
+Rings = Annotated[list[list[list[float]]], msgspec.Meta(min_length=1, max_length=MAX_RINGS)]
 
 
 class Polygon(msgspec.Struct, frozen=True, kw_only=True, tag="Polygon", tag_field="type"):
@@ -32,12 +32,12 @@ class Polygon(msgspec.Struct, frozen=True, kw_only=True, tag="Polygon", tag_fiel
 
 
 class MultiPolygon(msgspec.Struct, frozen=True, kw_only=True, tag="MultiPolygon", tag_field="type"):
-    coordinates: Annotated[list[Rings], msgspec.Meta(min_length=1, max_length=MAX_RINGS)]
+    coordinates: Annotated[list[list[list[list[float]]]], msgspec.Meta(min_length=1, max_length=MAX_RINGS)]
 
 
 class Feature(msgspec.Struct, frozen=True, kw_only=True, tag="Feature", tag_field="type"):
     geometry: Polygon | MultiPolygon
-    properties: dict[Property, Property | float | bool | None] | None = None
+    properties: dict[str, str | float | bool | None] | None = None  # names and texts: printable, checked
 
 
 class FeatureCollection(msgspec.Struct, frozen=True, kw_only=True, tag="FeatureCollection", tag_field="type"):
@@ -48,8 +48,20 @@ Area = Polygon | MultiPolygon | Feature | FeatureCollection
 
 
 def geojson(area: Area | None) -> dict[str, Any] | None:
-    """The area as the JSON object it was sent as (what the service definition stores)."""
-    return None if area is None else msgspec.to_builtins(area)
+    """The area as the JSON object it was sent as (what the service definition stores); Invalid when
+    a property's name or text is too long or holds control characters (NUL cannot be stored)."""
+    if area is None:
+        return None
+    features = area.features if isinstance(area, FeatureCollection) else [area] if isinstance(area, Feature) else []
+    for feature in features:
+        for key, value in (feature.properties or {}).items():
+            for text in (key, value) if isinstance(value, str) else (key,):
+                if len(text) > MAX_NAME or not re.match(PRINTABLE, text):
+                    raise Invalid(
+                        f"property {key[:40]!r}: names and texts have at most {MAX_NAME} printable characters"
+                    )
+    stored: dict[str, Any] = msgspec.to_builtins(area)
+    return stored
 
 
 class AreaBody(msgspec.Struct, frozen=True, kw_only=True):

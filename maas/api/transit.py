@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import PathParameter, QueryParameter
 
 from feeds.gtfs_rt import VehiclePosition
+from maas.api.problems import problems, single_query_values
 from maas.auth import roles
 from maas.model import ROLES, RealtimeKind, User
 from maas.settings import Settings
@@ -103,10 +106,27 @@ async def _bounded_body(request: Request[User, Any, Any], max_bytes: int) -> byt
     return b"".join(chunks)
 
 
+@dataclass
+class _ProtobufOperation(Operation):
+    """The operation of a handler that reads its body itself, as protobuf bytes: documented as such."""
+
+    def __post_init__(self) -> None:
+        binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+        self.request_body = RequestBody(
+            content={t: OpenAPIMediaType(schema=binary) for t in PROTOBUF_TYPES}, required=True
+        )
+
+
 class GtfsRtController(Controller):
     path = "/realtime/gtfs-rt"
 
-    @post("/{feed_id:str}", status_code=201, guards=[roles("agency", "operator", "admin")])
+    @post(
+        "/{feed_id:str}",
+        status_code=201,
+        guards=[roles("agency", "operator", "admin")],
+        operation_class=_ProtobufOperation,
+        responses=problems(413, 415),
+    )
     async def post_message(
         self,
         request: Request[User, Any, Any],
@@ -129,7 +149,7 @@ class GtfsRtController(Controller):
 
 class TransitController(Controller):
     path = "/transit"
-    guards = [roles(*ROLES)]
+    guards = [roles(*ROLES), single_query_values]
 
     @get("/vehicles")
     async def vehicles(
