@@ -126,7 +126,7 @@ class JsonRequest(Request[Any, Any, Any]):
     media type (415) or nested deeper than the decoder can follow (400)."""
 
     async def json(self) -> Any:
-        media_type = self.content_type[0]
+        media_type = self.content_type[0].lower()
         if media_type and media_type not in JSON_TYPES and not media_type.endswith("+json"):
             raise HTTPException(status_code=415, detail=f"send JSON as application/json, not {media_type}")
         try:

@@ -20,10 +20,9 @@ MAX_RINGS = 100  # rings of a polygon, polygons of a multipolygon
 
 
 # GeoJSON as an area is given (RFC 7946, longitude first): a Polygon or MultiPolygon, bare, in a
-# Feature or in a FeatureCollection of one Feature. Sizes are bounded so that no area can stall the
-# point-in-area check of every booking; coordinates are checked by the area check, which says what is wrong.
-# (The OpenAPI document can show bounds only at a field, not inside nested lists: the area check
-# refuses rings of fewer than four positions and coordinates off the earth with a 422.)
+# Feature or in a FeatureCollection of one Feature; its size is bounded by the number of rings and by
+# MAAS_MAX_BODY_BYTES. The OpenAPI document shows bounds at a field only, not inside nested lists, so
+# the area check (maas.area) refuses short rings and coordinates off the earth, with a 422 saying so.
 Rings = Annotated[list[list[list[float]]], msgspec.Meta(min_length=1, max_length=MAX_RINGS)]
 
 

@@ -4,6 +4,7 @@ type, problem+json, body schema, Allow on 405). Derandomised, so a CI run is rep
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import hypothesis
@@ -66,3 +67,37 @@ def test_the_api_answers_as_its_openapi_document_says(server: str, users: Users)
     print(f"SENT {sent}")
     assert not failures, "\n\n".join(failures)
     assert sent >= 2000, sent
+
+
+METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")
+
+
+def _concrete(path: str, operation: dict[str, Any]) -> str:
+    """The path with a value of the right type for each path parameter."""
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path":
+            schema = parameter["schema"]
+            value = "1" if schema.get("type") == "integer" else "x"
+            value = str(uuid.uuid4()) if schema.get("format") == "uuid" else value
+            path = path.replace("{" + parameter["name"] + "}", value)
+    return path
+
+
+def test_an_undocumented_method_answers_405_with_the_documented_methods_in_allow(server: str, users: Users) -> None:
+    _, admin = users.make("admin")
+    document = requests.get(f"{server}/schema/openapi.json", timeout=30).json()
+    wrong, tried = [], 0
+    for path, item in document["paths"].items():
+        declared = {m.upper() for m in item if m.upper() in METHODS}
+        concrete = _concrete(path, next(iter(item.values())))
+        for method in sorted(set(METHODS) - declared):
+            answer = requests.request(method, f"{server}{concrete}", headers=admin, timeout=30)
+            tried += 1
+            allow = {m.strip() for m in answer.headers.get("allow", "").split(",") if m.strip()}
+            problem = answer.headers.get("content-type", "").startswith("application/problem+json")
+            if answer.status_code != 405 or allow - {"OPTIONS", "HEAD"} != declared or not problem:
+                wrong.append(
+                    f"{method} {path}: {answer.status_code}, Allow: {sorted(allow)}, declared {sorted(declared)}"
+                )
+    assert tried > 50
+    assert not wrong, "\n".join(wrong)
