@@ -243,6 +243,13 @@ def corpus(vehicle_id: str, booking_id: str) -> list[Case]:
         Case("a vehicle with 1,000,000 seats", "operator", "POST", "/vehicles", _vehicle(seats=1_000_000)),
         Case("a vehicle with no places", "operator", "POST", "/vehicles", _vehicle(seats=0)),
         Case("a 1 MB vehicle name", "operator", "POST", "/vehicles", _vehicle(name=MB)),
+        Case(
+            "a line break ending a caller",
+            "operator",
+            "POST",
+            "/operator/bookings",
+            {"caller": {"name": "Erika\n", "phone": "1"}, "ride": _ride()},
+        ),
         Case("a 1 MB user name", "admin", "POST", "/admin/users", {"name": MB, "role": "rider"}),
         Case(
             "a 1 MB caller name",
