@@ -84,6 +84,9 @@ def corpus(vehicle_id: str, booking_id: str) -> list[Case]:
             {"caller": {"name": NUL, "phone": "1"}, "ride": _ride()},
         ),
         Case("NUL in a cancel reason", "rider", "POST", f"/bookings/{booking_id}/cancel", {"reason": NUL}),
+        Case("NUL in a journey's cancel reason", "rider", "POST", f"/journeys/{booking_id}/cancel", {"reason": NUL}),
+        Case("a malformed shift id", "driver", "POST", "/driver/shifts/not-a-uuid/sign-in"),
+        Case("a malformed feed version id", "agency", "POST", "/feeds/123/publish"),
         Case(
             "NUL in a reassign reason",
             "operator",
