@@ -64,6 +64,7 @@ class Case:
         self.content_type: str = kw.get("content_type", "application/json")
         self.params: dict[str, str] = kw.get("params", {})
         self.headers: dict[str, str] = kw.get("headers", {})
+        self.words: str = kw.get("words", "")  # what the detail must say, where it matters
 
 
 def corpus(vehicle_id: str, booking_id: str) -> list[Case]:
@@ -139,7 +140,7 @@ def corpus(vehicle_id: str, booking_id: str) -> list[Case]:
         ),
         # JSON nested 1,000 deep
         Case("nested 1000 deep: vehicle", "operator", "POST", "/vehicles", raw=_deep(1000)),
-        Case("nested 1000 deep: booking", "rider", "POST", "/bookings", raw=_deep(1000)),
+        Case("nested 1000 deep: booking", "rider", "POST", "/bookings", raw=_deep(1000), words="nested"),
         Case("nested 1000 deep: area", "operator", "PUT", "/service-area", raw=_deep(1000)),
         Case("nested 1000 deep: positions", "driver", "POST", "/driver/positions", raw=_deep(1000)),
         Case(
@@ -192,7 +193,9 @@ def corpus(vehicle_id: str, booking_id: str) -> list[Case]:
         Case("NaN plan origin", "rider", "GET", "/plan", params={**plan, "from": "nan,nan"}),
         Case("1e308 position", "driver", "POST", "/driver/positions", {"lat": 1e308, "lon": 8.8, "at": _at(hours=0)}),
         # dates in year 1 or 9999
-        Case("plan in year 9999", "rider", "GET", "/plan", params={**plan, "depart": "9999-12-31T23:59"}),
+        Case(
+            "plan in year 9999", "rider", "GET", "/plan", params={**plan, "depart": "9999-12-31T23:59"}, words="cover"
+        ),
         Case(
             "plan in year 1",
             "rider",
@@ -227,6 +230,7 @@ def corpus(vehicle_id: str, booking_id: str) -> list[Case]:
             "POST",
             "/shifts",
             {**shift, "starts_at": "1900-01-01T06:00:00+00:00", "ends_at": "1900-01-01T14:00:00+00:00"},
+            words="too far from now",
         ),
         Case(
             "shift in 9999",
@@ -243,7 +247,9 @@ def corpus(vehicle_id: str, booking_id: str) -> list[Case]:
             {**shift, "starts_at": _at(), "ends_at": "9999-12-31T14:00:00+00:00"},
         ),
         # meaningless values
-        Case("a vehicle with 1,000,000 seats", "operator", "POST", "/vehicles", _vehicle(seats=1_000_000)),
+        Case(
+            "a vehicle with 1,000,000 seats", "operator", "POST", "/vehicles", _vehicle(seats=1_000_000), words="seats"
+        ),
         Case("a vehicle with no places", "operator", "POST", "/vehicles", _vehicle(seats=0)),
         Case("a 1 MB vehicle name", "operator", "POST", "/vehicles", _vehicle(name=MB)),
         Case(
@@ -262,7 +268,14 @@ def corpus(vehicle_id: str, booking_id: str) -> list[Case]:
             {"caller": {"name": MB, "phone": "1"}, "ride": _ride()},
         ),
         Case("a 1 MB area name", "operator", "PUT", "/service", {"name": MB}),
-        Case("a booking from a place to itself", "rider", "POST", "/bookings", _ride(destination=NEBRINGEN)),
+        Case(
+            "a booking from a place to itself",
+            "rider",
+            "POST",
+            "/bookings",
+            _ride(destination=NEBRINGEN),
+            words="0 m apart",
+        ),
         Case(
             "a phone booking from a place to itself",
             "operator",
@@ -286,6 +299,7 @@ def corpus(vehicle_id: str, booking_id: str) -> list[Case]:
             raw=b'{"origin": {"lat": 48.5627, "lon": 8.8481}, "destination": {"lat": 48.5935, "lon": 8.863}, "earliest_pickup": "%s"}'
             % _at().encode(),
             content_type="text/plain",
+            words="application/json",
         ),
         Case(
             "a vehicle as a form",
@@ -382,9 +396,40 @@ def test_malformed_inputs_are_refused_with_a_problem_and_store_nothing(
             answer = _send(http, actors[case.role], case)
             problem = answer.headers.get("content-type", "").startswith("application/problem+json")
             detail = answer.json().get("detail") if problem else None
-            if not (400 <= answer.status_code < 500 and problem and detail):
+            if not (400 <= answer.status_code < 500 and problem and detail and case.words in detail):
                 wrong.append(f"{case.label}: {answer.status_code} {answer.text[:200]}")
             assert http.get("/health").status_code == 200, f"the server stopped answering after {case.label}"
         after = asyncio.run(_counts(settings.database_url))
     assert not wrong, "\n".join(wrong)
     assert after == before, {t: (before[t], after[t]) for t in TABLES if before[t] != after[t]}
+
+
+def test_a_signed_in_driver_at_0_0_is_refused_and_nothing_is_stored(
+    server: str, settings: Settings, users: Users, actors: dict[str, dict[str, str]]
+) -> None:
+    # A phone without a GPS fix reports 0,0: it is off every road of the served network.
+    assert settings.database_url is not None
+    driver, headers = users.make("driver")
+    with httpx.Client(base_url=server, timeout=60) as http:
+        vehicle = http.post("/vehicles", headers=actors["operator"], json=_vehicle()).json()
+        shift = http.post(
+            "/shifts",
+            headers=actors["operator"],
+            json={
+                "vehicle_id": vehicle["id"],
+                "starts_at": _at(hours=-0.5),
+                "ends_at": _at(hours=4),
+                "driver_id": str(driver.id),
+            },
+        )
+        assert shift.status_code == 201, shift.text
+        assert http.post(f"/driver/shifts/{shift.json()['id']}/sign-in", headers=headers).status_code == 200
+        before = asyncio.run(_counts(settings.database_url))["positions"]
+        null_island = http.post("/driver/positions", headers=headers, json={"lat": 0.0, "lon": 0.0, "at": _at(hours=0)})
+        assert null_island.status_code == 422 and "off the served roads" in null_island.json()["detail"], (
+            null_island.text
+        )
+        on_the_road = http.post("/driver/positions", headers=headers, json={**KUPPINGEN, "at": _at(hours=0)})
+        assert on_the_road.status_code == 202, on_the_road.text
+        assert http.post(f"/driver/shifts/{shift.json()['id']}/sign-out", headers=headers).status_code == 200
+    assert asyncio.run(_counts(settings.database_url))["positions"] == before + 1
