@@ -23,6 +23,7 @@ from maas.api.live import FleetLiveController, RideVehicleController, fleet_sock
 from maas.api.me import MeController
 from maas.api.plan import PlanController
 from maas.api.privacy import CallerController
+from maas.api.problems import ClosedStructs, JsonRequest, ProblemResponses
 from maas.api.reoptimizations import ReoptimizationController
 from maas.api.service import ServiceAreaController, ServiceController
 from maas.api.sessions import SessionController
@@ -160,6 +161,8 @@ def create_app(settings: Settings) -> Litestar:
         cors_config=cors(settings),
         openapi_config=OpenAPIConfig(title="maas", version=version("maas"), path="/schema"),
         request_max_body_size=settings.max_body_bytes,
+        request_class=JsonRequest,  # JSON bodies only, refused with a problem when not JSON or too deep
+        plugins=[ProblemResponses(), ClosedStructs()],  # every operation's problem answers in the OpenAPI document
     )
 
 

@@ -15,19 +15,19 @@ from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
 from maas.db import offers as offer_repo
 from maas.db.database import Database
-from maas.definition import check_ride_time
+from maas.definition import check_ride, check_ride_time
 from maas.errors import Conflict, Invalid, NotFound
 from maas.fleet import FleetService, now_s
 from maas.model import BookingRecord, ServiceDefinition, ServiceRules, User
 from maas.served import ServedNetwork, Serving
-from maas.wire import Timestamp, iso
+from maas.wire import Count, Latitude, Longitude, Name, Phone, Timestamp, iso
 from routing.dispatch.dispatcher import Offer, Quote
 from routing.dispatch.model import DispatchError, Passengers, Request
 
 
 class Place(msgspec.Struct, frozen=True, kw_only=True):
-    lat: float
-    lon: float
+    lat: Latitude
+    lon: Longitude
 
 
 class RideWish(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,8 +35,8 @@ class RideWish(msgspec.Struct, frozen=True, kw_only=True):
 
     origin: Place
     destination: Place
-    seated: int = 1
-    wheelchairs: int = 0
+    seated: Count = 1
+    wheelchairs: Count = 0
     earliest_pickup: dt.datetime | None = None
     latest_arrival: dt.datetime | None = None
 
@@ -44,8 +44,8 @@ class RideWish(msgspec.Struct, frozen=True, kw_only=True):
 class Caller(msgspec.Struct, frozen=True, kw_only=True):
     """A phone caller without an app account, booked by an operator."""
 
-    name: str
-    phone: str
+    name: Name
+    phone: Phone
 
 
 class Quoted(msgspec.Struct, frozen=True, kw_only=True):
@@ -142,6 +142,9 @@ class BookingService:
         driven: from and to the nearest virtual stops when the service is stop-based. `version`: the
         definition's version when already read, else it is read here."""
         definition = await self.serving.definition(conn, version)
+        riders = wish.seated + wish.wheelchairs
+        places = (wish.origin.lat, wish.origin.lon), (wish.destination.lat, wish.destination.lon)
+        check_ride(definition.rules if definition is not None else ServiceRules(), *places, riders)
         if definition is None:
             self._area = (None, None)
             return wish

@@ -12,11 +12,13 @@ from maas.db import areas, audit
 from maas.db.database import Database
 from maas.errors import Invalid, NotFound
 from maas.model import WEEKDAYS, ServiceDefinition, ServiceRules, User
+from routing.spatial import haversine_m
 
 # What a real service needs of each rule, and what catches typing errors (seconds for minutes).
 _BOUNDS: dict[str, tuple[float, float]] = {
     "min_notice_s": (0, 7 * 86400),
     "max_days_ahead": (0, 365),
+    "max_passengers": (1, 50),
     "ride_factor": (1.0, 5.0),
     "ride_slack_s": (0, 7200),
     "pickup_window_s": (60, 3600),
@@ -40,6 +42,10 @@ _RETENTION_BOUNDS: dict[str, tuple[int, int]] = {
     "personal_days": (1, 3650),
     "every_s": (0, 7 * 86400),
 }
+# How far from now a time given to the service may lie at all, whatever the rules: a sanity bound that
+# keeps year 1 and 9999 out of the arithmetic; the rules (max_days_ahead, ...) are checked after it.
+SANE_AHEAD = dt.timedelta(days=366)
+SANE_BEHIND = dt.timedelta(days=1)
 
 
 def check_rules(rules: ServiceRules) -> None:
@@ -86,6 +92,29 @@ def runs_at(rules: ServiceRules, local: dt.datetime) -> bool:
         elif (today in hours.days and t >= hours.start) or (yesterday in hours.days and t <= hours.end):
             return True
     return False
+
+
+def check_plausible(at: dt.datetime, what: str, now: dt.datetime, behind: dt.timedelta = SANE_BEHIND) -> None:
+    """Invalid when `at` has no offset or lies more than `behind` before now or a year after it."""
+    if at.tzinfo is None:
+        raise Invalid(f"{what}: times need a UTC offset, e.g. 2026-11-27T09:10:00+01:00")
+    if at < now - behind or at > now + SANE_AHEAD:
+        hours = behind.total_seconds() / 3600
+        raise Invalid(
+            f"{what}: {at.isoformat()} lies too far from now: give a time from {hours:g} hours ago to a year ahead"
+        )
+
+
+def check_ride(rules: ServiceRules, origin: tuple[float, float], destination: tuple[float, float], riders: int) -> None:
+    """Invalid when a ride carries more riders than one booking may or is shorter than a walk
+    (`rules.max_passengers`, `rules.min_ride_m`; places as lat, lon)."""
+    if riders > rules.max_passengers:
+        raise Invalid(f"a booking carries at most {rules.max_passengers} passengers, not {riders}")
+    distance_m = float(haversine_m(origin[0], origin[1], destination[0], destination[1]))
+    if distance_m < rules.min_ride_m:
+        raise Invalid(
+            f"the ride's start and end lie {distance_m:.0f} m apart: rides start at {rules.min_ride_m:.0f} m, walk"
+        )
 
 
 def check_ride_time(rules: ServiceRules, at: dt.datetime, now: dt.datetime, local: dt.datetime) -> None:

@@ -25,6 +25,7 @@ from maas.fleet import FleetService
 from maas.model import BookingRecord, ServiceRules, ShiftRecord, User
 from maas.realtime import Hub, announce_positions
 from maas.served import Serving
+from maas.wire import Latitude, Longitude
 from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.model import DispatchError, StopEvent
 from routing.spatial import haversine_m
@@ -69,10 +70,10 @@ class PlannedStop(msgspec.Struct, frozen=True, kw_only=True):
 class PositionFix(msgspec.Struct, frozen=True, kw_only=True):
     """One GPS fix as a driver's phone sends it."""
 
-    lat: float
-    lon: float
+    lat: Latitude
+    lon: Longitude
     at: dt.datetime
-    speed_mps: float | None = None
+    speed_mps: float | None = None  # checked by _check_fix, as the heading
     heading_deg: float | None = None
 
 
@@ -325,6 +326,12 @@ class DriverService:
         now = dt.datetime.now(dt.UTC)
         for n, fix in enumerate(fixes):
             _check_fix(fix, now, n)
+        fleet = self.serving.fleet()
+        if fleet is not None:  # a fix off every road (0,0: a phone without GPS) cannot be a bus's
+            try:
+                fleet.times.snap_many([f.lat for f in fixes], [f.lon for f in fixes])
+            except DispatchError as exc:
+                raise Invalid(f"a position off the served roads: {exc}") from None
         positions = [
             Position(
                 vehicle_id=shift.vehicle_id,

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Scope
 
 from feeds.model import FeedError
@@ -148,11 +148,23 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
     return response
 
 
+def _malformed(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    """A 400 whose detail names each field that does not match the OpenAPI document, and how."""
+    fields = exc.extra if isinstance(exc.extra, list) else []
+    named = "; ".join(f"{e.get('key') or e.get('source')}: {e.get('message')}" for e in fields if isinstance(e, dict))
+    return problem(400, "Bad Request", named or str(exc.detail), **({"errors": fields} if fields else {}))
+
+
 HANDLERS = {
     Exception: _unexpected,
     **dict.fromkeys(DATABASE_DOWN, _database_down),
     RateLimited: _rate_limited,
     HTTPException: _http,
+    ValidationException: _malformed,
+    # A row the database's CHECK constraints refuse (migration 0027 backs the wire bounds).
+    asyncpg.CheckViolationError: lambda request, exc: problem(
+        422, "Unprocessable Content", f"refused by the database: {exc}"
+    ),
     NotFound: lambda request, exc: problem(404, "Not Found", str(exc)),
     Conflict: lambda request, exc: problem(409, "Conflict", str(exc), **exc.extra),
     Invalid: lambda request, exc: problem(422, "Unprocessable Content", str(exc)),

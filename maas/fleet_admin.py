@@ -12,6 +12,7 @@ from maas.db import audit, locks
 from maas.db import fleet as fleet_repo
 from maas.db.database import Database
 from maas.db.users import find_user
+from maas.definition import check_plausible
 from maas.errors import Conflict, Invalid, NotFound
 from maas.model import ShiftRecord, User, VehicleRecord
 from maas.served import Serving
@@ -69,6 +70,7 @@ class FleetAdmin:
         """Put a vehicle on shift; its plan starts empty and every process rebuilds its plans with it."""
         if starts_at.tzinfo is None or ends_at.tzinfo is None:
             raise Invalid("shift times need a UTC offset")
+        check_plausible(starts_at, "starts_at", dt.datetime.now(dt.UTC))  # no shift in 1900 or 9999
         if ends_at <= starts_at:
             raise Invalid("a shift ends after it starts")
         if ends_at - starts_at > MAX_SHIFT:

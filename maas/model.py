@@ -177,6 +177,7 @@ class ServiceRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     hours: list[ServiceHours] = msgspec.field(default_factory=lambda: [ServiceHours()])
     min_notice_s: int = 0  # a ride is booked at least this long before its pickup
     max_days_ahead: int = 14  # and at most this many days ahead
+    max_passengers: int = 8  # riders of one booking (seated and wheelchair users together)
     ride_factor: float = 1.5  # maximum ride time = ride_factor x direct drive time + ride_slack_s
     ride_slack_s: int = 600
     pickup_window_s: int = 600  # the promised pickup window's width

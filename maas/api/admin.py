@@ -8,21 +8,21 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from maas.api.sessions import Login, Password, SessionOut, current_session, session_out
 from maas.auth import roles
 from maas.model import Role, User
 from maas.settings import Settings
-from maas.users import AuditEntry, UserService
-from maas.wire import Timestamp, iso
+from maas.users import MAX_AUDIT_ENTRIES, AuditEntry, UserService
+from maas.wire import ExternalId, Name, Phone, Timestamp, iso
 
 
 class NewUser(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
+    name: Name
     role: Role
-    phone: str | None = None
-    agency: str | None = None
+    phone: Phone | None = None
+    agency: ExternalId | None = None
 
 
 class TokenRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -157,6 +157,10 @@ class AuditController(Controller):
     guards = [roles("operator", "admin")]
 
     @get("/")
-    async def entries(self, users: NamedDependency[UserService], limit: FromQuery[int] = 100) -> list[AuditEntryOut]:
+    async def entries(
+        self,
+        users: NamedDependency[UserService],
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_AUDIT_ENTRIES)] = 100,
+    ) -> list[AuditEntryOut]:
         """The newest audit entries: who did what to which booking, vehicle, user or feed."""
         return [audit_out(e) for e in await users.audit_entries(limit)]

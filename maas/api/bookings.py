@@ -13,19 +13,20 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from maas.auth import roles
 from maas.booking import BookingService, Caller, OfferOut, Place, RideWish, offer_out
+from maas.definition import check_plausible
 from maas.errors import Invalid
 from maas.model import BookingRecord, BookingStatus, User
 from maas.served import network_header
-from maas.wire import Timestamp, iso, iso_or_none
+from maas.wire import MAX_ID, PRINTABLE, Count, Text, Timestamp, iso, iso_or_none
 
 
 class CancelBody(msgspec.Struct, frozen=True, kw_only=True):
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class Reassignment(msgspec.Struct, frozen=True, kw_only=True):
     vehicle_id: uuid.UUID
-    reason: str
+    reason: Text
 
 
 class BookingBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,8 +36,8 @@ class BookingBody(msgspec.Struct, frozen=True, kw_only=True):
     offer: uuid.UUID | None = None
     origin: Place | None = None
     destination: Place | None = None
-    seated: int = 1
-    wheelchairs: int = 0
+    seated: Count = 1
+    wheelchairs: Count = 0
     earliest_pickup: dt.datetime | None = None
     latest_arrival: dt.datetime | None = None
 
@@ -48,14 +49,26 @@ class BookingBody(msgspec.Struct, frozen=True, kw_only=True):
             return None
         if self.origin is None or self.destination is None:
             raise Invalid("give the id of a quote's offer (offer), or the ride's origin and destination")
-        return RideWish(
-            origin=self.origin,
-            destination=self.destination,
-            seated=self.seated,
-            wheelchairs=self.wheelchairs,
-            earliest_pickup=self.earliest_pickup,
-            latest_arrival=self.latest_arrival,
+        return plausible(
+            RideWish(
+                origin=self.origin,
+                destination=self.destination,
+                seated=self.seated,
+                wheelchairs=self.wheelchairs,
+                earliest_pickup=self.earliest_pickup,
+                latest_arrival=self.latest_arrival,
+            )
         )
+
+
+def plausible(wish: RideWish) -> RideWish:
+    """The ride, Invalid when its time lies too far from now to mean anything (the rules, such as how
+    far ahead a ride may be booked, are checked later)."""
+    now = dt.datetime.now(dt.UTC)
+    for what, at in (("earliest_pickup", wish.earliest_pickup), ("latest_arrival", wish.latest_arrival)):
+        if at is not None:
+            check_plausible(at, what, now)
+    return wish
 
 
 class PhoneBooking(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,7 +134,10 @@ def booking_out(b: BookingRecord) -> BookingOut:
     )
 
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(name="Idempotency-Key", required=False, min_length=1, max_length=MAX_ID, pattern=PRINTABLE),
+]
 
 
 class QuoteController(Controller):
@@ -135,7 +151,7 @@ class QuoteController(Controller):
         """Offers for an on-demand ride, closest to the asked time first (leave after: the soonest pickup;
         arrive by: the latest drop-off), each with an id to book it by until it expires; or the nearest
         feasible earlier and later times. The `X-Maas-Network` header names the network that answered."""
-        quoted = await bookings.quote(request.user, data)
+        quoted = await bookings.quote(request.user, plausible(data))
         quote, expires = quoted.quote, quoted.expires
         body = QuoteOut(
             offers=[offer_out(o, i, expires) for o, i in zip(quote.offers, quoted.offer_ids, strict=True)],
@@ -205,8 +221,9 @@ class OperatorBookingController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BookingOut]:
         """Book for a phone caller (name and number, no app account): the ride, or an offer quoted for it."""
+        ride = None if data.ride is None else plausible(data.ride)
         booking, created = await bookings.book(
-            request.user, data.ride, idempotency_key, caller=data.caller, offer_id=data.offer
+            request.user, ride, idempotency_key, caller=data.caller, offer_id=data.offer
         )
         return Response(booking_out(booking), status_code=201 if created else 200)
 

@@ -14,6 +14,7 @@ from litestar.params import FromPath, JSONBody
 
 from maas.api.bookings import BookingOut, PassengersOut, booking_out
 from maas.api.fleet import ShiftOut, VehicleOut, shift_out, vehicle_out
+from maas.api.problems import problems
 from maas.api.sockets import CONFLICT, FORBIDDEN, UNAUTHORIZED, push, refuse, socket_user
 from maas.auth import roles
 from maas.booking import Place
@@ -23,7 +24,7 @@ from maas.errors import Invalid
 from maas.eta import EtaSource
 from maas.model import ShiftRecord, User
 from maas.realtime import shift_topic
-from maas.wire import Timestamp, iso, iso_or_none
+from maas.wire import Latitude, Longitude, Timestamp, iso, iso_or_none
 from routing.dispatch.model import StopEvent
 
 
@@ -31,11 +32,11 @@ class Positions(msgspec.Struct, frozen=True, kw_only=True):
     """One fix (lat, lon, at, ...) or a batch of them under `positions`."""
 
     positions: list[PositionFix] | None = None
-    lat: float | None = None
-    lon: float | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
     at: dt.datetime | None = None
-    speed_mps: float | None = None
-    heading_deg: float | None = None
+    speed_mps: float | None = None  # checked with the fix: 0 to 100
+    heading_deg: float | None = None  # checked with the fix: 0 to 360
 
     def fixes(self) -> list[PositionFix]:
         single = (self.lat, self.lon, self.at)
@@ -197,7 +198,7 @@ class DriverController(Controller):
         """Leave a shift you are signed in to (409 while riders are on board); an open one can be taken again."""
         return shift_out(await drivers.sign_out(request.user, shift_id))
 
-    @get("/plan")
+    @get("/plan", responses=problems(409))
     async def plan(self, request: Request[User, Any, Any], drivers: NamedDependency[DriverService]) -> DriverPlanOut:
         """Your shift's next stops: what, where, when, whom, and the promised window."""
         return await plan_out(drivers, await drivers.get_shift(request.user))

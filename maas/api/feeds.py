@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, PathParameter
 
 from feeds.model import Finding
 from maas.auth import roles
@@ -18,7 +18,7 @@ from maas.errors import Invalid
 from maas.feed_versions import FeedService
 from maas.model import FeedStatus, FeedVersion, NetworkStatus, NetworkVersion, User
 from maas.publish import NetworkService
-from maas.wire import Timestamp, iso, iso_or_none
+from maas.wire import MAX_INT32, Timestamp, iso, iso_or_none
 
 _DISPOSITION_NAME = re.compile(r"""filename\*?=(?:UTF-8'')?["']?([^"';]+)""", re.IGNORECASE)
 
@@ -211,7 +211,10 @@ class NetworkController(Controller):
 
     @post("/{network_id:int}/activate", status_code=200, guards=[roles("operator", "admin")])
     async def activate(
-        self, request: Request[User, Any, Any], networks: NamedDependency[NetworkService], network_id: FromPath[int]
+        self,
+        request: Request[User, Any, Any],
+        networks: NamedDependency[NetworkService],
+        network_id: Annotated[int, PathParameter(ge=1, le=MAX_INT32)],
     ) -> NetworkOut:
         """Serve an earlier (or later) built network again, atomically; its feed versions become the published ones."""
         return network_out(await networks.activate(request.user, network_id), request.user)

@@ -15,13 +15,13 @@ from maas.auth import roles
 from maas.booking import Place
 from maas.fleet_admin import FleetAdmin
 from maas.model import ShiftRecord, User, VehicleRecord
-from maas.wire import Timestamp, iso, iso_or_none
+from maas.wire import Name, SeatCount, Timestamp, iso, iso_or_none
 
 
 class NewVehicle(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    seats: int
-    wheelchair_places: int = 0
+    name: Name
+    seats: SeatCount
+    wheelchair_places: SeatCount = 0
     depot: Place
 
 

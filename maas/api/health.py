@@ -7,6 +7,7 @@ from typing import Literal
 import msgspec
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 
 from maas.db.database import Database
 from maas.served import Serving
@@ -29,7 +30,11 @@ async def health() -> HealthOut:
     return HealthOut(status="ok")
 
 
-@get("/ready", exclude_from_auth=True)
+@get(
+    "/ready",
+    exclude_from_auth=True,
+    responses={503: ResponseSpec(ReadyOut, description="The database does not answer or no network is served")},
+)
 async def ready(db: NamedDependency[Database], serving: NamedDependency[Serving]) -> Response[ReadyOut]:
     """The database answers and the network is loaded (503 otherwise)."""
     network = serving.current is not None

@@ -10,28 +10,42 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ServiceUnavailableException
 from litestar.params import FromQuery, QueryParameter
 
+from maas.api.problems import single_query_values
 from maas.auth import roles
 from maas.errors import Invalid
 from maas.journeys import JourneyService, Wish
 from maas.model import User
 from maas.served import Serving, network_header
+from maas.wire import MAX_ID, PRINTABLE
 from routing.plan import Endpoint, Plan, PlanRequest, Router
 
 MAX_WALK_M = 5000.0
+# A plan is asked for a time around the served timetables: up to a year before or after their days.
+PLAN_MARGIN = dt.timedelta(days=366)
+Time = Annotated[str | None, QueryParameter(required=False, min_length=1, max_length=64, pattern=PRINTABLE)]
 
 
 def _time(text: str, name: str, router: Router) -> dt.datetime:
-    """ISO 8601; without an offset the time is local to the network's time zone."""
+    """ISO 8601; without an offset the time is local to the network's time zone. Invalid when it lies
+    more than a year outside the days the network's timetables cover."""
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
         raise Invalid(f"{name}={text!r}: give an ISO 8601 time such as 2021-06-15T07:30+02:00") from None
+    manifest = router.network.manifest
+    first = manifest.first_date - PLAN_MARGIN
+    last = manifest.first_date + dt.timedelta(days=manifest.n_days) + PLAN_MARGIN
+    if not first <= value.date() <= last:
+        raise Invalid(
+            f"{name}={text!r}: this network's timetables cover {manifest.first_date} and the following"
+            f" {manifest.n_days} days; plans are made from {first} to {last}"
+        )
     return value if value.tzinfo is not None else value.replace(tzinfo=router.timezone)
 
 
 class PlanController(Controller):
     path = "/plan"
-    guards = [roles("rider", "operator", "admin")]
+    guards = [roles("rider", "operator", "admin"), single_query_values]
 
     @get("/")
     async def plan(
@@ -39,14 +53,14 @@ class PlanController(Controller):
         request: Request[User, Any, Any],
         serving: NamedDependency[Serving],
         journeys: NamedDependency[JourneyService],
-        origin: Annotated[str, QueryParameter(name="from")],
-        destination: Annotated[str, QueryParameter(name="to")],
-        depart: FromQuery[str | None] = None,
-        arrive_by: FromQuery[str | None] = None,
+        origin: Annotated[str, QueryParameter(name="from", min_length=1, max_length=MAX_ID, pattern=PRINTABLE)],
+        destination: Annotated[str, QueryParameter(name="to", min_length=1, max_length=MAX_ID, pattern=PRINTABLE)],
+        depart: Time = None,
+        arrive_by: Time = None,
         max_walk_m: FromQuery[float] = 1000.0,
         wheelchair: FromQuery[bool] = False,
-        seated: FromQuery[int] = 1,
-        wheelchairs: FromQuery[int] = 0,
+        seated: Annotated[int, QueryParameter(ge=0, le=1000)] = 1,
+        wheelchairs: Annotated[int, QueryParameter(ge=0, le=1000)] = 0,
     ) -> Response[Plan]:
         """Itineraries from `from` to `to` (each `lat,lon` or `stop:<feed>:<stop_id>`) leaving at `depart`
         or arriving by `arrive_by`, for `seated` riders and `wheelchairs` wheelchair users. On-demand

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import QueryParameter
 
 from maas.auth import roles
 from maas.model import ReoptimizationOutcome, ReoptimizationRecord, ReoptimizationTrigger, User
-from maas.reoptimizing import FleetReoptimizer
+from maas.reoptimizing import MAX_RUNS_LISTED, FleetReoptimizer
 from maas.wire import Timestamp, iso
 
 
@@ -62,7 +62,9 @@ class ReoptimizationController(Controller):
 
     @get("/")
     async def runs(
-        self, reoptimizer: NamedDependency[FleetReoptimizer], limit: FromQuery[int] = 50
+        self,
+        reoptimizer: NamedDependency[FleetReoptimizer],
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_RUNS_LISTED)] = 50,
     ) -> list[ReoptimizationOut]:
         """The newest re-optimisation runs of every process, newest first."""
         return [reoptimization_out(r) for r in await reoptimizer.list_runs(limit)]

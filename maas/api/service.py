@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, put
@@ -11,13 +12,60 @@ from litestar.params import JSONBody
 
 from maas.auth import roles
 from maas.definition import DefinitionService
+from maas.errors import Invalid
 from maas.model import ServiceDefinition, ServiceRules, User
-from maas.wire import Timestamp, iso
+from maas.wire import MAX_NAME, PRINTABLE, Name, Timestamp, iso
+
+MAX_RINGS = 100  # rings of a polygon, polygons of a multipolygon
+
+
+# GeoJSON as an area is given (RFC 7946, longitude first): a Polygon or MultiPolygon, bare, in a
+# Feature or in a FeatureCollection of one Feature; its size is bounded by the number of rings and by
+# MAAS_MAX_BODY_BYTES. The OpenAPI document shows bounds at a field only, not inside nested lists, so
+# the area check (maas.area) refuses short rings and coordinates off the earth, with a 422 saying so.
+Rings = Annotated[list[list[list[float]]], msgspec.Meta(min_length=1, max_length=MAX_RINGS)]
+
+
+class Polygon(msgspec.Struct, frozen=True, kw_only=True, tag="Polygon", tag_field="type"):
+    coordinates: Rings
+
+
+class MultiPolygon(msgspec.Struct, frozen=True, kw_only=True, tag="MultiPolygon", tag_field="type"):
+    coordinates: Annotated[list[list[list[list[float]]]], msgspec.Meta(min_length=1, max_length=MAX_RINGS)]
+
+
+class Feature(msgspec.Struct, frozen=True, kw_only=True, tag="Feature", tag_field="type"):
+    geometry: Polygon | MultiPolygon
+    properties: dict[str, str | float | bool | None] | None = None  # names and texts: printable, checked
+
+
+class FeatureCollection(msgspec.Struct, frozen=True, kw_only=True, tag="FeatureCollection", tag_field="type"):
+    features: Annotated[list[Feature], msgspec.Meta(min_length=1, max_length=1)]
+
+
+Area = Polygon | MultiPolygon | Feature | FeatureCollection
+
+
+def geojson(area: Area | None) -> dict[str, Any] | None:
+    """The area as the JSON object it was sent as (what the service definition stores); Invalid when
+    a property's name or text is too long or holds control characters (NUL cannot be stored)."""
+    if area is None:
+        return None
+    features = area.features if isinstance(area, FeatureCollection) else [area] if isinstance(area, Feature) else []
+    for feature in features:
+        for key, value in (feature.properties or {}).items():
+            for text in (key, value) if isinstance(value, str) else (key,):
+                if len(text) > MAX_NAME or not re.match(PRINTABLE, text):
+                    raise Invalid(
+                        f"property {key[:40]!r}: names and texts have at most {MAX_NAME} printable characters"
+                    )
+    stored: dict[str, Any] = msgspec.to_builtins(area)
+    return stored
 
 
 class AreaBody(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    geometry: dict[str, Any]  # GeoJSON Polygon, MultiPolygon, Feature or one-feature FeatureCollection
+    name: Name
+    geometry: Area
 
 
 class AreaOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,8 +78,8 @@ class AreaOut(msgspec.Struct, frozen=True, kw_only=True):
 class ServiceBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A new version of the service definition; an area or rules left out are kept as they are."""
 
-    name: str
-    area: dict[str, Any] | None = None  # GeoJSON Polygon, MultiPolygon, Feature or one-feature FeatureCollection
+    name: Name
+    area: Area | None = None
     rules: ServiceRules | None = None
 
 
@@ -82,7 +130,7 @@ class ServiceController(Controller):
     ) -> ServiceOut:
         """A new version of the definition; plans, quotes, bookings and journeys follow it at once, and
         rides already booked keep their promises."""
-        return service_out(await definitions.replace(request.user, data.name, data.area, data.rules))
+        return service_out(await definitions.replace(request.user, data.name, geojson(data.area), data.rules))
 
 
 class ServiceAreaController(Controller):
@@ -102,4 +150,4 @@ class ServiceAreaController(Controller):
     ) -> AreaOut:
         """A new version of the service definition with this area (GeoJSON, longitude first) and the
         rules in force; booked rides keep their promises."""
-        return area_out(await definitions.replace(request.user, data.name, data.geometry, None))
+        return area_out(await definitions.replace(request.user, data.name, geojson(data.geometry), None))

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
-from litestar.params import FromPath, FromQuery
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import PathParameter, QueryParameter
 
 from feeds.gtfs_rt import VehiclePosition
+from maas.api.problems import problems, single_query_values
 from maas.auth import roles
 from maas.model import ROLES, RealtimeKind, User
 from maas.settings import Settings
 from maas.transit_rt import StoredFeedMessage, TransitRealtime
-from maas.wire import Timestamp, iso, iso_or_none
+from maas.wire import MAX_ID, PRINTABLE, Timestamp, iso, iso_or_none
 from routing.realtime import FeedReport
 
 # What a GTFS-Realtime producer labels its protobuf with; anything else is refused (415).
@@ -103,16 +106,33 @@ async def _bounded_body(request: Request[User, Any, Any], max_bytes: int) -> byt
     return b"".join(chunks)
 
 
+@dataclass
+class _ProtobufOperation(Operation):
+    """The operation of a handler that reads its body itself, as protobuf bytes: documented as such."""
+
+    def __post_init__(self) -> None:
+        binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+        self.request_body = RequestBody(
+            content={t: OpenAPIMediaType(schema=binary) for t in PROTOBUF_TYPES}, required=True
+        )
+
+
 class GtfsRtController(Controller):
     path = "/realtime/gtfs-rt"
 
-    @post("/{feed_id:str}", status_code=201, guards=[roles("agency", "operator", "admin")])
+    @post(
+        "/{feed_id:str}",
+        status_code=201,
+        guards=[roles("agency", "operator", "admin")],
+        operation_class=_ProtobufOperation,
+        responses=problems(413, 415),
+    )
     async def post_message(
         self,
         request: Request[User, Any, Any],
         transit: NamedDependency[TransitRealtime],
         settings: NamedDependency[Settings],
-        feed_id: FromPath[str],
+        feed_id: Annotated[str, PathParameter(max_length=MAX_ID, pattern=PRINTABLE)],
     ) -> GtfsRtStoredOut:
         """Store a GTFS-Realtime FeedMessage (body: the protobuf bytes, `Content-Type: application/x-protobuf`)
         as the feed's latest trip updates and/or vehicle positions; every process of the service plans on it.
@@ -129,11 +149,13 @@ class GtfsRtController(Controller):
 
 class TransitController(Controller):
     path = "/transit"
-    guards = [roles(*ROLES)]
+    guards = [roles(*ROLES), single_query_values]
 
     @get("/vehicles")
     async def vehicles(
-        self, transit: NamedDependency[TransitRealtime], feed_id: FromQuery[str | None] = None
+        self,
+        transit: NamedDependency[TransitRealtime],
+        feed_id: Annotated[str | None, QueryParameter(max_length=MAX_ID, pattern=PRINTABLE)] = None,
     ) -> TransitVehiclesOut:
         """Where the transit vehicles are by the latest GTFS-Realtime vehicle positions of each feed (or of
         `feed_id`); positions older than MAAS_GTFS_RT_MAX_AGE_S and vehicles without a fix are left out."""

@@ -66,7 +66,12 @@ def own_database(settings: Settings, prefix: str, network_dir: Path, data_dir: P
     assert settings.database_url is not None
     with fresh_database(settings.database_url, prefix) as url:
         yield Settings.from_env(
-            {}, database_url=url, network_dir=network_dir, data_dir=data_dir, jwt_secret=secrets.token_urlsafe(32)
+            {},
+            database_url=url,
+            network_dir=network_dir,
+            data_dir=data_dir,
+            jwt_secret=secrets.token_urlsafe(32),
+            **RAISED_LIMITS,
         )
 
 

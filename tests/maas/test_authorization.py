@@ -60,6 +60,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/feeds"): {"agency", "admin"},
     ("GET", "/feeds"): {"agency", "admin"},
     ("GET", "/feeds/{version_id:uuid}"): {"agency", "admin"},
+    ("DELETE", "/feeds/{version_id:uuid}"): {"agency", "admin"},
     ("POST", "/feeds/{version_id:uuid}/publish"): {"agency", "admin"},
     ("GET", "/networks"): {"agency", "operator", "admin"},
     ("POST", "/networks/{network_id:int}/activate"): STAFF,

@@ -49,7 +49,7 @@ from maas.publish import FOLLOW_INTERVAL_S, NetworkService
 from maas.settings import Settings
 from tests.conftest import SHARED_DATA, derive_feed
 from tests.helpers import BUILD_TIMEOUT_S, active_network, publish_feed, upload_feed, wait_for_publish
-from tests.maas.conftest import Users, fresh_database
+from tests.maas.conftest import RAISED_LIMITS, Users, fresh_database
 
 REGION = Path(__file__).resolve().parents[2] / "maas" / "data" / "region-herrenberg"
 S1 = REGION / "gtfs" / "vvs-s1-only.gtfs.zip"
@@ -72,6 +72,7 @@ def feeds_settings(
             network_dir=network_dir,
             data_dir=tmp_path_factory.mktemp("feeds-data"),
             jwt_secret=secrets.token_urlsafe(32),
+            **RAISED_LIMITS,
             osm_file=osm,
         )
 

@@ -23,7 +23,7 @@ from maas.settings import Settings
 from routing.network import read_manifest
 from tests.conftest import SHARED_DATA
 from tests.helpers import HERRENBERG_BAHNHOF, KUPPINGEN, NEBRINGEN, soon
-from tests.maas.conftest import Users, fresh_database
+from tests.maas.conftest import RAISED_LIMITS, Users, fresh_database
 
 REGION = Path(__file__).resolve().parents[2] / "maas" / "data" / "region-herrenberg"
 S1 = REGION / "gtfs" / "vvs-s1-only.gtfs.zip"
@@ -49,6 +49,7 @@ def own_settings(settings: Settings, network_dir: Path, tmp_path_factory: pytest
             network_dir=network_dir,
             data_dir=tmp_path_factory.mktemp("served-data"),
             jwt_secret=secrets.token_urlsafe(32),
+            **RAISED_LIMITS,
             osm_file=osm,
         )
 
