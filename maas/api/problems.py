@@ -3,6 +3,7 @@ and the request bodies the API reads: JSON only, never nested past what a reques
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import msgspec
@@ -13,7 +14,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import ClientException, HTTPException
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Schema
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.plugins import OpenAPISchemaPlugin, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 from litestar.typing import FieldDefinition
@@ -34,6 +35,7 @@ REASONS = {
     429: "Too many requests: wait for Retry-After",
     503: "The database or the network is unavailable: try again later",
 }
+TIME_OF_DAY = r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"  # HH:MM:SS, a time of day without offset
 UNLIMITED = ("/health", "/ready", "/metrics")  # what the rate limit leaves out (maas.app)
 
 
@@ -63,7 +65,7 @@ def _statuses(route: HTTPRoute, handler: HTTPRouteHandler) -> set[int]:
     found: set[int] = set()
     public = _public(route, handler)
     if not public:
-        found |= {401, 503}
+        found |= {401, 403, 422, 503}  # a token's role, or what the caller's account may do (DELETE /me)
     if handler.resolve_guards():
         found |= {403, 404, 422}  # a guarded operation acts on the caller's data
     if not route.path.startswith(UNLIMITED):
@@ -93,6 +95,12 @@ class ClosedStructs(OpenAPISchemaPlugin):
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
         schema = StructSchemaPlugin().to_openapi_schema(field_definition, schema_creator)
         schema.additional_properties = False
+        # Litestar documents a time of day as a duration ("P1D"); the wire takes "HH:MM:SS".
+        for field in msgspec.structs.fields(field_definition.type_):
+            if field.type is dt.time and schema.properties and isinstance(schema.properties.get(field.name), Schema):
+                schema.properties[field.name] = Schema(
+                    type=OpenAPIType.STRING, pattern=TIME_OF_DAY, default=field.default.isoformat()
+                )
         return schema
 
 
