@@ -368,9 +368,8 @@ class BookingService:
                     try:
                         driven = await self._check_service(conn, fleet, wish, area_version)
                         moved = request if driven is wish else self._request(fleet, request.id, driven)
-                        with fleet.unsettled():  # the ride is on the copy until it committed or its shift was re-read
-                            record = self._plan(fleet, user, driven, moved, None, attempt)
-                            outcome = await fleet.book_ride(conn, record, area_version, key)
+                        record = self._plan(fleet, user, driven, moved, None, attempt)
+                        outcome = await fleet.book_ride(conn, record, area_version, key)
                     except (Conflict, Invalid) as refusal:
                         if fresh:
                             return await self._replay_or(conn, user, attempt, refusal)

@@ -228,21 +228,29 @@ class FleetService:
         self, conn: Connection, booking: BookingRecord, area_version: int | None, idempotency_key: str | None
     ) -> booking_repo.BookOutcome:
         """Store a booking just planned on the copy (outside any transaction); on any outcome but
-        'booked' the copy is brought back in line with the database before this returns."""
-        assert self.dispatcher is not None and booking.shift_id is not None
-        shift = booking.shift_id
+        'booked' the copy is brought back in line with the database before this returns. While the
+        database decides (waiting for the fleet lock, maybe), the ride is off the copy, which then holds
+        only what committed: refusals are decided on it meanwhile (`holds`)."""
+        dispatcher = self.dispatcher
+        assert dispatcher is not None and booking.shift_id is not None
+        shift = str(booking.shift_id)
+        stops = dispatcher.plan_of(shift)
+        planned = dispatcher.booking(str(booking.id))
+        dispatcher.withdraw(planned.id)
         with self.guard():
-            outcome = await booking_repo.book(
-                conn, self.version, area_version, booking, self.dispatcher.plan_of(str(shift)), idempotency_key
-            )
+            outcome = await booking_repo.book(conn, self.version, area_version, booking, stops, idempotency_key)
         if outcome.outcome == "booked":
             assert outcome.version is not None
-            if outcome.changed:  # other processes' changes to other shifts, committed before ours
-                await self._resync(conn, set(outcome.changed))
-            self.version = outcome.version
+            with self.unsettled():
+                # The plan as stored; nothing changed the copy meanwhile (the caller holds the mutex).
+                dispatcher.restore(planned.request, planned.promise, shift, "confirmed")
+                dispatcher.set_plan(shift, stops)
+                if outcome.changed:  # other processes' changes to other shifts, committed before ours
+                    await self._resync(conn, set(outcome.changed))
+                self.version = outcome.version
         else:  # the ride planned here did not commit: re-read its shift with whatever else changed
             version, _ = await fleet_repo.read_versions(conn)
-            await self.current(conn, version, also={shift})
+            await self.current(conn, version, also={booking.shift_id})
         return outcome
 
     async def commit(self, conn: Connection, shifts: set[str]) -> None:

@@ -282,7 +282,7 @@ async def integrity(conn: Connection, result: LoadRun) -> list[Check]:
     plans = {str(r["id"]): _stops.decode(r["stops"]) for r in shifts}
     planned = {rid for stops in plans.values() for rid, _ in stops}
     riders = {str(r["id"]): (r["seated"], r["wheelchairs"]) for r in await conn.fetch(RIDERS_OF, list(planned))}
-    over = sum(_overloaded(plans[str(r["id"])], riders, r["seats"], r["wheelchair_places"]) for r in shifts)
+    over = sum(overloaded_stops(plans[str(r["id"])], riders, r["seats"], r["wheelchair_places"]) for r in shifts)
     confirmed = {str(r["id"]): r for r in stored if r["status"] == "confirmed"}
     unplanned = sum(
         1
@@ -310,7 +310,7 @@ async def integrity(conn: Connection, result: LoadRun) -> list[Check]:
     ]
 
 
-def _overloaded(stops: list[tuple[str, str]], riders: dict[str, tuple[int, int]], seats: int, places: int) -> int:
+def overloaded_stops(stops: list[tuple[str, str]], riders: dict[str, tuple[int, int]], seats: int, places: int) -> int:
     """Stops after which more riders are on board than fit: seated riders above the seats, or room
     (a wheelchair takes two seats' room) above seats + 2 x wheelchair places. Riders whose pickup is
     not in the plan are on board from its start."""
