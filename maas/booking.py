@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 import uuid
 from typing import Any
 
@@ -21,7 +22,7 @@ from maas.fleet import FleetService, now_s
 from maas.model import BookingRecord, ServiceDefinition, ServiceRules, User
 from maas.served import ServedNetwork, Serving
 from maas.wire import Count, Latitude, Longitude, Name, Phone, Timestamp, iso
-from routing.dispatch.dispatcher import Offer, Quote
+from routing.dispatch.dispatcher import Booking, Offer, Quote
 from routing.dispatch.model import DispatchError, Passengers, Request
 
 
@@ -125,6 +126,7 @@ class _Attempt(msgspec.Struct, frozen=True, kw_only=True):
 
 # Plan-and-store rounds a booking tries on the process's copy before it queues for the fleet lock.
 BOOK_ATTEMPTS = 4
+FORGET_EVERY_S = 60.0  # how often offers expired for a day are deleted, at most (by a process keeping offers)
 _UNREAD = object()  # the service area has not been read yet
 
 
@@ -133,6 +135,7 @@ class BookingService:
         self.db = db
         self.serving = serving  # the fleet's copy of the plans is the served network's
         self._area: tuple[Any, Any] = (_UNREAD, None)  # (version or None when no area is set, prepared polygon)
+        self._forget_after = 0.0  # time.monotonic() from which old offers are deleted again
 
     async def _check_service(
         self, conn: Connection, fleet: FleetService, wish: RideWish, version: int | bool | None = False
@@ -169,13 +172,19 @@ class BookingService:
                     f"the ride's {what} {place.lat},{place.lon} lies outside the service area {definition.name}"
                 )
 
-    async def _snapped(self, fleet: FleetService, request_id: str, wish: RideWish) -> Request:
+    async def _snapped(
+        self, fleet: FleetService, request_id: str, wish: RideWish, conn: Connection | None = None
+    ) -> Request:
         """`_request`; a place too far from a road is refused for lying outside the service area when
-        it does: that is the cause (a place outside the network is far from every road too)."""
+        it does: that is the cause (a place outside the network is far from every road too). `conn`: the
+        caller's connection, if it holds one."""
         try:
             return self._request(fleet, request_id, wish)
         except DispatchError:
-            async with self.db.pool.acquire() as conn:
+            if conn is None:
+                async with self.db.pool.acquire() as own:
+                    definition = await self.serving.definition(own)
+            else:
                 definition = await self.serving.definition(conn)
             if definition is not None:
                 self._check_area(definition, wish)
@@ -218,8 +227,9 @@ class BookingService:
             else:
                 quote = dispatcher.quote(request, now_s())
             definition = await self.serving.definition(conn, area_version)
-        rules = definition.rules if definition is not None else ServiceRules()
-        offer_ids, expires = await self._keep(user, wish, quote.offers + quote.alternatives, rules)
+            rules = definition.rules if definition is not None else ServiceRules()
+        async with self.db.pool.acquire() as conn:
+            offer_ids, expires = await self._keep(conn, user, wish, quote.offers + quote.alternatives, rules)
         return Quoted(
             quote=quote,
             offer_ids=offer_ids[: len(quote.offers)],
@@ -228,30 +238,41 @@ class BookingService:
         )
 
     async def _keep(
-        self, user: User, wish: RideWish, offers: list[Offer], rules: ServiceRules | None = None
+        self, conn: Connection, user: User, wish: RideWish, offers: list[Offer], rules: ServiceRules | None = None
     ) -> tuple[list[uuid.UUID], dt.datetime]:
         """Keep offers for booking by id: their ids and when they expire."""
         now = dt.datetime.now(dt.UTC)
         if rules is None:
-            async with self.db.pool.acquire() as conn:
-                definition = await self.serving.definition(conn)
+            definition = await self.serving.definition(conn)
             rules = definition.rules if definition is not None else ServiceRules()
         expires = now + dt.timedelta(seconds=rules.offer_ttl_s)
         ids = [uuid.uuid4() for _ in offers]
         if offers:
-            async with self.db.pool.acquire() as conn:
+            if time.monotonic() >= self._forget_after:  # not on every refusal: one statement less each time
+                self._forget_after = time.monotonic() + FORGET_EVERY_S
                 await offer_repo.forget_offers(conn, now - offer_repo.EXPIRED_KEPT)
-                await offer_repo.save_offers(
-                    conn, user.id, _encode(wish), expires, [(i, _encode(o)) for i, o in zip(ids, offers, strict=True)]
-                )
+            await offer_repo.save_offers(
+                conn, user.id, _encode(wish), expires, [(i, _encode(o)) for i, o in zip(ids, offers, strict=True)]
+            )
         return ids, expires
 
-    async def chosen(self, user: User, offer_id: uuid.UUID) -> tuple[RideWish, Offer]:
+    async def _refusal(
+        self, conn: Connection, user: User, wish: RideWish, refused: NoRoom, rules: ServiceRules | None = None
+    ) -> Conflict:
+        """The refusal as the rider sees it: its alternatives kept under ids to book them by."""
+        ids, expires = await self._keep(conn, user, wish, refused.offers, rules)
+        return Conflict(
+            str(refused),
+            alternatives=[
+                msgspec.to_builtins(offer_out(o, i, expires)) for o, i in zip(refused.offers, ids, strict=True)
+            ],
+        )
+
+    async def _chosen(self, conn: Connection, user: User, offer_id: uuid.UUID) -> tuple[RideWish, Offer]:
         """The ride and the offer kept under `offer_id`: NotFound unless the user asked for it (or is
         staff), Conflict once it expired."""
-        async with self.db.pool.acquire() as conn:
-            stored = await offer_repo.find_offer(conn, offer_id)
-            booked = await booking_repo.find_by_offer(conn, offer_id)
+        stored = await offer_repo.find_offer(conn, offer_id)
+        booked = await booking_repo.find_by_offer(conn, offer_id)
         if stored is None or (stored.created_by != user.id and user.role not in ("operator", "admin")):
             raise NotFound(f"no offer {offer_id}: ask for a quote (POST /quotes)")
         if booked is not None:
@@ -275,35 +296,60 @@ class BookingService:
         if (wish is None) == (offer_id is None):
             raise Invalid("give either the ride (origin, destination, a time) or the id of a quote's offer")
         digest = request_hash(wish, offer_id, caller)
-        if idempotency_key is not None:  # a retry books nothing, even once its offer expired
-            async with self.db.pool.acquire() as conn:
-                known = await booking_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
-            if known is not None:
-                return _replayed(known, digest, idempotency_key), False
-        chosen: Offer | None = None
-        if offer_id is not None:
-            wish, chosen = await self.chosen(user, offer_id)
-        assert wish is not None
-        booking_id = uuid.uuid4()
-        fleet = self._fleet()
-        request = await self._snapped(fleet, str(booking_id), wish)
-        attempt = _Attempt(
-            wish=wish, request=request, key=idempotency_key, digest=digest, offer_id=offer_id, chosen=chosen
-        )
+        async with self.db.pool.acquire() as conn:
+            seen = await booking_repo.find_with_versions(conn, user.id, idempotency_key)
+            if (
+                seen.known is not None and idempotency_key is not None
+            ):  # a retry books nothing, even once its offer expired
+                return _replayed(seen.known, digest, idempotency_key), False
+            chosen: Offer | None = None
+            if offer_id is not None:
+                wish, chosen = await self._chosen(conn, user, offer_id)
+            assert wish is not None
+            fleet = self._fleet()
+            request = await self._snapped(fleet, str(uuid.uuid4()), wish, conn)
+            attempt = _Attempt(
+                wish=wish, request=request, key=idempotency_key, digest=digest, offer_id=offer_id, chosen=chosen
+            )
+            try:
+                await self._refuse_at_once(conn, fleet, attempt, seen)
+            except NoRoom as refused:
+                definition = await self.serving.definition(conn, seen.area_version)
+                rules = definition.rules if definition is not None else ServiceRules()
+                raise await self._refusal(conn, user, wish, refused, rules) from None
         try:
-            if caller is None:  # a phone booking is audited, in the same transaction: it takes the lock
+            found = None
+            # A phone booking is audited in the same transaction as it is stored: it takes the lock.
+            if caller is None:
                 found = await self._book_on_copy(fleet, user, attempt)
-                if found is not None:
-                    return found
-            return await self._book_locked(fleet, user, attempt, caller)
+            return found or await self._book_locked(fleet, user, attempt, caller)
         except NoRoom as refused:
-            ids, expires = await self._keep(user, wish, refused.offers)
-            raise Conflict(
-                str(refused),
-                alternatives=[
-                    msgspec.to_builtins(offer_out(o, i, expires)) for o, i in zip(refused.offers, ids, strict=True)
-                ],
-            ) from None
+            async with self.db.pool.acquire() as conn:
+                raise await self._refusal(conn, user, wish, refused) from None
+
+    async def _refuse_at_once(
+        self, conn: Connection, fleet: FleetService, attempt: _Attempt, seen: booking_repo.KeyAndVersions
+    ) -> None:
+        """Refuse a ride that does not fit on this process's copy while the copy holds the plans of the
+        versions `seen` (read with the attempt's key, which had booked nothing then), without queueing for
+        the copy or the fleet lock; return when the ride may fit or the copy is behind: it is booked then."""
+        driven = await self._check_service(conn, fleet, attempt.wish, seen.area_version)
+        request = attempt.request if driven is attempt.wish else self._request(fleet, attempt.request.id, driven)
+        # From here to the end of the trial nothing awaits: no other coroutine changes the copy meanwhile.
+        if fleet.holds(seen.fleet_version):
+            placed = self._placed(fleet, request, attempt)
+            assert fleet.dispatcher is not None
+            fleet.dispatcher.withdraw(placed.id)  # a trial: the ride is booked under the mutex, as every booking
+
+    async def _replay_or(
+        self, conn: Connection, user: User, attempt: _Attempt, refusal: Conflict | Invalid
+    ) -> tuple[BookingRecord, bool]:
+        """The booking the attempt's key made (a twin booked it when there was room), else the refusal."""
+        key = attempt.key
+        known = await booking_repo.find_by_idempotency_key(conn, user.id, key) if key is not None else None
+        if known is not None and key is not None:
+            return _replayed(known, attempt.digest, key), False
+        raise refusal
 
     async def _book_on_copy(
         self, fleet: FleetService, user: User, attempt: _Attempt
@@ -326,19 +372,12 @@ class BookingService:
                         driven = await self._check_service(conn, fleet, wish, area_version)
                         moved = request if driven is wish else self._request(fleet, request.id, driven)
                         record = self._plan(fleet, user, driven, moved, None, attempt)
-                    except (Conflict, Invalid):
+                        outcome = await fleet.book_ride(conn, record, area_version, key)
+                    except (Conflict, Invalid) as refusal:
                         if fresh:
-                            known = (
-                                await booking_repo.find_by_idempotency_key(conn, user.id, key)
-                                if key is not None
-                                else None
-                            )
-                            if known is not None and key is not None:
-                                return _replayed(known, attempt.digest, key), False  # booked when there was room
-                            raise
+                            return await self._replay_or(conn, user, attempt, refusal)
                         fresh = True  # refuse only on a copy as current as the last commit
                         continue
-                    outcome = await fleet.book_ride(conn, record, area_version, key)
                     if outcome.outcome == "booked":
                         return record, True
                     if outcome.outcome == "replay":
@@ -360,24 +399,7 @@ class BookingService:
     ) -> BookingRecord:
         """Book the chosen offer, or the first of a new quote, on the copy: the record to store, or
         NoRoom with the nearest alternatives."""
-        dispatcher = fleet.dispatcher
-        if dispatcher is None:
-            raise NoRoom("no vehicle is on shift", [])
-        now = now_s()
-        if attempt.chosen is not None:
-            try:
-                placed = dispatcher.book(msgspec.structs.replace(attempt.chosen, request_id=request.id), request, now)
-            except DispatchError:
-                quote = dispatcher.quote(request, now)
-                raise NoRoom(
-                    "the chosen offer no longer fits the vehicles' plans: here are the ones that do",
-                    quote.offers or quote.alternatives,
-                ) from None
-        else:
-            quote = dispatcher.quote(request, now)
-            if not quote.offers:
-                raise NoRoom(quote.reason or "no vehicle can serve this ride", quote.alternatives)
-            placed = dispatcher.book(quote.offers[0], request, now)
+        placed = self._placed(fleet, request, attempt)
         shift = placed.vehicle_id
         return BookingRecord(
             id=uuid.UUID(request.id),
@@ -403,6 +425,28 @@ class BookingService:
             offer_id=attempt.offer_id,
             request_hash=attempt.digest,
         )
+
+    @staticmethod
+    def _placed(fleet: FleetService, request: Request, attempt: _Attempt) -> Booking:
+        """The ride booked on the copy: the chosen offer, or the first of a new quote; NoRoom with the
+        nearest alternatives when it does not fit."""
+        dispatcher = fleet.dispatcher
+        if dispatcher is None:
+            raise NoRoom("no vehicle is on shift", [])
+        now = now_s()
+        if attempt.chosen is not None:
+            try:
+                return dispatcher.book(msgspec.structs.replace(attempt.chosen, request_id=request.id), request, now)
+            except DispatchError:
+                quote = dispatcher.quote(request, now)
+                raise NoRoom(
+                    "the chosen offer no longer fits the vehicles' plans: here are the ones that do",
+                    quote.offers or quote.alternatives,
+                ) from None
+        quote = dispatcher.quote(request, now)
+        if not quote.offers:
+            raise NoRoom(quote.reason or "no vehicle can serve this ride", quote.alternatives)
+        return dispatcher.book(quote.offers[0], request, now)
 
     async def _book_locked(
         self, fleet: FleetService, user: User, attempt: _Attempt, caller: Caller | None

@@ -11,6 +11,9 @@ process's copy without the lock, and that one database call takes the lock, chec
 shift has not changed since that copy, and writes; a phone booking (audited in the same
 transaction) and a booking whose shift kept changing call it under the lock already held. Other processes' changes to other shifts do not stop it; they
 are read afterwards. Inside a process, `mutex` keeps one coroutine at a time on the copy.
+
+A refusal needs neither: while no change of this process is in flight on the copy (`unsettled`) and
+its version is the last committed one (`holds`), a ride that does not fit on it fits no current plan.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class FleetService:
         self.version = -1
         self.shift_vehicle: dict[str, uuid.UUID] = {}
         self.mutex = asyncio.Lock()  # held by whoever reads or changes the copy
+        self._unsettled = 0  # changes to the copy in flight (planned, not yet committed or re-read)
         self._saved_start: dict[str, tuple[int, float]] = {}  # plan starts this process has written
 
     def follow(self, rules: ServiceRules) -> None:
@@ -106,17 +110,33 @@ class FleetService:
         if version is None:
             version = await fleet_repo.fleet_version(conn)
         if self.dispatcher is None or version != self.version or also:
-            changed = None
-            if self.dispatcher is not None and 0 <= self.version <= version:
-                changed = await fleet_repo.changed_shifts(conn, self.version, version)
-            if changed is not None:
-                changed |= also or set()
-            if changed is not None:
-                await self._resync(conn, changed)
-            else:
-                await self._reload(conn)
-            self.version = version
+            with self.unsettled():
+                changed = None
+                if self.dispatcher is not None and 0 <= self.version <= version:
+                    changed = await fleet_repo.changed_shifts(conn, self.version, version)
+                if changed is not None:
+                    changed |= also or set()
+                if changed is not None:
+                    await self._resync(conn, changed)
+                else:
+                    await self._reload(conn)
+                self.version = version
         return self.dispatcher  # None while no vehicle is on shift
+
+    def holds(self, version: int) -> bool:
+        """Whether the copy is exactly the plans committed at fleet `version` (read since or written
+        here), with no change of this process in flight: a ride that does not fit on it is refused."""
+        return self._unsettled == 0 and self.version == version
+
+    @contextlib.contextmanager
+    def unsettled(self) -> Iterator[None]:
+        """Around a change to the copy that has not committed yet (or a re-read under way): `holds` is
+        False meanwhile, so that nobody refuses a ride for want of room taken by what may not commit."""
+        self._unsettled += 1
+        try:
+            yield
+        finally:
+            self._unsettled -= 1
 
     @contextlib.asynccontextmanager
     async def changing(self, pool: asyncpg.Pool) -> AsyncIterator[Connection]:
@@ -124,7 +144,7 @@ class FleetService:
         transaction that takes the lock. An error other than a refusal drops the copy, which may hold
         what did not commit."""
         async with self.mutex, pool.acquire() as conn:
-            with self.guard():
+            with self.guard(), self.unsettled():
                 async with conn.transaction():
                     await locks.lock_fleet(conn)
                     yield conn
@@ -208,21 +228,29 @@ class FleetService:
         self, conn: Connection, booking: BookingRecord, area_version: int | None, idempotency_key: str | None
     ) -> booking_repo.BookOutcome:
         """Store a booking just planned on the copy (outside any transaction); on any outcome but
-        'booked' the copy is brought back in line with the database before this returns."""
-        assert self.dispatcher is not None and booking.shift_id is not None
-        shift = booking.shift_id
+        'booked' the copy is brought back in line with the database before this returns. While the
+        database decides (waiting for the fleet lock, maybe), the ride is off the copy, which then holds
+        only what committed: refusals are decided on it meanwhile (`holds`)."""
+        dispatcher = self.dispatcher
+        assert dispatcher is not None and booking.shift_id is not None
+        shift = str(booking.shift_id)
+        stops = dispatcher.plan_of(shift)
+        planned = dispatcher.booking(str(booking.id))
+        dispatcher.withdraw(planned.id)
         with self.guard():
-            outcome = await booking_repo.book(
-                conn, self.version, area_version, booking, self.dispatcher.plan_of(str(shift)), idempotency_key
-            )
+            outcome = await booking_repo.book(conn, self.version, area_version, booking, stops, idempotency_key)
         if outcome.outcome == "booked":
             assert outcome.version is not None
-            if outcome.changed:  # other processes' changes to other shifts, committed before ours
-                await self._resync(conn, set(outcome.changed))
-            self.version = outcome.version
+            with self.unsettled():
+                # The plan as stored; nothing changed the copy meanwhile (the caller holds the mutex).
+                dispatcher.restore(planned.request, planned.promise, shift, "confirmed")
+                dispatcher.set_plan(shift, stops)
+                if outcome.changed:  # other processes' changes to other shifts, committed before ours
+                    await self._resync(conn, set(outcome.changed))
+                self.version = outcome.version
         else:  # the ride planned here did not commit: re-read its shift with whatever else changed
             version, _ = await fleet_repo.read_versions(conn)
-            await self.current(conn, version, also={shift})
+            await self.current(conn, version, also={booking.shift_id})
         return outcome
 
     async def commit(self, conn: Connection, shifts: set[str]) -> None:

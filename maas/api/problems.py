@@ -118,7 +118,7 @@ class ProblemResponses(ReceiveRoutePlugin):
                 handler.security = [{}]  # no token needed: overrides the bearer requirement of the document
 
 
-def single_query_values(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def single_query_values(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """A guard: a query parameter given twice is refused (400), not read as one of its values."""
     params = connection.query_params
     repeated = sorted(k for k in set(params) if len(params.getall(k)) > 1)

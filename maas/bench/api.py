@@ -25,7 +25,10 @@ class BenchError(MaasError):
     """The server cannot be benchmarked; the message says why."""
 
 
-class _Connection:
+KEEP_ALIVE_S = 4.0  # below uvicorn's 5 s keep-alive timeout: an older idle connection is not reused
+
+
+class HttpConnection:
     """One keep-alive HTTP/1.1 connection that sends pre-encoded requests.
 
     The timed phases use this instead of httpx: on a machine where the load generator shares the
@@ -36,12 +39,20 @@ class _Connection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used_at = time.monotonic()
 
     async def send(self, request: bytes) -> int:
         """Send one whole request; return the status once the whole answer has been read."""
-        if self.writer is None:
+        return (await self.exchange(request))[0]
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """Send one whole request; (status, body) once the whole answer has been read."""
+        # A connection idle for a while may be closed by the server just as the request goes out: a new one.
+        idle = time.monotonic() - self.used_at > KEEP_ALIVE_S
+        if self.reader is None or self.reader.at_eof() or idle:
+            self.close()
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
+        assert self.writer is not None
         self.writer.write(request)
         status_line = await self.reader.readline()
         if not status_line:
@@ -57,15 +68,19 @@ class _Connection:
                 chunked = b"chunked" in value.lower()
             elif name == b"connection":
                 close = b"close" in value.lower()
+        body = b""
         if chunked:
+            chunks = []
             while (size := int((await self.reader.readline()).split(b";")[0], 16)) > 0:
-                await self.reader.readexactly(size + 2)
+                chunks.append((await self.reader.readexactly(size + 2))[:-2])
             await self.reader.readline()
+            body = b"".join(chunks)
         elif length:
-            await self.reader.readexactly(length)
+            body = await self.reader.readexactly(length)
         if close:
             self.close()
-        return status
+        self.used_at = time.monotonic()
+        return status, body
 
     def close(self) -> None:
         if self.writer is not None:
@@ -73,7 +88,7 @@ class _Connection:
         self.reader = self.writer = None
 
 
-def _request(url: str, method: str, path: str, headers: dict[str, str], body: object = None) -> bytes:
+def http_request(url: str, method: str, path: str, headers: dict[str, str], body: object = None) -> bytes:
     """The bytes of one HTTP/1.1 request with a JSON body."""
     host = urllib.parse.urlsplit(url).netloc
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in headers.items())]
@@ -91,12 +106,12 @@ async def _timed(url: str, concurrency: int, requests: list[bytes]) -> tuple[flo
     calls = len(requests)
     latencies: list[float] = [0.0] * calls
     statuses: list[int] = [0] * calls
-    connections = [_Connection(parts.hostname or "127.0.0.1", parts.port or 80) for _ in range(concurrency)]
+    connections = [HttpConnection(parts.hostname or "127.0.0.1", parts.port or 80) for _ in range(concurrency)]
     for connection in connections:  # connect before the clock starts
         connection.reader, connection.writer = await asyncio.open_connection(connection.host, connection.port)
     following = iter(range(calls))
 
-    async def worker(connection: _Connection) -> None:
+    async def worker(connection: HttpConnection) -> None:
         for k in following:
             start = time.perf_counter()
             statuses[k] = await connection.send(requests[k])
@@ -111,12 +126,73 @@ async def _timed(url: str, concurrency: int, requests: list[bytes]) -> tuple[flo
     return time.perf_counter() - began, latencies, statuses
 
 
-def _stops(network_dir: Path) -> list[tuple[float, float]]:
+def stops_of(network_dir: Path) -> list[tuple[float, float]]:
     """Bus stops on the drive graph: where riders of the benchmark get on and off."""
     network = load_network(network_dir)
     drive = network.streets["drive"]
     nodes = sorted({int(n) for n in np.asarray(network.snaps["drive"].node) if n >= 0})
     return [(float(drive.node_lat[n]), float(drive.node_lon[n])) for n in nodes]
+
+
+async def check_ready(http: httpx.AsyncClient, url: str) -> None:
+    if (await http.get("/ready")).status_code != 200:
+        raise BenchError(f"{url} is not ready (GET /ready)")
+
+
+async def make_user(http: httpx.AsyncClient, admin: dict[str, str], role: str) -> tuple[str, dict[str, str]]:
+    """A new user of `role` made with the admin's headers: (id, their Authorization header)."""
+    response = await http.post("/admin/users", headers=admin, json={"name": f"bench {role}", "role": role})
+    if response.status_code != 201:
+        raise BenchError(f"cannot create a {role} with the admin token: {response.text}")
+    body = response.json()
+    return body["user"]["id"], {"Authorization": f"Bearer {body['token']}"}
+
+
+class OnShift(msgspec.Struct, frozen=True, kw_only=True):
+    """A vehicle of the benchmark on shift: the shift, its driver's headers and the depot."""
+
+    shift_id: str
+    driver: dict[str, str]
+    lat: float
+    lon: float
+
+
+async def put_on_shift(
+    http: httpx.AsyncClient,
+    admin: dict[str, str],
+    operator: dict[str, str],
+    depot: tuple[float, float],
+    seats: int,
+    hours: tuple[dt.datetime, dt.datetime],
+) -> OnShift:
+    """A new vehicle with one wheelchair place at `depot`, on shift with a new driver from hours[0] to hours[1]."""
+    lat, lon = depot
+    vehicle = await http.post(
+        "/vehicles",
+        headers=operator,
+        json={
+            "name": f"bench-{uuid.uuid4().hex[:8]}",
+            "seats": seats,
+            "wheelchair_places": 1,
+            "depot": {"lat": lat, "lon": lon},
+        },
+    )
+    if vehicle.status_code != 201:
+        raise BenchError(f"cannot add a vehicle: {vehicle.text}")
+    driver_id, driver = await make_user(http, admin, "driver")
+    shift = await http.post(
+        "/shifts",
+        headers=operator,
+        json={
+            "vehicle_id": vehicle.json()["id"],
+            "driver_id": driver_id,
+            "starts_at": hours[0].isoformat(),
+            "ends_at": hours[1].isoformat(),
+        },
+    )
+    if shift.status_code != 201:
+        raise BenchError(f"cannot put a vehicle on shift: {shift.text}")
+    return OnShift(shift_id=shift.json()["id"], driver=driver, lat=lat, lon=lon)
 
 
 async def bench_api(
@@ -134,49 +210,18 @@ async def bench_api(
     admin = {"Authorization": f"Bearer {admin_token}"}
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
-        if (await http.get("/ready")).status_code != 200:
-            raise BenchError(f"{url} is not ready (GET /ready)")
-
-        async def make(role: str) -> tuple[str, dict[str, str]]:
-            response = await http.post("/admin/users", headers=admin, json={"name": f"bench {role}", "role": role})
-            if response.status_code != 201:
-                raise BenchError(f"cannot create a {role} with the admin token: {response.text}")
-            body = response.json()
-            return body["user"]["id"], {"Authorization": f"Bearer {body['token']}"}
-
-        _, operator = await make("operator")
-        riders = [(await make("rider"))[1] for _ in range(min(20, bookings))]
-        drivers = []
-        stops = _stops(network_dir)
+        await check_ready(http, url)
+        _, operator = await make_user(http, admin, "operator")
+        riders = [(await make_user(http, admin, "rider"))[1] for _ in range(min(20, bookings))]
+        stops = stops_of(network_dir)
         now = dt.datetime.now(dt.UTC)
-        for _k in range(vehicles):
-            lat, lon = rng.choice(stops)
-            vehicle = await http.post(
-                "/vehicles",
-                headers=operator,
-                json={
-                    "name": f"bench-{uuid.uuid4().hex[:8]}",
-                    "seats": 8,
-                    "wheelchair_places": 1,
-                    "depot": {"lat": lat, "lon": lon},
-                },
-            )
-            driver_id, driver = await make("driver")
-            shift = await http.post(
-                "/shifts",
-                headers=operator,
-                json={
-                    "vehicle_id": vehicle.json()["id"],
-                    "driver_id": driver_id,
-                    "starts_at": now.isoformat(),
-                    "ends_at": (now + dt.timedelta(hours=12)).isoformat(),
-                },
-            )
-            if shift.status_code != 201:
-                raise BenchError(f"cannot put a vehicle on shift: {shift.text}")
-            drivers.append((shift.json()["id"], driver, lat, lon))
+        hours = (now, now + dt.timedelta(hours=12))
+        drivers = [
+            (s.shift_id, s.driver, s.lat, s.lon)
+            for s in [await put_on_shift(http, admin, operator, rng.choice(stops), 8, hours) for _ in range(vehicles)]
+        ]
 
-        health = await _timed(url, concurrency, [_request(url, "GET", "/health", {})] * bookings)
+        health = await _timed(url, concurrency, [http_request(url, "GET", "/health", {})] * bookings)
 
         def wish(k: int) -> dict[str, object]:
             (a_lat, a_lon), (b_lat, b_lon) = rng.sample(stops, 2)
@@ -193,7 +238,7 @@ async def bench_api(
             url,
             concurrency,
             [
-                _request(
+                http_request(
                     url,
                     "POST",
                     "/bookings",
@@ -219,7 +264,7 @@ async def bench_api(
                     driver, lat, lon = signed[k % len(signed)]
                     at = dt.datetime.now(dt.UTC)
                     # One fix per second over the last `batch` seconds (the server refuses future times).
-                    return _request(
+                    return http_request(
                         url,
                         "POST",
                         "/driver/positions",

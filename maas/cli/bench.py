@@ -13,7 +13,10 @@ from routing.builder import BuildError
 from routing.network import NetworkError
 
 if TYPE_CHECKING:
+    import contextlib
+
     from maas.db import Connection
+    from maas.settings import Settings
 
 
 @click.group()
@@ -202,42 +205,19 @@ def bench_api(
     """Booking throughput and latency, and position ingest, against a server running NETWORK_DIR."""
     import asyncio
     import contextlib
-    import os
 
     import httpx
 
     from maas.bench.api import BenchError
     from maas.bench.api import bench_api as run
-    from maas.bench.server import ServeError, running_server
-    from maas.settings import Settings, SettingsError
+    from maas.bench.server import ServeError
+    from maas.settings import SettingsError
 
     if bookings < 1 or vehicles < 1 or positions < 0 or concurrency < 1:
         fail("--bookings, --vehicles and --concurrency must be at least 1, --positions not negative")
-    if (url is None) != (admin_token is None):
-        fail("--url and --admin-token go together")
     try:
         with contextlib.ExitStack() as stack:
-            if url is None:
-                from maas.db.users import create_user
-                from maas.sessions import issue_token
-
-                async def admin(conn: Connection) -> str:
-                    return await issue_token(conn, settings, await create_user(conn, "bench admin", "admin"))
-
-                # The server is a child process configured by its environment; this process reads
-                # its settings (database, signing secret) from the same mapping, so both agree.
-                env = {
-                    **os.environ,
-                    "MAAS_NETWORK_DIR": str(Path(network_dir).resolve()),
-                    "MAAS_RATE_LIMIT_PER_MINUTE": os.environ.get("MAAS_RATE_LIMIT_PER_MINUTE", "100000000"),
-                    "MAAS_RATE_LIMIT_BOOKING_PER_MINUTE": os.environ.get(
-                        "MAAS_RATE_LIMIT_BOOKING_PER_MINUTE", "100000000"
-                    ),
-                }
-                settings = Settings.from_env(env)
-                admin_token = with_connection(settings, admin)
-                url = stack.enter_context(running_server(env, workers))
-            assert admin_token is not None  # given with --url, or issued above
+            url, admin_token, _ = _served(stack, network_dir, url, admin_token, workers)
             asyncio.run(
                 run(
                     url,
@@ -253,3 +233,116 @@ def bench_api(
             )
     except (BenchError, ServeError, NetworkError, SettingsError, httpx.HTTPError) as exc:
         fail(str(exc))
+
+
+def _served(
+    stack: contextlib.ExitStack, network_dir: str, url: str | None, admin_token: str | None, workers: int
+) -> tuple[str, str, Settings]:
+    """(URL, admin token, settings) of the server to benchmark: the one at `url`, or `maas serve` started
+    here on NETWORK_DIR and the configured database (stopped with `stack`), with every rate limit raised
+    unless the environment sets it. The settings are this process's, for reading the database."""
+    import os
+
+    from maas.bench.server import running_server
+    from maas.settings import Settings
+
+    if (url is None) != (admin_token is None):
+        fail("--url and --admin-token go together")
+    if url is not None and admin_token is not None:
+        return url, admin_token, Settings.from_env(os.environ)
+    from maas.db.users import create_user
+    from maas.sessions import issue_token
+
+    async def admin(conn: Connection) -> str:
+        return await issue_token(conn, settings, await create_user(conn, "bench admin", "admin"))
+
+    # The server is a child process configured by its environment; this process reads its settings
+    # (database, signing secret) from the same mapping, so both agree.
+    limits = {
+        f"MAAS_{name.upper()}": "100000000" for name in Settings.__struct_fields__ if name.startswith("rate_limit")
+    }
+    env = {**limits, **os.environ, "MAAS_NETWORK_DIR": str(Path(network_dir).resolve())}
+    settings = Settings.from_env(env)
+    admin_token = with_connection(settings, admin)
+    return stack.enter_context(running_server(env, workers)), admin_token, settings
+
+
+@bench.command("load")
+@click.argument("network_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--url",
+    default=None,
+    help="A running server (default: start `maas serve` here); MAAS_DATABASE_URL must then name its database.",
+)
+@click.option("--admin-token", default=None, help="An admin's bearer token for --url (see `maas user create`).")
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes of the server started here.")
+@click.option("--attempts", type=int, default=10000, show_default=True, help="Booking requests sent under load.")
+@click.option("--clients", type=int, default=200, show_default=True, help="Clients booking at once, one rider each.")
+@click.option("--vehicles", type=int, default=4, show_default=True)
+@click.option("--seats", type=int, default=3, show_default=True, help="Seats of each vehicle (and 1 wheelchair place).")
+@click.option("--window-min", type=float, default=60.0, show_default=True, help="Length of the shifts from now.")
+@click.option(
+    "--retry-share",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Share of requests repeating an earlier one's Idempotency-Key: half after its answer, half at once.",
+)
+@click.option("--lone", type=int, default=50, show_default=True, help="Bookings one at a time after the load.")
+@click.option("--timeout-s", type=float, default=60.0, show_default=True, help="A request unanswered by then fails.")
+@click.option("--seed", type=int, default=1, show_default=True)
+def bench_load(
+    network_dir: str,
+    url: str | None,
+    admin_token: str | None,
+    workers: int,
+    attempts: int,
+    clients: int,
+    vehicles: int,
+    seats: int,
+    window_min: float,
+    retry_share: float,
+    lone: int,
+    timeout_s: float,
+    seed: int,
+) -> None:
+    """Many riders booking scarce seats at once with retried Idempotency-Keys: answers with p50/p95/p99
+    latency against GET /health under the same load and bookings one at a time, then what the database
+    holds (no seat overbooked, no key booked twice, no confirmation lost). Exits 1 when a check fails."""
+    import asyncio
+    import contextlib
+    import sys
+
+    import httpx
+
+    from maas.bench.api import BenchError
+    from maas.bench.load import Load, integrity, report
+    from maas.bench.load import bench_load as run
+    from maas.bench.server import ServeError
+    from maas.settings import SettingsError
+
+    if attempts < 1 or clients < 1 or vehicles < 1 or seats < 1 or lone < 1 or window_min < 20 or timeout_s <= 0:
+        fail("--attempts, --clients, --vehicles, --seats and --lone must be at least 1, --window-min at least 20")
+    if not 0 <= retry_share <= 0.5:
+        fail("--retry-share must be between 0 and 0.5 (each retry repeats a request sent once)")
+    load = Load(
+        attempts=attempts,
+        clients=clients,
+        vehicles=vehicles,
+        seats=seats,
+        window_min=window_min,
+        retry_share=retry_share,
+        lone=lone,
+        timeout_s=timeout_s,
+        seed=seed,
+    )
+    console = table_console()
+    try:
+        with contextlib.ExitStack() as stack:
+            url, admin_token, settings = _served(stack, network_dir, url, admin_token, workers)
+            result = asyncio.run(run(url, admin_token, Path(network_dir), load, console))
+    except (BenchError, ServeError, NetworkError, SettingsError, httpx.HTTPError) as exc:
+        fail(str(exc))
+    checks = with_connection(settings, lambda conn: integrity(conn, result))
+    if not report(result, checks, console):
+        sys.exit(1)

@@ -10,6 +10,11 @@ import click
 from maas.cli.common import fail, load_settings
 from maas.settings import Settings, SettingsOverrides
 
+# How long a worker may take to start (import, load the network, join the database) and, once serving, to
+# answer the supervisor's ping. uvicorn's 5 s default killed every new worker of a loaded 2-core machine
+# before it had started, and started the next one, over and over (seen under `maas bench load`).
+WORKER_TIMEOUT_S = 60
+
 
 @click.command()
 @click.option(
@@ -82,6 +87,7 @@ def serve_in_workers(settings: Settings, workers: int) -> None:
         host=settings.host,
         port=settings.port,
         workers=workers,
+        timeout_worker_healthcheck=WORKER_TIMEOUT_S,
         log_level="info",
         log_config=log_config(),  # redacts secrets (tokens in socket URLs) in every worker process
         server_header=False,  # no `server: uvicorn` banner

@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 
 from maas.db import Connection, locks, returned
+from maas.db import fleet as fleet_repo
 from maas.model import BookingRecord
 
 COLUMNS = (
@@ -35,7 +36,20 @@ EVENT = (
     "INSERT INTO booking_events (booking_id, status, actor, reason, at) VALUES ($1, $2, $3, $4, coalesce($5, now()))"
 )
 
+# The fleet's and the service area's versions with the booking a key made, in one statement and so one
+# snapshot: a refusal decided on the plans of that fleet version knew that the key had booked nothing.
+KEY_AND_VERSIONS = (
+    f"SELECT v.fleet AS fleet_version, v.area AS area_version, b.* FROM ({fleet_repo.VERSIONS}) AS v"
+    f" LEFT JOIN (SELECT {COLUMNS} FROM bookings WHERE created_by = $1 AND idempotency_key = $2) AS b ON true"
+)
+
 _encode = msgspec.json.Encoder().encode
+
+
+class KeyAndVersions(msgspec.Struct, frozen=True, kw_only=True):
+    known: BookingRecord | None  # the booking the key made
+    fleet_version: int
+    area_version: int | None
 
 
 def _booking(r: asyncpg.Record) -> BookingRecord:
@@ -85,6 +99,14 @@ async def find_booking(conn: Connection, booking_id: uuid.UUID) -> BookingRecord
 async def find_by_idempotency_key(conn: Connection, user_id: uuid.UUID, key: str) -> BookingRecord | None:
     row = await conn.fetchrow(BY_KEY, user_id, key)
     return None if row is None else _booking(row)
+
+
+async def find_with_versions(conn: Connection, user_id: uuid.UUID, key: str | None) -> KeyAndVersions:
+    """The booking `key` made for the user (None without a key) and the versions read at the same instant."""
+    fields = dict(returned(await conn.fetchrow(KEY_AND_VERSIONS, user_id, key)).items())
+    fleet_version, area_version = int(fields.pop("fleet_version")), fields.pop("area_version")
+    known = None if fields["id"] is None else BookingRecord(**fields)
+    return KeyAndVersions(known=known, fleet_version=fleet_version, area_version=area_version)
 
 
 async def find_by_offer(conn: Connection, offer_id: uuid.UUID) -> BookingRecord | None:
