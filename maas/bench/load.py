@@ -23,10 +23,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from feeds.geo import haversine_m
 from maas.bench.api import BenchError, HttpConnection, check_ready, http_request, make_user, put_on_shift, stops_of
 from maas.db import Connection
 
 Kind = Literal["once", "again", "twin"]  # sent once, again after its answer, or twice at the same time
+
+
+MIN_RIDE_M = 2000.0  # the shortest ride asked for: longer than any service's walking distance
 
 
 class Attempt(msgspec.Struct, frozen=True, kw_only=True):
@@ -207,6 +211,10 @@ async def bench_load(url: str, admin_token: str, network_dir: Path, load: Load, 
 
     def wish(k: int) -> bytes:
         (a_lat, a_lon), (b_lat, b_lon) = rng.sample(stops, 2)
+        for _ in range(100):  # a ride worth a bus: a service walks riders shorter distances (rules.min_ride_m)
+            if float(haversine_m(a_lat, a_lon, b_lat, b_lon)) >= MIN_RIDE_M:
+                break
+            (a_lat, a_lon), (b_lat, b_lon) = rng.sample(stops, 2)
         at = now + dt.timedelta(minutes=rng.uniform(5, max(5.0, load.window_min - 15)))
         body = {
             "origin": {"lat": a_lat, "lon": a_lon},
