@@ -23,7 +23,7 @@ from maas.api.live import FleetLiveController, RideVehicleController, fleet_sock
 from maas.api.me import MeController
 from maas.api.plan import PlanController
 from maas.api.privacy import CallerController
-from maas.api.problems import ClosedStructs, JsonRequest, ProblemResponses
+from maas.api.problems import ClosedStructs, JsonRequest, ProblemResponses, single_query_values
 from maas.api.reoptimizations import ReoptimizationController
 from maas.api.service import ServiceAreaController, ServiceController
 from maas.api.sessions import SessionController
@@ -155,6 +155,7 @@ def create_app(settings: Settings) -> Litestar:
         ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,
+        guards=[single_query_values],  # every query parameter once, and named
         on_app_init=[auth.on_app_init, outermost],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         before_send=[hardening_headers(settings)],

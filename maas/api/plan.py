@@ -10,7 +10,6 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ServiceUnavailableException
 from litestar.params import FromQuery, QueryParameter
 
-from maas.api.problems import single_query_values
 from maas.auth import roles
 from maas.errors import Invalid
 from maas.journeys import JourneyService, Wish
@@ -45,7 +44,7 @@ def _time(text: str, name: str, router: Router) -> dt.datetime:
 
 class PlanController(Controller):
     path = "/plan"
-    guards = [roles("rider", "operator", "admin"), single_query_values]
+    guards = [roles("rider", "operator", "admin")]
 
     @get("/")
     async def plan(

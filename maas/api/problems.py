@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 import msgspec
-from litestar import Request
+from litestar import Litestar, Request
 from litestar._openapi.schema_generation import SchemaCreator
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin  # how Litestar types Structs
 from litestar.connection import ASGIConnection
@@ -66,7 +66,7 @@ def _statuses(route: HTTPRoute, handler: HTTPRouteHandler) -> set[int]:
     public = _public(route, handler)
     if not public:
         found |= {401, 403, 422, 503}  # a token's role, or what the caller's account may do (DELETE /me)
-    if handler.resolve_guards():
+    if [g for g in handler.resolve_guards() if g is not single_query_values]:
         found |= {403, 404, 422}  # a guarded operation acts on the caller's data
     if not route.path.startswith(UNLIMITED):
         found.add(429)
@@ -118,12 +118,42 @@ class ProblemResponses(ReceiveRoutePlugin):
                 handler.security = [{}]  # no token needed: overrides the bearer requirement of the document
 
 
-async def single_query_values(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """A guard: a query parameter given twice is refused (400), not read as one of its values."""
+def _documented_queries(app: Litestar) -> dict[int, frozenset[str]]:
+    """The query parameters the OpenAPI document gives each operation, by its handler's function."""
+    paths = app.openapi_schema.to_schema()["paths"]
+    known: dict[int, frozenset[str]] = {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            for method in handler.http_methods:
+                operation = paths.get(route.path_format, {}).get(method.lower())
+                if operation is not None:
+                    names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+                    known[id(handler.fn)] = frozenset(names)
+    return known
+
+
+async def single_query_values(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The app's guard: a query parameter the operation does not take, or given twice, is refused
+    (400) rather than ignored or read as one of its values."""
     params = connection.query_params
+    if not params:
+        return
+    state = connection.app.state
+    if _QUERIES not in state:
+        state[_QUERIES] = _documented_queries(connection.app)
+    known = state[_QUERIES].get(id(handler.fn))  # the handler a guard gets is a copy of the route's
+    unknown = sorted(set(params) - known) if known is not None else []
+    if unknown:
+        taken = ", ".join(sorted(known or ())) or "none"
+        raise ClientException(f"unknown query parameter {', '.join(map(repr, unknown))}; this operation takes: {taken}")
     repeated = sorted(k for k in set(params) if len(params.getall(k)) > 1)
     if repeated:
         raise ClientException(f"give each query parameter once: {', '.join(repeated)} came more than once")
+
+
+_QUERIES = "maas.documented_queries"
 
 
 JSON_TYPES = ("application/json",)

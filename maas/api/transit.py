@@ -14,7 +14,7 @@ from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, 
 from litestar.params import PathParameter, QueryParameter
 
 from feeds.gtfs_rt import VehiclePosition
-from maas.api.problems import problems, single_query_values
+from maas.api.problems import problems
 from maas.auth import roles
 from maas.model import ROLES, RealtimeKind, User
 from maas.settings import Settings
@@ -149,7 +149,7 @@ class GtfsRtController(Controller):
 
 class TransitController(Controller):
     path = "/transit"
-    guards = [roles(*ROLES), single_query_values]
+    guards = [roles(*ROLES)]
 
     @get("/vehicles")
     async def vehicles(

@@ -240,3 +240,14 @@ def test_operators_set_the_service_area_and_rides_outside_are_refused(client: Te
         ).status_code
         == 200
     )
+
+
+def test_a_query_parameter_the_operation_does_not_take_is_refused_not_ignored(client: TestClient, users: Users) -> None:
+    """A misspelt `limt` used to be ignored (the caller got 100 entries and no hint); a nameless one too."""
+    _, operator = users.make("operator")
+    assert client.get("/audit", params={"limit": 5}, headers=operator).status_code == 200
+    for query in ("limt=5", "limit=5&=3", "limit=5&limit=6"):
+        refused = client.get(f"/audit?{query}", headers=operator)
+        assert refused.status_code == 400, (query, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "'limt'" in client.get("/audit?limt=5", headers=operator).json()["detail"]
