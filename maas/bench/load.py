@@ -286,7 +286,9 @@ class Check(msgspec.Struct, frozen=True, kw_only=True):
 async def integrity(conn: Connection, result: LoadRun) -> list[Check]:
     """Read the run's bookings and its shifts' stored plans back and compare them with the answers."""
     stored = await conn.fetch(RUN_BOOKINGS, result.run)
-    shifts = await conn.fetch(RUN_SHIFTS, result.shifts)
+    # The run's shifts, and any other a booking of the run went to (a server with other shifts on it).
+    booked_on = {str(r["shift_id"]) for r in stored if r["shift_id"] is not None}
+    shifts = await conn.fetch(RUN_SHIFTS, sorted(set(map(str, result.shifts)) | booked_on))
     plans = {str(r["id"]): _stops.decode(r["stops"]) for r in shifts}
     planned = {rid for stops in plans.values() for rid, _ in stops}
     riders = {str(r["id"]): (r["seated"], r["wheelchairs"]) for r in await conn.fetch(RIDERS_OF, list(planned))}
