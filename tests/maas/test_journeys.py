@@ -394,7 +394,9 @@ def _events_until(app: TestClient, rider: dict[str, str], journey_id: str, kind:
     """The journey once an event of `kind` is on it (connection protection runs in the background)."""
     import time
 
-    deadline = time.monotonic() + 30
+    # Protection reviews at once after a stored update and every gtfs_rt_interval_s (30 s): an update
+    # whose overlay was not yet swapped in at the first review is acted on at the next one.
+    deadline = time.monotonic() + 75
     while True:
         seen = app.get(f"/journeys/{journey_id}", headers=rider).json()
         if any(e["kind"] == kind for e in seen["events"]):
