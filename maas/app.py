@@ -30,6 +30,7 @@ from maas.api.sessions import SessionController
 from maas.api.transit import GtfsRtController, TransitController
 from maas.auth import jwt_auth
 from maas.booking import BookingService
+from maas.console import console_router
 from maas.db.database import Database
 from maas.definition import DefinitionService
 from maas.driving import DriverService, Schedules
@@ -152,6 +153,7 @@ def create_app(settings: Settings) -> Litestar:
             fleet_socket,
             MeController,
             CallerController,
+            console_router(),
         ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import re
+import secrets
 import shutil
 import zoneinfo
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ from routing.model import Manifest
 from routing.network import NetworkError, read_manifest
 
 if TYPE_CHECKING:
+    from maas.db import Connection
+    from maas.model import User
     from maas.settings import Settings
 
 DEMO_FEEDS = (
@@ -212,12 +215,35 @@ DEMO_PLACES = {  # stadtnavi test locations in the region (maas/data/region-herr
 DEMO_FLEET = (("Rufbus 1", 8, 1), ("Rufbus 2", 8, 1), ("Rufbus 3", 4, 0))
 
 
+DEMO_OPERATOR_LOGIN = "leitstelle"
+
+
 class DemoAccess:
     """What `maas demo` prints: where the API is and who may use it."""
 
-    def __init__(self, tokens: dict[str, str], bookings: list[str]) -> None:
+    def __init__(self, tokens: dict[str, str], bookings: list[str], operator_password: str) -> None:
         self.tokens = tokens
         self.bookings = bookings
+        self.operator_login = DEMO_OPERATOR_LOGIN
+        self.operator_password = operator_password
+
+
+async def _operator_sign_in(conn: Connection, settings: Settings, operator: User) -> str:
+    """The demo operator's password for the console: made once and kept in the data folder (readable by its
+    owner only), so that each run prints the same one and signed-in dispatchers stay signed in."""
+    from maas.db import sessions as session_repo
+    from maas.sessions import set_credentials
+
+    kept = settings.data_dir / "demo-operator-password"
+    login = await session_repo.find_login(conn, operator.id)
+    if login == DEMO_OPERATOR_LOGIN and kept.is_file():
+        return kept.read_text().strip()
+    password = secrets.token_urlsafe(12)
+    await set_credentials(conn, operator, DEMO_OPERATOR_LOGIN, password)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.touch(mode=0o600)
+    kept.write_text(password + "\n")
+    return password
 
 
 async def prepare_service(settings: Settings) -> DemoAccess:
@@ -298,7 +324,8 @@ async def prepare_service(settings: Settings) -> DemoAccess:
                 f"{booking.pickup_earliest:%H:%M}-{booking.pickup_latest:%H:%M} UTC"
             )
         async with db.pool.acquire() as conn:
+            password = await _operator_sign_in(conn, settings, people["operator"])
             tokens = {role: await issue_token(conn, settings, user, issued_by="demo") for role, user in people.items()}
-        return DemoAccess(tokens, booked)
+        return DemoAccess(tokens, booked, password)
     finally:
         await db.close()

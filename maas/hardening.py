@@ -26,6 +26,12 @@ DOCS_CSP = (
     "font-src https://fonts.gstatic.com data:; img-src 'self' data: https://cdn.jsdelivr.net https://cdn.redoc.ly; "
     "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
+# The console (/console): its own scripts and styles only (no inline script, no eval), pictures from itself
+# and data: URLs, calls and its WebSocket to this origin only, and no frame may hold it.
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -76,6 +82,14 @@ def over_tls(scope: Scope, trusted: Sequence[Network]) -> bool:
     return False
 
 
+def _policy(path: str, content_type: str) -> str:
+    if path == "/console" or path.startswith("/console/"):
+        return CONSOLE_CSP
+    if content_type.startswith("text/html") and (path == "/schema" or path.startswith("/schema/")):
+        return DOCS_CSP
+    return STRICT_CSP
+
+
 def hardening_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
     """A `before_send` hook adding the headers to every HTTP response, errors and 404s of unknown paths included."""
     trusted = trusted_networks(settings)
@@ -88,9 +102,7 @@ def hardening_headers(settings: Settings) -> Callable[[Message, Scope], Awaitabl
         headers["x-content-type-options"] = "nosniff"
         headers["referrer-policy"] = "no-referrer"
         headers["x-frame-options"] = "DENY"
-        html = (headers.get("content-type") or "").startswith("text/html")
-        docs = html and (scope["path"] == "/schema" or scope["path"].startswith("/schema/"))
-        headers["content-security-policy"] = DOCS_CSP if docs else STRICT_CSP
+        headers["content-security-policy"] = _policy(scope["path"], headers.get("content-type") or "")
         if settings.hsts or over_tls(scope, trusted):
             headers["strict-transport-security"] = HSTS
 

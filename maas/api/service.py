@@ -14,6 +14,7 @@ from maas.auth import roles
 from maas.definition import DefinitionService
 from maas.errors import Invalid
 from maas.model import ServiceDefinition, ServiceRules, User
+from maas.served import Serving
 from maas.wire import MAX_NAME, PRINTABLE, Name, Timestamp, iso
 
 MAX_RINGS = 100  # rings of a polygon, polygons of a multipolygon
@@ -89,6 +90,9 @@ class ServiceOut(msgspec.Struct, frozen=True, kw_only=True):
     area: dict[str, Any]
     rules: ServiceRules
     created_at: Timestamp
+    # The served network's time zone (IANA): the service's clock, in which a time given without an offset is
+    # read; None while no network is served.
+    timezone: str | None = None
 
 
 def area_out(definition: ServiceDefinition) -> AreaOut:
@@ -100,13 +104,15 @@ def area_out(definition: ServiceDefinition) -> AreaOut:
     )
 
 
-def service_out(definition: ServiceDefinition) -> ServiceOut:
+def service_out(definition: ServiceDefinition, serving: Serving) -> ServiceOut:
+    served = serving.current
     return ServiceOut(
         version=definition.version,
         name=definition.name,
         area=definition.geometry,
         rules=definition.rules,
         created_at=iso(definition.created_at),
+        timezone=None if served is None else str(served.router.timezone),
     )
 
 
@@ -117,20 +123,24 @@ class ServiceController(Controller):
     path = "/service"
 
     @get("/", guards=[_READERS])
-    async def current(self, definitions: NamedDependency[DefinitionService]) -> ServiceOut:
-        """The service definition in force: area, hours, booking rules, ride-time rule, connections."""
-        return service_out(await definitions.current())
+    async def current(
+        self, definitions: NamedDependency[DefinitionService], serving: NamedDependency[Serving]
+    ) -> ServiceOut:
+        """The service definition in force: area, hours, booking rules, ride-time rule, connections, and
+        the time zone of the service's clock."""
+        return service_out(await definitions.current(), serving)
 
     @put("/", guards=[roles("operator", "admin")])
     async def replace(
         self,
         request: Request[User, Any, Any],
         definitions: NamedDependency[DefinitionService],
+        serving: NamedDependency[Serving],
         data: JSONBody[ServiceBody],
     ) -> ServiceOut:
         """A new version of the definition; plans, quotes, bookings and journeys follow it at once, and
         rides already booked keep their promises."""
-        return service_out(await definitions.replace(request.user, data.name, geojson(data.area), data.rules))
+        return service_out(await definitions.replace(request.user, data.name, geojson(data.area), data.rules), serving)
 
 
 class ServiceAreaController(Controller):

@@ -55,7 +55,12 @@ def demo(out: str | None, rebuild: bool, serve: bool, port: int | None, as_json:
         fail(str(exc))
     if as_json:
         now = dt.datetime.now(zoneinfo.ZoneInfo(manifest.timezone)).isoformat(timespec="seconds")
-        answer = {"network": str(settings.network_dir), "now": now, "tokens": access.tokens}
+        console = {
+            "url": f"http://{settings.host}:{settings.port}/console/",
+            "login": access.operator_login,
+            "password": access.operator_password,
+        }
+        answer = {"network": str(settings.network_dir), "now": now, "tokens": access.tokens, "console": console}
         click.echo(json_encoder.encode(answer).decode())
 
     def say(text: str) -> None:  # with --json, stdout carries the JSON alone
@@ -66,6 +71,10 @@ def demo(out: str | None, rebuild: bool, serve: bool, port: int | None, as_json:
     say(
         "database: "
         + ("MAAS_DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir / 'postgres'}")
+    )
+    say(
+        f"operator console: {base}/console/  (sign in as {access.operator_login!r},"
+        f" password {access.operator_password!r})"
     )
     say("demo bookings:")
     for line in access.bookings:
