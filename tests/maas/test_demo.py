@@ -60,9 +60,18 @@ def test_demo_builds_the_bundled_region_and_plans_a_rural_journey(tmp_path: Path
     from maas.settings import Settings
 
     settings = Settings.from_env({**env, "MAAS_NETWORK_DIR": str(out)})
+    shown = re.search(r"operator console: (\S+)/console/ +\(sign in as '([^']+)', password '([^']+)'\)", first.output)
+    assert shown, first.output
+    login, password = shown.group(2), shown.group(3)
+    assert password in again.output, "a second run prints the same sign-in"
     with TestClient(create_app(settings)) as client:
         mine = client.get("/bookings", headers={"Authorization": f"Bearer {tokens['rider']}"})
         assert mine.status_code == 200 and len(mine.json()) >= 3
+        # The printed sign-in opens the console as an operator.
+        page = client.get("/console/")
+        assert page.status_code == 200 and '<script type="module" src="/console/app.js">' in page.text
+        signed = client.post("/sessions", json={"login": login, "password": password})
+        assert signed.status_code == 201 and signed.json()["session"]["role"] == "operator"
 
 
 def test_demo_json_prints_one_object_for_scripts_and_the_rest_on_stderr(tmp_path: Path, demo_database: str) -> None:
@@ -71,7 +80,8 @@ def test_demo_json_prints_one_object_for_scripts_and_the_rest_on_stderr(tmp_path
     result = CliRunner().invoke(main, ["demo", "--out", str(out), "--no-serve", "--json"], env=env)
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)  # exactly one JSON document, nothing else on stdout
-    assert set(answer) == {"network", "now", "tokens"}
+    assert set(answer) == {"network", "now", "tokens", "console"}
+    assert answer["console"]["url"].endswith("/console/") and answer["console"]["login"] == "leitstelle"
     assert set(answer["tokens"]) == {"admin", "operator", "rider", "driver", "agency"}
     assert answer["network"] == str(out.resolve())
     manifest = read_manifest(answer["network"])
