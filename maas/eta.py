@@ -290,12 +290,12 @@ class Etas:
                 message = delay_message(kind, delay, shift)
                 reason = _reason(kind, delay)
                 await add_event(conn, booking.id, booking.status, None, reason)
+                await announce(conn, message)
                 if kind == "delay":
                     severity: AlertSeverity = "critical" if delay.promise_broken else "warning"
                     await raise_alert(conn, "delay", severity, delay_condition(delay.stop), booking, reason)
                 else:
                     await resolve_alerts(conn, booking.id, [delay_condition(delay.stop)], reason)
-                await announce(conn, message)
                 messages.append(message)
         return messages
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from maas.alerts import MAX_LISTED, AlertOut, AlertService, alert_out
 from maas.auth import roles
@@ -30,16 +30,19 @@ class AlertController(Controller):
     async def list_alerts(
         self,
         alerts: NamedDependency[AlertService],
-        state: Annotated[AlertState, QueryParameter(description="open: not resolved (acknowledged or not)")] = "open",
-        kind: AlertKind | None = None,
-        booking_id: uuid.UUID | None = None,
+        # `state` is Litestar's name for the application state: the parameter is spelled out.
+        wanted: Annotated[
+            AlertState, QueryParameter(name="state", description="open: not resolved (acknowledged or not)")
+        ] = "open",
+        kind: FromQuery[AlertKind | None] = None,
+        booking_id: FromQuery[uuid.UUID | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LISTED)] = 100,
         offset: Annotated[int, QueryParameter(ge=0, le=MAX_INT32)] = 0,
     ) -> list[AlertOut]:
         """The alerts in `state` (default open: not resolved), of one `kind` or booking if given, newest
         raised first; each with the booking, journey, vehicle and shift it concerns and the actions the
         console can offer."""
-        return [alert_out(a) for a in await alerts.list(state, kind, booking_id, limit, offset)]
+        return [alert_out(a) for a in await alerts.list(wanted, kind, booking_id, limit, offset)]
 
     @get("/{alert_id:uuid}")
     async def get_alert(self, alerts: NamedDependency[AlertService], alert_id: FromPath[uuid.UUID]) -> AlertOut:
