@@ -542,7 +542,8 @@ def test_stop_rules_come_from_the_service_definition(lone: World) -> None:
     assert "a no-show counts 2 min after the arrival" in wait.json()["detail"]
 
 
-def test_a_no_show_is_an_alert_an_operator_acknowledges_and_closes_with_an_audited_note(world: World) -> None:
+def test_a_no_show_is_an_alert_an_operator_acknowledges_and_closes_with_an_audited_note(lone: World) -> None:
+    world = lone
     world.bus(KUPPINGEN)
     _, rider = world.users.make("rider")
     booking = world.book(rider, KUPPINGEN, HERRENBERG_BAHNHOF)
