@@ -11,7 +11,9 @@ from litestar.config.app import AppConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from maas.alerts import AlertService
 from maas.api.admin import AdminController, AuditController
+from maas.api.alerts import AlertController
 from maas.api.bookings import BookingController, OperatorBookingController, QuoteController
 from maas.api.deps import DEPENDENCIES, install
 from maas.api.driver import DriverController, driver_socket
@@ -97,6 +99,7 @@ def create_app(settings: Settings) -> Litestar:
                 feed_versions=FeedService(db, settings),
                 transit=transit,
                 protection=protection,
+                alerts=AlertService(db),
                 reoptimizer=reoptimizer,
             )
             install(app, services)
@@ -134,6 +137,7 @@ def create_app(settings: Settings) -> Litestar:
             OperatorBookingController,
             FleetController,
             ReoptimizationController,
+            AlertController,
             AdminController,
             SessionController,
             AuditController,

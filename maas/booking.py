@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from maas.alerts import delay_condition, resolve_alerts
 from maas.area import covers, polygon_of
 from maas.db import Connection, audit
 from maas.db import bookings as booking_repo
@@ -500,6 +501,7 @@ class BookingService:
             if dispatcher is not None and str(booking_id) in dispatcher.rides:
                 dispatcher.cancel(str(booking_id))
             await booking_repo.set_status(conn, booking_id, "cancelled", user.id, reason)
+            await resolve_alerts(conn, booking_id, ["%"], f"the booking was cancelled by its {user.role}")
             if user.role in ("operator", "admin"):
                 await audit.record(conn, user.id, "cancel_booking", str(booking_id), {"reason": reason})
             if dispatcher is not None and booking.shift_id is not None:
@@ -536,6 +538,9 @@ class BookingService:
                 await audit.record(
                     conn, user.id, "reassign_booking", str(booking_id), {"vehicle": str(vehicle_id), "reason": reason}
                 )
+                # Another vehicle: its delay is another estimate. (A broken connection stays: the promise
+                # is the same on any vehicle.)
+                await resolve_alerts(conn, booking_id, [delay_condition("%")], f"reassigned to vehicle {vehicle_id}")
                 await fleet.commit(conn, {shift, str(booking.shift_id)})
                 return msgspec.structs.replace(booking, vehicle_id=vehicle_id, shift_id=uuid.UUID(shift))
             raise Conflict(errors[0] if errors else "the ride does not fit that vehicle")

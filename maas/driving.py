@@ -11,6 +11,7 @@ from typing import Literal, get_args
 import asyncpg
 import msgspec
 
+from maas.alerts import NO_SHOW, delay_condition, raise_alert, resolve_alerts
 from maas.db import Connection, audit, locks
 from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
@@ -25,7 +26,7 @@ from maas.fleet import FleetService
 from maas.model import BookingRecord, ServiceRules, ShiftRecord, User
 from maas.realtime import Hub, announce_positions
 from maas.served import Serving
-from maas.wire import Latitude, Longitude
+from maas.wire import Latitude, Longitude, iso
 from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.model import DispatchError, StopEvent
 from routing.spatial import haversine_m
@@ -453,8 +454,24 @@ class DriverService:
             dispatcher.record(str(booking_id), event, at_s)
             status = STATUS_AFTER[event]
             await booking_repo.set_status(conn, booking_id, status, user.id, note, at)
+            await _alert_on(conn, msgspec.structs.replace(booking, status=status), event, at)
             await fleet.commit(conn, {str(shift.id)})
         return EventOutcome(booking=msgspec.structs.replace(booking, status=status), notes=notes)
+
+
+async def _alert_on(conn: Connection, booking: BookingRecord, event: StopEvent, at: dt.datetime) -> None:
+    """A stop event's alerts: a no-show is raised; a delay is over at the stop the vehicle served."""
+    if event is StopEvent.PICKED_UP:
+        await resolve_alerts(conn, booking.id, [delay_condition("pickup")], f"picked up at {iso(at)}")
+        return
+    what = "dropped off" if event is StopEvent.DROPPED_OFF else "reported as a no-show"
+    await resolve_alerts(conn, booking.id, [delay_condition("%")], f"{what} at {iso(at)}")
+    if event is StopEvent.NO_SHOW:
+        detail = (
+            f"no-show: the rider was not at the pickup; reported by the driver at {iso(at)}"
+            f" (pickup window from {iso(booking.pickup_earliest)} to {iso(booking.pickup_latest)})"
+        )
+        await raise_alert(conn, "no_show", "warning", NO_SHOW, booking, detail)
 
 
 __all__ = ["DriverService", "EventOutcome", "PlannedStop", "PositionFix", "Schedules"]

@@ -15,7 +15,8 @@ time is the reference). Riders of ioki or Via hear of a bus running late before 
 window, so the alert does not wait for the promise to break; whether it does is in the message
 (`promise_broken`). An alert is pushed once on crossing the threshold and again for every further
 step of `delay_alert_s`; dropping back below the threshold pushes "on_time" once. Smaller swings
-are not repeated (GPS noise would otherwise alert on every ping).
+are not repeated (GPS noise would otherwise alert on every ping). Each ride's delay is also one alert
+of the operators' inbox (maas/alerts.py), updated at every step and resolved when on time again.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from maas.alerts import delay_condition, raise_alert, resolve_alerts
 from maas.db import delays as delay_repo
 from maas.db.bookings import add_event, list_active, utc
 from maas.db.database import Database
 from maas.db.positions import Position
-from maas.model import BookingRecord, ServiceRules, ShiftRecord
+from maas.model import AlertSeverity, BookingRecord, ServiceRules, ShiftRecord
 from maas.realtime import Hub, announce
 from maas.served import Serving
 from maas.wire import iso
@@ -286,8 +288,14 @@ class Etas:
                 if not changed:
                     continue
                 message = delay_message(kind, delay, shift)
-                await add_event(conn, booking.id, booking.status, None, _reason(kind, delay))
+                reason = _reason(kind, delay)
+                await add_event(conn, booking.id, booking.status, None, reason)
                 await announce(conn, message)
+                if kind == "delay":
+                    severity: AlertSeverity = "critical" if delay.promise_broken else "warning"
+                    await raise_alert(conn, "delay", severity, delay_condition(delay.stop), booking, reason)
+                else:
+                    await resolve_alerts(conn, booking.id, [delay_condition(delay.stop)], reason)
                 messages.append(message)
         return messages
 

@@ -287,3 +287,32 @@ class ReoptimizationRecord(msgspec.Struct, frozen=True, kw_only=True):
     moved_rides: int
     search_s: float
     duration_s: float
+
+
+# Migration 0030 lists the same values.
+AlertKind = Literal["connection_missed", "train_cancelled", "delay", "no_show"]
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+AlertSeverity = Literal["warning", "critical"]
+AlertState = Literal["open", "acknowledged", "resolved", "all"]  # open: not resolved (acknowledged or not)
+
+
+class AlertRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One condition the operators must see (migration 0030), with the status of its booking."""
+
+    id: uuid.UUID
+    kind: AlertKind
+    severity: AlertSeverity
+    condition: str
+    booking_id: uuid.UUID | None
+    journey_id: uuid.UUID | None
+    vehicle_id: uuid.UUID | None
+    shift_id: uuid.UUID | None
+    detail: str
+    raised_at: dt.datetime
+    updated_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: uuid.UUID | None
+    acknowledged_by_name: str | None
+    resolved_at: dt.datetime | None
+    resolution: str | None
+    booking_status: BookingStatus | None

@@ -28,12 +28,13 @@ from typing import Literal
 
 import msgspec
 
+from maas.alerts import connection_condition, raise_alert, resolve_alerts
 from maas.db import Connection
 from maas.db import bookings as booking_repo
 from maas.db import journeys as journey_repo
 from maas.db.database import Database
 from maas.fleet import FleetService, now_s
-from maas.model import BookingRecord, ConnectionState, JourneyLegRecord, ServiceRules
+from maas.model import AlertKind, AlertSeverity, BookingRecord, ConnectionState, JourneyLegRecord, ServiceRules
 from maas.realtime import announce
 from maas.served import Serving
 from maas.transit_rt import TransitRealtime
@@ -195,6 +196,7 @@ class ConnectionGuard:
         if leg.connection_kind == "first_mile":
             if not cancelled:
                 await journey_repo.set_connection(conn, leg.journey_id, leg.leg, expected, state)
+                await _recovered(conn, leg, f"the train {trip} runs again")
                 return None  # a late train waits for its feeder by itself
             detail = (
                 f"the train {trip} you ride to at {leg.connection_stop} ({leg.connection_at:%H:%M}) is cancelled;"
@@ -207,6 +209,7 @@ class ConnectionGuard:
             return await self._alert(conn, leg, booking, "cancelled", expected, detail)
         if state == "on_time":
             await journey_repo.set_connection(conn, leg.journey_id, leg.leg, expected, state)
+            await _recovered(conn, leg, f"the train {trip} is on time again")
             return None
         change = dt.timedelta(seconds=leg.change_s or 0)
         wait = (expected - leg.connection_at).total_seconds()
@@ -242,6 +245,7 @@ class ConnectionGuard:
                 await booking_repo.set_promise(conn, updated, detail, None)
                 await journey_repo.set_connection(conn, leg.journey_id, leg.leg, expected, "waiting")
                 await journey_repo.add_event(conn, leg.journey_id, "waiting_for_train", detail, None)
+                await _recovered(conn, leg, f"the Rufbus waits for the train {trip}")
                 await _tell(conn, leg, updated, "waiting", detail, None)
                 return Decision(journey_id=leg.journey_id, booking_id=booking.id, state="waiting", detail=detail)
         else:
@@ -266,9 +270,19 @@ class ConnectionGuard:
         await journey_repo.set_connection(conn, leg.journey_id, leg.leg, expected, state)
         await journey_repo.set_status(conn, leg.journey_id, "at_risk")
         await journey_repo.add_event(conn, leg.journey_id, "connection_at_risk", detail, None)
+        # A stranded rider on the way home is critical; a first-mile rider told before pickup can rebook.
+        kind: AlertKind = "train_cancelled" if state == "cancelled" else "connection_missed"
+        severity: AlertSeverity = "warning" if leg.connection_kind == "first_mile" else "critical"
+        await raise_alert(conn, kind, severity, connection_condition(leg.leg), booking, detail, leg.journey_id)
         await _tell(conn, leg, booking, state, detail, "the operator decides")
         log.warning("journey %s: %s", leg.journey_id, detail)
         return Decision(journey_id=leg.journey_id, booking_id=booking.id, state=state, detail=detail)
+
+
+async def _recovered(conn: Connection, leg: JourneyLegRecord, why: str) -> None:
+    """The connection holds again: its open alert (if one is) is resolved."""
+    assert leg.booking_id is not None
+    await resolve_alerts(conn, leg.booking_id, [connection_condition(leg.leg)], why)
 
 
 async def _tell(

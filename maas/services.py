@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from maas.alerts import AlertService
 from maas.booking import BookingService
 from maas.db.database import Database
 from maas.definition import DefinitionService
@@ -42,3 +43,4 @@ class Services:
     protection: ConnectionGuard  # rides that wait for late trains, journeys at risk
     transit: TransitRealtime  # GTFS-Realtime: stored messages, the trip updates' overlay, transit vehicles
     reoptimizer: FleetReoptimizer  # re-optimises the live plans now and then, in a worker process
+    alerts: AlertService  # the operators' alert inbox

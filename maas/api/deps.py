@@ -12,6 +12,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from maas.alerts import AlertService
 from maas.booking import BookingService
 from maas.db.database import Database
 from maas.definition import DefinitionService
@@ -114,6 +115,10 @@ def _reoptimizer(state: State) -> FleetReoptimizer:
     return _services(state).reoptimizer
 
 
+def _alerts(state: State) -> AlertService:
+    return _services(state).alerts
+
+
 DEPENDENCIES: dict[str, Any] = {
     "settings": Provide(_settings, sync_to_thread=False),
     "db": Provide(_db, sync_to_thread=False),
@@ -131,4 +136,5 @@ DEPENDENCIES: dict[str, Any] = {
     "feed_versions": Provide(_feed_versions, sync_to_thread=False),
     "transit": Provide(_transit, sync_to_thread=False),
     "reoptimizer": Provide(_reoptimizer, sync_to_thread=False),
+    "alerts": Provide(_alerts, sync_to_thread=False),
 }

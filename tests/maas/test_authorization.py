@@ -38,6 +38,10 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/fleet/live"): STAFF,
     ("GET", "/fleet/reoptimizations"): STAFF,
     ("POST", "/fleet/reoptimizations"): STAFF,
+    ("GET", "/alerts"): STAFF,
+    ("GET", "/alerts/{alert_id:uuid}"): STAFF,
+    ("POST", "/alerts/{alert_id:uuid}/acknowledge"): STAFF,
+    ("POST", "/alerts/{alert_id:uuid}/resolve"): STAFF,
     ("GET", "/audit"): STAFF,
     ("PUT", "/service-area"): STAFF,
     ("GET", "/service-area"): set(ROLES),
@@ -94,6 +98,7 @@ def _url(path: str) -> str:
         .replace("{journey_id:uuid}", str(uuid.uuid4()))
         .replace("{user_id:uuid}", str(uuid.uuid4()))
         .replace("{session_id:uuid}", str(uuid.uuid4()))
+        .replace("{alert_id:uuid}", str(uuid.uuid4()))
         .replace("{network_id:int}", "999999")
         .replace("{feed_id:str}", "no-such-feed")
     )

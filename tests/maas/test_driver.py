@@ -540,3 +540,79 @@ def test_stop_rules_come_from_the_service_definition(lone: World) -> None:
     opens = dt.datetime.fromisoformat(other["pickup_window"]["earliest"])
     assert dt.datetime.fromisoformat(wait.json()["allowed_at"]) == opens + dt.timedelta(minutes=2)
     assert "a no-show counts 2 min after the arrival" in wait.json()["detail"]
+
+
+def test_a_no_show_is_an_alert_an_operator_acknowledges_and_closes_with_an_audited_note(lone: World) -> None:
+    world = lone
+    world.bus(KUPPINGEN)
+    _, rider = world.users.make("rider")
+    booking = world.book(rider, KUPPINGEN, HERRENBERG_BAHNHOF)
+    bus = world.bus_of(booking)
+    client, operator = world.client, world.operator
+    now = dt.datetime.now(dt.UTC)
+    # The driver waited past the window's start and rules.no_show_wait_s.
+    world.sql(
+        "UPDATE bookings SET pickup_earliest = $2 WHERE id = $1",
+        uuid.UUID(booking["id"]),
+        now - dt.timedelta(minutes=10),
+    )
+    arrived = {"booking_id": booking["id"], "event": "arrived", "at": (now - dt.timedelta(minutes=6)).isoformat()}
+    assert client.post("/driver/events", headers=bus.headers, json=arrived).status_code == 200
+    with client.websocket_connect("/ws/fleet", headers=operator) as fleet:
+        assert fleet.receive_json(timeout=10)["type"] == "snapshot"
+        gone = client.post(
+            "/driver/events", headers=bus.headers, json={"booking_id": booking["id"], "event": "no_show"}
+        )
+        assert gone.status_code == 200, gone.text
+        pushed = next(m for m in iter(lambda: fleet.receive_json(timeout=10), None) if m["type"] == "alert")["alert"]
+    (alert,) = client.get("/alerts", headers=operator, params={"kind": "no_show", "booking_id": booking["id"]}).json()
+    assert alert == pushed and alert["booking_id"] == booking["id"] and alert["vehicle_id"] == bus.vehicle_id
+    assert alert["shift_id"] == bus.shift_id and alert["severity"] == "warning" and "no-show" in alert["detail"]
+    assert alert["actions"] == ["call_rider", "call_driver"] and alert["acknowledged_at"] is None
+
+    # Riders and drivers see no alerts; bad parameters are refused.
+    url = f"/alerts/{alert['id']}"
+    for who in (rider, bus.headers):
+        assert client.get("/alerts", headers=who).status_code == 403
+        assert client.post(f"{url}/acknowledge", headers=who).status_code == 403
+    for bad in ({"state": "closed"}, {"kind": "fire"}, {"limit": "0"}, {"limit": "501"}, {"offset": "-1"}):
+        answer = client.get("/alerts", headers=operator, params=bad)
+        assert answer.status_code == 400, (bad, answer.text)
+    assert client.post(f"{url}/acknowledge", headers=operator, json={"note": "x" * 501}).status_code == 400
+    assert client.post(f"/alerts/{uuid.uuid4()}/acknowledge", headers=operator).status_code == 404
+
+    # Acknowledged: who and when, and the note in the audit log; again by the same operator: as it is;
+    # by another: 409 naming who took it.
+    me, other = world.users.make("operator", name="Dispatcher Ute"), world.users.make("operator")
+    taken = client.post(f"{url}/acknowledge", headers=me[1], json={"note": "calling the rider"})
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["acknowledged_by"] == "Dispatcher Ute" and taken.json()["acknowledged_at"] is not None
+    assert client.post(f"{url}/acknowledge", headers=me[1]).json() == taken.json()
+    second = client.post(f"{url}/acknowledge", headers=other[1])
+    assert second.status_code == 409 and second.json()["acknowledged_by"] == "Dispatcher Ute"
+    (entry,) = world.sql(
+        "SELECT actor, details FROM audit_log WHERE action = 'acknowledge_alert' AND subject = $1", alert["id"]
+    )
+    assert entry["actor"] == me[0].id
+    assert json.loads(entry["details"]) == {"kind": "no_show", "booking": booking["id"], "note": "calling the rider"}
+    listed = client.get(
+        "/alerts", headers=operator, params={"state": "acknowledged", "booking_id": booking["id"]}
+    ).json()
+    assert [a["id"] for a in listed] == [alert["id"]]
+
+    # Closed by hand (a no-show ends nowhere else): resolved, audited; then nothing more to acknowledge.
+    closed = client.post(f"{url}/resolve", headers=me[1], json={"note": "rider took a taxi"})
+    assert closed.status_code == 200, closed.text
+    assert (
+        closed.json()["resolution"] == "closed by Dispatcher Ute: rider took a taxi" and closed.json()["actions"] == []
+    )
+    assert client.post(f"{url}/acknowledge", headers=other[1]).status_code == 409
+    assert client.post(f"{url}/resolve", headers=me[1]).status_code == 409
+    assert not client.get("/alerts", headers=operator, params={"booking_id": booking["id"]}).json()
+    assert client.get(url, headers=operator).json() == closed.json()
+    assert (
+        world.sql("SELECT count(*) AS n FROM audit_log WHERE action = 'resolve_alert' AND subject = $1", alert["id"])[
+            0
+        ]["n"]
+        == 1
+    )

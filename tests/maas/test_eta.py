@@ -198,3 +198,55 @@ def test_a_bus_standing_still_for_8_minutes_makes_the_pickup_8_minutes_later_and
     assert reasons == ["delay", "on time again"], events
     (state,) = world.sql("SELECT level, stop FROM ride_delays WHERE booking_id = $1", uuid.UUID(booking["id"]))
     assert (state["level"], state["stop"]) == (0, "pickup")
+
+
+def _alerts(world: World, **params: str) -> list[dict[str, Any]]:
+    answer = world.client.get("/alerts", headers=world.operator, params=params)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json())
+
+
+def test_a_growing_delay_is_one_alert_updated_then_resolved_on_time_and_raised_anew_later(world: World) -> None:
+    """With rules.delay_alert_s at 2 minutes, the bus standing 8 minutes in Nebringen raises the ride's
+    delay step by step: the operators' inbox holds one delay alert, updated at each step (and pushed on
+    /ws/fleet each time), resolved once the bus is at the rider's door; late again is a new alert."""
+    bus = world.bus(ROHRAU)
+    _, rider = world.users.make("rider")
+    booking = world.book(rider, ROHRAU, HERRENBERG_BAHNHOF, earliest_pickup=soon(0))
+    assert world.bus_of(booking) == bus
+    _define(world, position_max_age_s=900, delay_alert_s=120)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=8)
+
+    with world.client.websocket_connect("/ws/fleet", headers=world.operator) as fleet:
+        assert fleet.receive_json(timeout=10)["type"] == "snapshot"
+        for m in range(9):
+            _post(world, bus.headers, [_fix(NEBRINGEN, start + dt.timedelta(minutes=m))])
+        (alert,) = _alerts(world)
+        seen = _messages_until(fleet, "alert")
+        while seen[-1]["alert"] != alert:
+            seen += _messages_until(fleet, "alert")
+        delays = [m for m in seen if m["type"] == "delay"]
+        pushed = [m["alert"] for m in seen if m["type"] == "alert"]
+        assert len(delays) >= 2, seen  # the delay grew by at least one more step of 2 minutes
+        (alert,) = _alerts(world)
+        assert {a["id"] for a in pushed} == {alert["id"]}, "one alert, updated: not one per step"
+        assert alert["kind"] == "delay" and alert["booking_id"] == booking["id"]
+        assert alert["vehicle_id"] == str(bus.vehicle_id) and alert["shift_id"] == str(bus.shift_id)
+        assert alert["severity"] == ("critical" if delays[-1]["promise_broken"] else "warning")
+        assert f"{delays[-1]['minutes_late']} min late" in alert["detail"], alert
+        assert _t(alert["updated_at"]) > _t(alert["raised_at"]) and alert["resolved_at"] is None
+        assert alert["actions"] == ["call_rider", "call_driver", "reassign"]
+        assert pushed[-1] == alert
+
+        _post(world, bus.headers, [_fix(ROHRAU, start + dt.timedelta(minutes=8, seconds=10))])
+        resolved = next(m["alert"] for m in _messages_until(fleet, "alert") if m["type"] == "alert")
+    assert resolved["id"] == alert["id"] and resolved["resolution"].startswith("on time again")
+    assert resolved["actions"] == [] and resolved["resolved_at"] is not None
+    assert not _alerts(world)
+    assert _alerts(world, state="resolved") == [resolved]
+
+    # The bus drives off without the rider and is late for them again: a new alert, not the old one.
+    _post(world, bus.headers, [_fix(NEBRINGEN, start + dt.timedelta(minutes=8, seconds=20))])
+    (again,) = _alerts(world)
+    assert again["id"] != alert["id"] and again["kind"] == "delay"
+    assert [a["id"] for a in _alerts(world, state="all")] == [again["id"], alert["id"]]

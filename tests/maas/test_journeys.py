@@ -450,13 +450,24 @@ def test_a_late_s1_makes_the_rufbus_wait_or_warns_rider_and_operator(
         )
         assert posted.status_code == 201, posted.text
         warned = _events_until(app, rider, journey["id"], "connection_at_risk")
-        told = None
+        told, pushed = None, None
         for _ in range(50):
             message = fleet.receive_json(timeout=10)
+            if message.get("type") == "alert" and message["alert"]["booking_id"] == ride["booking_id"]:
+                pushed = message["alert"]
             if message.get("type") == "journey":
                 told = message
                 break
     assert warned["status"] == "at_risk"
+    # The operators' inbox holds it after a reload too: one open alert, the one pushed.
+    listed = app.get("/alerts", headers=operator, params={"booking_id": ride["booking_id"]})
+    assert listed.status_code == 200, listed.text
+    (alert,) = listed.json()
+    assert pushed == alert and alert["kind"] == "connection_missed" and alert["severity"] == "critical"
+    assert told is not None and alert["journey_id"] == journey["id"] and alert["vehicle_id"] == told["vehicle_id"]
+    assert "25 min late" in alert["detail"] and alert["resolved_at"] is None
+    assert alert["actions"] == ["reassign", "book_next", "cancel", "call_rider"]
+    assert app.get("/alerts", headers=rider).status_code == 403
     alert = next(e["detail"] for e in warned["events"] if e["kind"] == "connection_at_risk")
     assert "25 min late" in alert and "cannot wait" in alert and ("Next option" in alert or "No vehicle" in alert)
     assert told is not None and told["journey_id"] == journey["id"] and told["state"] == "missed"
@@ -492,6 +503,14 @@ def test_a_first_mile_rider_is_told_before_pickup_when_the_train_is_cancelled(
     told = _events_until(app, rider, journey["id"], "connection_at_risk")
     assert told["status"] == "at_risk" and told["legs"][0]["ride"]["status"] == "confirmed"
     assert "cancelled" in next(e["detail"] for e in told["events"] if e["kind"] == "connection_at_risk")
+    booking_id = journey["legs"][0]["ride"]["booking_id"]
+    (alert,) = app.get("/alerts", headers=operator, params={"booking_id": booking_id, "kind": "train_cancelled"}).json()
+    assert alert["severity"] == "warning" and alert["journey_id"] == journey["id"]  # told before pickup
+    # The rider cancels the ride: nothing is left to act on.
+    assert app.post(f"/bookings/{booking_id}/cancel", headers=rider).status_code == 200
+    (over,) = app.get("/alerts", headers=operator, params={"booking_id": booking_id, "state": "resolved"}).json()
+    assert over["id"] == alert["id"] and over["resolution"] == "the booking was cancelled by its rider"
+    assert over["actions"] == [] and not app.get("/alerts", headers=operator, params={"booking_id": booking_id}).json()
     # Clear the cancellation for the other tests of the module.
     empty = pb.FeedMessage()
     empty.header.gtfs_realtime_version = "2.0"

@@ -95,6 +95,15 @@ def test_a_rider_exports_their_data_and_deletes_their_account(world: World) -> N
     assert stored["id"] == str(journey) and stored["itinerary"]["legs"][0]["to"]["name"] == "Ehningen"
     assert [e["detail"] for e in stored["events"]] == ["S1 to Ehningen"] and len(stored["legs"]) == 1
     assert _driver_stops(world, coming)  # the ride is in its bus's plan
+    # An alert of the journey's connection, as connection protection raises it (maas/protection.py).
+    alert = uuid.uuid4()
+    world.sql(
+        "INSERT INTO alerts (id, kind, severity, condition, booking_id, journey_id, detail)"
+        " VALUES ($1, 'connection_missed', 'critical', 'connection:0', $2, $3, 'the S1 is 25 min late at Ehningen')",
+        alert,
+        uuid.UUID(coming["id"]),
+        journey,
+    )
 
     erased = world.client.delete("/me", headers=headers)
     assert erased.status_code == 200, erased.text
@@ -107,6 +116,7 @@ def test_a_rider_exports_their_data_and_deletes_their_account(world: World) -> N
     # Nothing of the rider is left: account, journeys, their own words.
     assert world.sql("SELECT 1 FROM users WHERE id = $1", rider.id) == []
     assert world.sql("SELECT 1 FROM journeys WHERE id = $1", journey) == []
+    assert world.sql("SELECT 1 FROM alerts WHERE id = $1", alert) == []  # it went with the journey
     assert world.sql("SELECT 1 FROM booking_events WHERE reason LIKE '%Weber%'") == []
     assert world.sql("SELECT 1 FROM bookings WHERE rider_id = $1", rider.id) == []
     assert "Petra" not in json.dumps(_audit(world))
@@ -140,6 +150,15 @@ def test_an_operator_erases_a_phone_caller_and_the_audit_log_keeps_no_number(wor
     # The audit log records the phone booking and the caller, never the number.
     [entry] = [e for e in _audit(world) if e["action"] == "phone_booking" and e["subject"] == booking["id"]]
     assert entry["details"] == {"caller": "Erika Muster"}
+    # An alert never keeps the caller's number, whoever writes its detail.
+    world.sql(
+        "INSERT INTO alerts (id, kind, severity, condition, booking_id, detail)"
+        " VALUES ($1, 'no_show', 'warning', 'no_show', $2, 'no-show: call +49 7032 555 0101')",
+        uuid.uuid4(),
+        uuid.UUID(booking["id"]),
+    )
+    [kept] = world.sql("SELECT detail FROM alerts WHERE booking_id = $1", uuid.UUID(booking["id"]))
+    assert kept["detail"] == "no-show: call [phone]"
     erase = {"phone": "+49 (7032) 555-0101"}
     refused = world.client.post("/operator/callers/erase", headers=world.operator, json=erase)
     assert refused.status_code == 409 and refused.json()["bookings"] == [booking["id"]], refused.text
