@@ -180,6 +180,44 @@ def test_an_operator_cancels_a_booking_with_a_reason_that_is_audited(
     assert entry["details"].get("reason") == "Fahrgast hat angerufen: Arzttermin verschoben"
 
 
+def test_an_operator_moves_a_booking_to_another_vehicle_with_a_reason(
+    console: Watched, staff: Staff, api: httpx.Client
+) -> None:
+    first, _ = _on_shift_now(api, staff, "Rufbus Alt")
+    pickup = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=45)).isoformat()
+    ride = {"origin": {"lat": 48.5627, "lon": 8.8481}, "destination": {"lat": 48.5935, "lon": 8.8630}}
+    booked = api.post(
+        "/operator/bookings",
+        headers=staff.operator,
+        json={"caller": {"name": "Paula Umbuch", "phone": "07032 4321"}, "ride": {**ride, "earliest_pickup": pickup}},
+    )
+    assert booked.status_code == 201, booked.text
+    booking = booked.json()
+    target, _ = _on_shift_now(api, staff, "Rufbus Neu")
+    target_name = next(v["name"] for v in api.get("/vehicles", headers=staff.operator).json() if v["id"] == target)
+    console.sign_in(staff.login)
+    page = console.page
+    _go(page, "bookings")
+    page.fill("#bf-q", "Paula Umbuch")
+    page.click("#bookings-filter button[type=submit]")
+    row = page.locator(f"#bookings-table tr[data-booking-id='{booking['id']}']")
+    row.get_by_role("button", name="Umdisponieren").click()
+    dialog = page.locator("#reassign-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("select").select_option(target)
+    dialog.locator("textarea").fill("Rufbus Alt hat eine Panne")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#toasts")).to_contain_text(target_name)
+    expect(row).to_contain_text(target_name)
+    moved = api.get(f"/bookings/{booking['id']}", headers=staff.operator).json()
+    assert moved["vehicle_id"] == target and moved["pickup_window"] == booking["pickup_window"]
+    audit = api.get("/audit", headers=staff.operator).json()
+    entry = next(e for e in audit if e["subject"] == booking["id"] and "reassign" in e["action"])
+    assert entry["details"].get("reason") == "Rufbus Alt hat eine Panne"
+    assert first != target
+
+
 def test_the_console_switches_between_german_and_english_and_keeps_the_choice(console: Watched, staff: Staff) -> None:
     console.sign_in(staff.login)
     page = console.page
