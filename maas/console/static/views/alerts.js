@@ -7,6 +7,7 @@ import { debounce, el, report, toast } from "../ui.js";
 import { byId, cancel, reassign } from "./bookings.js";
 
 let wired = false;
+const announced = new Set();
 
 function kindText(kind) {
   const key = `alerts.kind.${kind}`;
@@ -32,6 +33,11 @@ function item(alert) {
       }),
     );
   }
+  if (state !== "resolved") {
+    buttons.append(
+      el("button", { type: "button", class: "resolve", text: i18n.t("action.resolve"), onclick: () => resolve(alert).catch(report) }),
+    );
+  }
   if (alert.booking_id) {
     buttons.append(el("a", { href: `#/bookings?q=${alert.booking_id}`, class: "button", text: i18n.t("action.booking") }));
     const actions = alert.actions || [];
@@ -44,6 +50,7 @@ function item(alert) {
   if (alert.acknowledged_at)
     facts.push(i18n.t("alerts.acked", { who: alert.acknowledged_by || "?", at: i18n.clock(alert.acknowledged_at) }));
   if (alert.resolved_at) facts.push(i18n.t("alerts.resolved_at", { at: i18n.clock(alert.resolved_at) }));
+  if (alert.resolution) facts.push(alert.resolution);
   return el(
     "li",
     { class: `alert ${alert.severity || "warning"} ${state}`, dataset: { alertId: alert.id, kind: alert.kind, state } },
@@ -64,6 +71,12 @@ async function act(alert, action) {
 
 async function acknowledge(alert) {
   await post(`/alerts/${alert.id}/acknowledge`, {});
+  await load();
+  await count();
+}
+
+async function resolve(alert) {
+  await post(`/alerts/${alert.id}/resolve`, {});
   await load();
   await count();
 }
@@ -103,7 +116,8 @@ const refresh = debounce((visible) => {
 export function live(message, visible) {
   if (message.type !== "alert") return;
   const alert = message.alert;
-  if (alert && !alert.acknowledged_at && !alert.resolved_at && message.event !== "updated") {
+  if (alert && !alert.acknowledged_at && !alert.resolved_at && !announced.has(alert.id)) {
+    announced.add(alert.id); // a delay growing updates its alert: told once
     toast(i18n.t("alerts.new", { kind: kindText(alert.kind), detail: alert.detail }), "alert");
   }
   refresh(visible);
