@@ -19,6 +19,7 @@ from maas.api.feeds import FeedController, NetworkController
 from maas.api.fleet import FleetController
 from maas.api.health import health, ready
 from maas.api.journeys import JourneyController
+from maas.api.operator_journeys import OperatorJourneyController
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.me import MeController
 from maas.api.plan import PlanController
@@ -142,6 +143,7 @@ def create_app(settings: Settings) -> Litestar:
             NetworkController,
             PlanController,
             JourneyController,
+            OperatorJourneyController,
             GtfsRtController,
             TransitController,
             DriverController,
