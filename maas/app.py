@@ -19,9 +19,9 @@ from maas.api.feeds import FeedController, NetworkController
 from maas.api.fleet import FleetController
 from maas.api.health import health, ready
 from maas.api.journeys import JourneyController
-from maas.api.operator_journeys import OperatorJourneyController
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.me import MeController
+from maas.api.operator_journeys import OperatorJourneyController
 from maas.api.plan import PlanController
 from maas.api.privacy import CallerController
 from maas.api.problems import ClosedStructs, JsonRequest, ProblemResponses, single_query_values
