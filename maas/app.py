@@ -23,6 +23,7 @@ from maas.api.health import health, ready
 from maas.api.journeys import JourneyController
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.me import MeController
+from maas.api.operator_journeys import OperatorJourneyController
 from maas.api.plan import PlanController
 from maas.api.privacy import CallerController
 from maas.api.problems import ClosedStructs, JsonRequest, ProblemResponses, single_query_values
@@ -147,6 +148,7 @@ def create_app(settings: Settings) -> Litestar:
             NetworkController,
             PlanController,
             JourneyController,
+            OperatorJourneyController,
             GtfsRtController,
             TransitController,
             DriverController,

@@ -18,7 +18,8 @@ import uuid
 import msgspec
 
 from maas.area import covers, polygon_of
-from maas.db import Connection
+from maas.booking import Caller
+from maas.db import Connection, audit
 from maas.db import fleet as fleet_repo
 from maas.db import journeys as journey_repo
 from maas.db.bookings import find_booking, utc
@@ -77,14 +78,16 @@ def _without_rides(plan: Plan) -> Plan:
     return Plan(itineraries=[it for it in plan.itineraries if not any(leg.mode == "on_demand" for leg in it.legs)])
 
 
-def _replayed(known: JourneyRecord, itinerary_id: uuid.UUID, key: str) -> JourneyRecord:
-    """The journey an Idempotency-Key booked, if this request is its retry (same itinerary); Invalid
-    when the key is reused for another one."""
+def _replayed(known: JourneyRecord, itinerary_id: uuid.UUID, key: str, caller: Caller | None) -> JourneyRecord:
+    """The journey an Idempotency-Key booked, if this request is its retry (same itinerary, same
+    caller); Invalid when the key is reused for another one."""
     if known.itinerary_id != itinerary_id:
         raise Invalid(
             f"Idempotency-Key {key!r} was used for booking itinerary {known.itinerary_id}; use a new key for"
             " another itinerary"
         )
+    if (known.caller_name, known.caller_phone) != ((caller.name, caller.phone) if caller else (None, None)):
+        raise Invalid(f"Idempotency-Key {key!r} was used for booking this itinerary for another caller")
     return known
 
 
@@ -186,18 +189,19 @@ class JourneyService:
 
     # -- booking ----------------------------------------------------------------------------------------
     async def book(
-        self, user: User, itinerary_id: uuid.UUID, idempotency_key: str | None
+        self, user: User, itinerary_id: uuid.UUID, idempotency_key: str | None, caller: Caller | None = None
     ) -> tuple[JourneyRecord, bool]:
         """(journey, created): every ride of the itinerary booked with its connection's promise, or
-        none (Conflict with the itineraries a new plan finds). A repeated Idempotency-Key returns the
-        first journey unchanged."""
+        none (Conflict with the itineraries a new plan finds); for a phone `caller` (an operator books)
+        the journey and its rides name the caller instead of the user. A repeated Idempotency-Key
+        returns the first journey unchanged."""
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
             raise Invalid("Idempotency-Key must have 1 to 200 characters")
         async with self.db.pool.acquire() as conn:
             if idempotency_key is not None:
                 known = await journey_repo.find_by_idempotency_key(conn, user.id, idempotency_key)
                 if known is not None:
-                    return _replayed(known, itinerary_id, idempotency_key), False
+                    return _replayed(known, itinerary_id, idempotency_key, caller), False
             stored = await journey_repo.find_itinerary(conn, itinerary_id)
         if stored is None or (stored.owner_id != user.id and user.role not in STAFF):
             raise NotFound(f"no itinerary {itinerary_id}: plan again")
@@ -208,7 +212,7 @@ class JourneyService:
         rides = _rides.decode(stored.rides)
         if not rides:
             async with self.db.pool.acquire() as conn, conn.transaction():
-                return await self._store(conn, user, itinerary_id, itinerary, rides, [], idempotency_key)
+                return await self._store(conn, user, itinerary_id, itinerary, rides, [], idempotency_key, caller)
         fleet = self.serving.fleet()
         if fleet is None:
             raise Conflict("no on-demand service is configured (serve a network built with --osm)")
@@ -217,7 +221,7 @@ class JourneyService:
             if idempotency_key is not None:
                 known = await journey_repo.find_by_idempotency_key(locked, user.id, idempotency_key)
                 if known is not None:
-                    return _replayed(known, itinerary_id, idempotency_key), False
+                    return _replayed(known, itinerary_id, idempotency_key, caller), False
             if await journey_repo.find_by_itinerary(locked, itinerary_id) is not None:
                 raise Conflict("this itinerary is booked already: see GET /journeys")
             fleet_version, area_version = await fleet_repo.read_versions(locked)
@@ -226,11 +230,15 @@ class JourneyService:
             if dispatcher is None:
                 refusal = "no vehicle is on shift"
             else:
-                bookings = await self._book_rides(locked, fleet, user, itinerary, rides, definition, area_version)
+                bookings = await self._book_rides(
+                    locked, fleet, user, itinerary, rides, definition, area_version, caller
+                )
                 if isinstance(bookings, str):
                     refusal = bookings
                 else:
-                    return await self._store(locked, user, itinerary_id, itinerary, rides, bookings, idempotency_key)
+                    return await self._store(
+                        locked, user, itinerary_id, itinerary, rides, bookings, idempotency_key, caller
+                    )
         raise await self._refusal(user, wish, refusal)
 
     async def _book_rides(
@@ -242,6 +250,7 @@ class JourneyService:
         rides: list[Ride],
         definition: ServiceDefinition | None,
         area_version: int | None,
+        caller: Caller | None,
     ) -> list[BookingRecord] | str:
         """Book every ride on the copy and store it (under the fleet lock held by the caller); the
         reason when one no longer fits (the copy is then dropped: the transaction rolls back)."""
@@ -269,9 +278,9 @@ class JourneyService:
                 return f"the on-demand leg from {leg.from_.name} to {leg.to.name} no longer fits any vehicle"
             record = BookingRecord(
                 id=uuid.UUID(request.id),
-                rider_id=user.id,
-                caller_name=None,
-                caller_phone=None,
+                rider_id=user.id if caller is None else None,
+                caller_name=caller.name if caller else None,
+                caller_phone=caller.phone if caller else None,
                 created_by=user.id,
                 origin_lat=leg.from_.lat,
                 origin_lon=leg.from_.lon,
@@ -292,6 +301,10 @@ class JourneyService:
             outcome = await fleet.book_ride(conn, record, area_version, None)
             if outcome.outcome != "booked":
                 raise RuntimeError(f"maas_book answered {outcome.outcome!r} under the fleet lock")
+            if caller is not None:  # audited as every phone booking (the log keeps no number: 0029)
+                await audit.record(
+                    conn, user.id, "phone_booking", str(record.id), {"caller": caller.name, "phone": caller.phone}
+                )
             records.append(record)
         return records
 
@@ -304,19 +317,21 @@ class JourneyService:
         rides: list[Ride],
         bookings: list[BookingRecord],
         idempotency_key: str | None,
+        caller: Caller | None,
     ) -> tuple[JourneyRecord, bool]:
         journey_id = uuid.uuid4()
         booked = {ride.leg: (ride, record) for ride, record in zip(rides, bookings, strict=True)}
         await journey_repo.insert_journey(
             conn,
             journey_id,
-            user.id,
+            user.id if caller is None else None,
             user.id,
             itinerary_id,
             itinerary.departure,
             itinerary.arrival,
             _encode(itinerary),
             idempotency_key,
+            (caller.name, caller.phone) if caller else None,
         )
         for k, leg in enumerate(itinerary.legs):
             ride, record = booked.get(k, (None, None))

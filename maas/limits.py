@@ -28,6 +28,7 @@ BUDGETS: dict[tuple[str, str], Budget] = {
     ("POST", "/bookings"): "booking",
     ("POST", "/operator/bookings"): "booking",  # phone bookings
     ("POST", "/journeys"): "booking",
+    ("POST", "/operator/journeys"): "booking",  # journeys booked for phone callers
     ("POST", "/sessions"): "sign-in",
     ("POST", "/feeds"): "upload",
 }

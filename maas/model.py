@@ -238,7 +238,7 @@ class JourneyRecord(msgspec.Struct, frozen=True, kw_only=True):
     """A booked journey: the itinerary as booked (JSON of routing.plan.Itinerary) and its status."""
 
     id: uuid.UUID
-    rider_id: uuid.UUID
+    rider_id: uuid.UUID | None  # None for a phone caller's journey, booked by an operator
     created_by: uuid.UUID
     itinerary_id: uuid.UUID
     status: JourneyStatus
@@ -246,6 +246,8 @@ class JourneyRecord(msgspec.Struct, frozen=True, kw_only=True):
     arrival: dt.datetime
     itinerary: bytes
     created_at: dt.datetime
+    caller_name: str | None = None  # a phone caller's journey: whom it is for
+    caller_phone: str | None = None
 
 
 class StoredRealtime(msgspec.Struct, frozen=True, kw_only=True):

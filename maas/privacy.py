@@ -34,6 +34,7 @@ class RiderErasure(msgspec.Struct, frozen=True, kw_only=True):
 class CallerErasure(msgspec.Struct, frozen=True, kw_only=True):
     bookings: int  # phone bookings whose caller's name and number were pseudonymised
     audit_entries: int
+    journeys: int = 0  # journeys an operator booked for the caller, pseudonymised alike
 
 
 def phone_digits(phone: str) -> str:
@@ -78,8 +79,8 @@ class PrivacyService:
         return RiderErasure(cancelled=coming, rides_kept=rides, journeys_removed=journeys)
 
     async def erase_caller(self, actor: User, phone: str) -> CallerErasure:
-        """Pseudonymise every phone booking of the caller with this number (audited without it);
-        Conflict while one of their rides is still to be driven, NotFound when none has the number."""
+        """Pseudonymise every phone booking and journey of the caller with this number (audited without
+        it); Conflict while one of their rides is still to be driven, NotFound when none has the number."""
         digits = phone_digits(phone)
         async with self.db.pool.acquire() as conn, conn.transaction():
             under_way = await repo.list_caller_rides_under_way(conn, digits)
@@ -90,10 +91,17 @@ class PrivacyService:
                     bookings=[str(b) for b in under_way],
                 )
             bookings, entries = await repo.erase_caller(conn, digits)
-            if bookings == 0:
-                raise NotFound("no phone booking has that number (or its caller was erased already)")
-            await audit.record(conn, actor.id, "erase_caller", None, {"bookings": bookings, "audit_entries": entries})
-        return CallerErasure(bookings=bookings, audit_entries=entries)
+            journeys = await repo.erase_caller_journeys(conn, digits)
+            if bookings == 0 and journeys == 0:
+                raise NotFound("no phone booking or journey has that number (or its caller was erased already)")
+            await audit.record(
+                conn,
+                actor.id,
+                "erase_caller",
+                None,
+                {"bookings": bookings, "audit_entries": entries, "journeys": journeys},
+            )
+        return CallerErasure(bookings=bookings, audit_entries=entries, journeys=journeys)
 
 
 def _refuse_on_board(on_board: list[uuid.UUID]) -> None:

@@ -7,7 +7,8 @@ station:
 - a last-mile ride whose train is late moves its pickup to wait for it, as long as every other
   rider's promise still holds and the wait stays within the service's `max_train_wait_s`;
   otherwise the journey is at risk: rider and operator are told, with the next option, and the
-  operator decides;
+  operator decides; a phone caller (a journey an operator booked) has no app: the operator's message
+  names the caller to phone;
 - a first-mile ride whose train is cancelled (or no longer stops there) is told before pickup;
 - every decision is an event on the journey, and a message on the live feeds (the rider's ride
   socket and the operator's fleet socket).
@@ -288,6 +289,11 @@ async def _recovered(conn: Connection, leg: JourneyLegRecord, why: str) -> None:
 async def _tell(
     conn: Connection, leg: JourneyLegRecord, booking: BookingRecord, state: str, detail: str, action: str | None
 ) -> None:
+    if booking.caller_name is not None:
+        # No app hears this: the operator phones the caller (the number is on the journey, not in a
+        # message that drivers' feeds carry too).
+        told = "phone the caller" if action is None else f"{action} and phones the caller"
+        action = f"{told} ({booking.caller_name}, see GET /journeys/{leg.journey_id})"
     await announce(
         conn,
         {
@@ -298,6 +304,7 @@ async def _tell(
             "state": state,
             "detail": detail[:1500],
             "action": action,
+            "caller": booking.caller_name,
         },
     )
 

@@ -7,8 +7,9 @@ the others skip that run) applies `rules.retention`:
   vehicle (fixes, first and last time, mean position, distance driven within the hour); a latest
   position that old is dropped too;
 - `personal_days` after a rider's last ride (or journey, or sign-up without either) their name becomes
-  a pseudonym and their phone number is removed; the same for a phone caller's bookings, told apart by
-  the caller's number, 90 days after that number's last ride, and in those bookings' audit entries;
+  a pseudonym and their phone number is removed; the same for a phone caller's bookings and journeys
+  (booked by an operator), told apart by the caller's number, `personal_days` after that number's last
+  ride or journey, and in those bookings' audit entries;
 - offers and itineraries (the places a rider asked for) go a day after they expire.
 
 What stays: bookings with their places and times (the fleet's record; an erasure on request coarsens
@@ -55,6 +56,7 @@ class RetentionReport(msgspec.Struct, frozen=True, kw_only=True):
     riders: int = 0  # riders' names and phone numbers pseudonymised
     phone_bookings: int = 0  # phone bookings whose caller's name and number were pseudonymised
     audit_entries: int = 0  # audit entries of those phone bookings pseudonymised
+    caller_journeys: int = 0  # journeys booked for phone callers whose name and number were pseudonymised
     offers: int = 0  # expired offers removed
     itineraries: int = 0  # expired itineraries removed
 
@@ -65,6 +67,7 @@ class RetentionReport(msgspec.Struct, frozen=True, kw_only=True):
             + self.riders
             + self.phone_bookings
             + self.audit_entries
+            + self.caller_journeys
             + self.offers
             + self.itineraries
         )
@@ -110,6 +113,7 @@ async def apply_retention(
             riders=await repo.count_due_riders(conn, personal_before),
             phone_bookings=bookings,
             audit_entries=entries,
+            caller_journeys=await repo.count_due_caller_journeys(conn, personal_before),
             offers=await repo.count_expired(conn, "offers", expired_before),
             itineraries=await repo.count_expired(conn, "itineraries", expired_before),
         )
@@ -129,7 +133,11 @@ async def apply_retention(
 
     positions = await _batches(conn, positions_batch, "positions", progress)
     riders = await _batches(conn, lambda: repo.pseudonymise_riders(conn, personal_before, BATCH), "riders", progress)
+    # The journeys after the bookings: a number due for both stays due once its bookings are done.
     phone_bookings = await _batches(conn, callers_batch, "phone bookings", progress)
+    caller_journeys = await _batches(
+        conn, lambda: repo.pseudonymise_caller_journeys(conn, personal_before, BATCH), "caller journeys", progress
+    )
     offers = await _batches(
         conn, lambda: repo.forget_expired(conn, "offers", expired_before, BATCH), "offers", progress
     )
@@ -144,6 +152,7 @@ async def apply_retention(
         riders=riders,
         phone_bookings=phone_bookings,
         audit_entries=entries,
+        caller_journeys=caller_journeys,
         offers=offers,
         itineraries=itineraries,
     )

@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from maas.api.bookings import BookingWindowOut, IdempotencyKey
+from maas.api.bookings import BookingWindowOut, CallerOut, IdempotencyKey
 from maas.api.live import ride_view
 from maas.auth import roles
 from maas.driving import Schedules
@@ -80,6 +80,7 @@ class JourneyOut(msgspec.Struct, frozen=True, kw_only=True):
     legs: list[JourneyLegOut]
     events: list[JourneyEventOut]
     created_at: Timestamp
+    caller: CallerOut | None = None  # a phone caller's journey (POST /operator/journeys): whom it is for
 
 
 async def journey_out(details: JourneyDetails, etas: Etas, schedules: Schedules) -> JourneyOut:
@@ -131,6 +132,7 @@ async def journey_out(details: JourneyDetails, etas: Etas, schedules: Schedules)
         legs=legs,
         events=[JourneyEventOut(at=iso(e.at), kind=e.kind, detail=e.detail) for e in details.events],
         created_at=iso(journey.created_at),
+        caller=CallerOut(name=journey.caller_name, phone=journey.caller_phone) if journey.caller_name else None,
     )
 
 

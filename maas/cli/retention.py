@@ -20,6 +20,7 @@ ROWS = [
     ("riders", "riders past personal_days since their last ride", "pseudonymised"),
     ("phone_bookings", "phone bookings of callers past personal_days", "pseudonymised"),
     ("audit_entries", "audit entries of those phone bookings", "pseudonymised"),
+    ("caller_journeys", "journeys booked for callers past personal_days", "pseudonymised"),
     ("offers", "offers expired over a day ago", "removed"),
     ("itineraries", "itineraries expired over a day ago", "removed"),
 ]

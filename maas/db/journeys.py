@@ -23,11 +23,13 @@ GET_ITINERARY = (
 FORGET_ITINERARIES = "DELETE FROM itineraries WHERE expires_at < $1"
 
 JOURNEY_COLUMNS = (
-    "id, rider_id, created_by, itinerary_id, status, departure, arrival, itinerary::text AS itinerary, created_at"
+    "id, rider_id, created_by, itinerary_id, status, departure, arrival, itinerary::text AS itinerary, created_at,"
+    " caller_name, caller_phone"
 )
 INSERT_JOURNEY = """
-INSERT INTO journeys (id, rider_id, created_by, itinerary_id, status, departure, arrival, itinerary, idempotency_key)
-VALUES ($1, $2, $3, $4, 'confirmed', $5, $6, $7::jsonb, $8) RETURNING created_at
+INSERT INTO journeys (id, rider_id, created_by, itinerary_id, status, departure, arrival, itinerary, idempotency_key,
+                      caller_name, caller_phone)
+VALUES ($1, $2, $3, $4, 'confirmed', $5, $6, $7::jsonb, $8, $9, $10) RETURNING created_at
 """
 INSERT_LEG = """
 INSERT INTO journey_legs (journey_id, leg, mode, booking_id, connection_kind, connection_stop, connection_trip,
@@ -119,14 +121,16 @@ def _journey(r: asyncpg.Record) -> JourneyRecord:
 async def insert_journey(
     conn: Connection,
     journey_id: uuid.UUID,
-    rider: uuid.UUID,
+    rider: uuid.UUID | None,
     created_by: uuid.UUID,
     itinerary_id: uuid.UUID,
     departure: dt.datetime,
     arrival: dt.datetime,
     itinerary: bytes,
     idempotency_key: str | None,
+    caller: tuple[str, str] | None = None,
 ) -> None:
+    """Store a rider's journey, or (rider None) a phone caller's: `caller` is (name, phone)."""
     await conn.execute(
         INSERT_JOURNEY,
         journey_id,
@@ -137,6 +141,8 @@ async def insert_journey(
         arrival,
         itinerary.decode(),
         idempotency_key,
+        caller[0] if caller else None,
+        caller[1] if caller else None,
     )
 
 

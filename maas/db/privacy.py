@@ -93,14 +93,25 @@ def _digits(column: str) -> str:
     return f"regexp_replace({column}, '[^0-9]', '', 'g')"
 
 
-# Phone bookings of callers (told apart by their number) whose last ride ended before $1.
+# Callers' numbers (as digits) whose last ride and last journey (an operator booked) ended before $1.
+_DUE_CALLER_NUMBERS = f"""
+SELECT number FROM (
+    SELECT {_digits("caller_phone")} AS number, dropoff_latest AS ended FROM bookings WHERE caller_phone IS NOT NULL
+    UNION ALL
+    SELECT {_digits("caller_phone")}, arrival FROM journeys WHERE caller_phone IS NOT NULL) seen
+GROUP BY number HAVING max(ended) < $1
+"""
+# Phone bookings of callers (told apart by their number) past their time.
 _DUE_CALLER_BOOKINGS = f"""
 SELECT b.id FROM bookings b
-WHERE b.caller_phone IS NOT NULL AND {_digits("b.caller_phone")} IN (
-    SELECT {_digits("caller_phone")} FROM bookings WHERE caller_phone IS NOT NULL
-    GROUP BY 1 HAVING max(dropoff_latest) < $1)
+WHERE b.caller_phone IS NOT NULL AND {_digits("b.caller_phone")} IN ({_DUE_CALLER_NUMBERS})
+"""
+_DUE_CALLER_JOURNEYS = f"""
+SELECT j.id FROM journeys j
+WHERE j.caller_phone IS NOT NULL AND {_digits("j.caller_phone")} IN ({_DUE_CALLER_NUMBERS})
 """
 _CALLER_PSEUDONYM = "'caller ' || left(md5(b.id::text), 8)"
+_JOURNEY_CALLER_PSEUDONYM = "'caller ' || left(md5(j.id::text), 8)"
 # The audit entries of the pseudonymised phone bookings name the pseudonym too.
 _AUDITED = """
 audited AS (
@@ -116,6 +127,12 @@ WITH due AS ({_DUE_CALLER_BOOKINGS} LIMIT $2), done AS (
     FROM due WHERE b.id = due.id RETURNING b.id, b.caller_name
 ), {_AUDITED}
 """
+PSEUDONYMISE_CALLER_JOURNEYS = f"""
+WITH due AS ({_DUE_CALLER_JOURNEYS} LIMIT $2)
+UPDATE journeys j SET caller_name = {_JOURNEY_CALLER_PSEUDONYM}, caller_phone = NULL, pseudonymised_at = now()
+FROM due WHERE j.id = due.id
+"""
+COUNT_DUE_CALLER_JOURNEYS = f"SELECT count(*) FROM ({_DUE_CALLER_JOURNEYS}) due"
 COUNT_DUE_CALLERS = f"""
 SELECT (SELECT count(*) FROM ({_DUE_CALLER_BOOKINGS}) due) AS bookings,
        (SELECT count(*) FROM audit_log a WHERE a.action = 'phone_booking'
@@ -134,6 +151,24 @@ WITH done AS (
                           pseudonymised_at = now()
     WHERE b.caller_phone IS NOT NULL AND {_digits("b.caller_phone")} = $1 RETURNING b.id, b.caller_name
 ), {_AUDITED}
+"""
+# A caller's journeys on erasure: the name and number go, and the places of the itinerary as booked
+# are kept to about 100 m (its legs' geometries, which trace them, go).
+_COARSE_PLACE = (
+    "(leg->'{end}') || jsonb_build_object('lat', round((leg->'{end}'->>'lat')::numeric, {digits}),"
+    " 'lon', round((leg->'{end}'->>'lon')::numeric, {digits}))"
+)
+_COARSE_LEGS = (
+    "SELECT jsonb_agg(leg || jsonb_build_object('geometry', '', 'from', "
+    + _COARSE_PLACE.format(end="from", digits=ROUND_DIGITS)
+    + ", 'to', "
+    + _COARSE_PLACE.format(end="to", digits=ROUND_DIGITS)
+    + ") ORDER BY n) FROM jsonb_array_elements(j.itinerary->'legs') WITH ORDINALITY AS l (leg, n)"
+)
+ERASE_CALLER_JOURNEYS = f"""
+UPDATE journeys j SET caller_name = {_JOURNEY_CALLER_PSEUDONYM}, caller_phone = NULL, pseudonymised_at = now(),
+                      itinerary = jsonb_set(j.itinerary, '{{legs}}', coalesce(({_COARSE_LEGS}), '[]'::jsonb))
+WHERE j.caller_phone IS NOT NULL AND {_digits("j.caller_phone")} = $1
 """
 CALLER_RIDES_UNDER_WAY = (
     "SELECT id FROM bookings WHERE caller_phone IS NOT NULL AND "
@@ -234,6 +269,15 @@ async def pseudonymise_callers(conn: Connection, before: dt.datetime, limit: int
     """(phone bookings, their audit entries) pseudonymised in one batch."""
     row = returned(await conn.fetchrow(PSEUDONYMISE_CALLERS, before, limit))
     return row["bookings"], row["audit_entries"]
+
+
+async def pseudonymise_caller_journeys(conn: Connection, before: dt.datetime, limit: int) -> int:
+    """Callers' journeys (an operator booked) pseudonymised in one batch."""
+    return changed(await conn.execute(PSEUDONYMISE_CALLER_JOURNEYS, before, limit))
+
+
+async def count_due_caller_journeys(conn: Connection, before: dt.datetime) -> int:
+    return int(await conn.fetchval(COUNT_DUE_CALLER_JOURNEYS, before))
 
 
 async def count_due_callers(conn: Connection, before: dt.datetime) -> tuple[int, int]:
@@ -374,3 +418,8 @@ async def erase_caller(conn: Connection, digits: str) -> tuple[int, int]:
     """Pseudonymise every phone booking of the caller with these digits: (bookings, audit entries)."""
     row = returned(await conn.fetchrow(ERASE_CALLER, digits))
     return row["bookings"], row["audit_entries"]
+
+
+async def erase_caller_journeys(conn: Connection, digits: str) -> int:
+    """Pseudonymise every journey booked for the caller with these digits, its places coarsened."""
+    return changed(await conn.execute(ERASE_CALLER_JOURNEYS, digits))

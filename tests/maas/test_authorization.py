@@ -30,6 +30,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/journeys/{journey_id:uuid}"): RIDERS,
     ("POST", "/journeys/{journey_id:uuid}/cancel"): RIDERS,
     ("POST", "/operator/bookings"): STAFF,
+    ("POST", "/operator/journeys"): STAFF,
     ("POST", "/operator/bookings/{booking_id:uuid}/reassign"): STAFF,
     ("POST", "/vehicles"): STAFF,
     ("GET", "/vehicles"): STAFF,

@@ -44,6 +44,7 @@ def test_oversized_bodies_get_413_and_floods_get_429(settings: Settings, users: 
 def test_requests_spend_the_budget_of_their_kind() -> None:
     assert budget_of("POST", "/bookings") == budget_of("POST", "/quotes/") == "booking"
     assert budget_of("POST", "/operator/bookings") == "booking"  # phone bookings
+    assert budget_of("POST", "/operator/journeys") == "booking"  # journeys for phone callers
     assert budget_of("POST", "/sessions") == "sign-in"
     assert budget_of("POST", "/feeds") == "upload"
     assert budget_of("GET", "/bookings") == budget_of("POST", "/bookings/1/cancel") == "default"
