@@ -222,7 +222,7 @@ class PlaceIndex:
         localities, loc_lat, loc_lon, loc_place = _localities(groups)
         places = [
             Place(
-                id=str(t.stop_id[g.stops[0]]), label=g.label, kind="stop", lat=round(g.lat, 6), lon=round(g.lon, 6)
+                id=f"stop:{t.stop_id[g.stops[0]]}", label=g.label, kind="stop", lat=round(g.lat, 6), lon=round(g.lon, 6)
             )
             for g in groups
         ]
@@ -303,7 +303,10 @@ class PlaceIndex:
             match[exact] = 0
         if near is not None:
             second = haversine_m(
-                np.full(len(candidates), near[0]), np.full(len(candidates), near[1]), self._lat[candidates], self._lon[candidates]
+                np.full(len(candidates), near[0]),
+                np.full(len(candidates), near[1]),
+                self._lat[candidates],
+                self._lon[candidates],
             )
         else:
             second = self._length[candidates].astype(np.float64)
