@@ -156,7 +156,7 @@ class MapController(Controller):
     path = "/map"
     guards = [roles("operator", "admin")]
 
-    @get("/streets", responses=NOT_MODIFIED)
+    @get("/streets", media_type=GEOJSON, responses=NOT_MODIFIED)
     async def streets(
         self, serving: NamedDependency[Serving], if_none_match: IfNoneMatch = None
     ) -> Response[StreetCollection]:
@@ -168,9 +168,9 @@ class MapController(Controller):
         if _not_modified(served, if_none_match):
             # A 304 carries no body; the documented body is the 200's.
             return cast("Response[StreetCollection]", Response(None, status_code=304, headers=headers))
-        return Response(_streets_out(await _map_data(served)), headers=headers, media_type=GEOJSON)
+        return Response(_streets_out(await _map_data(served)), headers=headers)
 
-    @get("/stops", responses=NOT_MODIFIED)
+    @get("/stops", media_type=GEOJSON, responses=NOT_MODIFIED)
     async def stops(
         self, serving: NamedDependency[Serving], if_none_match: IfNoneMatch = None
     ) -> Response[StopCollection]:
@@ -181,4 +181,4 @@ class MapController(Controller):
         headers = {"ETag": served.etag, "Cache-Control": MAP_CACHE}
         if _not_modified(served, if_none_match):
             return cast("Response[StopCollection]", Response(None, status_code=304, headers=headers))
-        return Response(_stops_out(await _map_data(served)), headers=headers, media_type=GEOJSON)
+        return Response(_stops_out(await _map_data(served)), headers=headers)
