@@ -8,6 +8,7 @@ from importlib.metadata import version
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
+from litestar.config.compression import CompressionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
@@ -24,6 +25,7 @@ from maas.api.journeys import JourneyController
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.me import MeController
 from maas.api.operator_journeys import OperatorJourneyController
+from maas.api.places import MapController, PlaceController
 from maas.api.plan import PlanController
 from maas.api.privacy import CallerController
 from maas.api.problems import ClosedStructs, JsonRequest, ProblemResponses, single_query_values
@@ -147,6 +149,8 @@ def create_app(settings: Settings) -> Litestar:
             FeedController,
             NetworkController,
             PlanController,
+            PlaceController,
+            MapController,
             JourneyController,
             OperatorJourneyController,
             GtfsRtController,
@@ -169,6 +173,8 @@ def create_app(settings: Settings) -> Litestar:
         before_send=[hardening_headers(settings)],
         cors_config=cors(settings),
         openapi_config=OpenAPIConfig(title="maas", version=version("maas"), path="/schema"),
+        # Large JSON (the map's GeoJSON, plans, lists) goes gzipped to clients that accept it.
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6),
         request_max_body_size=settings.max_body_bytes,
         request_class=JsonRequest,  # JSON bodies only, refused with a problem when not JSON or too deep
         plugins=[ProblemResponses(), ClosedStructs()],  # every operation's problem answers in the OpenAPI document

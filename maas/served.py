@@ -10,6 +10,7 @@ service area in force, the database's (the same that bookings are checked agains
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,11 @@ from maas.errors import Invalid
 from maas.fleet import FleetService
 from maas.model import ServiceDefinition, ServiceRules
 from maas.settings import Settings
+from routing.mapdata import MapStop, MapStreet, map_stops, map_streets
 from routing.model import Network
 from routing.network import load_network
 from routing.ondemand import DriveTimeEstimator, OnDemandService, ServiceError, load_service
+from routing.places import PlaceIndex
 from routing.plan import Router
 from routing.spatial import NearestIndex
 
@@ -39,8 +42,16 @@ NETWORK_HEADER = "X-Maas-Network"
 REGION_RADIUS_M = 10_000.0
 
 
+class MapData(msgspec.Struct, frozen=True, kw_only=True):
+    """What the map draws of a network, made once on first request."""
+
+    streets: list[MapStreet]
+    stops: list[MapStop]
+
+
 class ServedNetwork:
-    """The router, the fleet's drive graph and plans, and the snapping of one network directory."""
+    """The router, the fleet's drive graph and plans, the snapping, the place names and the map data
+    of one network directory."""
 
     def __init__(self, network_id: int | None, directory: Path, network: Network, rides: OnDemandService) -> None:
         self.id = network_id
@@ -50,6 +61,13 @@ class ServedNetwork:
         self._rides = rides  # ride-time rules of on-demand legs; the area comes from the database
         self._live: tuple[int, Router] | None = None
         self._building = threading.Lock()
+        self.places = PlaceIndex(network)
+        self._map: MapData | None = None
+        self._drawing = threading.Lock()
+        manifest = network.manifest
+        build = f"{network_id}|{manifest.created.isoformat()}|" + "|".join(s.sha256 for s in manifest.sources)
+        # Strong: the same network build always draws the same bytes.
+        self.etag = '"' + hashlib.sha256(build.encode()).hexdigest()[:32] + '"'
         drive = network.streets.get("drive")
         self.fleet: FleetService | None = None
         if drive is not None and drive.n_nodes:
@@ -89,6 +107,17 @@ class ServedNetwork:
                 known = (definition.version, Router(self.network, DriveTimeEstimator(self.network, service)))
                 self._live = known
         return known[1]
+
+    def map_data(self) -> MapData:
+        """The streets and stops to draw (made on first call, then kept: slow, run in a worker thread)."""
+        known = self._map
+        if known is None:
+            with self._drawing:
+                known = self._map
+                if known is None:
+                    known = MapData(streets=map_streets(self.network), stops=map_stops(self.network))
+                    self._map = known
+        return known
 
     def stops_near_streets(self, lat: np.ndarray, lon: np.ndarray) -> int | None:
         """How many of the points lie within REGION_RADIUS_M of this network's walking streets; None

@@ -42,7 +42,8 @@ def test_every_operation_has_a_typed_success_response(client: TestClient) -> Non
                 untyped.append(f"{method.upper()} {path}: success statuses {success}")
                 continue
             content = operation["responses"][success[0]].get("content", {})
-            schema = content.get("application/json", {}).get("schema")
+            # JSON, or a JSON format of its own (GeoJSON: application/geo+json).
+            schema = content.get("application/json", content.get("application/geo+json", {})).get("schema")
             if schema is None or not _typed(schema, components):
                 untyped.append(f"{method.upper()} {path} {success[0]}: {schema}")
     assert operations > 20
