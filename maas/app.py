@@ -22,6 +22,7 @@ from maas.api.journeys import JourneyController
 from maas.api.live import FleetLiveController, RideVehicleController, fleet_socket, ride_socket
 from maas.api.me import MeController
 from maas.api.plan import PlanController
+from maas.api.plans import FleetPlanController
 from maas.api.privacy import CallerController
 from maas.api.problems import ClosedStructs, JsonRequest, ProblemResponses, single_query_values
 from maas.api.reoptimizations import ReoptimizationController
@@ -90,7 +91,7 @@ def create_app(settings: Settings) -> Litestar:
                 etas=etas,
                 schedules=schedules,
                 hub=hub,
-                fleet_admin=FleetAdmin(db, serving),
+                fleet_admin=FleetAdmin(db, serving, schedules),
                 users=UserService(db),
                 definitions=DefinitionService(db),
                 feed_versions=FeedService(db, settings),
@@ -132,6 +133,7 @@ def create_app(settings: Settings) -> Litestar:
             BookingController,
             OperatorBookingController,
             FleetController,
+            FleetPlanController,
             ReoptimizationController,
             AdminController,
             SessionController,
