@@ -11,7 +11,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from maas.auth import roles
 from maas.booking import BookingService, Caller, OfferOut, Place, RideWish, offer_out
@@ -309,7 +309,7 @@ class BookingController(Controller):
         schedules: NamedDependency[Schedules],
         status: StatusList = None,
         q: SearchText = None,
-        vehicle_id: uuid.UUID | None = None,
+        vehicle_id: FromQuery[uuid.UUID | None] = None,
         after: Annotated[
             dt.datetime | None, QueryParameter(name="from", description="the pickup window ends at or after")
         ] = None,
@@ -323,7 +323,7 @@ class BookingController(Controller):
                 description="tied to a journey's train or bus: any, none, or only first_mile or last_mile",
             ),
         ] = None,
-        sort: BookingSort = "pickup",
+        sort: FromQuery[BookingSort] = "pickup",
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response[list[BookingOut]]:

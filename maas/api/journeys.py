@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, get_args
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from maas.api.bookings import (
     TOTAL_COUNT,
@@ -180,7 +180,7 @@ class JourneyController(Controller):
         schedules: NamedDependency[Schedules],
         status: JourneyStatuses = None,
         q: SearchText = None,
-        sort: JourneySort = "-created",
+        sort: FromQuery[JourneySort] = "-created",
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response[list[JourneyOut]]:
