@@ -27,6 +27,7 @@ from maas.api.me import MeController
 from maas.api.operator_journeys import OperatorJourneyController
 from maas.api.places import MapController, PlaceController
 from maas.api.plan import PlanController
+from maas.api.plans import FleetPlanController
 from maas.api.privacy import CallerController
 from maas.api.problems import ClosedStructs, JsonRequest, ProblemResponses, single_query_values
 from maas.api.reoptimizations import ReoptimizationController
@@ -96,7 +97,7 @@ def create_app(settings: Settings) -> Litestar:
                 etas=etas,
                 schedules=schedules,
                 hub=hub,
-                fleet_admin=FleetAdmin(db, serving),
+                fleet_admin=FleetAdmin(db, serving, schedules),
                 users=UserService(db),
                 definitions=DefinitionService(db),
                 feed_versions=FeedService(db, settings),
@@ -139,6 +140,7 @@ def create_app(settings: Settings) -> Litestar:
             BookingController,
             OperatorBookingController,
             FleetController,
+            FleetPlanController,
             ReoptimizationController,
             AlertController,
             AdminController,

@@ -483,11 +483,20 @@ class BookingService:
             raise NotFound(f"no booking {booking_id}")
         return booking
 
-    async def list(self, user: User) -> list[BookingRecord]:
+    async def search(self, user: User, search: booking_repo.BookingSearch) -> booking_repo.BookingPage:
+        """A page of the bookings the search matches: a rider's own only, every booking for operators."""
+        if user.role not in ("operator", "admin"):
+            search = msgspec.structs.replace(search, rider_id=user.id)
         async with self.db.pool.acquire() as conn:
-            if user.role in ("operator", "admin"):
-                return await booking_repo.list_all(conn)
-            return await booking_repo.list_for_rider(conn, user.id)
+            return await booking_repo.search(conn, search)
+
+    async def get_listed(self, user: User, booking_id: uuid.UUID) -> booking_repo.ListedBooking:
+        """The booking with its names and connection, as GET /bookings lists it."""
+        async with self.db.pool.acquire() as conn:
+            listed = await booking_repo.find_listed(conn, booking_id)
+        if listed is None or not _may_see(user, listed.booking):
+            raise NotFound(f"no booking {booking_id}")
+        return listed
 
     async def cancel(self, user: User, booking_id: uuid.UUID, reason: str | None) -> BookingRecord:
         fleet = self._fleet()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal, get_args
 
 import asyncpg
@@ -120,6 +120,10 @@ class Schedules:
         self._stops[shift_id] = stops
         return stops
 
+    async def planned(self, shift_ids: Iterable[uuid.UUID]) -> dict[tuple[str, str], float | None]:
+        """The planned start (epoch seconds) of each stop of these shifts, by (booking or break id, kind)."""
+        return {(s.id, s.kind): s.planned_s for shift_id in set(shift_ids) for s in await self.stops(shift_id)}
+
 
 def _scheduled(dispatcher: Dispatcher, vehicle_id: str) -> list[ScheduledStop]:
     """The vehicle's stops as planned, with the drive between each and the next."""
@@ -191,8 +195,7 @@ class DriverService:
 
     def _zone(self) -> dt.tzinfo:
         """The network's time zone, in which drivers read times and days."""
-        served = self.serving.current
-        return served.router.timezone if served is not None else dt.UTC
+        return self.serving.zone()
 
     def _local(self, at: dt.datetime) -> str:
         return f"{at.astimezone(self._zone()):%H:%M}"

@@ -148,9 +148,18 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
     return response
 
 
+def _as_sent(request: Request[Any, Any, Any], error: Any) -> Any:
+    """A field error keyed by the parameter's name on the wire (`from`), not the handler's (`after`)."""
+    if not isinstance(error, dict) or getattr(error.get("source"), "value", error.get("source")) != "query":
+        return error
+    parameter = request.route_handler.parsed_fn_signature.parameters.get(str(error.get("key")))
+    wire = getattr(getattr(parameter, "kwarg_definition", None), "name", None)
+    return {**error, "key": wire} if isinstance(wire, str) else error
+
+
 def _malformed(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     """A 400 whose detail names each field that does not match the OpenAPI document, and how."""
-    fields = exc.extra if isinstance(exc.extra, list) else []
+    fields = [_as_sent(request, e) for e in exc.extra] if isinstance(exc.extra, list) else []
     named = "; ".join(f"{e.get('key') or e.get('source')}: {e.get('message')}" for e in fields if isinstance(e, dict))
     return problem(400, "Bad Request", named or str(exc.detail), **({"errors": fields} if fields else {}))
 

@@ -397,11 +397,12 @@ class JourneyService:
             journey=journey, itinerary=_itinerary.decode(journey.itinerary), legs=legs, bookings=bookings, events=events
         )
 
-    async def list_journeys(self, user: User) -> list[JourneyRecord]:
+    async def search(self, user: User, search: journey_repo.JourneySearch) -> journey_repo.JourneyPage:
+        """A page of the journeys the search matches: a rider's own only, every journey for operators."""
+        if user.role not in STAFF:
+            search = msgspec.structs.replace(search, rider_id=user.id)
         async with self.db.pool.acquire() as conn:
-            if user.role in STAFF:
-                return await journey_repo.list_all(conn)
-            return await journey_repo.list_for_rider(conn, user.id)
+            return await journey_repo.search(conn, search)
 
     async def cancel(self, user: User, journey_id: uuid.UUID, reason: str | None) -> JourneyRecord:
         """Cancel the journey: every ride not yet picked up is freed at once."""

@@ -149,6 +149,11 @@ class Serving:
         self.current: ServedNetwork | None = None
         self._definition: ServiceDefinition | None = None
 
+    def zone(self) -> dt.tzinfo:
+        """The served network's time zone, in which people read times and days (UTC while none is served)."""
+        served = self.current
+        return served.router.timezone if served is not None else dt.UTC
+
     def fleet(self) -> FleetService | None:
         served = self.current
         return served.fleet if served is not None else None

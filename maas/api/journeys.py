@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from maas.api.bookings import BookingWindowOut, CallerOut, IdempotencyKey
+from maas.api.bookings import (
+    TOTAL_COUNT,
+    BookingWindowOut,
+    CallerOut,
+    ConnectionOut,
+    IdempotencyKey,
+    Limit,
+    Offset,
+    SearchText,
+    paged,
+    statuses,
+)
 from maas.api.live import ride_view
 from maas.auth import roles
+from maas.db.journeys import JourneySearch, JourneySort
 from maas.driving import Schedules
 from maas.eta import Etas, EtaSource
 from maas.journeys import JourneyDetails, JourneyService
 from maas.model import BookingStatus, JourneyStatus, User
 from maas.wire import Text, Timestamp, iso, iso_or_none
 from routing.plan import Place
+
+_STATUSES = "|".join(get_args(JourneyStatus))
+JourneyStatuses = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=200,
+        pattern=rf"^({_STATUSES})(,({_STATUSES}))*$",
+        description="journey statuses, comma-separated: any of them matches",
+    ),
+]
 
 
 class JourneyBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -27,16 +49,6 @@ class JourneyBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 class CancelJourney(msgspec.Struct, frozen=True, kw_only=True):
     reason: Text | None = None
-
-
-class ConnectionOut(msgspec.Struct, frozen=True, kw_only=True):
-    """The train or bus a ride's promise is tied to."""
-
-    kind: Literal["first_mile", "last_mile", "direct"]
-    stop: str | None
-    trip: str | None
-    at: Timestamp | None  # its departure (first mile) or arrival (last mile) at the station
-    change_s: int | None
 
 
 class RideOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,6 +100,10 @@ async def journey_out(details: JourneyDetails, etas: Etas, schedules: Schedules)
     legs = []
     for record, leg in zip(details.legs, itinerary.legs, strict=False):
         ride = None
+        trip = next((x for x in itinerary.legs if record.connection_trip and x.trip == record.connection_trip), None)
+        stop_name = None
+        if trip is not None:
+            stop_name = trip.from_.name if record.connection_kind == "first_mile" else trip.to.name
         booking = details.bookings.get(record.booking_id) if record.booking_id is not None else None
         if booking is not None:
             view = await ride_view(etas, schedules, booking)
@@ -109,6 +125,8 @@ async def journey_out(details: JourneyDetails, etas: Etas, schedules: Schedules)
                     trip=record.connection_trip,
                     at=iso_or_none(record.connection_at),
                     change_s=record.change_s,
+                    stop_name=stop_name,
+                    route_name=trip.route_name if trip is not None else None,
                 ),
             )
         legs.append(
@@ -156,17 +174,27 @@ class JourneyController(Controller):
         body = await journey_out(await journeys.details(journey), etas, schedules)
         return Response(body, status_code=201 if created else 200)
 
-    @get("/", guards=[roles("rider", "operator", "admin")])
+    @get("/", guards=[roles("rider", "operator", "admin")], response_headers=[TOTAL_COUNT])
     async def list_journeys(
         self,
         request: Request[User, Any, Any],
         journeys: NamedDependency[JourneyService],
         etas: NamedDependency[Etas],
         schedules: NamedDependency[Schedules],
-    ) -> list[JourneyOut]:
-        """A rider's own journeys, newest first; every journey for operators."""
-        found = await journeys.list_journeys(request.user)
-        return [await journey_out(await journeys.details(j), etas, schedules) for j in found]
+        status: JourneyStatuses = None,
+        q: SearchText = None,
+        sort: FromQuery[JourneySort] = "-created",
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> Response[list[JourneyOut]]:
+        """A rider's own journeys; every journey for operators. Filtered by status (comma-separated) and
+        `q` (the rider's name or the start of the journey's id); newest first, or by `sort` (departure,
+        created; `-` for descending); one page of `limit` after `offset`, with the number of all matches
+        in the X-Total-Count header."""
+        search = JourneySearch(statuses=statuses(status), q=q, sort=sort, limit=limit, offset=offset)
+        page = await journeys.search(request.user, search)
+        found = [await journey_out(await journeys.details(j), etas, schedules) for j in page.journeys]
+        return paged(found, page.total)
 
     @get("/{journey_id:uuid}", guards=[roles("rider", "operator", "admin")])
     async def get_journey(

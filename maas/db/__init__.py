@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     import asyncpg
@@ -18,3 +19,18 @@ def returned(row: asyncpg.Record | None) -> asyncpg.Record:
     if row is None:
         raise LookupError("the statement returned no row")
     return row
+
+
+def like_pattern(text: str) -> str:
+    """`text` matched literally by LIKE ... ESCAPE '\\'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def matched(
+    conn: Connection, page: Sequence[asyncpg.Record], count: str, args: Sequence[Any], offset: int
+) -> int:
+    """How many rows a paged search matches: the page's `total` column (count(*) OVER ()), or the
+    `count` query's answer when the page lies past the last match."""
+    if page:
+        return int(page[0]["total"])
+    return int(await conn.fetchval(count, *args)) if offset else 0

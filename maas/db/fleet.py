@@ -36,7 +36,8 @@ DRIVER_SHIFTS = (
     "SELECT s.id, s.vehicle_id, s.driver_id, s.starts_at, s.ends_at, s.signed_in_at, s.signed_in_by,"
     " v.name, v.seats, v.wheelchair_places, v.depot_lat, v.depot_lon, v.active, u.name AS signed_in_name"
     " FROM shifts s JOIN vehicles v ON v.id = s.vehicle_id LEFT JOIN users u ON u.id = s.signed_in_by"
-    " WHERE s.ends_at > $2 AND s.starts_at < $3 AND (s.driver_id = $1 OR s.driver_id IS NULL OR s.signed_in_by = $1)"
+    " WHERE s.ends_at > $2 AND s.starts_at < $3"
+    " AND ($1::uuid IS NULL OR s.driver_id = $1 OR s.driver_id IS NULL OR s.signed_in_by = $1)"
     " ORDER BY s.starts_at, v.name"
 )
 ON_BOARD = "SELECT count(*) FROM bookings WHERE shift_id = $1 AND status = 'picked_up'"
@@ -180,10 +181,10 @@ class DriverShift(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def list_driver_shifts(
-    conn: Connection, driver_id: uuid.UUID, after: dt.datetime, before: dt.datetime
+    conn: Connection, driver_id: uuid.UUID | None, after: dt.datetime, before: dt.datetime
 ) -> list[DriverShift]:
-    """Shifts assigned to the driver or to nobody (or that the driver is signed in to) that run
-    some time between `after` and `before`, by start."""
+    """Shifts assigned to the driver or to nobody (or that the driver is signed in to; every shift
+    for None) that run some time between `after` and `before`, by start."""
     rows = await conn.fetch(DRIVER_SHIFTS, driver_id, after, before)
     return [
         DriverShift(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Literal
 
 import asyncpg
 import msgspec
 
-from maas.db import Connection
+from maas.db import Connection, like_pattern, matched
 from maas.model import ConnectionState, JourneyEvent, JourneyLegRecord, JourneyRecord, JourneyStatus
 
 SAVE_ITINERARIES = """
@@ -43,8 +44,6 @@ LEG_COLUMNS = (
 GET_JOURNEY = f"SELECT {JOURNEY_COLUMNS} FROM journeys WHERE id = $1"
 BY_KEY = f"SELECT {JOURNEY_COLUMNS} FROM journeys WHERE created_by = $1 AND idempotency_key = $2"
 BY_ITINERARY = f"SELECT {JOURNEY_COLUMNS} FROM journeys WHERE itinerary_id = $1 AND status <> 'cancelled'"
-FOR_RIDER = f"SELECT {JOURNEY_COLUMNS} FROM journeys WHERE rider_id = $1 ORDER BY created_at DESC LIMIT $2"
-ALL = f"SELECT {JOURNEY_COLUMNS} FROM journeys ORDER BY created_at DESC LIMIT $1"
 LEGS = f"SELECT {LEG_COLUMNS} FROM journey_legs WHERE journey_id = $1 ORDER BY leg"
 OF_BOOKING = f"SELECT {LEG_COLUMNS} FROM journey_legs WHERE booking_id = $1"
 ON_TRIP = f"SELECT {LEG_COLUMNS} FROM journey_legs WHERE connection_trip = $1"
@@ -64,6 +63,54 @@ SET_CONNECTION = (
 GET_LEG = f"SELECT {LEG_COLUMNS} FROM journey_legs WHERE journey_id = $1 AND leg = $2"
 EVENT = "INSERT INTO journey_events (journey_id, kind, detail, actor) VALUES ($1, $2, $3, $4)"
 EVENTS = "SELECT at, kind, detail, actor FROM journey_events WHERE journey_id = $1 ORDER BY id"
+
+
+JourneySort = Literal["departure", "-departure", "created", "-created"]
+_ORDER: dict[JourneySort, str] = {
+    "departure": "j.departure, j.id",
+    "-departure": "j.departure DESC, j.id DESC",
+    "created": "j.created_at, j.id",
+    "-created": "j.created_at DESC, j.id DESC",
+}
+# The journeys a search matches: $1 a rider's own (None: everyone's), $2 statuses, $3 a LIKE pattern of
+# the rider's name, $4 of an id prefix. Every filter is off when its parameter is NULL.
+_MATCHING = """
+FROM journeys j JOIN users u ON u.id = j.rider_id
+WHERE ($1::uuid IS NULL OR j.rider_id = $1)
+  AND ($2::text[] IS NULL OR j.status = ANY($2))
+  AND ($3::text IS NULL OR u.name ILIKE $3 ESCAPE '\\' OR j.id::text LIKE $4 ESCAPE '\\')
+"""
+SEARCH: dict[JourneySort, str] = {
+    sort: f"SELECT {', '.join('j.' + c.strip() for c in JOURNEY_COLUMNS.split(','))}, count(*) OVER () AS total"
+    f" {_MATCHING} ORDER BY {order} LIMIT $5 OFFSET $6"
+    for sort, order in _ORDER.items()
+}
+COUNT = f"SELECT count(*) {_MATCHING}"
+
+
+class JourneySearch(msgspec.Struct, frozen=True, kw_only=True):
+    """What GET /journeys asks for; None leaves a filter off."""
+
+    rider_id: uuid.UUID | None = None
+    statuses: list[JourneyStatus] | None = None
+    q: str | None = None  # the rider's name or the start of a journey id
+    sort: JourneySort = "-created"
+    limit: int = 100
+    offset: int = 0
+
+
+class JourneyPage(msgspec.Struct, frozen=True, kw_only=True):
+    journeys: list[JourneyRecord]
+    total: int
+
+
+async def search(conn: Connection, s: JourneySearch) -> JourneyPage:
+    """One page of the journeys the search matches, in its order, and how many match in all."""
+    q = s.q.strip() if s.q is not None else None
+    args = (s.rider_id, s.statuses, f"%{like_pattern(q)}%" if q else None, f"{like_pattern(q.lower())}%" if q else None)
+    rows = await conn.fetch(SEARCH[s.sort], *args, s.limit, s.offset)
+    total = await matched(conn, rows, COUNT, args, s.offset)
+    return JourneyPage(journeys=[_journey(r, "total") for r in rows], total=total)
 
 
 class StoredItinerary(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,8 +159,8 @@ async def forget_itineraries(conn: Connection, before: dt.datetime) -> None:
     await conn.execute(FORGET_ITINERARIES, before)
 
 
-def _journey(r: asyncpg.Record) -> JourneyRecord:
-    values = dict(r.items())
+def _journey(r: asyncpg.Record, *extra: str) -> JourneyRecord:
+    values = {k: v for k, v in r.items() if k not in extra}
     values["itinerary"] = values["itinerary"].encode()
     return JourneyRecord(**values)
 
@@ -174,14 +221,6 @@ async def find_by_idempotency_key(conn: Connection, user: uuid.UUID, key: str) -
 async def find_by_itinerary(conn: Connection, itinerary_id: uuid.UUID) -> JourneyRecord | None:
     row = await conn.fetchrow(BY_ITINERARY, itinerary_id)
     return None if row is None else _journey(row)
-
-
-async def list_for_rider(conn: Connection, rider: uuid.UUID, limit: int = 100) -> list[JourneyRecord]:
-    return [_journey(r) for r in await conn.fetch(FOR_RIDER, rider, limit)]
-
-
-async def list_all(conn: Connection, limit: int = 500) -> list[JourneyRecord]:
-    return [_journey(r) for r in await conn.fetch(ALL, limit)]
 
 
 async def list_legs(conn: Connection, journey_id: uuid.UUID) -> list[JourneyLegRecord]:

@@ -37,6 +37,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/shifts"): STAFF,
     ("GET", "/shifts"): STAFF,
     ("GET", "/fleet/live"): STAFF,
+    ("GET", "/fleet/plans"): STAFF,
     ("GET", "/fleet/reoptimizations"): STAFF,
     ("POST", "/fleet/reoptimizations"): STAFF,
     ("GET", "/alerts"): STAFF,

@@ -165,6 +165,55 @@ def test_nebringen_to_stuttgart_by_rufbus_and_s1_is_planned_and_booked_as_one(
     assert [e["kind"] for e in cancelled.json()["events"]] == ["confirmed", "cancelled"]
 
 
+def test_operators_find_rides_by_their_train_and_journeys_by_rider(
+    app: TestClient, people: dict[str, dict[str, str]], journey_settings: Settings
+) -> None:
+    depart = _weekday_morning(1, 9, 30)
+    vehicle_on_shift(app, people["operator"], seats=8, starts=depart - dt.timedelta(hours=1), hours=6)
+    name = f"Jana Pendlerin {uuid.uuid4().hex[:6]}"
+    _, rider = Users(journey_settings).make("rider", name=name)
+    it = min(_feeders(_plan(app, rider, depart)), key=lambda x: x["arrival"])
+    booked = app.post("/journeys", headers=rider, json={"itinerary": it["id"]})
+    assert booked.status_code == 201, booked.text
+    journey, train = booked.json(), _first_train(it)
+    operator = people["operator"]
+
+    def bookings(**params: str) -> list[dict[str, Any]]:
+        answer = app.get("/bookings", headers=operator, params={"q": name, **params})
+        assert answer.status_code == 200, answer.text
+        return list(answer.json())
+
+    (ride,) = bookings(connection="first_mile")
+    assert ride["journey_id"] == journey["id"] and ride["rider_name"] == name
+    connection = ride["connection"]
+    assert connection["kind"] == "first_mile" and connection["trip"] == train["trip"]
+    assert connection["stop"] == train["from"]["stop"] and connection["stop_name"] == train["from"]["name"]
+    assert connection["route_name"] == "S1" and _t(connection["at"]) == _t(train["departure"])
+    assert [b["id"] for b in bookings(connection="any")] == [ride["id"]]
+    assert bookings(connection="none") == [] and bookings(connection="last_mile") == []
+    # The journey's own view names the train the same way.
+    seen = app.get(f"/journeys/{journey['id']}", headers=rider).json()["legs"][0]["ride"]["connection"]
+    assert seen["stop_name"] == connection["stop_name"] and seen["route_name"] == "S1"
+    # Journeys by the rider's name, status, the start of the id; sorted by departure both ways; paged.
+    found = app.get("/journeys", headers=operator, params={"q": name.upper()})
+    assert [j["id"] for j in found.json()] == [journey["id"]] and found.headers["x-total-count"] == "1"
+    assert app.get("/journeys", headers=operator, params={"q": journey["id"][:8]}).json()[0]["id"] == journey["id"]
+    assert app.get("/journeys", headers=operator, params={"q": name, "status": "cancelled,completed"}).json() == []
+    everyone = app.get("/journeys", headers=operator, params={"sort": "departure", "limit": 500})
+    departures = [_t(j["departure"]) for j in everyone.json()]
+    assert departures == sorted(departures) and int(everyone.headers["x-total-count"]) == len(departures) >= 2
+    backwards = app.get("/journeys", headers=operator, params={"sort": "-departure", "limit": 500}).json()
+    assert [_t(j["departure"]) for j in backwards] == sorted(departures, reverse=True)
+    page = app.get("/journeys", headers=operator, params={"sort": "departure", "limit": 1, "offset": 1})
+    assert [j["id"] for j in page.json()] == [everyone.json()[1]["id"]] and page.headers["x-total-count"] == str(
+        len(departures)
+    )
+    # A rider sees only their own.
+    own = app.get("/journeys", headers=rider)
+    assert [j["id"] for j in own.json()] == [journey["id"]] and own.headers["x-total-count"] == "1"
+    assert app.get("/journeys", headers=people["rider"], params={"q": name}).json() == []
+
+
 async def _expire(url: str, itinerary_id: str) -> None:
     conn = await asyncpg.connect(url)
     try:
