@@ -15,7 +15,8 @@ function connectionText(booking) {
   if (!c || c.kind === "direct") return "–";
   const kind = i18n.t(`connection.${c.kind}`);
   if (!c.trip && !c.stop) return kind;
-  return i18n.t("connection.meets", { kind, trip: c.route || c.trip || "", stop: c.stop || "", at: i18n.clock(c.at) });
+  const trip = c.route_name || c.trip || "";
+  return i18n.t("connection.meets", { kind, trip, stop: c.stop_name || c.stop || "", at: i18n.clock(c.at) });
 }
 
 function vehicleName(booking) {

@@ -14,9 +14,14 @@ let onBoard = new Map(); // vehicle id -> {seated, wheelchairs}
 let upcoming = new Map(); // vehicle id -> next stops of its plan today
 let loaded = false;
 
+const STREETS = {
+  major: { color: "#7d746b", weight: 3 },
+  main: { color: "#968d84", weight: 2 },
+  minor: { color: "#bdb6ae", weight: 1.1 },
+};
+
 function streetStyle(feature) {
-  const major = feature.properties?.class === "major";
-  return { color: major ? "#8a8178" : "#b9b2aa", weight: major ? 2.5 : 1.2, opacity: 0.9, interactive: false };
+  return { ...(STREETS[feature.properties?.class] || STREETS.minor), opacity: 0.95, interactive: false };
 }
 
 async function build() {
@@ -167,7 +172,8 @@ async function refresh() {
   }
   upcoming = new Map();
   for (const plan of plans) {
-    const open = plan.stops.filter((s) => !s.done);
+    if (Date.parse(plan.ends_at) < Date.now()) continue;
+    const open = plan.stops.filter((s) => !s.served_at && s.booking_id);
     const list = upcoming.get(plan.vehicle.id) || [];
     upcoming.set(plan.vehicle.id, list.concat(open));
   }

@@ -8,7 +8,7 @@ import { debounce, el, report, statusText } from "../ui.js";
 let wired = false;
 
 function at(stop) {
-  return stop.done_at || stop.planned_at;
+  return stop.served_at || stop.planned_at;
 }
 
 function stopText(stop) {
@@ -29,8 +29,8 @@ function hours(start, end) {
 }
 
 function lane(plan) {
-  const start = Date.parse(plan.shift.starts_at);
-  const end = Date.parse(plan.shift.ends_at);
+  const start = Date.parse(plan.starts_at);
+  const end = Date.parse(plan.ends_at);
   const span = Math.max(1, end - start);
   const where = (t) => `${Math.min(100, Math.max(0, ((t - start) / span) * 100)).toFixed(2)}%`;
   const box = el("div", { class: "lane", "aria-hidden": "true" });
@@ -48,7 +48,7 @@ function lane(plan) {
   for (const stop of plan.stops) {
     const t = Date.parse(at(stop));
     if (Number.isNaN(t)) continue;
-    const dot = el("span", { class: `stop ${stop.kind} ${stop.status || ""} ${stop.done_at ? "done" : ""}`, title: stopText(stop) });
+    const dot = el("span", { class: `stop ${stop.kind} ${stop.status || ""} ${stop.served_at ? "done" : ""}`, title: stopText(stop) });
     dot.style.left = where(t);
     box.append(dot);
   }
@@ -58,22 +58,22 @@ function lane(plan) {
 function shiftSection(plan) {
   const title = i18n.t("timeline.shift", {
     vehicle: plan.vehicle.name,
-    start: i18n.clock(plan.shift.starts_at),
-    end: i18n.clock(plan.shift.ends_at),
+    start: i18n.clock(plan.starts_at),
+    end: i18n.clock(plan.ends_at),
   });
-  const driver = plan.driver ? i18n.t("timeline.driver", { name: plan.driver }) : i18n.t("timeline.no_driver");
+  const driver = plan.driver ? i18n.t("timeline.driver", { name: plan.driver.name }) : i18n.t("timeline.no_driver");
   const stops = plan.stops.length
     ? el(
         "ol",
         { class: "plan-stops" },
         plan.stops.map((stop) =>
-          el("li", { class: stop.done_at ? "done" : "", dataset: { bookingId: stop.booking_id || "", kind: stop.kind } }, stopText(stop)),
+          el("li", { class: stop.served_at ? "done" : "", dataset: { bookingId: stop.booking_id || "", kind: stop.kind } }, stopText(stop)),
         ),
       )
     : el("p", { class: "muted", text: i18n.t("timeline.empty") });
   return el(
     "section",
-    { class: "shift", dataset: { shiftId: plan.shift.id, vehicleId: plan.vehicle.id }, "aria-label": title },
+    { class: "shift", dataset: { shiftId: plan.shift_id, vehicleId: plan.vehicle.id }, "aria-label": title },
     el("h2", { text: title }),
     el("p", { class: "muted", text: driver }),
     lane(plan),
