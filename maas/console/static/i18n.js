@@ -416,6 +416,31 @@ export function localDate(at = new Date()) {
   return { date: `${parts.year}-${parts.month}-${parts.day}`, minute: `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}` };
 }
 
+function offsetAt(instant) {
+  // The zone's offset from UTC at an instant, in minutes: its wall clock read as UTC, minus the instant.
+  const parts = Object.fromEntries(
+    format({ year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" })
+      .formatToParts(new Date(instant))
+      .map((p) => [p.type, Number(p.value)]),
+  );
+  const wall = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
+  return Math.round((wall - Math.floor(instant / 1000) * 1000) / 60000);
+}
+
+// "2026-12-04T07:30" on the service's clock -> "2026-12-04T07:30:00+01:00" (the API wants the offset).
+export function withOffset(local) {
+  const [date, clockText = "00:00"] = local.split("T");
+  const [y, mo, d] = date.split("-").map(Number);
+  const [h, mi, s = 0] = clockText.split(":").map(Number);
+  const asUtc = Date.UTC(y, mo - 1, d, h, mi, s);
+  let offset = offsetAt(asUtc);
+  offset = offsetAt(asUtc - offset * 60000); // once more: the offset at the instant meant, across a DST change
+  const sign = offset < 0 ? "-" : "+";
+  const abs = Math.abs(offset);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date}T${pad(h)}:${pad(mi)}:${pad(s)}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
 export function duration(seconds) {
   const s = Math.max(0, Math.round(seconds));
   if (s < 90) return language === "de" ? `${s} s` : `${s} s`;

@@ -1,7 +1,7 @@
 // Alerts as they happen (a late train breaking a connection, a delayed vehicle, a no-show): listed from
 // GET /alerts, pushed over /ws/fleet, announced to screen readers, and acted on from here.
 
-import { call, get, post } from "../api.js";
+import { get, post } from "../api.js";
 import * as i18n from "../i18n.js";
 import { debounce, el, report, toast } from "../ui.js";
 import { byId, cancel, reassign } from "./bookings.js";
@@ -89,8 +89,9 @@ async function load() {
 }
 
 export async function count() {
-  const { data, headers } = await call("/alerts", { params: { state: "open", limit: 500 } });
-  const open = Number(headers.get("X-Total-Count") ?? data.length);
+  // Open and not yet taken by anyone: what still waits for a dispatcher.
+  const data = await get("/alerts", { state: "open", limit: 500 });
+  const open = data.filter((alert) => !alert.acknowledged_at).length;
   const badge = document.getElementById("alert-count");
   badge.hidden = open === 0;
   badge.textContent = String(open);

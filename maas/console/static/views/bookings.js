@@ -41,7 +41,7 @@ function readForm() {
     const value = form[name].value.trim();
     if (value) filters[name] = value;
   }
-  for (const name of ["from", "to"]) if (form[name].value) filters[name] = form[name].value;
+  for (const name of ["from", "to"]) if (form[name].value) filters[name] = i18n.withOffset(form[name].value);
   state.filters = filters;
 }
 

@@ -61,7 +61,7 @@ function readRequest(form) {
     seated: Number(form.seated.value),
     wheelchairs: Number(form.wheelchairs.value),
     arriveBy,
-    time: time.length === 16 ? `${time}:00` : time, // the service's local time
+    time: i18n.withOffset(time), // typed on the service's clock
   };
 }
 
