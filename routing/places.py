@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Literal
 
 import msgspec
@@ -59,6 +59,7 @@ class StopGroup(msgspec.Struct, frozen=True, kw_only=True):
     stops: list[int]  # timetable stop indices, the first the representative
     lat: float
     lon: float
+    aka: list[str] = []  # the other names its stops have in other feeds ("IBM" for "Ehningen IBM")
 
 
 def _strip_accents(text: str) -> str:
@@ -112,7 +113,16 @@ def stop_groups(network: Network) -> list[StopGroup]:
             continue
         # The station (a stop without parent) represents its platforms and names the place.
         stops = sorted(stops, key=lambda s: (parent[s] >= 0, t.stop_location_type[s] != 1, s))
-        name = names[stops[0]]
+        # Feeds name one stop place differently: "Bahnhof", "Ehningen Bf" and four times "Ehningen"; one says
+        # "IBM" where another says "Ehningen IBM". The name most of its stops have names the place (the
+        # station's first among equals), unless another is that name with its town before it; every name
+        # finds it.
+        counts = Counter(names[s] for s in stops)
+        name = max((names[s] for s in stops), key=lambda text: counts[text])
+        qualified = [names[s] for s in stops if parent[s] < 0 and names[s].endswith(f" {name}")]
+        if qualified:
+            name = min(qualified, key=len)
+        aka = sorted({names[s] for s in stops} - {name})
         groups.append(
             StopGroup(
                 name=name,
@@ -120,6 +130,7 @@ def stop_groups(network: Network) -> list[StopGroup]:
                 stops=stops,
                 lat=float(np.mean(lat[located])),
                 lon=float(np.mean(lon[located])),
+                aka=aka,
             )
         )
     return groups
@@ -227,7 +238,9 @@ class PlaceIndex:
             for g in groups
         ]
         # A station labelled "<town> Bahnhof" is found by its GTFS name too.
-        aliases = {i: g.name for i, g in enumerate(groups) if g.label != g.name}
+        aliases = {i: [g.name] if g.label != g.name else [] for i, g in enumerate(groups)}
+        for i, g in enumerate(groups):
+            aliases[i] += g.aka
         places += localities
         s = network.sharing
         for i in range(len(s.station_id)):
@@ -249,10 +262,11 @@ class PlaceIndex:
         words: list[tuple[str, int]] = []
         fulls: list[tuple[str, int]] = []
         for i, p in enumerate(places):
-            name = p.label.split(", ")[0] if p.kind == "street" else aliases.get(i, p.label)
-            for form in fold(name) + fold(p.label):
+            other = aliases.get(i, [])
+            names = [p.label.split(", ")[0]] if p.kind == "street" else other
+            for form in [f for text in [*names, p.label] for f in fold(text)]:
                 fulls.append((form, i))
-            for form in fold(p.label):
+            for form in [f for text in [p.label, *other] for f in fold(text)]:
                 for word in set(form.split()):
                     words.append((word, i))
         words = sorted(set(words))

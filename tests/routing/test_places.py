@@ -63,3 +63,14 @@ def test_near_ranks_the_nearer_of_equal_names_first(index: PlaceIndex) -> None:
     assert near_h[0].label == "Hindenburgstraße, Herrenberg"
     assert near_g[0].label != near_h[0].label
     assert len(index.search("bahnhof", 50)) == 50
+
+
+def test_a_stop_place_named_differently_by_its_feeds_is_found_by_its_town_and_every_name(index: PlaceIndex) -> None:
+    # Ehningen's station is "Ehningen" in the S1 feed, "Ehningen Bf" and "Bahnhof" in the bus feeds.
+    station = index.search("Ehningen Bahnhof", limit=1)
+    assert [p.label for p in station] == ["Ehningen Bahnhof"] and station[0].kind == "stop"
+    assert haversine_m(station[0].lat, station[0].lon, 48.6625, 8.9439) < 200
+    assert index.search("Ehningen Bf", limit=1)[0].id == station[0].id
+    # One bus feed calls a stop "IBM", another "Ehningen IBM": the place has the full name, found by either.
+    assert [p.label for p in index.search("IBM", limit=1)] == ["Ehningen IBM"]
+    assert index.search("Ehningen IBM", limit=1)[0].label == "Ehningen IBM"

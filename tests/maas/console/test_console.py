@@ -110,13 +110,15 @@ def test_a_phone_booking_shows_in_the_table_and_on_the_vehicles_timeline(
     page.fill("#pf-name", CALLER["name"])
     page.fill("#pf-phone", CALLER["phone"])
     assert "Nebringen" in _find_place(page, "origin", "Nebringen")
-    assert "Herrenberg" in _find_place(page, "destination", "Herrenberg Bahnhof")
-    page.fill("#pf-wheelchairs", "1")
+    # Ehningen lies beyond the Rufbus area: the caller is offered the Rufbus that meets the S1 there.
+    assert "Ehningen Bahnhof" in _find_place(page, "destination", "Ehningen Bahnhof")
+    page.fill("#pf-seated", "2")
     page.click("#phone-form button[type=submit]")
     offers = page.locator("#phone-offers li.offer")
     expect(offers.first).to_be_visible()
     text = offers.first.inner_text()
     assert "Abholung" in text and "Ankunft spätestens" in text
+    expect(offers.first.locator(".train")).to_contain_text("Anschluss: S1")
     console.shot("phone-booking", full_page=True)
 
     offers.first.locator("button").click()
@@ -125,7 +127,8 @@ def test_a_phone_booking_shows_in_the_table_and_on_the_vehicles_timeline(
     booking_id = done.get_attribute("data-booking-id")
     assert booking_id is not None
     stored = api.get(f"/bookings/{booking_id}", headers=staff.operator).json()
-    assert stored["caller"] == CALLER and stored["passengers"] == {"seated": 1, "wheelchairs": 1}
+    assert stored["caller"] == CALLER and stored["passengers"] == {"seated": 2, "wheelchairs": 0}
+    assert stored["connection"]["kind"] == "first_mile" and stored["connection"]["route_name"] == "S1"
 
     _go(page, "bookings")
     page.fill("#bf-q", "Hildegard")
@@ -134,6 +137,7 @@ def test_a_phone_booking_shows_in_the_table_and_on_the_vehicles_timeline(
     expect(row).to_contain_text(CALLER["name"])
     expect(row).to_contain_text(CALLER["phone"])
     expect(row).to_contain_text("bestätigt")
+    expect(row).to_contain_text("zum Zug S1")
     console.shot("bookings", full_page=True)
 
     _go(page, "timeline")
@@ -292,6 +296,9 @@ def test_the_whole_flow_works_with_the_keyboard_alone(console: Watched, staff: S
     keys.type("Herrenberg Bahnhof")
     keys.press("Enter")
     expect(page.locator("#pf-destination-chosen")).to_contain_text("Herrenberg")
+    _tab_to(page, "#pf-wheelchairs")
+    keys.press("ArrowUp")  # one wheelchair user
+    expect(page.locator("#pf-wheelchairs")).to_have_value("1")
     _tab_to(page, "#phone-form button[type=submit]")
     keys.press("Enter")
     expect(page.locator("#phone-offers li.offer").first).to_be_visible()

@@ -126,12 +126,17 @@ async function findOffers(wish) {
     seated: wish.seated,
     wheelchairs: wish.wheelchairs,
   };
+  // A ride the Rufbus alone cannot take (a destination outside its area, say) may still be a journey by
+  // Rufbus and train: either answer's refusal leaves the other's offers.
+  const refused = (empty) => (error) => {
+    if (error instanceof ApiError && error.status < 500) return { ...empty, reason: error.message };
+    throw error;
+  };
   const [quote, planned] = await Promise.all([
-    call("/quotes", { method: "POST", body: ride }).then((r) => r.data),
-    get("/plan", plan).catch((error) => {
-      if (error instanceof ApiError && error.status < 500) return { itineraries: [] };
-      throw error;
-    }),
+    call("/quotes", { method: "POST", body: ride })
+      .then((r) => r.data)
+      .catch(refused({ offers: [], alternatives: [] })),
+    get("/plan", plan).catch(refused({ itineraries: [] })),
   ]);
   const journeys = planned.itineraries
     .filter((it) => it.id && it.legs.some((leg) => leg.mode === "on_demand" && leg.offer) && it.legs.some((leg) => leg.mode === "transit"))
@@ -157,7 +162,15 @@ async function quote(event) {
   setBusy(form, true);
   try {
     const { quote: q, journeys } = await findOffers(request);
-    const items = [...journeys, ...q.offers.map((offer) => ({ offer, itinerary: null }))];
+    // One offer per vehicle: the same times on two vehicles are one choice for the caller.
+    const seen = new Set();
+    const direct = q.offers.filter((offer) => {
+      const key = `${offer.pickup_window.earliest}|${offer.pickup_window.latest}|${offer.dropoff_latest}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+    const items = [...journeys, ...direct.map((offer) => ({ offer, itinerary: null }))];
     list.replaceChildren(...items.map(offerItem));
     if (!items.length) {
       if (q.alternatives.length) {
