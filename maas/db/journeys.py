@@ -73,12 +73,14 @@ _ORDER: dict[JourneySort, str] = {
     "-created": "j.created_at DESC, j.id DESC",
 }
 # The journeys a search matches: $1 a rider's own (None: everyone's), $2 statuses, $3 a LIKE pattern of
-# the rider's name, $4 of an id prefix. Every filter is off when its parameter is NULL.
+# the rider's or phone caller's name, $4 of an id prefix. Every filter is off when its parameter is NULL.
+# A phone caller's journey has no rider: the join keeps it.
 _MATCHING = """
-FROM journeys j JOIN users u ON u.id = j.rider_id
+FROM journeys j LEFT JOIN users u ON u.id = j.rider_id
 WHERE ($1::uuid IS NULL OR j.rider_id = $1)
   AND ($2::text[] IS NULL OR j.status = ANY($2))
-  AND ($3::text IS NULL OR u.name ILIKE $3 ESCAPE '\\' OR j.id::text LIKE $4 ESCAPE '\\')
+  AND ($3::text IS NULL OR u.name ILIKE $3 ESCAPE '\\' OR j.caller_name ILIKE $3 ESCAPE '\\'
+       OR j.id::text LIKE $4 ESCAPE '\\')
 """
 SEARCH: dict[JourneySort, str] = {
     sort: f"SELECT {', '.join('j.' + c.strip() for c in JOURNEY_COLUMNS.split(','))}, count(*) OVER () AS total"

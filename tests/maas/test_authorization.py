@@ -13,6 +13,8 @@ from maas.model import ROLES
 from tests.maas.conftest import Users
 
 PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")}
+# The console's page and files: public, as a sign-in page must be; every call they make needs a token.
+CONSOLE = {("GET", "/console"), ("GET", "/console/{file_path:path}")}
 SIGN_IN = ("POST", "/sessions")  # no token needed: a login and a password
 LOG_OUT = ("DELETE", "/sessions/current")  # ends the token it is sent with: tried last
 ERASE = ("DELETE", "/me")  # erases the user it is sent by: tried with a user of its own
@@ -71,6 +73,9 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/networks"): {"agency", "operator", "admin"},
     ("POST", "/networks/{network_id:int}/activate"): STAFF,
     ("GET", "/plan"): RIDERS,
+    ("GET", "/places"): RIDERS,
+    ("GET", "/map/streets"): STAFF,
+    ("GET", "/map/stops"): STAFF,
     ("POST", "/realtime/gtfs-rt/{feed_id:str}"): {"agency", "operator", "admin"},
     ("GET", "/transit/vehicles"): set(ROLES),
     ("GET", "/driver/shifts"): {"driver"},
@@ -107,7 +112,7 @@ def _url(path: str) -> str:
 
 
 def test_every_endpoint_is_in_the_matrix(client: TestClient) -> None:
-    assert _endpoints(client) == set(ALLOWED) | PUBLIC | {SIGN_IN}
+    assert _endpoints(client) == set(ALLOWED) | PUBLIC | CONSOLE | {SIGN_IN}
     sockets = {r.path for r in client.app.routes if isinstance(r, WebSocketRoute)}
     assert sockets == set(SOCKETS)
 
@@ -128,6 +133,8 @@ def test_every_role_on_every_endpoint(client: TestClient, users: Users, role: st
             assert response.headers["content-type"].startswith("application/problem+json")
     for method, path in PUBLIC:
         assert client.request(method, path, headers=headers).status_code == 200
+    for path in ("/console/", "/console/app.js"):
+        assert client.get(path, headers=headers).status_code == 200
     signing_in = client.post("/sessions", headers=headers, json={})
     assert signing_in.status_code == 400 and signing_in.headers["content-type"].startswith("application/problem+json")
     if role is not None:  # logged out above

@@ -118,6 +118,8 @@ def test_an_operator_books_a_journey_for_a_phone_caller_who_is_then_erased(
     assert seen.status_code == 200 and seen.json()["caller"] == ERIKA
     assert seen.json()["legs"][0]["ride"]["connection"] == ride["connection"]
     assert any(j["id"] == journey["id"] and j["caller"] == ERIKA for j in app.get("/journeys", headers=operator).json())
+    found = app.get("/journeys", headers=operator, params={"q": ERIKA["name"].split()[0]})
+    assert [j["id"] for j in found.json()] == [journey["id"]] and found.headers["X-Total-Count"] == "1"
     assert app.get(f"/journeys/{journey['id']}", headers=rider).status_code == 404, "no rider's journey"
     assert all(j["id"] != journey["id"] for j in app.get("/journeys", headers=rider).json())
     booking = next(b for b in app.get("/bookings", headers=operator).json() if b["id"] == ride["booking_id"])

@@ -8,7 +8,7 @@ let wired = false;
 const filters = {};
 
 function legText(leg) {
-  const mode = leg.mode === "on_demand" ? "Rufbus" : leg.route_name || leg.mode;
+  const mode = leg.mode === "transit" ? leg.route_name || i18n.t("mode.transit") : i18n.t(`mode.${leg.mode}`);
   const ride = leg.ride ? ` · ${statusText(leg.ride.status)}` : "";
   return `${i18n.clock(leg.departure)}–${i18n.clock(leg.arrival)} ${mode}${ride}`;
 }

@@ -61,6 +61,7 @@ function readRequest(form) {
     seated: Number(form.seated.value),
     wheelchairs: Number(form.wheelchairs.value),
     arriveBy,
+    chosen: { origin: chosen.origin, destination: chosen.destination },
     time: i18n.withOffset(time), // typed on the service's clock
   };
 }
@@ -88,6 +89,22 @@ function trainOf(itinerary) {
   return null;
 }
 
+function modeText(leg) {
+  if (leg.mode === "transit") return leg.route_name || leg.route || i18n.t("mode.transit");
+  return i18n.t(`mode.${leg.mode}`);
+}
+
+// A leg's end at the caller's own place is named by what the dispatcher chose, not by its coordinates.
+function placeName(place) {
+  if (!/^-?\d+(\.\d+)?,-?\d+(\.\d+)?$/.test(place.name)) return place.name;
+  for (const which of ["origin", "destination"]) {
+    const chosenPlace = request?.chosen?.[which];
+    if (chosenPlace && Math.abs(chosenPlace.lat - place.lat) < 1e-4 && Math.abs(chosenPlace.lon - place.lon) < 1e-4)
+      return chosenPlace.label;
+  }
+  return place.name;
+}
+
 function offerItem({ offer, itinerary }) {
   const train = itinerary ? trainOf(itinerary) : null;
   const book = el("button", { type: "button", class: "primary", text: i18n.t("phone.book") });
@@ -103,7 +120,7 @@ function offerItem({ offer, itinerary }) {
           "ol",
           { class: "legs" },
           itinerary.legs.map((leg) =>
-            el("li", {}, `${i18n.clock(leg.departure)}–${i18n.clock(leg.arrival)} ${leg.mode === "on_demand" ? "Rufbus" : leg.route_name || leg.mode}: ${leg.from.name} → ${leg.to.name}`),
+            el("li", {}, `${i18n.clock(leg.departure)}–${i18n.clock(leg.arrival)} ${modeText(leg)}: ${placeName(leg.from)} → ${placeName(leg.to)}`),
           ),
         )
       : null,
