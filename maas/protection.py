@@ -193,20 +193,25 @@ class ConnectionGuard:
         if booking is None or booking.status != "confirmed":
             await journey_repo.set_connection(conn, leg.journey_id, leg.leg, expected, state)
             return None
-        trip = leg.connection_trip
+        route, station = await journey_repo.connection_names(conn, leg)
+        # Said as a dispatcher and a rider say it: "the S1 of 19:16 at Herrenberg", the ids where names lack.
+        zone = self.serving.zone()
+        planned = leg.connection_at.astimezone(zone)
+        trip = f"{route} of {planned:%H:%M}" if route else leg.connection_trip
+        stop = station or leg.connection_stop
         if leg.connection_kind == "first_mile":
             if not cancelled:
                 await journey_repo.set_connection(conn, leg.journey_id, leg.leg, expected, state)
                 await _recovered(conn, leg, f"the train {trip} runs again")
                 return None  # a late train waits for its feeder by itself
             detail = (
-                f"the train {trip} you ride to at {leg.connection_stop} ({leg.connection_at:%H:%M}) is cancelled;"
+                f"the train {trip} you ride to at {stop} is cancelled;"
                 " your Rufbus is still booked: cancel it, or ask the operator for the next train"
             )
             return await self._alert(conn, leg, booking, "cancelled", expected, detail)
         # Last mile: the rider arrives later (or not at all).
         if cancelled or expected is None:
-            detail = f"the train {trip} you ride home on is cancelled at {leg.connection_stop}; the operator will call"
+            detail = f"the train {trip} you ride home on is cancelled at {stop}; the operator will call"
             return await self._alert(conn, leg, booking, "cancelled", expected, detail)
         if state == "on_time":
             await journey_repo.set_connection(conn, leg.journey_id, leg.leg, expected, state)
@@ -240,8 +245,8 @@ class ConnectionGuard:
                 )
                 minutes = round(wait / 60)
                 detail = (
-                    f"the train {trip} is {minutes} min late at {leg.connection_stop}: your Rufbus waits, pickup from"
-                    f" {updated.pickup_earliest:%H:%M} to {updated.pickup_latest:%H:%M} UTC"
+                    f"the train {trip} is {minutes} min late at {stop}: your Rufbus waits, pickup from"
+                    f" {updated.pickup_earliest.astimezone(zone):%H:%M} to {updated.pickup_latest.astimezone(zone):%H:%M}"
                 )
                 await booking_repo.set_promise(conn, updated, detail, None)
                 await journey_repo.set_connection(conn, leg.journey_id, leg.leg, expected, "waiting")
@@ -253,8 +258,7 @@ class ConnectionGuard:
             reason = f"that is more than the {rules.max_train_wait_s // 60} min the Rufbus may wait"
         option = _next_ride(dispatcher, booking, fleet, pickup)
         detail = (
-            f"the train {trip} is {round(wait / 60)} min late at {leg.connection_stop}; the Rufbus cannot wait"
-            f" ({reason}). {option}"
+            f"the train {trip} is {round(wait / 60)} min late at {stop}; the Rufbus cannot wait ({reason}). {option}"
         )
         return await self._alert(conn, leg, booking, "missed", expected, detail)
 

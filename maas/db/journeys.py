@@ -265,3 +265,17 @@ async def add_event(
 
 async def list_events(conn: Connection, journey_id: uuid.UUID) -> list[JourneyEvent]:
     return [JourneyEvent(**dict(r.items())) for r in await conn.fetch(EVENTS, journey_id)]
+
+
+CONNECTION_NAMES = """
+SELECT t->>'route_name' AS route_name,
+       CASE $3 WHEN 'first_mile' THEN t->'from'->>'name' ELSE t->'to'->>'name' END AS stop_name
+FROM journeys j, jsonb_array_elements(j.itinerary->'legs') AS t
+WHERE j.id = $1 AND t->>'trip' = $2 LIMIT 1
+"""
+
+
+async def connection_names(conn: Connection, leg: JourneyLegRecord) -> tuple[str | None, str | None]:
+    """(route, station) of a leg's connection as its booked itinerary names them: "S1", "Herrenberg"."""
+    row = await conn.fetchrow(CONNECTION_NAMES, leg.journey_id, leg.connection_trip, leg.connection_kind)
+    return (None, None) if row is None else (row["route_name"], row["stop_name"])

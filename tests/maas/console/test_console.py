@@ -353,6 +353,7 @@ def test_an_alert_appears_when_a_late_train_breaks_a_booked_connection(
     _go(page, "alerts")
     expect(page.locator("#alerts-list")).to_contain_text("Keine Meldungen")
     day = dt.datetime.fromisoformat(connection["at"]).astimezone(BERLIN).date()
+    station_time = f"{dt.datetime.fromisoformat(connection['at']).astimezone(BERLIN):%H:%M}"
     protobuf = {**staff.operator, "Content-Type": "application/x-protobuf"}
     posted = api.post(
         "/realtime/gtfs-rt/vvs-s1-only", headers=protobuf, content=_late(connection["trip"], day, 25 * 60)
@@ -362,6 +363,7 @@ def test_an_alert_appears_when_a_late_train_breaks_a_booked_connection(
     alert = page.locator("#alerts-list li.alert[data-kind^=connection]")
     expect(alert.first).to_be_visible(timeout=90_000)
     expect(alert.first).to_contain_text("25 min")
+    expect(alert.first).to_contain_text(f"the train S1 of {station_time}")  # named as people name it, not by ids
     expect(page.locator("#toasts")).to_contain_text("Neue Meldung")
     expect(page.locator("#alert-count")).to_have_text("1")
     console.shot("alert")
