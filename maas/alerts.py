@@ -145,6 +145,19 @@ async def resolve_alerts(conn: Connection, booking_id: uuid.UUID, conditions: li
     return resolved
 
 
+async def _unresolved(conn: Connection, alert_id: uuid.UUID, then: str = "") -> AlertRecord:
+    """The alert, locked for this transaction; NotFound, or Conflict when it is resolved already."""
+    found = await repo.find_alert(conn, alert_id, lock=True)
+    if found is None:
+        raise NotFound(f"no alert {alert_id}")
+    if found.resolved_at is not None:
+        raise Conflict(
+            f"the alert was resolved at {iso(found.resolved_at)} ({found.resolution}){then}",
+            resolved_at=iso(found.resolved_at),
+        )
+    return found
+
+
 class AlertService:
     """The inbox as operators use it: list, acknowledge, resolve."""
 
@@ -167,14 +180,7 @@ class AlertService:
     async def acknowledge(self, user: User, alert_id: uuid.UUID, note: str | None) -> AlertRecord:
         """The alert acknowledged by `user` (audited with the note); see the module for the 409s."""
         async with self.db.pool.acquire() as conn, conn.transaction():
-            found = await repo.find_alert(conn, alert_id, lock=True)
-            if found is None:
-                raise NotFound(f"no alert {alert_id}")
-            if found.resolved_at is not None:
-                raise Conflict(
-                    f"the alert was resolved at {iso(found.resolved_at)} ({found.resolution}): nothing to acknowledge",
-                    resolved_at=iso(found.resolved_at),
-                )
+            found = await _unresolved(conn, alert_id, ": nothing to acknowledge")
             if found.acknowledged_at is not None:
                 if found.acknowledged_by == user.id:
                     return found  # a retry, or a second click: as it is
@@ -193,14 +199,7 @@ class AlertService:
     async def resolve(self, user: User, alert_id: uuid.UUID, note: str | None) -> AlertRecord:
         """The alert closed by `user` (audited with the note); Conflict when it was resolved already."""
         async with self.db.pool.acquire() as conn, conn.transaction():
-            found = await repo.find_alert(conn, alert_id, lock=True)
-            if found is None:
-                raise NotFound(f"no alert {alert_id}")
-            if found.resolved_at is not None:
-                raise Conflict(
-                    f"the alert was resolved at {iso(found.resolved_at)} ({found.resolution})",
-                    resolved_at=iso(found.resolved_at),
-                )
+            await _unresolved(conn, alert_id)
             why = f"closed by {user.name}" + (f": {note}" if note else "")
             done = await repo.resolve_one(conn, alert_id, _text(why, MAX_RESOLUTION))
             assert done is not None
