@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 
+import httpx
 from litestar.testing import TestClient
 
 from maas.console import STATIC
+from tests.maas.console.conftest import Staff
 
 
 def test_the_console_is_served_without_a_token_under_a_strict_policy(client: TestClient) -> None:
@@ -39,3 +41,10 @@ def test_the_page_has_no_inline_script_or_style_and_every_module_it_imports_exis
             continue
         for imported in re.findall(r'^import .* from "(\.{1,2}/[^"]+)";$', module.read_text(), re.M):
             assert (module.parent / imported).resolve().is_file(), f"{module.name} imports {imported}"
+
+
+def test_the_service_names_the_clock_the_console_shows_times_on(api: httpx.Client, staff: Staff) -> None:
+    # A time typed without an offset is read on this clock, and the console formats every time in it.
+    answer = api.get("/service", headers=staff.operator)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["timezone"] == "Europe/Berlin"
