@@ -20,7 +20,6 @@ once per change.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -30,6 +29,7 @@ from typing import Literal
 import msgspec
 
 from maas.alerts import connection_condition, raise_alert, resolve_alerts
+from maas.background import end_tasks, wake_or_timeout
 from maas.db import Connection
 from maas.db import bookings as booking_repo
 from maas.db import journeys as journey_repo
@@ -103,11 +103,8 @@ class ConnectionGuard:
         self._task = asyncio.create_task(self._run(interval_s), name="connection protection")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await end_tasks([task], "connection protection")
 
     async def _run(self, interval_s: float) -> None:
         while True:
@@ -116,8 +113,7 @@ class ConnectionGuard:
                 await self.review()
             except Exception:
                 log.exception("connection protection: the review failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.transit.updated.wait(), interval_s)
+            await wake_or_timeout(self.transit.updated, interval_s)
 
     async def review(self, now: dt.datetime | None = None) -> list[Decision]:
         """Look at every protected connection once; the decisions taken (none when nothing changed)."""

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from feeds.gtfs import read_stop_positions
+from maas.background import end_tasks
 from maas.db import Connection, audit, locks
 from maas.db.database import Database
 from maas.db.feeds import find_version, get_content, list_published, mark_published, set_status
@@ -105,9 +106,7 @@ class NetworkService:
         return service
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await end_tasks(list(self._tasks), "publishing")
 
     # -- what is served -----------------------------------------------------------------------
 

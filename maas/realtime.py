@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from maas.background import bounded, end_tasks
 from maas.db import Connection
 from maas.db import positions as position_repo
 from maas.db.positions import Position
@@ -172,10 +173,10 @@ class Hub:
 
     async def close(self) -> None:
         self._closing = True
-        if self._reconnect is not None:
-            self._reconnect.cancel()
+        reconnect, self._reconnect = self._reconnect, None
+        await end_tasks([reconnect], "LISTEN reconnection")
         if self._conn is not None:
-            await self._conn.close()
+            await bounded(self._conn.close(), "the LISTEN connection", self._conn.terminate)
 
     def _on_notify(self, _conn: Connection, _pid: int, _channel: str, payload: object) -> None:
         if not isinstance(payload, str):

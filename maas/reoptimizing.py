@@ -38,6 +38,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from maas.background import bounded, end_tasks, wake_or_timeout
 from maas.db import Connection, audit, locks
 from maas.db import bookings as booking_repo
 from maas.db import fleet as fleet_repo
@@ -272,12 +273,9 @@ class FleetReoptimizer:
 
     async def stop(self) -> None:
         """End the loop and the worker process (a search under way is abandoned)."""
-        for task in (self._task, self._watcher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        tasks = (self._task, self._watcher)
         self._task = self._watcher = None
+        await end_tasks(tasks, "re-optimisation")
         await self._end_worker()
 
     async def _watch(self, subscription: contextlib.AbstractContextManager[Subscription]) -> None:
@@ -321,8 +319,7 @@ class FleetReoptimizer:
                 continue
             wake = min(t for t in (due, after_freed, now + RULES_RECHECK_S) if t is not None)
             self._poked.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), max(0.05, wake - now))
+            await wake_or_timeout(self._poked, max(0.05, wake - now))
 
     async def _run_logged(self, trigger: ReoptimizationTrigger, since: float | None) -> None:
         try:
@@ -464,8 +461,9 @@ class FleetReoptimizer:
     async def _end_worker(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.terminate()
-            await asyncio.to_thread(pool.join)
+            # terminate() joins the pool's threads: off the event loop, and bounded.
+            ending = asyncio.ensure_future(asyncio.to_thread(_terminate, pool))
+            await bounded(ending, "the re-optimisation worker", ending.cancel)
 
     async def adopt(
         self,
@@ -569,3 +567,8 @@ class FleetReoptimizer:
 
 
 __all__ = ["FleetReoptimizer", "RunStart", "Snapshot", "Verdict", "driving_s", "judge", "leaving_after"]
+
+
+def _terminate(pool: multiprocessing.pool.Pool) -> None:
+    pool.terminate()
+    pool.join()

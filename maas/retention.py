@@ -21,7 +21,6 @@ its own transaction; a second run finds nothing to do. A run is recorded in `ret
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -29,6 +28,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from maas.background import end_tasks
 from maas.db import Connection, areas, locks
 from maas.db import privacy as repo
 from maas.db.database import Database
@@ -200,11 +200,8 @@ class RetentionJob:
         self._task = asyncio.create_task(self._loop(), name="retention")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
+        task, self._task = self._task, None
+        await end_tasks([task], "retention")
 
     async def _loop(self) -> None:
         while True:

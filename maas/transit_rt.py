@@ -22,6 +22,7 @@ import msgspec
 
 from feeds.gtfs_rt import FeedMessage, RealtimeFeedError, VehiclePosition, read_feed_message
 from feeds.model import FeedError
+from maas.background import end_tasks
 from maas.db import Connection, gtfs_rt, locks
 from maas.db.database import Database
 from maas.db.feeds import find_owner
@@ -239,9 +240,7 @@ class TransitRealtime:
 
     async def stop_polling(self) -> None:
         task, self._poller = self._poller, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await end_tasks([task], "GTFS-Realtime polling")
 
     async def _poll(self) -> None:
         """Fetch and store every source each interval while this process holds the poller lock; try for the lock

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from maas.background import bounded
 from maas.db import Connection, locks
 from maas.errors import DatabaseUnavailable, MaasError
 from maas.settings import Settings
@@ -103,7 +104,8 @@ class Database:
         return cls(pool, url)
 
     async def close(self) -> None:
-        await self.pool.close()
+        """Close the pool; connections still held after a bound are closed by force."""
+        await bounded(self.pool.close(), "the database pool", self.pool.terminate)
 
 
 async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:

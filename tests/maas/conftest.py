@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import urllib.parse
@@ -38,6 +39,27 @@ def _with_database(url: str, name: str) -> str:
     """The same server, another database (also for socket URLs with ?host=/path)."""
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def logged_by(logger_name: str) -> Iterator[list[logging.LogRecord]]:
+    """The records `logger_name` logs meanwhile (pytest's own log capture is off in some runs)."""
+    handler = _Records()
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
 
 
 @contextlib.contextmanager

@@ -14,30 +14,16 @@ from litestar.testing import TestClient
 
 from maas.app import create_app
 from maas.settings import Settings
-from tests.maas.conftest import Users, execute, own_database
+from tests.maas.conftest import Users, execute, logged_by, own_database
 
 HERRENBERG_BAHNHOF = {"lat": 48.5935, "lon": 8.8630}
 
 
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
 def errors_log() -> Iterator[list[logging.LogRecord]]:
-    """The records of the service's error log during the test (pytest's own log capture is off in CI runs)."""
-    handler = Records()
-    logger = logging.getLogger("maas.errors")
-    logger.addHandler(handler)
-    try:
-        yield handler.records
-    finally:
-        logger.removeHandler(handler)
+    """The records of the service's error log during the test."""
+    with logged_by("maas.errors") as records:
+        yield records
 
 
 @pytest.fixture
