@@ -171,7 +171,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies=DEPENDENCIES,
         guards=[single_query_values],  # every query parameter once, and named
         on_app_init=[auth.on_app_init, outermost],
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=HANDLERS,
         before_send=[hardening_headers(settings)],
         cors_config=cors(settings),
         openapi_config=OpenAPIConfig(title="maas", version=version("maas"), path="/schema"),

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.types import Scope
+from litestar.types import ExceptionHandlersMap, Scope
 
 from feeds.model import FeedError
 from routing.errors import RoutingError
@@ -164,7 +164,8 @@ def _malformed(request: Request[Any, Any, Any], exc: ValidationException) -> Res
     return problem(400, "Bad Request", named or str(exc.detail), **({"errors": fields} if fields else {}))
 
 
-HANDLERS = {
+# Typed as Litestar's map: left to inference, mypy fails to type the merged dict under some hash seeds.
+HANDLERS: ExceptionHandlersMap = {
     Exception: _unexpected,
     **dict.fromkeys(DATABASE_DOWN, _database_down),
     RateLimited: _rate_limited,
