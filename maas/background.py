@@ -55,10 +55,13 @@ async def end_tasks(tasks: Iterable[asyncio.Future[Any] | None], what: str) -> N
             log.error("%s: a background task had failed", what, exc_info=error)
 
 
-async def bounded(closing: Awaitable[object], what: str, force: Callable[[], object]) -> None:
-    """Await `closing` (a graceful close) for at most STOP_WITHIN_S, then `force` (terminate)."""
+async def bounded(closing: Awaitable[object], what: str, force: Callable[[], object] | None = None) -> None:
+    """Await `closing` (a graceful close) for at most STOP_WITHIN_S; then `force` it (terminate), if
+    there is a way to, else leave it (logged)."""
     try:
         await asyncio.wait_for(closing, STOP_WITHIN_S)
     except TimeoutError:
-        log.error("%s did not close within %.0f s: closed by force", what, STOP_WITHIN_S)
-        force()
+        outcome = "closed by force" if force is not None else "left"
+        log.error("%s did not close within %g s: %s", what, STOP_WITHIN_S, outcome)
+        if force is not None:
+            force()

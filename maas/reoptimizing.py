@@ -462,8 +462,7 @@ class FleetReoptimizer:
         pool, self._pool = self._pool, None
         if pool is not None:
             # terminate() joins the pool's threads: off the event loop, and bounded.
-            ending = asyncio.ensure_future(asyncio.to_thread(_terminate, pool))
-            await bounded(ending, "the re-optimisation worker", ending.cancel)
+            await bounded(asyncio.to_thread(_terminate, pool), "the re-optimisation worker")
 
     async def adopt(
         self,
@@ -566,9 +565,9 @@ class FleetReoptimizer:
         return run
 
 
-__all__ = ["FleetReoptimizer", "RunStart", "Snapshot", "Verdict", "driving_s", "judge", "leaving_after"]
-
-
 def _terminate(pool: multiprocessing.pool.Pool) -> None:
     pool.terminate()
     pool.join()
+
+
+__all__ = ["FleetReoptimizer", "RunStart", "Snapshot", "Verdict", "driving_s", "judge", "leaving_after"]

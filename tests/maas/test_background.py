@@ -129,3 +129,17 @@ def test_closing_the_database_does_not_wait_forever_for_a_connection_still_held(
 
     assert asyncio.run(run()), "the held connection is closed by force"
     assert any("the database pool did not close" in record.getMessage() for record in logged)
+
+
+def test_a_close_that_cannot_be_forced_is_given_up_after_the_bound_and_logged(
+    monkeypatch: pytest.MonkeyPatch, logged: list[logging.LogRecord]
+) -> None:
+    monkeypatch.setattr(background, "STOP_WITHIN_S", 0.2)
+
+    async def run() -> None:
+        await background.bounded(asyncio.Event().wait(), "a worker that never ends")
+
+    asyncio.run(run())  # returns instead of waiting forever
+    assert any("a worker that never ends did not close within 0.2 s: left" in r.getMessage() for r in logged), [
+        r.getMessage() for r in logged
+    ]
